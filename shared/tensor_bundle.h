@@ -1,0 +1,27 @@
+#pragma once
+// TensorBundle: a model's or update's named fp32 tensors as plain types (no LibTorch).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace fedge::shared {
+
+struct Tensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> data;  // row-major; size == product of shape
+
+  int64_t NumElements() const;
+};
+
+// Tensors in a fixed, deterministic order (the model's state order).
+struct TensorBundle {
+  std::vector<Tensor> tensors;
+
+  int64_t NumElements() const;
+  // True if both bundles have the same names and shapes in the same order.
+  bool SameLayout(const TensorBundle& other) const;
+};
+
+}  // namespace fedge::shared
