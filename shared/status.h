@@ -48,6 +48,8 @@ class [[nodiscard]] Status {
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
   const std::string& message() const { return message_; }
+  // Explicitly drops a status whose failure is handled elsewhere (e.g. best effort).
+  void IgnoreError() const {}
   // "InvalidArgument: <message>" or "OK".
   std::string ToString() const;
   // Returns a copy with "context: " prepended to the message.
@@ -99,4 +101,17 @@ class [[nodiscard]] Result {
   auto FEDGE_CONCAT(fedge_result_, __LINE__) = (expr);                             \
   if (!FEDGE_CONCAT(fedge_result_, __LINE__).ok())                                 \
     return FEDGE_CONCAT(fedge_result_, __LINE__).status();                         \
+  lhs = std::move(FEDGE_CONCAT(fedge_result_, __LINE__)).value()
+
+// Coroutine variants (co_return instead of return).
+#define FEDGE_CO_RETURN_IF_ERROR(expr)                   \
+  do {                                                   \
+    ::fedge::shared::Status fedge_status_ = (expr);      \
+    if (!fedge_status_.ok()) co_return fedge_status_;    \
+  } while (0)
+
+#define FEDGE_CO_ASSIGN_OR_RETURN(lhs, expr)                                       \
+  auto FEDGE_CONCAT(fedge_result_, __LINE__) = (expr);                             \
+  if (!FEDGE_CONCAT(fedge_result_, __LINE__).ok())                                 \
+    co_return FEDGE_CONCAT(fedge_result_, __LINE__).status();                      \
   lhs = std::move(FEDGE_CONCAT(fedge_result_, __LINE__)).value()

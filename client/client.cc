@@ -1,0 +1,331 @@
+#include "client/client.h"
+
+#include "shared/bundle_codec.h"
+#include "shared/frame.h"
+#include "shared/log.h"
+#include "shared/offload.h"
+#include "shared/tls.h"
+#include "shared/wire.h"
+
+namespace fedge::client {
+
+using shared::Result;
+using shared::Status;
+using std::chrono::milliseconds;
+
+namespace {
+constexpr const char* kLog = "client";
+
+void LogException(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    FEDGE_LOG(Error, kLog) << "task failed: " << ex.what();
+  }
+}
+}  // namespace
+
+struct Client::Task {
+  uint64_t task_id = 0;
+  uint64_t round = 0;
+  bool train = true;
+  uint64_t model_version = 0;
+  shared::Digest digest{};
+  uint64_t model_size = 0;
+  std::string arch;
+  ml::TrainOptions options;
+  // Results, filled by Work() on the compute pool.
+  Status status;
+  std::vector<uint8_t> update_blob;
+  ml::TrainResult trained;
+  ml::EvalResult evaluated;
+};
+
+Client::Client(ClientConfig config, LocalData data, net::asio::io_context& io,
+               net::asio::thread_pool* compute)
+    : config_(std::move(config)),
+      data_(std::move(data)),
+      io_(io),
+      compute_(compute),
+      strand_(net::asio::make_strand(io)),
+      download_(config_.max_frame_bytes * 16ull),
+      backoff_timer_(strand_),
+      jitter_(std::random_device{}()) {}
+
+Client::~Client() = default;
+
+std::string Client::id() const {
+  std::lock_guard<std::mutex> lock(id_mu_);
+  return id_;
+}
+
+Status Client::Init() {
+  FEDGE_ASSIGN_OR_RETURN(tls_, shared::MakeClientTlsContext(config_.tls));
+  FEDGE_ASSIGN_OR_RETURN(ModelCache cache, ModelCache::Open(config_.state_dir, 1ull << 31));
+  cache_.emplace(std::move(cache));
+  return Status::Ok();
+}
+
+void Client::Start() {
+  net::asio::co_spawn(strand_, [this] { return Run(); }, LogException);
+}
+
+void Client::Stop() {
+  stopping_ = true;
+  net::asio::post(strand_, [this] {
+    backoff_timer_.cancel();
+    if (conn_) conn_->Close();
+  });
+}
+
+net::awaitable<void> Client::Run() {
+  int attempt = 0;
+  while (!stopping_) {
+    uint64_t sessions_before = stats_.sessions.load();
+    Status s = co_await RunSession();
+    conn_.reset();
+    if (stopping_) break;
+    if (stats_.sessions.load() > sessions_before) attempt = 0;  // had a working session
+    int64_t base = std::min<int64_t>(config_.reconnect_max_ms,
+                                     int64_t{config_.reconnect_initial_ms} << std::min(attempt, 20));
+    int64_t delay = std::uniform_int_distribution<int64_t>(base / 2, base)(jitter_);
+    ++attempt;
+    FEDGE_LOG(Warn, kLog) << "connection to " << config_.host << ":" << config_.port
+                          << " ended (" << s.message() << "); reconnecting in " << delay << " ms";
+    backoff_timer_.expires_after(milliseconds(delay));
+    net::error_code ec;
+    co_await backoff_timer_.async_wait(net::asio::redirect_error(net::use_awaitable, ec));
+  }
+}
+
+net::awaitable<Status> Client::RunSession() {
+  net::tcp::resolver resolver(strand_);
+  net::error_code ec;
+  auto endpoints = co_await resolver.async_resolve(config_.host, std::to_string(config_.port),
+                                                   net::asio::redirect_error(net::use_awaitable, ec));
+  if (ec) co_return Status::Unavailable("cannot resolve " + config_.host + ": " + ec.message());
+  net::tcp::socket socket(strand_);
+  {
+    net::asio::steady_timer timer(strand_, milliseconds(config_.connect_timeout_ms));
+    timer.async_wait([&socket](const net::error_code& e) {
+      if (!e) socket.close();
+    });
+    co_await net::asio::async_connect(socket, endpoints,
+                                      net::asio::redirect_error(net::use_awaitable, ec));
+    timer.cancel();
+  }
+  if (ec) co_return shared::NetError(ec, "connect to " + config_.host);
+  socket.set_option(net::tcp::no_delay(true), ec);
+  net::TlsStream stream(std::move(socket), *tls_);
+  FEDGE_CO_RETURN_IF_ERROR(shared::ConfigureClientStream(stream, config_.host));
+  auto conn = std::make_shared<shared::Connection>(std::move(stream), config_.max_frame_bytes);
+  conn_ = conn;
+  if (stopping_) co_return Status::Unavailable("stopping");
+  Status hs = co_await conn->Handshake(net::ssl::stream_base::client, milliseconds(10000));
+  if (!hs.ok()) co_return hs;
+  net::asio::co_spawn(strand_, conn->WriteLoop(milliseconds(60000)), LogException);
+
+  flatbuffers::FlatBufferBuilder fbb(256);
+  auto software = fbb.CreateString("fedge-client 0.1");
+  auto counts = fbb.CreateVector(data_.class_counts);
+  conn->Send(shared::FinishEnvelope(
+      fbb, wire::CreateHello(fbb, shared::kProtocolVersion, shared::kProtocolVersion, software,
+                             data_.train.size(), data_.eval.size(), counts)));
+  Result<std::vector<uint8_t>> frame = co_await conn->ReadFrame(milliseconds(15000));
+  if (!frame.ok()) co_return frame.status().WithContext("waiting for Welcome");
+  Result<const wire::Envelope*> env = shared::VerifyEnvelope(*frame);
+  if (!env.ok()) co_return env.status();
+  if (const wire::Error* e = (*env)->message_as_Error()) {
+    conn->Close();
+    co_return Status(shared::FromWireCode(e->code()), "coordinator refused: " + e->message()->str());
+  }
+  const wire::Welcome* welcome = (*env)->message_as_Welcome();
+  if (welcome == nullptr) co_return Status::InvalidArgument("expected Welcome");
+  {
+    std::lock_guard<std::mutex> lock(id_mu_);
+    id_ = welcome->client_id() ? welcome->client_id()->str() : "";
+  }
+  ++stats_.sessions;
+  FEDGE_LOG(Info, kLog) << "connected to " << config_.host << ":" << config_.port << " as "
+                        << id() << " (protocol " << welcome->protocol() << ")";
+  milliseconds heartbeat(std::max<uint32_t>(100, welcome->heartbeat_ms()));
+  net::asio::co_spawn(strand_, HeartbeatLoop(conn, heartbeat), LogException);
+  // A task whose model download was interrupted resumes on this connection.
+  if (waiting_for_model_) StartTask(conn, waiting_for_model_);
+
+  while (!conn->closed()) {
+    frame = co_await conn->ReadFrame(heartbeat * 12);
+    Status s = frame.status();
+    if (frame.ok()) {
+      env = shared::VerifyEnvelope(*frame);
+      s = env.ok() ? OnMessage(conn, **env) : env.status();
+    }
+    if (!s.ok()) {
+      if (s.code() != shared::Code::kUnavailable && !conn->closed()) {
+        conn->SendAndClose(shared::MakeErrorMessage(s));
+      } else {
+        conn->Close();
+      }
+      co_return s;
+    }
+  }
+  co_return Status::Unavailable("connection closed");
+}
+
+net::awaitable<void> Client::HeartbeatLoop(std::shared_ptr<shared::Connection> conn,
+                                           milliseconds interval) {
+  net::asio::steady_timer timer(strand_);
+  while (!conn->closed()) {
+    timer.expires_after(interval);
+    net::error_code ec;
+    co_await timer.async_wait(net::asio::redirect_error(net::use_awaitable, ec));
+    if (!conn->closed()) conn->Send(shared::MakeHeartbeat());
+  }
+}
+
+Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn, const wire::Envelope& env) {
+  switch (env.message_type()) {
+    case wire::Message::TaskOffer: {
+      const wire::TaskOffer* o = env.message_as_TaskOffer();
+      auto task = std::make_shared<Task>();
+      task->task_id = o->task_id();
+      task->round = o->round();
+      task->train = o->kind() == wire::TaskKind::Train;
+      task->model_version = o->model_version();
+      FEDGE_ASSIGN_OR_RETURN(task->digest, shared::DigestField(o->model_digest(), "TaskOffer.model_digest"));
+      task->model_size = o->model_size();
+      task->arch = o->model_arch()->str();
+      if (const wire::TrainParams* p = o->train()) {
+        task->options.epochs = static_cast<int>(std::clamp<uint32_t>(p->epochs(), 1, 1000));
+        task->options.batch_size = static_cast<int>(std::clamp<uint32_t>(p->batch_size(), 1, 65536));
+        task->options.learning_rate = p->learning_rate();
+        task->options.momentum = p->momentum();
+        task->options.seed = p->seed();
+      }
+      StartTask(conn, std::move(task));
+      return Status::Ok();
+    }
+    case wire::Message::BlobChunk: {
+      const wire::BlobChunk* c = env.message_as_BlobChunk();
+      if (c->kind() != wire::BlobKind::Model) {
+        return Status::InvalidArgument("coordinator sent a non-model blob");
+      }
+      FEDGE_ASSIGN_OR_RETURN(shared::Digest digest, shared::DigestField(c->digest(), "BlobChunk.digest"));
+      if (!waiting_for_model_ || waiting_for_model_->digest != digest) return Status::Ok();  // stale
+      Status s = download_.Append(digest, c->total_size(), c->offset(),
+                                  std::span(c->data()->data(), c->data()->size()));
+      if (!s.ok()) {
+        FEDGE_LOG(Warn, kLog) << "model download failed: " << s.ToString() << "; retrying";
+        download_.Reset();
+        conn->Send(shared::MakeBlobRequest(wire::BlobKind::Model, digest, 0));
+        return Status::Ok();
+      }
+      if (download_.complete()) {
+        std::vector<uint8_t> blob = download_.Take();
+        FEDGE_RETURN_IF_ERROR(cache_->Put(digest, blob));
+        ++stats_.models_downloaded;
+        std::shared_ptr<Task> task = std::move(waiting_for_model_);
+        StartTask(conn, std::move(task));
+      }
+      return Status::Ok();
+    }
+    case wire::Message::Ack:
+      ++stats_.updates_acked;
+      FEDGE_LOG(Debug, kLog) << "ack: " << env.message_as_Ack()->message()->str();
+      return Status::Ok();
+    case wire::Message::Error: {
+      ++stats_.errors_received;
+      FEDGE_LOG(Warn, kLog) << "coordinator error: " << env.message_as_Error()->message()->str();
+      return Status::Ok();
+    }
+    case wire::Message::Heartbeat:
+      return Status::Ok();
+    default:
+      return Status::InvalidArgument(std::string("unexpected message ") +
+                                     wire::EnumNameMessage(env.message_type()));
+  }
+}
+
+void Client::StartTask(const std::shared_ptr<shared::Connection>& conn, std::shared_ptr<Task> task) {
+  if (!cache_->Has(task->digest)) {
+    // Fetch the model first (resuming a partial download of the same blob).
+    uint64_t offset = download_.active() && download_.digest() == task->digest ? download_.received() : 0;
+    if (offset == 0) download_.Reset();
+    waiting_for_model_ = std::move(task);
+    conn->Send(shared::MakeBlobRequest(wire::BlobKind::Model, waiting_for_model_->digest, offset));
+    return;
+  }
+  net::asio::co_spawn(strand_, DoTask(conn, std::move(task)), LogException);
+}
+
+Status Client::Work(Task& task) {
+  std::lock_guard<std::mutex> lock(model_mu_);
+  FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> blob, cache_->Get(task.digest));
+  FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle state, shared::DecodeBundle(blob));
+  if (!model_ || model_->arch() != task.arch) {
+    FEDGE_ASSIGN_OR_RETURN(ml::Model m, ml::Model::Create(task.arch, 0));
+    model_.emplace(std::move(m));
+  }
+  FEDGE_RETURN_IF_ERROR(model_->LoadState(state));
+  if (task.train) {
+    FEDGE_ASSIGN_OR_RETURN(task.trained, model_->Train(*data_.dataset, data_.train, task.options));
+    FEDGE_ASSIGN_OR_RETURN(task.update_blob, shared::EncodeBundle(model_->State()));
+  } else {
+    FEDGE_ASSIGN_OR_RETURN(task.evaluated, model_->Evaluate(*data_.dataset, data_.eval));
+  }
+  return Status::Ok();
+}
+
+net::awaitable<void> Client::DoTask(std::shared_ptr<shared::Connection> conn,
+                                    std::shared_ptr<Task> task) {
+  if (task->train || !data_.eval.empty()) {
+    task->status = co_await shared::RunOffThread(compute_, [this, task] { return Work(*task); });
+  } else {
+    task->status = Status::NotFound("no held-out examples to evaluate on");
+  }
+  if (!task->status.ok()) {
+    FEDGE_LOG(Error, kLog) << "task " << task->task_id << " failed: " << task->status.ToString();
+    conn->Send(shared::MakeErrorMessage(task->status, task->task_id));
+    co_return;
+  }
+  if (conn->closed()) {
+    FEDGE_LOG(Warn, kLog) << "task " << task->task_id << " finished after the connection closed";
+    co_return;
+  }
+  flatbuffers::FlatBufferBuilder fbb(512);
+  if (task->train) {
+    ++stats_.tasks_trained;
+    const std::vector<uint8_t>& blob = task->update_blob;
+    shared::Digest digest = shared::Sha256(blob);
+    uint64_t chunk = std::min<uint64_t>(shared::kDefaultChunkBytes, conn->max_frame_bytes() / 2);
+    for (const shared::ChunkRange& r : shared::ChunkRanges(blob.size(), 0, chunk)) {
+      conn->Send(shared::MakeBlobChunk(wire::BlobKind::Update, digest, blob.size(), r.offset,
+                                       std::span(blob.data() + r.offset, r.size)));
+    }
+    auto idem = fbb.CreateString(id() + "/" + std::to_string(task->task_id));
+    std::vector<flatbuffers::Offset<wire::KeyValue>> kvs = {
+        wire::CreateKeyValue(fbb, fbb.CreateString("loss"), task->trained.mean_loss),
+        wire::CreateKeyValue(fbb, fbb.CreateString("seconds"), task->trained.seconds)};
+    auto metrics = fbb.CreateVector(kvs);
+    auto d = fbb.CreateVector(digest.data(), digest.size());
+    conn->Send(shared::FinishEnvelope(
+        fbb, wire::CreateUpdateSubmit(fbb, task->task_id, task->round, idem,
+                                      static_cast<uint64_t>(task->trained.examples), metrics,
+                                      wire::Codec::Fp32, d, blob.size())));
+    FEDGE_LOG(Debug, kLog) << "round " << task->round << ": trained on " << task->trained.examples
+                           << " examples in " << task->trained.seconds << " s, loss "
+                           << task->trained.mean_loss;
+  } else {
+    ++stats_.tasks_evaluated;
+    const ml::EvalResult& e = task->evaluated;
+    std::vector<uint64_t> confusion(e.confusion.begin(), e.confusion.end());
+    auto c = fbb.CreateVector(confusion);
+    conn->Send(shared::FinishEnvelope(
+        fbb, wire::CreateEvalReport(fbb, task->task_id, task->round, task->model_version,
+                                    static_cast<uint64_t>(e.examples), e.loss, e.accuracy, c,
+                                    static_cast<uint32_t>(e.num_classes))));
+  }
+}
+
+}  // namespace fedge::client

@@ -1,0 +1,85 @@
+#pragma once
+// The edge client: connects to the coordinator over mutual TLS (reconnecting with
+// exponential backoff and jitter), answers task offers by training or evaluating on its
+// private data off the network thread, and uploads updates in verified chunks. Models are
+// fetched only when not already in the content-addressed cache.
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+
+#include "client/config.h"
+#include "client/local_data.h"
+#include "client/model_cache.h"
+#include "shared/asio.h"
+#include "schemas/fedge_generated.h"
+#include "shared/blob.h"
+#include "shared/connection.h"
+#include "shared/ml/model.h"
+
+namespace fedge::client {
+
+struct ClientStats {
+  std::atomic<uint64_t> sessions{0};
+  std::atomic<uint64_t> tasks_trained{0};
+  std::atomic<uint64_t> tasks_evaluated{0};
+  std::atomic<uint64_t> models_downloaded{0};
+  std::atomic<uint64_t> updates_acked{0};
+  std::atomic<uint64_t> errors_received{0};
+};
+
+class Client {
+ public:
+  // `compute` runs training/evaluation (may be shared by clients in one process).
+  Client(ClientConfig config, LocalData data, net::asio::io_context& io,
+         net::asio::thread_pool* compute);
+  ~Client();
+
+  // Loads TLS material and opens the model cache.
+  shared::Status Init();
+  // Starts connecting; returns immediately. REQUIRES: Init() succeeded.
+  void Start();
+  // Thread-safe: closes the connection and stops reconnecting.
+  void Stop();
+
+  const ClientStats& stats() const { return stats_; }
+  // Client id as confirmed by the coordinator (empty before the first Welcome).
+  std::string id() const;
+
+ private:
+  struct Task;
+  net::awaitable<void> Run();
+  net::awaitable<shared::Status> RunSession();
+  net::awaitable<void> HeartbeatLoop(std::shared_ptr<shared::Connection> conn,
+                                     std::chrono::milliseconds interval);
+  net::awaitable<void> DoTask(std::shared_ptr<shared::Connection> conn, std::shared_ptr<Task> task);
+  shared::Status OnMessage(const std::shared_ptr<shared::Connection>& conn,
+                           const wire::Envelope& env);
+  void StartTask(const std::shared_ptr<shared::Connection>& conn, std::shared_ptr<Task> task);
+  // Runs on the compute pool.
+  shared::Status Work(Task& task);
+
+  ClientConfig config_;
+  LocalData data_;
+  net::asio::io_context& io_;
+  net::asio::thread_pool* compute_;
+  net::asio::strand<net::asio::io_context::executor_type> strand_;
+  std::unique_ptr<net::ssl::context> tls_;
+  std::optional<ModelCache> cache_;
+  std::shared_ptr<shared::Connection> conn_;  // strand-owned
+  shared::BlobAssembler download_;
+  std::shared_ptr<Task> waiting_for_model_;  // strand-owned
+  std::mutex model_mu_;
+  std::optional<ml::Model> model_;  // guarded by model_mu_ (used on the compute pool)
+  mutable std::mutex id_mu_;
+  std::string id_;
+  std::atomic<bool> stopping_{false};
+  net::asio::steady_timer backoff_timer_;
+  std::mt19937_64 jitter_;
+  ClientStats stats_;
+};
+
+}  // namespace fedge::client

@@ -1,0 +1,75 @@
+#include "coordinator/config.h"
+
+#include <limits>
+
+#include "shared/config.h"
+
+namespace fedge::coordinator {
+
+using shared::ConfigFile;
+using shared::Result;
+using shared::Status;
+
+Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
+  FEDGE_ASSIGN_OR_RETURN(ConfigFile file, ConfigFile::Load(path));
+  FEDGE_RETURN_IF_ERROR(file.CheckKnownKeys({
+      "server.listen", "server.port", "server.data_dir", "server.max_frame_bytes",
+      "server.threads", "server.heartbeat_ms", "tls.ca", "tls.cert", "tls.key", "rounds.count",
+      "rounds.min_clients", "rounds.fraction_fit", "rounds.min_fit", "rounds.timeout_seconds",
+      "rounds.eval_timeout_seconds", "rounds.evaluate", "rounds.local_epochs",
+      "rounds.batch_size", "rounds.learning_rate", "rounds.momentum", "rounds.seed",
+      "model.arch", "model.seed"}));
+  CoordinatorConfig c;
+  c.config_path = path;
+  FEDGE_ASSIGN_OR_RETURN(c.listen, file.String("server.listen", "0.0.0.0"));
+  FEDGE_ASSIGN_OR_RETURN(int64_t port, file.Int("server.port", 7443, 0, 65535));
+  c.port = static_cast<uint16_t>(port);
+  FEDGE_ASSIGN_OR_RETURN(c.data_dir, file.Path("server.data_dir", "data"));
+  FEDGE_ASSIGN_OR_RETURN(int64_t max_frame,
+                         file.Int("server.max_frame_bytes", 16 << 20, 64 << 10, 1 << 30));
+  c.max_frame_bytes = static_cast<uint32_t>(max_frame);
+  FEDGE_ASSIGN_OR_RETURN(int64_t threads, file.Int("server.threads", 2, 1, 64));
+  c.threads = static_cast<int>(threads);
+  FEDGE_ASSIGN_OR_RETURN(int64_t hb, file.Int("server.heartbeat_ms", 5000, 100, 600000));
+  c.heartbeat_ms = static_cast<int>(hb);
+  FEDGE_ASSIGN_OR_RETURN(c.tls.ca, file.Path("tls.ca"));
+  FEDGE_ASSIGN_OR_RETURN(c.tls.cert, file.Path("tls.cert"));
+  FEDGE_ASSIGN_OR_RETURN(c.tls.key, file.Path("tls.key"));
+
+  RoundSettings& r = c.rounds;
+  FEDGE_ASSIGN_OR_RETURN(int64_t count, file.Int("rounds.count", 20, 0, 1000000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t min_clients, file.Int("rounds.min_clients", 1, 1, 1000000));
+  FEDGE_ASSIGN_OR_RETURN(r.fraction_fit, file.Double("rounds.fraction_fit", 1.0, 1e-6, 1.0));
+  FEDGE_ASSIGN_OR_RETURN(int64_t min_fit, file.Int("rounds.min_fit", 1, 1, 1000000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t timeout, file.Int("rounds.timeout_seconds", 300, 1, 86400));
+  FEDGE_ASSIGN_OR_RETURN(int64_t eval_timeout,
+                         file.Int("rounds.eval_timeout_seconds", 60, 1, 86400));
+  FEDGE_ASSIGN_OR_RETURN(r.evaluate, file.Bool("rounds.evaluate", true));
+  FEDGE_ASSIGN_OR_RETURN(int64_t epochs, file.Int("rounds.local_epochs", 1, 1, 1000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t batch, file.Int("rounds.batch_size", 64, 1, 65536));
+  FEDGE_ASSIGN_OR_RETURN(r.learning_rate, file.Double("rounds.learning_rate", 0.05, 1e-9, 100.0));
+  FEDGE_ASSIGN_OR_RETURN(r.momentum, file.Double("rounds.momentum", 0.9, 0.0, 0.999999));
+  FEDGE_ASSIGN_OR_RETURN(int64_t seed,
+                         file.Int("rounds.seed", 0, 0, std::numeric_limits<int64_t>::max()));
+  r.count = static_cast<int>(count);
+  r.min_clients = static_cast<int>(min_clients);
+  r.min_fit = static_cast<int>(min_fit);
+  r.timeout_seconds = static_cast<int>(timeout);
+  r.eval_timeout_seconds = static_cast<int>(eval_timeout);
+  r.local_epochs = static_cast<int>(epochs);
+  r.batch_size = static_cast<int>(batch);
+  r.seed = static_cast<uint64_t>(seed);
+  if (r.min_fit > r.min_clients) {
+    return Status::InvalidArgument(path + ": key 'rounds.min_fit': " + std::to_string(r.min_fit) +
+                                   " exceeds rounds.min_clients (" +
+                                   std::to_string(r.min_clients) +
+                                   "); no round could ever complete");
+  }
+  FEDGE_ASSIGN_OR_RETURN(c.model_arch, file.String("model.arch", "cnn_small"));
+  FEDGE_ASSIGN_OR_RETURN(int64_t mseed,
+                         file.Int("model.seed", 0, 0, std::numeric_limits<int64_t>::max()));
+  c.model_seed = static_cast<uint64_t>(mseed);
+  return c;
+}
+
+}  // namespace fedge::coordinator

@@ -1,0 +1,44 @@
+#pragma once
+// coordinator.toml: listen address, TLS files, data directory, round settings, model.
+
+#include <cstdint>
+#include <string>
+
+#include "shared/status.h"
+#include "shared/tls.h"
+
+namespace fedge::coordinator {
+
+struct RoundSettings {
+  int count = 20;             // rounds to run
+  int min_clients = 1;        // connected clients before round 1 starts
+  double fraction_fit = 1.0;  // fraction of connected clients sampled per round
+  int min_fit = 1;            // valid updates needed to complete a round
+  int timeout_seconds = 300;  // round deadline
+  int eval_timeout_seconds = 60;
+  bool evaluate = true;       // federated evaluation after each round
+  int local_epochs = 1;
+  int batch_size = 64;
+  double learning_rate = 0.05;
+  double momentum = 0.9;
+  uint64_t seed = 0;          // client sampling and training seeds
+};
+
+struct CoordinatorConfig {
+  std::string config_path;
+  std::string listen = "0.0.0.0";
+  uint16_t port = 7443;
+  std::string data_dir;
+  uint32_t max_frame_bytes = 16u << 20;
+  int threads = 2;            // network threads
+  int heartbeat_ms = 5000;    // clients heartbeat this often; silent for 6x is dropped
+  shared::TlsFiles tls;
+  RoundSettings rounds;
+  std::string model_arch = "cnn_small";
+  uint64_t model_seed = 0;
+};
+
+// Loads and validates a coordinator config; errors name the file and the key.
+shared::Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path);
+
+}  // namespace fedge::coordinator

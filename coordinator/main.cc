@@ -1,0 +1,54 @@
+// fedge-coordinator --config coordinator.toml: runs training rounds for provisioned clients.
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "coordinator/config.h"
+#include "coordinator/server.h"
+#include "shared/log.h"
+#include "shared/ml/runtime.h"
+
+namespace {
+fedge::coordinator::Server* g_server = nullptr;
+void OnSignal(int) {
+  if (g_server != nullptr) g_server->Stop();
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"fedge coordinator: authenticates clients by certificate and runs training rounds"};
+  std::string config_path;
+  bool serve = false;
+  std::string log_level = "info";
+  app.add_option("--config", config_path, "coordinator.toml from the coordinator's startup kit")
+      ->required();
+  app.add_flag("--serve", serve, "keep serving after the configured rounds are done");
+  app.add_option("--log-level", log_level, "debug, info, warn or error");
+  CLI11_PARSE(app, argc, argv);
+  fedge::shared::LogLevel level;
+  if (!fedge::shared::ParseLogLevel(log_level, &level)) {
+    std::fprintf(stderr, "fedge-coordinator: --log-level must be debug, info, warn or error\n");
+    return 2;
+  }
+  fedge::shared::SetLogLevel(level);
+  fedge::ml::ConfigureRuntime(1);
+
+  auto config = fedge::coordinator::LoadCoordinatorConfig(config_path);
+  if (!config.ok()) {
+    std::fprintf(stderr, "fedge-coordinator: %s\n", config.status().message().c_str());
+    return 1;
+  }
+  fedge::coordinator::Server server(std::move(*config));
+  if (auto s = server.Start(); !s.ok()) {
+    std::fprintf(stderr, "fedge-coordinator: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  g_server = &server;
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  server.Run(/*exit_when_done=*/!serve);
+  g_server = nullptr;
+  return 0;
+}

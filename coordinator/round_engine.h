@@ -1,0 +1,149 @@
+#pragma once
+// The round engine: samples connected clients, offers train/evaluate tasks, validates and
+// folds updates as they arrive (exact FedAvg), finalises a model version per round with its
+// lineage, and merges federated evaluation. Lives on one strand; public methods are
+// thread-safe (they post to the strand) unless noted.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "coordinator/config.h"
+#include "coordinator/fedavg.h"
+#include "coordinator/store.h"
+#include "shared/asio.h"
+#include "shared/connection.h"
+#include "shared/crypto.h"
+#include "shared/tensor_bundle.h"
+
+namespace fedge::coordinator {
+
+// A connected client as the engine sees it (a Session in production, a fake in tests).
+class Peer {
+ public:
+  virtual ~Peer() = default;
+  virtual const std::string& client_id() const = 0;
+  // Thread-safe: queue one message payload.
+  virtual void Send(std::vector<uint8_t> payload) = 0;
+};
+
+struct ClientHello {
+  std::string fingerprint;
+  uint64_t train_examples = 0;
+  uint64_t eval_examples = 0;
+  std::vector<uint64_t> class_counts;
+};
+
+struct UpdateIn {
+  uint64_t task_id = 0;
+  uint64_t round = 0;
+  std::string idempotency_id;
+  uint64_t examples = 0;
+  std::vector<std::pair<std::string, double>> metrics;
+  std::vector<uint8_t> blob;  // verified against its digest by the transport
+};
+
+struct EvalIn {
+  uint64_t task_id = 0;
+  uint64_t round = 0;
+  uint64_t model_version = 0;
+  uint64_t examples = 0;
+  double loss = 0;  // mean loss over examples
+  uint32_t num_classes = 0;
+  std::vector<uint64_t> confusion;
+};
+
+struct RoundSummary {
+  uint64_t round = 0;
+  uint64_t model_version = 0;
+  std::string model_digest;
+  int sampled = 0;
+  int updates = 0;
+  int rejected = 0;
+  uint64_t examples = 0;
+  double train_loss = 0;       // example-weighted mean of clients' reported loss
+  nlohmann::json evaluation;   // federated evaluation (accuracy, loss, macro_f1, per class)
+  double seconds = 0;
+  uint64_t bytes_in = 0;       // wire bytes received during the round (incl. evaluation)
+  uint64_t bytes_out = 0;
+};
+
+class RoundEngine {
+ public:
+  // `traffic` (may be null) is read to attribute wire bytes to rounds.
+  RoundEngine(net::any_io_executor strand, Store* store, CoordinatorConfig config,
+              std::shared_ptr<shared::TrafficCounters> traffic);
+  ~RoundEngine();
+
+  // Loads the latest model version or creates version 1 (round 0) from model.arch/seed.
+  // Not thread-safe: call once before Run.
+  shared::Status Init();
+
+  void Connected(std::shared_ptr<Peer> peer, ClientHello hello);
+  void Disconnected(std::shared_ptr<Peer> peer);
+  void SubmitUpdate(std::shared_ptr<Peer> peer, UpdateIn update);
+  void SubmitEval(std::shared_ptr<Peer> peer, EvalIn eval);
+  void Stop();
+
+  // Runs the configured rounds; co_spawn on the strand. Returns when done or stopped.
+  net::awaitable<void> Run();
+
+  // Called on the strand after each completed round (after its evaluation).
+  void set_round_callback(std::function<void(const RoundSummary&)> cb) { on_round_ = std::move(cb); }
+
+  // Thread-safe: the blob of a model this engine serves, or null.
+  std::shared_ptr<const std::vector<uint8_t>> ModelBlob(const shared::Digest& digest) const;
+  // Thread-safe: the largest update blob accepted (derived from the model size).
+  uint64_t max_update_bytes() const { return max_update_bytes_; }
+  // Thread-safe snapshot of the current model version.
+  uint64_t current_version() const;
+  bool finished() const { return finished_.load(); }
+  // The strand Run() must be spawned on.
+  net::any_io_executor executor() const { return strand_; }
+
+ private:
+  struct RoundState;
+  net::awaitable<shared::Status> RunTrainRound(uint64_t round);
+  net::awaitable<void> RunEvaluation(uint64_t round, RoundSummary* summary);
+  net::awaitable<void> WaitUntil(std::function<bool()> done,
+                                 std::chrono::steady_clock::time_point deadline);
+  void OnUpdate(std::shared_ptr<Peer> peer, UpdateIn update);
+  void OnEval(std::shared_ptr<Peer> peer, EvalIn eval);
+  std::vector<uint8_t> MakeOffer(uint64_t task_id, uint64_t round, bool train,
+                                 const std::string& client_id) const;
+  shared::Status InstallModel(const ModelRecord& record, std::vector<uint8_t> blob,
+                              shared::TensorBundle state);
+  void Wake();
+
+  net::any_io_executor strand_;
+  Store* store_;
+  CoordinatorConfig config_;
+  std::shared_ptr<shared::TrafficCounters> traffic_;
+  net::asio::steady_timer wake_;
+  std::function<void(const RoundSummary&)> on_round_;
+
+  // Strand-owned state.
+  std::map<std::string, std::shared_ptr<Peer>> connected_;
+  std::map<std::string, ClientHello> hellos_;
+  ModelRecord model_;
+  shared::TensorBundle state_;
+  std::unique_ptr<RoundState> round_;
+  uint64_t next_task_id_ = 1;
+  bool stopped_ = false;
+
+  // Shared with other threads.
+  mutable std::mutex blobs_mu_;
+  std::map<shared::Digest, std::shared_ptr<const std::vector<uint8_t>>> blobs_;  // guarded
+  std::atomic<uint64_t> version_{0};
+  std::atomic<uint64_t> max_update_bytes_{0};
+  std::atomic<bool> finished_{false};
+};
+
+}  // namespace fedge::coordinator

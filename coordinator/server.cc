@@ -1,0 +1,122 @@
+#include "coordinator/server.h"
+
+#include "shared/log.h"
+#include "shared/tls.h"
+
+namespace fedge::coordinator {
+
+using shared::Status;
+
+namespace {
+constexpr const char* kLog = "coordinator";
+
+void LogException(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    FEDGE_LOG(Error, kLog) << "task failed: " << ex.what();
+  }
+}
+}  // namespace
+
+Server::Server(CoordinatorConfig config, SessionOptions session_options)
+    : config_(std::move(config)), session_options_(session_options), io_(config_.threads) {
+  session_options_.heartbeat_ms = static_cast<uint32_t>(config_.heartbeat_ms);
+  session_options_.idle_timeout = std::chrono::milliseconds(config_.heartbeat_ms * 6);
+}
+
+Server::~Server() {
+  Stop();
+  engine_.reset();
+}
+
+Status Server::Start() {
+  FEDGE_ASSIGN_OR_RETURN(tls_, shared::MakeServerTlsContext(config_.tls));
+  FEDGE_ASSIGN_OR_RETURN(store_, Store::Open(config_.data_dir));
+  engine_ = std::make_unique<RoundEngine>(net::asio::make_strand(io_), store_.get(), config_,
+                                          traffic_);
+  FEDGE_RETURN_IF_ERROR(engine_->Init());
+  net::error_code ec;
+  auto address = net::asio::ip::make_address(config_.listen, ec);
+  if (ec) {
+    return Status::InvalidArgument(config_.config_path + ": key 'server.listen': '" +
+                                   config_.listen + "' is not an IP address");
+  }
+  net::tcp::endpoint endpoint(address, config_.port);
+  acceptor_ = std::make_unique<net::tcp::acceptor>(io_);
+  acceptor_->open(endpoint.protocol(), ec);
+  if (!ec) acceptor_->set_option(net::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_->bind(endpoint, ec);
+  if (!ec) acceptor_->listen(net::asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status::Unavailable("cannot listen on " + config_.listen + ":" +
+                               std::to_string(config_.port) + ": " + ec.message());
+  }
+  port_ = acceptor_->local_endpoint().port();
+  FEDGE_LOG(Info, kLog) << "listening on " << config_.listen << ":" << port_ << " (mutual TLS 1.3)";
+  return Status::Ok();
+}
+
+net::awaitable<void> Server::AcceptLoop() {
+  while (!stopping_) {
+    net::error_code ec;
+    net::tcp::socket socket = co_await acceptor_->async_accept(
+        net::asio::make_strand(io_), net::asio::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+      if (stopping_ || ec == net::asio::error::operation_aborted) break;
+      FEDGE_LOG(Warn, kLog) << "accept failed: " << ec.message();
+      continue;
+    }
+    socket.set_option(net::tcp::no_delay(true), ec);
+    std::string remote = "?";
+    if (auto ep = socket.remote_endpoint(ec); !ec) {
+      remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+    }
+    auto conn = std::make_shared<shared::Connection>(net::TlsStream(std::move(socket), *tls_),
+                                                     config_.max_frame_bytes);
+    conn->set_traffic_counters(traffic_);
+    auto session = std::make_shared<Session>(conn, engine_.get(), session_options_, remote);
+    {
+      std::lock_guard<std::mutex> lock(sessions_mu_);
+      std::erase_if(sessions_, [](const std::weak_ptr<Session>& w) { return w.expired(); });
+      sessions_.push_back(session);
+    }
+    net::asio::co_spawn(conn->executor(), [session] { return session->Run(); }, LogException);
+  }
+}
+
+net::awaitable<void> Server::RunRounds(bool exit_when_done) {
+  co_await engine_->Run();
+  if (exit_when_done) Stop();
+}
+
+void Server::Run(bool exit_when_done) {
+  net::asio::co_spawn(io_, [this] { return AcceptLoop(); }, LogException);
+  // The engine's coroutine runs on the engine's strand.
+  net::asio::co_spawn(engine_->executor(), [this, exit_when_done] {
+    return RunRounds(exit_when_done);
+  }, LogException);
+  std::vector<std::thread> threads;
+  for (int i = 1; i < config_.threads; ++i) threads.emplace_back([this] { io_.run(); });
+  io_.run();
+  for (auto& t : threads) t.join();
+}
+
+void Server::Stop() {
+  if (stopping_.exchange(true)) return;
+  net::asio::post(io_, [this] {
+    net::error_code ignored;
+    if (acceptor_) acceptor_->close(ignored);
+    std::lock_guard<std::mutex> lock(sessions_mu_);
+    for (auto& w : sessions_) {
+      if (auto s = w.lock()) s->Close();
+    }
+  });
+  if (engine_) engine_->Stop();
+  // Let in-flight handlers drain, then end Run().
+  auto timer = std::make_shared<net::asio::steady_timer>(io_, std::chrono::milliseconds(200));
+  timer->async_wait([this, timer](const net::error_code&) { io_.stop(); });
+}
+
+}  // namespace fedge::coordinator

@@ -1,0 +1,57 @@
+#pragma once
+// The coordinator process: opens the store, initialises the round engine, accepts mutual
+// TLS connections and runs sessions and rounds on a pool of network threads.
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "coordinator/config.h"
+#include "coordinator/round_engine.h"
+#include "coordinator/session.h"
+#include "coordinator/store.h"
+#include "shared/asio.h"
+
+namespace fedge::coordinator {
+
+class Server {
+ public:
+  explicit Server(CoordinatorConfig config, SessionOptions session_options = {});
+  ~Server();
+
+  // Opens the store, loads TLS files, initialises the engine and binds the listener (port 0
+  // picks a free port). Errors name what failed.
+  shared::Status Start();
+  // Port actually bound. REQUIRES: Start() succeeded.
+  uint16_t port() const { return port_; }
+
+  // Runs network threads, accepting clients and running rounds, until Stop() or until the
+  // rounds are done when `exit_when_done`. Blocks.
+  void Run(bool exit_when_done);
+  // Thread-safe: stops accepting, closes sessions, makes Run() return.
+  void Stop();
+
+  RoundEngine& engine() { return *engine_; }
+  Store& store() { return *store_; }
+  const std::shared_ptr<shared::TrafficCounters>& traffic() const { return traffic_; }
+
+ private:
+  net::awaitable<void> AcceptLoop();
+  net::awaitable<void> RunRounds(bool exit_when_done);
+
+  CoordinatorConfig config_;
+  SessionOptions session_options_;
+  net::asio::io_context io_;
+  std::unique_ptr<net::ssl::context> tls_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<RoundEngine> engine_;
+  std::unique_ptr<net::tcp::acceptor> acceptor_;
+  std::shared_ptr<shared::TrafficCounters> traffic_ = std::make_shared<shared::TrafficCounters>();
+  std::mutex sessions_mu_;
+  std::vector<std::weak_ptr<Session>> sessions_;  // guarded by sessions_mu_
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace fedge::coordinator

@@ -1,0 +1,221 @@
+#include "coordinator/session.h"
+
+#include "shared/frame.h"
+#include "shared/log.h"
+#include "shared/tls.h"
+#include "shared/wire.h"
+
+namespace fedge::coordinator {
+
+using shared::Result;
+using shared::Status;
+
+namespace {
+constexpr const char* kLog = "session";
+
+void LogAndIgnore(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    FEDGE_LOG(Error, kLog) << "writer failed: " << ex.what();
+  }
+}
+}  // namespace
+
+Session::Session(std::shared_ptr<shared::Connection> conn, RoundEngine* engine,
+                 SessionOptions options, std::string remote)
+    : conn_(std::move(conn)),
+      engine_(engine),
+      options_(options),
+      remote_(std::move(remote)),
+      upload_(1) {}
+
+net::awaitable<Status> Session::Greet() {
+  Result<std::vector<uint8_t>> frame = co_await conn_->ReadFrame(options_.handshake_timeout);
+  if (!frame.ok()) co_return frame.status().WithContext("waiting for Hello");
+  Result<const wire::Envelope*> env = shared::VerifyEnvelope(*frame);
+  if (!env.ok()) co_return env.status();
+  const wire::Hello* hello = (*env)->message_as_Hello();
+  if (hello == nullptr) {
+    co_return Status::InvalidArgument(std::string("expected Hello first, got ") +
+                                      wire::EnumNameMessage((*env)->message_type()));
+  }
+  if (hello->protocol_min() > shared::kProtocolVersion ||
+      hello->protocol_max() < shared::kProtocolVersion) {
+    std::string msg = "client speaks protocol " + std::to_string(hello->protocol_min()) + ".." +
+                      std::to_string(hello->protocol_max()) + ", this coordinator speaks " +
+                      std::to_string(shared::kProtocolVersion) + "; upgrade one side";
+    conn_->SendAndClose(shared::MakeUnsupportedVersion(msg));
+    co_return Status::InvalidArgument(msg);
+  }
+  ClientHello info;
+  info.fingerprint = identity_.fingerprint_hex;
+  info.train_examples = hello->train_examples();
+  info.eval_examples = hello->eval_examples();
+  if (hello->class_counts() != nullptr && hello->class_counts()->size() <= 1000) {
+    info.class_counts.assign(hello->class_counts()->begin(), hello->class_counts()->end());
+  }
+  flatbuffers::FlatBufferBuilder fbb(128);
+  auto id = fbb.CreateString(identity_.common_name);
+  conn_->Send(shared::FinishEnvelope(
+      fbb, wire::CreateWelcome(fbb, shared::kProtocolVersion, id, options_.heartbeat_ms)));
+  engine_->Connected(shared_from_this(), std::move(info));
+  co_return Status::Ok();
+}
+
+net::awaitable<void> Session::Run() {
+  auto self = shared_from_this();
+  Status hs = co_await conn_->Handshake(net::ssl::stream_base::server, options_.handshake_timeout);
+  if (!hs.ok()) {
+    FEDGE_LOG(Warn, kLog) << "refused " << remote_ << ": " << hs.message();
+    conn_->Close();
+    co_return;
+  }
+  Result<shared::PeerIdentity> id = shared::PeerIdentityOf(conn_->stream());
+  if (!id.ok()) {
+    FEDGE_LOG(Warn, kLog) << "refused " << remote_ << ": " << id.status().message();
+    conn_->Close();
+    co_return;
+  }
+  identity_ = *id;
+  net::asio::co_spawn(conn_->executor(), conn_->WriteLoop(options_.write_timeout), LogAndIgnore);
+  if (identity_.role != "client") {
+    Status s = Status::PermissionDenied("certificate role '" + identity_.role +
+                                        "' may not join training rounds");
+    conn_->SendAndClose(shared::MakeErrorMessage(s));
+    FEDGE_LOG(Warn, kLog) << "refused " << remote_ << " (" << identity_.common_name
+                          << "): " << s.message();
+    co_return;
+  }
+  upload_ = shared::BlobAssembler(engine_->max_update_bytes());
+  if (Status s = co_await Greet(); !s.ok()) {
+    FEDGE_LOG(Warn, kLog) << identity_.common_name << " (" << remote_ << "): " << s.ToString();
+    if (!conn_->closed()) conn_->SendAndClose(shared::MakeErrorMessage(s));
+    co_return;
+  }
+  FEDGE_LOG(Info, kLog) << "client " << identity_.common_name << " connected from " << remote_;
+  while (!conn_->closed()) {
+    Result<std::vector<uint8_t>> frame = co_await conn_->ReadFrame(options_.idle_timeout);
+    Status s = frame.status();
+    if (frame.ok()) {
+      Result<const wire::Envelope*> env = shared::VerifyEnvelope(*frame);
+      s = env.ok() ? Dispatch(**env) : env.status();
+    }
+    if (!s.ok()) {
+      if (s.code() == shared::Code::kUnavailable) {
+        FEDGE_LOG(Info, kLog) << "client " << identity_.common_name << " disconnected ("
+                              << s.message() << ")";
+      } else {
+        FEDGE_LOG(Warn, kLog) << "closing client " << identity_.common_name << ": "
+                              << s.ToString();
+        if (!conn_->closed()) conn_->SendAndClose(shared::MakeErrorMessage(s));
+      }
+      break;
+    }
+  }
+  engine_->Disconnected(shared_from_this());
+}
+
+Status Session::Dispatch(const wire::Envelope& env) {
+  switch (env.message_type()) {
+    case wire::Message::Heartbeat:
+      return Status::Ok();
+    case wire::Message::BlobRequest:
+      return OnBlobRequest(*env.message_as_BlobRequest());
+    case wire::Message::BlobChunk:
+      return OnBlobChunk(*env.message_as_BlobChunk());
+    case wire::Message::UpdateSubmit:
+      return OnUpdateSubmit(*env.message_as_UpdateSubmit());
+    case wire::Message::EvalReport:
+      return OnEvalReport(*env.message_as_EvalReport());
+    case wire::Message::Error: {
+      const wire::Error* e = env.message_as_Error();
+      FEDGE_LOG(Warn, kLog) << "client " << client_id() << " reports error: " << e->message()->str();
+      return Status::Ok();
+    }
+    default:
+      return Status::InvalidArgument(std::string("unexpected message ") +
+                                     wire::EnumNameMessage(env.message_type()) +
+                                     " from a client");
+  }
+}
+
+Status Session::OnBlobRequest(const wire::BlobRequest& req) {
+  FEDGE_ASSIGN_OR_RETURN(shared::Digest digest, shared::DigestField(req.digest(), "BlobRequest.digest"));
+  if (req.kind() != wire::BlobKind::Model) {
+    return Status::InvalidArgument("clients may only request model blobs");
+  }
+  std::shared_ptr<const std::vector<uint8_t>> blob = engine_->ModelBlob(digest);
+  if (!blob) {
+    Send(shared::MakeErrorMessage(
+        Status::NotFound("model " + shared::ToHex(digest) + " is not served any more")));
+    return Status::Ok();
+  }
+  if (req.offset() >= blob->size()) {
+    return Status::InvalidArgument("BlobRequest offset " + std::to_string(req.offset()) +
+                                   " is past the end of a " + std::to_string(blob->size()) +
+                                   "-byte blob");
+  }
+  uint64_t chunk = std::min<uint64_t>(shared::kDefaultChunkBytes, conn_->max_frame_bytes() / 2);
+  for (const shared::ChunkRange& r : shared::ChunkRanges(blob->size(), req.offset(), chunk)) {
+    Send(shared::MakeBlobChunk(wire::BlobKind::Model, digest, blob->size(), r.offset,
+                               std::span(blob->data() + r.offset, r.size)));
+  }
+  return Status::Ok();
+}
+
+Status Session::OnBlobChunk(const wire::BlobChunk& chunk) {
+  if (chunk.kind() != wire::BlobKind::Update) {
+    return Status::InvalidArgument("clients may only upload update blobs");
+  }
+  FEDGE_ASSIGN_OR_RETURN(shared::Digest digest, shared::DigestField(chunk.digest(), "BlobChunk.digest"));
+  Status s = upload_.Append(digest, chunk.total_size(), chunk.offset(),
+                            std::span(chunk.data()->data(), chunk.data()->size()));
+  if (!s.ok()) {
+    // The transfer is reset; the client can start it again. Tell it why.
+    upload_.Reset();
+    Send(shared::MakeErrorMessage(s.WithContext("update upload")));
+  }
+  return Status::Ok();
+}
+
+Status Session::OnUpdateSubmit(const wire::UpdateSubmit& submit) {
+  FEDGE_ASSIGN_OR_RETURN(shared::Digest digest,
+                         shared::DigestField(submit.blob_digest(), "UpdateSubmit.blob_digest"));
+  if (!upload_.complete() || upload_.digest() != digest) {
+    Send(shared::MakeErrorMessage(
+        Status::InvalidArgument("UpdateSubmit names blob " + shared::ToHex(digest) +
+                                " which was not uploaded completely"),
+        submit.task_id()));
+    return Status::Ok();
+  }
+  UpdateIn u;
+  u.task_id = submit.task_id();
+  u.round = submit.round();
+  u.idempotency_id = submit.idempotency_id()->str();
+  u.examples = submit.example_count();
+  if (submit.metrics() != nullptr) {
+    for (const wire::KeyValue* kv : *submit.metrics()) u.metrics.emplace_back(kv->key()->str(), kv->value());
+  }
+  u.blob = upload_.Take();
+  engine_->SubmitUpdate(shared_from_this(), std::move(u));
+  return Status::Ok();
+}
+
+Status Session::OnEvalReport(const wire::EvalReport& report) {
+  EvalIn e;
+  e.task_id = report.task_id();
+  e.round = report.round();
+  e.model_version = report.model_version();
+  e.examples = report.example_count();
+  e.loss = report.loss();
+  e.num_classes = report.num_classes();
+  if (report.confusion() != nullptr) {
+    e.confusion.assign(report.confusion()->begin(), report.confusion()->end());
+  }
+  engine_->SubmitEval(shared_from_this(), std::move(e));
+  return Status::Ok();
+}
+
+}  // namespace fedge::coordinator

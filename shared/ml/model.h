@@ -1,0 +1,108 @@
+#pragma once
+// Models, local training and evaluation. LibTorch stays behind the pimpl: this header exposes
+// plain types only, so code that includes it never parses torch headers.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "shared/ml/dataset.h"
+#include "shared/status.h"
+#include "shared/tensor_bundle.h"
+
+namespace fedge::ml {
+
+struct TrainOptions {
+  int epochs = 1;
+  int batch_size = 64;
+  float learning_rate = 0.05f;
+  float momentum = 0.9f;
+  uint64_t seed = 0;  // epoch e shuffles with std::mt19937_64(seed + e)
+};
+
+struct TrainResult {
+  int64_t examples = 0;  // examples processed, summed over epochs
+  int64_t steps = 0;     // optimizer steps
+  double mean_loss = 0;  // mean per-example training loss over all epochs
+  double seconds = 0;    // wall time
+};
+
+struct EvalResult {
+  int64_t examples = 0;
+  double loss = 0;  // mean cross-entropy per example
+  double accuracy = 0;
+  int num_classes = 0;
+  std::vector<int64_t> confusion;         // num_classes^2, row = true class, col = predicted
+  std::vector<double> precision, recall;  // per class (0 when undefined)
+  double macro_f1 = 0;  // mean F1 over classes that occur as true or predicted class
+};
+
+// Computes examples, mean loss (total_loss_sum / examples), accuracy, per-class precision and
+// recall and macro-F1 from a confusion matrix. Plain code; the coordinator also uses it to merge
+// federated evaluations (sum confusions and loss sums, then call this).
+// REQUIRES: num_classes >= 1, confusion.size() == num_classes^2, entries >= 0. Otherwise the
+// result has examples == 0 and an empty confusion (callers validate untrusted input first).
+EvalResult MetricsFromConfusion(std::vector<int64_t> confusion, int num_classes,
+                                double total_loss_sum);
+
+// Names of the architectures Model::Create accepts.
+std::vector<std::string> KnownArchitectures();
+
+// A classifier with its parameters. Movable, not copyable (copy with State()/LoadState()).
+// Not thread-safe: use one Model per thread. Torch's intra-op threads are process-wide; set them
+// with ConfigureRuntime (runtime.h).
+class Model {
+ public:
+  // Known architectures: "cnn_small" for 1x28x28 inputs and 10 classes (225,034 parameters):
+  //   c1 = Conv2d(1,32,3); c2 = Conv2d(32,64,3); f1 = Linear(64*5*5,128); f2 = Linear(128,10)
+  //   forward: x = maxpool2(relu(c1(x))); x = maxpool2(relu(c2(x))); f2(relu(f1(flatten(x))))
+  // Parameters follow PyTorch's default init distribution, U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+  // drawn from a private generator seeded with `seed`: same seed -> bitwise same State(),
+  // independent of torch's global RNG and of other threads.
+  // InvalidArgument for an unknown arch (the message lists the known ones).
+  static shared::Result<Model> Create(const std::string& arch, uint64_t seed);
+
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  ~Model();
+
+  const std::string& arch() const;
+  // Input shape (channels, height, width) and class count the architecture expects.
+  int64_t input_channels() const;
+  int64_t input_height() const;
+  int64_t input_width() const;
+  int num_classes() const;
+  int64_t NumParameters() const;
+
+  // Copies of all tensors, named like "c1.weight", in a fixed order (parameters, then buffers).
+  shared::TensorBundle State() const;
+  // Replaces all tensors. InvalidArgument naming the tensor on a missing, extra or duplicate
+  // name, a wrong shape or data size, or a non-finite value; the model is unchanged on error.
+  // Tensors may come in any order.
+  shared::Status LoadState(const shared::TensorBundle& state);
+
+  // Trains with SGD + momentum (a fresh optimizer each call, like torch.optim.SGD) on the
+  // cross-entropy loss over data[indices]; epoch e visits `indices` in the order of a shuffle
+  // with std::mt19937_64(options.seed + e); the last batch of an epoch may be smaller.
+  // Batches are gathered from `data` directly (no copy of the dataset).
+  // InvalidArgument if options are out of range, `data` is inconsistent or does not match the
+  // architecture's input shape, or an index/label is out of range; Internal on a torch error.
+  // Empty `indices` trains on nothing (examples == 0).
+  shared::Result<TrainResult> Train(const Dataset& data, std::span<const int64_t> indices,
+                                    const TrainOptions& options);
+
+  // Evaluates under NoGradGuard and eval(); empty `indices` means the whole dataset.
+  // Errors as in Train.
+  shared::Result<EvalResult> Evaluate(const Dataset& data, std::span<const int64_t> indices,
+                                      int batch_size = 1000) const;
+
+ private:
+  struct Impl;
+  explicit Model(std::unique_ptr<Impl> impl);
+
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fedge::ml

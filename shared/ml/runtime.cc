@@ -1,0 +1,64 @@
+#include "shared/ml/runtime.h"
+
+#include <ATen/Parallel.h>  // narrow: at::set_num_threads without torch/torch.h
+#include <dlfcn.h>
+#include <malloc.h>
+
+#include <algorithm>
+#include <exception>
+#include <fstream>
+#include <string_view>
+
+namespace fedge::ml {
+namespace {
+
+constexpr int kMmapThreshold = 256 << 20;
+constexpr int kMmapThresholdFallback = 32 << 20;  // glibc's historic maximum on 64-bit
+constexpr int kTrimThreshold = 1 << 30;
+
+void TuneMalloc() {
+  if (mallopt(M_MMAP_THRESHOLD, kMmapThreshold) != 1) {
+    mallopt(M_MMAP_THRESHOLD, kMmapThresholdFallback);
+  }
+  mallopt(M_TRIM_THRESHOLD, kTrimThreshold);
+}
+
+// A pthreads OpenBLAS keeps its own pool; the OpenMP build follows omp_set_num_threads.
+void SetOpenBlasThreads(int threads) {
+  using SetThreads = void (*)(int);
+  if (auto* fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    fn(threads);
+  }
+}
+
+}  // namespace
+
+void ConfigureRuntime(int torch_threads) {
+  TuneMalloc();
+  const int threads = std::max(torch_threads, 1);
+  try {
+    at::set_num_threads(threads);  // OpenMP backend: also omp_set_num_threads
+  } catch (const std::exception&) {
+    // Only throws for threads < 1, excluded above; nothing else to do without a Status.
+  }
+  SetOpenBlasThreads(threads);
+}
+
+int TorchThreads() { return at::get_num_threads(); }
+
+std::string BlasLibraryInUse() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  std::string fallback;
+  while (std::getline(maps, line)) {
+    const size_t slash = line.find('/');
+    if (slash == std::string::npos) continue;
+    std::string_view path = std::string_view(line).substr(slash);
+    std::string_view base = path.substr(path.rfind('/') + 1);
+    if (base.starts_with("libblas.so")) return std::string(path);
+    if (fallback.empty() && base.find("blas") != std::string_view::npos) fallback = path;
+  }
+  return fallback;
+}
+
+}  // namespace fedge::ml
