@@ -3,6 +3,7 @@
 #include "shared/bundle_codec.h"
 #include "shared/frame.h"
 #include "shared/log.h"
+#include "shared/ml/runtime.h"
 #include "shared/offload.h"
 #include "shared/tls.h"
 #include "shared/wire.h"
@@ -68,7 +69,8 @@ Status Client::Init() {
 }
 
 void Client::Start() {
-  net::asio::co_spawn(strand_, [this] { return Run(); }, LogException);
+  net::asio::co_spawn(
+      strand_, [this] { return Run(); }, LogException);
 }
 
 void Client::Stop() {
@@ -87,12 +89,12 @@ net::awaitable<void> Client::Run() {
     conn_.reset();
     if (stopping_) break;
     if (stats_.sessions.load() > sessions_before) attempt = 0;  // had a working session
-    int64_t base = std::min<int64_t>(config_.reconnect_max_ms,
-                                     int64_t{config_.reconnect_initial_ms} << std::min(attempt, 20));
+    int64_t base = std::min<int64_t>(
+        config_.reconnect_max_ms, int64_t{config_.reconnect_initial_ms} << std::min(attempt, 20));
     int64_t delay = std::uniform_int_distribution<int64_t>(base / 2, base)(jitter_);
     ++attempt;
-    FEDGE_LOG(Warn, kLog) << "connection to " << config_.host << ":" << config_.port
-                          << " ended (" << s.message() << "); reconnecting in " << delay << " ms";
+    FEDGE_LOG(Warn, kLog) << "connection to " << config_.host << ":" << config_.port << " ended ("
+                          << s.message() << "); reconnecting in " << delay << " ms";
     backoff_timer_.expires_after(milliseconds(delay));
     net::error_code ec;
     co_await backoff_timer_.async_wait(net::asio::redirect_error(net::use_awaitable, ec));
@@ -102,8 +104,9 @@ net::awaitable<void> Client::Run() {
 net::awaitable<Status> Client::RunSession() {
   net::tcp::resolver resolver(strand_);
   net::error_code ec;
-  auto endpoints = co_await resolver.async_resolve(config_.host, std::to_string(config_.port),
-                                                   net::asio::redirect_error(net::use_awaitable, ec));
+  const std::string service = std::to_string(config_.port);
+  auto endpoints = co_await resolver.async_resolve(
+      config_.host, service, net::asio::redirect_error(net::use_awaitable, ec));
   if (ec) co_return Status::Unavailable("cannot resolve " + config_.host + ": " + ec.message());
   net::tcp::socket socket(strand_);
   {
@@ -138,7 +141,8 @@ net::awaitable<Status> Client::RunSession() {
   if (!env.ok()) co_return env.status();
   if (const wire::Error* e = (*env)->message_as_Error()) {
     conn->Close();
-    co_return Status(shared::FromWireCode(e->code()), "coordinator refused: " + e->message()->str());
+    co_return Status(shared::FromWireCode(e->code()),
+                     "coordinator refused: " + e->message()->str());
   }
   const wire::Welcome* welcome = (*env)->message_as_Welcome();
   if (welcome == nullptr) co_return Status::InvalidArgument("expected Welcome");
@@ -147,8 +151,8 @@ net::awaitable<Status> Client::RunSession() {
     id_ = welcome->client_id() ? welcome->client_id()->str() : "";
   }
   ++stats_.sessions;
-  FEDGE_LOG(Info, kLog) << "connected to " << config_.host << ":" << config_.port << " as "
-                        << id() << " (protocol " << welcome->protocol() << ")";
+  FEDGE_LOG(Info, kLog) << "connected to " << config_.host << ":" << config_.port << " as " << id()
+                        << " (protocol " << welcome->protocol() << ")";
   milliseconds heartbeat(std::max<uint32_t>(100, welcome->heartbeat_ms()));
   net::asio::co_spawn(strand_, HeartbeatLoop(conn, heartbeat), LogException);
   // A task whose model download was interrupted resumes on this connection.
@@ -184,7 +188,8 @@ net::awaitable<void> Client::HeartbeatLoop(std::shared_ptr<shared::Connection> c
   }
 }
 
-Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn, const wire::Envelope& env) {
+Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
+                         const wire::Envelope& env) {
   switch (env.message_type()) {
     case wire::Message::TaskOffer: {
       const wire::TaskOffer* o = env.message_as_TaskOffer();
@@ -193,12 +198,14 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn, const 
       task->round = o->round();
       task->train = o->kind() == wire::TaskKind::Train;
       task->model_version = o->model_version();
-      FEDGE_ASSIGN_OR_RETURN(task->digest, shared::DigestField(o->model_digest(), "TaskOffer.model_digest"));
+      FEDGE_ASSIGN_OR_RETURN(task->digest,
+                             shared::DigestField(o->model_digest(), "TaskOffer.model_digest"));
       task->model_size = o->model_size();
       task->arch = o->model_arch()->str();
       if (const wire::TrainParams* p = o->train()) {
         task->options.epochs = static_cast<int>(std::clamp<uint32_t>(p->epochs(), 1, 1000));
-        task->options.batch_size = static_cast<int>(std::clamp<uint32_t>(p->batch_size(), 1, 65536));
+        task->options.batch_size =
+            static_cast<int>(std::clamp<uint32_t>(p->batch_size(), 1, 65536));
         task->options.learning_rate = p->learning_rate();
         task->options.momentum = p->momentum();
         task->options.seed = p->seed();
@@ -211,8 +218,10 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn, const 
       if (c->kind() != wire::BlobKind::Model) {
         return Status::InvalidArgument("coordinator sent a non-model blob");
       }
-      FEDGE_ASSIGN_OR_RETURN(shared::Digest digest, shared::DigestField(c->digest(), "BlobChunk.digest"));
-      if (!waiting_for_model_ || waiting_for_model_->digest != digest) return Status::Ok();  // stale
+      FEDGE_ASSIGN_OR_RETURN(shared::Digest digest,
+                             shared::DigestField(c->digest(), "BlobChunk.digest"));
+      if (!waiting_for_model_ || waiting_for_model_->digest != digest)
+        return Status::Ok();  // stale
       Status s = download_.Append(digest, c->total_size(), c->offset(),
                                   std::span(c->data()->data(), c->data()->size()));
       if (!s.ok()) {
@@ -247,10 +256,13 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn, const 
   }
 }
 
-void Client::StartTask(const std::shared_ptr<shared::Connection>& conn, std::shared_ptr<Task> task) {
+void Client::StartTask(const std::shared_ptr<shared::Connection>& conn,
+                       std::shared_ptr<Task> task) {
+  if (faults_.never_answer) return;
   if (!cache_->Has(task->digest)) {
     // Fetch the model first (resuming a partial download of the same blob).
-    uint64_t offset = download_.active() && download_.digest() == task->digest ? download_.received() : 0;
+    uint64_t offset =
+        download_.active() && download_.digest() == task->digest ? download_.received() : 0;
     if (offset == 0) download_.Reset();
     waiting_for_model_ = std::move(task);
     conn->Send(shared::MakeBlobRequest(wire::BlobKind::Model, waiting_for_model_->digest, offset));
@@ -261,6 +273,7 @@ void Client::StartTask(const std::shared_ptr<shared::Connection>& conn, std::sha
 
 Status Client::Work(Task& task) {
   std::lock_guard<std::mutex> lock(model_mu_);
+  ml::ConfigureRuntime(config_.threads);  // OpenMP thread counts are per calling thread
   FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> blob, cache_->Get(task.digest));
   FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle state, shared::DecodeBundle(blob));
   if (!model_ || model_->arch() != task.arch) {
@@ -280,7 +293,8 @@ Status Client::Work(Task& task) {
 net::awaitable<void> Client::DoTask(std::shared_ptr<shared::Connection> conn,
                                     std::shared_ptr<Task> task) {
   if (task->train || !data_.eval.empty()) {
-    task->status = co_await shared::RunOffThread(compute_, [this, task] { return Work(*task); });
+    auto work = [this, task] { return Work(*task); };
+    task->status = co_await shared::RunOffThread(compute_, std::move(work));
   } else {
     task->status = Status::NotFound("no held-out examples to evaluate on");
   }

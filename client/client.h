@@ -14,8 +14,8 @@
 #include "client/config.h"
 #include "client/local_data.h"
 #include "client/model_cache.h"
-#include "shared/asio.h"
 #include "schemas/fedge_generated.h"
+#include "shared/asio.h"
 #include "shared/blob.h"
 #include "shared/connection.h"
 #include "shared/ml/model.h"
@@ -31,9 +31,15 @@ struct ClientStats {
   std::atomic<uint64_t> errors_received{0};
 };
 
+// Faults a simulation can inject into an otherwise normal client.
+struct ClientFaults {
+  bool never_answer = false;  // connects and heartbeats but ignores every task offer
+};
+
 class Client {
  public:
-  // `compute` runs training/evaluation (may be shared by clients in one process).
+  // `compute` runs training/evaluation (may be shared by clients in one process). It must
+  // have ONE thread: OpenMP OpenBLAS is not safe to call from several threads at once.
   Client(ClientConfig config, LocalData data, net::asio::io_context& io,
          net::asio::thread_pool* compute);
   ~Client();
@@ -45,6 +51,7 @@ class Client {
   // Thread-safe: closes the connection and stops reconnecting.
   void Stop();
 
+  void set_faults(ClientFaults faults) { faults_ = faults; }
   const ClientStats& stats() const { return stats_; }
   // Client id as confirmed by the coordinator (empty before the first Welcome).
   std::string id() const;
@@ -80,6 +87,7 @@ class Client {
   net::asio::steady_timer backoff_timer_;
   std::mt19937_64 jitter_;
   ClientStats stats_;
+  ClientFaults faults_;
 };
 
 }  // namespace fedge::client

@@ -7,7 +7,8 @@ namespace fedge::client {
 using shared::Result;
 using shared::Status;
 
-Result<LocalData> LoadLocalData(const DataSettings& s, std::shared_ptr<const ml::Dataset> preloaded) {
+Result<LocalData> LoadLocalData(const DataSettings& s,
+                                std::shared_ptr<const ml::Dataset> preloaded) {
   LocalData out;
   if (preloaded) {
     out.dataset = std::move(preloaded);

@@ -1,8 +1,7 @@
 // fedge-client run --config client.toml: the edge agent that trains on private data.
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
-
-#include <CLI/CLI.hpp>
 
 #include "client/client.h"
 #include "client/config.h"

@@ -12,13 +12,29 @@ using shared::Status;
 
 Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(ConfigFile file, ConfigFile::Load(path));
-  FEDGE_RETURN_IF_ERROR(file.CheckKnownKeys({
-      "server.listen", "server.port", "server.data_dir", "server.max_frame_bytes",
-      "server.threads", "server.heartbeat_ms", "tls.ca", "tls.cert", "tls.key", "rounds.count",
-      "rounds.min_clients", "rounds.fraction_fit", "rounds.min_fit", "rounds.timeout_seconds",
-      "rounds.eval_timeout_seconds", "rounds.evaluate", "rounds.local_epochs",
-      "rounds.batch_size", "rounds.learning_rate", "rounds.momentum", "rounds.seed",
-      "model.arch", "model.seed"}));
+  FEDGE_RETURN_IF_ERROR(file.CheckKnownKeys({"server.listen",
+                                             "server.port",
+                                             "server.data_dir",
+                                             "server.max_frame_bytes",
+                                             "server.threads",
+                                             "server.heartbeat_ms",
+                                             "tls.ca",
+                                             "tls.cert",
+                                             "tls.key",
+                                             "rounds.count",
+                                             "rounds.min_clients",
+                                             "rounds.fraction_fit",
+                                             "rounds.min_fit",
+                                             "rounds.timeout_seconds",
+                                             "rounds.eval_timeout_seconds",
+                                             "rounds.evaluate",
+                                             "rounds.local_epochs",
+                                             "rounds.batch_size",
+                                             "rounds.learning_rate",
+                                             "rounds.momentum",
+                                             "rounds.seed",
+                                             "model.arch",
+                                             "model.seed"}));
   CoordinatorConfig c;
   c.config_path = path;
   FEDGE_ASSIGN_OR_RETURN(c.listen, file.String("server.listen", "0.0.0.0"));
@@ -61,8 +77,7 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
   r.seed = static_cast<uint64_t>(seed);
   if (r.min_fit > r.min_clients) {
     return Status::InvalidArgument(path + ": key 'rounds.min_fit': " + std::to_string(r.min_fit) +
-                                   " exceeds rounds.min_clients (" +
-                                   std::to_string(r.min_clients) +
+                                   " exceeds rounds.min_clients (" + std::to_string(r.min_clients) +
                                    "); no round could ever complete");
   }
   FEDGE_ASSIGN_OR_RETURN(c.model_arch, file.String("model.arch", "cnn_small"));

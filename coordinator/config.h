@@ -16,12 +16,12 @@ struct RoundSettings {
   int min_fit = 1;            // valid updates needed to complete a round
   int timeout_seconds = 300;  // round deadline
   int eval_timeout_seconds = 60;
-  bool evaluate = true;       // federated evaluation after each round
+  bool evaluate = true;  // federated evaluation after each round
   int local_epochs = 1;
   int batch_size = 64;
   double learning_rate = 0.05;
   double momentum = 0.9;
-  uint64_t seed = 0;          // client sampling and training seeds
+  uint64_t seed = 0;  // client sampling and training seeds
 };
 
 struct CoordinatorConfig {
@@ -30,8 +30,8 @@ struct CoordinatorConfig {
   uint16_t port = 7443;
   std::string data_dir;
   uint32_t max_frame_bytes = 16u << 20;
-  int threads = 2;            // network threads
-  int heartbeat_ms = 5000;    // clients heartbeat this often; silent for 6x is dropped
+  int threads = 2;          // network threads
+  int heartbeat_ms = 5000;  // clients heartbeat this often; silent for 6x is dropped
   shared::TlsFiles tls;
   RoundSettings rounds;
   std::string model_arch = "cnn_small";

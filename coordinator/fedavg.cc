@@ -27,9 +27,8 @@ Status FedAvgAccumulator::Fold(const TensorBundle& update, uint64_t weight) {
       if (layout_.tensors[i].name != update.tensors[i].name ||
           layout_.tensors[i].shape != update.tensors[i].shape) {
         return Status::InvalidArgument("update tensor " + std::to_string(i) + " ('" +
-                                       update.tensors[i].name +
-                                       "') does not match the model's '" + layout_.tensors[i].name +
-                                       "' in name or shape");
+                                       update.tensors[i].name + "') does not match the model's '" +
+                                       layout_.tensors[i].name + "' in name or shape");
       }
     }
     return Status::InvalidArgument("update has " + std::to_string(update.tensors.size()) +

@@ -1,9 +1,8 @@
 // fedge-coordinator --config coordinator.toml: runs training rounds for provisioned clients.
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <thread>
-
-#include <CLI/CLI.hpp>
 
 #include "coordinator/config.h"
 #include "coordinator/server.h"

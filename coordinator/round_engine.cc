@@ -72,7 +72,8 @@ Status RoundEngine::Init() {
                           << latest->round << ")";
     return InstallModel(*latest, std::move(blob), std::move(state));
   }
-  FEDGE_ASSIGN_OR_RETURN(ml::Model model, ml::Model::Create(config_.model_arch, config_.model_seed));
+  FEDGE_ASSIGN_OR_RETURN(ml::Model model,
+                         ml::Model::Create(config_.model_arch, config_.model_seed));
   shared::TensorBundle state = model.State();
   FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> blob, shared::EncodeBundle(state));
   ModelRecord record;
@@ -234,7 +235,8 @@ void RoundEngine::OnEval(std::shared_ptr<Peer> peer, EvalIn e) {
       e.model_version != round_->eval_version || !round_->pending.count(id) ||
       round_->tasks[id] != e.task_id) {
     peer->Send(shared::MakeErrorMessage(
-        Status::InvalidArgument("no open evaluation task " + std::to_string(e.task_id)), e.task_id));
+        Status::InvalidArgument("no open evaluation task " + std::to_string(e.task_id)),
+        e.task_id));
     return;
   }
   round_->pending.erase(id);
@@ -269,20 +271,19 @@ std::vector<uint8_t> RoundEngine::MakeOffer(uint64_t task_id, uint64_t round, bo
   Result<shared::Digest> digest = shared::DigestFromHex(model_.digest_hex);
   auto d = fbb.CreateVector(digest->data(), digest->size());
   auto arch = fbb.CreateString(model_.arch);
-  auto params = wire::CreateTrainParams(fbb, static_cast<uint32_t>(r.local_epochs),
-                                        static_cast<uint32_t>(r.batch_size),
-                                        static_cast<float>(r.learning_rate),
-                                        static_cast<float>(r.momentum),
-                                        MixSeed(MixSeed(r.seed, round), HashString(client_id)));
-  uint32_t deadline_ms = static_cast<uint32_t>(
-      (train ? r.timeout_seconds : r.eval_timeout_seconds) * 1000);
+  auto params = wire::CreateTrainParams(
+      fbb, static_cast<uint32_t>(r.local_epochs), static_cast<uint32_t>(r.batch_size),
+      static_cast<float>(r.learning_rate), static_cast<float>(r.momentum),
+      MixSeed(MixSeed(r.seed, round), HashString(client_id)));
+  uint32_t deadline_ms =
+      static_cast<uint32_t>((train ? r.timeout_seconds : r.eval_timeout_seconds) * 1000);
   auto offer = wire::CreateTaskOffer(
-      fbb, task_id, round, train ? wire::TaskKind::Train : wire::TaskKind::Evaluate,
-      model_.version, d, model_.size_bytes, arch, params, deadline_ms, wire::Codec::Fp32);
+      fbb, task_id, round, train ? wire::TaskKind::Train : wire::TaskKind::Evaluate, model_.version,
+      d, model_.size_bytes, arch, params, deadline_ms, wire::Codec::Fp32);
   return shared::FinishEnvelope(fbb, offer);
 }
 
-net::awaitable<void> RoundEngine::WaitUntil(std::function<bool()> done,
+net::awaitable<void> RoundEngine::WaitUntil(const std::function<bool()>& done,
                                             Clock::time_point deadline) {
   while (!stopped_ && !done() && Clock::now() < deadline) {
     wake_.expires_at(deadline);
@@ -316,8 +317,8 @@ net::awaitable<Status> RoundEngine::RunTrainRound(uint64_t round) {
   }
   FEDGE_LOG(Info, kLog) << "round " << round << ": offered training to " << k << " of "
                         << connected_.size() << " clients";
-  co_await WaitUntil([this] { return round_->pending.empty(); },
-                     Clock::now() + std::chrono::seconds(r.timeout_seconds));
+  const std::function<bool()> answered = [this] { return round_->pending.empty(); };
+  co_await WaitUntil(answered, Clock::now() + std::chrono::seconds(r.timeout_seconds));
   if (stopped_) co_return Status::Unavailable("stopped");
   int accepted = static_cast<int>(round_->contributions.size());
   if (accepted < r.min_fit) {
@@ -368,7 +369,8 @@ net::awaitable<void> RoundEngine::RunEvaluation(uint64_t round, RoundSummary* su
     round_->pending[id] = task;
     peer->Send(MakeOffer(task, round, /*train=*/false, id));
   }
-  co_await WaitUntil([this] { return round_->pending.empty(); },
+  const std::function<bool()> answered = [this] { return round_->pending.empty(); };
+  co_await WaitUntil(answered,
                      Clock::now() + std::chrono::seconds(config_.rounds.eval_timeout_seconds));
   if (round_->eval_examples == 0) {
     summary->evaluation = {{"clients", 0}};
@@ -395,7 +397,10 @@ net::awaitable<void> RoundEngine::RunEvaluation(uint64_t round, RoundSummary* su
 
 net::awaitable<void> RoundEngine::Run() {
   const RoundSettings& r = config_.rounds;
-  auto enough = [this, &r] { return static_cast<int>(connected_.size()) >= r.min_clients; };
+  const std::function<bool()> enough = [this, &r] {
+    return static_cast<int>(connected_.size()) >= r.min_clients;
+  };
+  const std::function<bool()> never = [] { return false; };
   if (!enough()) {
     FEDGE_LOG(Info, kLog) << "waiting for " << r.min_clients << " clients to connect";
   }
@@ -414,8 +419,7 @@ net::awaitable<void> RoundEngine::Run() {
       ++failures;
       FEDGE_LOG(Warn, kLog) << "round " << round << " failed (attempt " << failures
                             << "): " << s.message() << "; retrying";
-      co_await WaitUntil([] { return false; }, Clock::now() + std::chrono::seconds(
-                                                                  std::min(30, failures * 2)));
+      co_await WaitUntil(never, Clock::now() + std::chrono::seconds(std::min(30, failures * 2)));
       continue;
     }
     failures = 0;

@@ -68,10 +68,10 @@ struct RoundSummary {
   int updates = 0;
   int rejected = 0;
   uint64_t examples = 0;
-  double train_loss = 0;       // example-weighted mean of clients' reported loss
-  nlohmann::json evaluation;   // federated evaluation (accuracy, loss, macro_f1, per class)
+  double train_loss = 0;      // example-weighted mean of clients' reported loss
+  nlohmann::json evaluation;  // federated evaluation (accuracy, loss, macro_f1, per class)
   double seconds = 0;
-  uint64_t bytes_in = 0;       // wire bytes received during the round (incl. evaluation)
+  uint64_t bytes_in = 0;  // wire bytes received during the round (incl. evaluation)
   uint64_t bytes_out = 0;
 };
 
@@ -96,7 +96,9 @@ class RoundEngine {
   net::awaitable<void> Run();
 
   // Called on the strand after each completed round (after its evaluation).
-  void set_round_callback(std::function<void(const RoundSummary&)> cb) { on_round_ = std::move(cb); }
+  void set_round_callback(std::function<void(const RoundSummary&)> cb) {
+    on_round_ = std::move(cb);
+  }
 
   // Thread-safe: the blob of a model this engine serves, or null.
   std::shared_ptr<const std::vector<uint8_t>> ModelBlob(const shared::Digest& digest) const;
@@ -112,7 +114,9 @@ class RoundEngine {
   struct RoundState;
   net::awaitable<shared::Status> RunTrainRound(uint64_t round);
   net::awaitable<void> RunEvaluation(uint64_t round, RoundSummary* summary);
-  net::awaitable<void> WaitUntil(std::function<bool()> done,
+  // REQUIRES: `done` outlives the wait (pass a named local: g++ 12 mishandles temporaries
+  // with destructors inside co_await expressions).
+  net::awaitable<void> WaitUntil(const std::function<bool()>& done,
                                  std::chrono::steady_clock::time_point deadline);
   void OnUpdate(std::shared_ptr<Peer> peer, UpdateIn update);
   void OnEval(std::shared_ptr<Peer> peer, EvalIn eval);

@@ -34,8 +34,8 @@ Server::~Server() {
 Status Server::Start() {
   FEDGE_ASSIGN_OR_RETURN(tls_, shared::MakeServerTlsContext(config_.tls));
   FEDGE_ASSIGN_OR_RETURN(store_, Store::Open(config_.data_dir));
-  engine_ = std::make_unique<RoundEngine>(net::asio::make_strand(io_), store_.get(), config_,
-                                          traffic_);
+  engine_ =
+      std::make_unique<RoundEngine>(net::asio::make_strand(io_), store_.get(), config_, traffic_);
   FEDGE_RETURN_IF_ERROR(engine_->Init());
   net::error_code ec;
   auto address = net::asio::ip::make_address(config_.listen, ec);
@@ -82,7 +82,8 @@ net::awaitable<void> Server::AcceptLoop() {
       std::erase_if(sessions_, [](const std::weak_ptr<Session>& w) { return w.expired(); });
       sessions_.push_back(session);
     }
-    net::asio::co_spawn(conn->executor(), [session] { return session->Run(); }, LogException);
+    net::asio::co_spawn(
+        conn->executor(), [session] { return session->Run(); }, LogException);
   }
 }
 
@@ -92,11 +93,12 @@ net::awaitable<void> Server::RunRounds(bool exit_when_done) {
 }
 
 void Server::Run(bool exit_when_done) {
-  net::asio::co_spawn(io_, [this] { return AcceptLoop(); }, LogException);
+  net::asio::co_spawn(
+      io_, [this] { return AcceptLoop(); }, LogException);
   // The engine's coroutine runs on the engine's strand.
-  net::asio::co_spawn(engine_->executor(), [this, exit_when_done] {
-    return RunRounds(exit_when_done);
-  }, LogException);
+  net::asio::co_spawn(
+      engine_->executor(), [this, exit_when_done] { return RunRounds(exit_when_done); },
+      LogException);
   std::vector<std::thread> threads;
   for (int i = 1; i < config_.threads; ++i) threads.emplace_back([this] { io_.run(); });
   io_.run();

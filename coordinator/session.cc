@@ -95,6 +95,7 @@ net::awaitable<void> Session::Run() {
     co_return;
   }
   FEDGE_LOG(Info, kLog) << "client " << identity_.common_name << " connected from " << remote_;
+  net::asio::co_spawn(conn_->executor(), HeartbeatLoop(), LogAndIgnore);
   while (!conn_->closed()) {
     Result<std::vector<uint8_t>> frame = co_await conn_->ReadFrame(options_.idle_timeout);
     Status s = frame.status();
@@ -107,14 +108,24 @@ net::awaitable<void> Session::Run() {
         FEDGE_LOG(Info, kLog) << "client " << identity_.common_name << " disconnected ("
                               << s.message() << ")";
       } else {
-        FEDGE_LOG(Warn, kLog) << "closing client " << identity_.common_name << ": "
-                              << s.ToString();
+        FEDGE_LOG(Warn, kLog) << "closing client " << identity_.common_name << ": " << s.ToString();
         if (!conn_->closed()) conn_->SendAndClose(shared::MakeErrorMessage(s));
       }
       break;
     }
   }
   engine_->Disconnected(shared_from_this());
+}
+
+net::awaitable<void> Session::HeartbeatLoop() {
+  auto self = shared_from_this();
+  net::asio::steady_timer timer(conn_->executor());
+  while (!conn_->closed()) {
+    timer.expires_after(std::chrono::milliseconds(options_.heartbeat_ms));
+    net::error_code ec;
+    co_await timer.async_wait(net::asio::redirect_error(net::use_awaitable, ec));
+    if (!conn_->closed()) Send(shared::MakeHeartbeat());
+  }
 }
 
 Status Session::Dispatch(const wire::Envelope& env) {
@@ -131,18 +142,19 @@ Status Session::Dispatch(const wire::Envelope& env) {
       return OnEvalReport(*env.message_as_EvalReport());
     case wire::Message::Error: {
       const wire::Error* e = env.message_as_Error();
-      FEDGE_LOG(Warn, kLog) << "client " << client_id() << " reports error: " << e->message()->str();
+      FEDGE_LOG(Warn, kLog) << "client " << client_id()
+                            << " reports error: " << e->message()->str();
       return Status::Ok();
     }
     default:
       return Status::InvalidArgument(std::string("unexpected message ") +
-                                     wire::EnumNameMessage(env.message_type()) +
-                                     " from a client");
+                                     wire::EnumNameMessage(env.message_type()) + " from a client");
   }
 }
 
 Status Session::OnBlobRequest(const wire::BlobRequest& req) {
-  FEDGE_ASSIGN_OR_RETURN(shared::Digest digest, shared::DigestField(req.digest(), "BlobRequest.digest"));
+  FEDGE_ASSIGN_OR_RETURN(shared::Digest digest,
+                         shared::DigestField(req.digest(), "BlobRequest.digest"));
   if (req.kind() != wire::BlobKind::Model) {
     return Status::InvalidArgument("clients may only request model blobs");
   }
@@ -169,7 +181,8 @@ Status Session::OnBlobChunk(const wire::BlobChunk& chunk) {
   if (chunk.kind() != wire::BlobKind::Update) {
     return Status::InvalidArgument("clients may only upload update blobs");
   }
-  FEDGE_ASSIGN_OR_RETURN(shared::Digest digest, shared::DigestField(chunk.digest(), "BlobChunk.digest"));
+  FEDGE_ASSIGN_OR_RETURN(shared::Digest digest,
+                         shared::DigestField(chunk.digest(), "BlobChunk.digest"));
   Status s = upload_.Append(digest, chunk.total_size(), chunk.offset(),
                             std::span(chunk.data()->data(), chunk.data()->size()));
   if (!s.ok()) {
@@ -196,7 +209,8 @@ Status Session::OnUpdateSubmit(const wire::UpdateSubmit& submit) {
   u.idempotency_id = submit.idempotency_id()->str();
   u.examples = submit.example_count();
   if (submit.metrics() != nullptr) {
-    for (const wire::KeyValue* kv : *submit.metrics()) u.metrics.emplace_back(kv->key()->str(), kv->value());
+    for (const wire::KeyValue* kv : *submit.metrics())
+      u.metrics.emplace_back(kv->key()->str(), kv->value());
   }
   u.blob = upload_.Take();
   engine_->SubmitUpdate(shared_from_this(), std::move(u));

@@ -41,7 +41,8 @@ Result<ModelRecord> ModelFromJson(const std::string& text) {
     r.size_bytes = j.at("size_bytes").get<uint64_t>();
     r.created_ms = j.at("created_ms").get<uint64_t>();
     for (const auto& c : j.at("contributors")) {
-      r.contributors.push_back({c.at("client").get<std::string>(), c.at("examples").get<uint64_t>()});
+      r.contributors.push_back(
+          {c.at("client").get<std::string>(), c.at("examples").get<uint64_t>()});
     }
     r.total_examples = j.at("total_examples").get<uint64_t>();
     r.metrics = j.at("metrics");
@@ -143,9 +144,9 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
 }
 
 Status Store::PutClient(const ClientRecord& record) {
-  return FromRocks(impl_->db->Put(impl_->SyncWrite(), impl_->cfs[kClients], record.id,
-                                  ToJson(record).dump()),
-                   "writing client " + record.id);
+  return FromRocks(
+      impl_->db->Put(impl_->SyncWrite(), impl_->cfs[kClients], record.id, ToJson(record).dump()),
+      "writing client " + record.id);
 }
 
 Result<std::optional<ClientRecord>> Store::GetClient(const std::string& id) {
@@ -235,7 +236,8 @@ Result<std::vector<uint8_t>> Store::GetBlob(const shared::Digest& digest) {
   FEDGE_RETURN_IF_ERROR(FromRocks(s, "reading blob"));
   std::vector<uint8_t> blob(value.begin(), value.end());
   if (shared::Sha256(blob) != digest) {
-    return Status::Corruption("stored blob " + shared::ToHex(digest) + " does not match its digest");
+    return Status::Corruption("stored blob " + shared::ToHex(digest) +
+                              " does not match its digest");
   }
   return blob;
 }

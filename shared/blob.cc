@@ -29,9 +29,9 @@ Status BlobAssembler::Append(const Digest& digest, uint64_t total_size, uint64_t
                                    std::to_string(received_));
   }
   if (data.empty() || data.size() > total_size_ - received_) {
-    return Status::InvalidArgument("chunk of " + std::to_string(data.size()) +
-                                   " bytes at offset " + std::to_string(offset) +
-                                   " does not fit a blob of " + std::to_string(total_size_));
+    return Status::InvalidArgument("chunk of " + std::to_string(data.size()) + " bytes at offset " +
+                                   std::to_string(offset) + " does not fit a blob of " +
+                                   std::to_string(total_size_));
   }
   data_.insert(data_.end(), data.begin(), data.end());
   hasher_.Update(data);

@@ -21,7 +21,7 @@ Result<std::vector<uint8_t>> EncodeBundle(const TensorBundle& bundle, wire::Code
                                      std::to_string(t.NumElements()));
     }
     uint8_t* raw = nullptr;
-    auto data = fbb.CreateUninitializedVector(t.data.size() * sizeof(float), 16, &raw);
+    auto data = fbb.CreateUninitializedVector(t.data.size() * sizeof(float), 1, &raw);
     std::memcpy(raw, t.data.data(), t.data.size() * sizeof(float));  // little-endian host
     auto name = fbb.CreateString(t.name);
     auto shape = fbb.CreateVector(t.shape);
@@ -33,7 +33,8 @@ Result<std::vector<uint8_t>> EncodeBundle(const TensorBundle& bundle, wire::Code
 }
 
 Result<TensorBundle> DecodeBundle(std::span<const uint8_t> bytes, const DecodeLimits& limits) {
-  if (bytes.size() < 8 || !flatbuffers::BufferHasIdentifier(bytes.data(), wire::BundleIdentifier())) {
+  if (bytes.size() < 8 ||
+      !flatbuffers::BufferHasIdentifier(bytes.data(), wire::BundleIdentifier())) {
     return Status::Corruption("not a fedge tensor bundle (missing FDGT identifier)");
   }
   flatbuffers::Verifier verifier(bytes.data(), bytes.size(), 16, limits.max_tensors * 4 + 16);

@@ -1,8 +1,9 @@
 #include "shared/config.h"
 
+#include <toml++/toml.h>
+
 #include <filesystem>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace fedge::shared {
 

@@ -130,9 +130,7 @@ void Connection::Enqueue(Outgoing item) {
 
 void Connection::Send(std::vector<uint8_t> payload) { Enqueue({std::move(payload), false}); }
 
-void Connection::SendAndClose(std::vector<uint8_t> payload) {
-  Enqueue({std::move(payload), true});
-}
+void Connection::SendAndClose(std::vector<uint8_t> payload) { Enqueue({std::move(payload), true}); }
 
 void Connection::Close() {
   net::asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->CloseNow(); });

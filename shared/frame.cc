@@ -14,8 +14,8 @@ Result<uint32_t> DecodeFrameHeader(std::span<const uint8_t, kFrameHeaderBytes> h
   uint32_t n = (uint32_t{h[0]} << 24) | (uint32_t{h[1]} << 16) | (uint32_t{h[2]} << 8) | h[3];
   if (n == 0) return Status::InvalidArgument("frame announces an empty payload");
   if (n > max_bytes) {
-    return Status::ResourceExhausted("frame of " + std::to_string(n) + " bytes exceeds the cap of " +
-                                     std::to_string(max_bytes) +
+    return Status::ResourceExhausted("frame of " + std::to_string(n) +
+                                     " bytes exceeds the cap of " + std::to_string(max_bytes) +
                                      " bytes (server.max_frame_bytes)");
   }
   return n;

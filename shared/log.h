@@ -30,8 +30,8 @@ class LogMessage {
 
 }  // namespace fedge::shared
 
-#define FEDGE_LOG(level, component)                                          \
+#define FEDGE_LOG(level, component)                                         \
   if (::fedge::shared::LogLevel::k##level < ::fedge::shared::GetLogLevel()) \
-    ;                                                                        \
-  else                                                                       \
+    ;                                                                       \
+  else                                                                      \
     ::fedge::shared::LogMessage(::fedge::shared::LogLevel::k##level, component).stream()

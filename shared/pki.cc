@@ -411,7 +411,9 @@ class TomlWriter {
   explicit TomlWriter(const std::string& header) : text_("# " + header + "\n") {}
   void Table(std::string_view name) {
     if (tables_++ > 0) text_ += '\n';
-    text_ += "[" + std::string(name) + "]\n";
+    text_ += '[';
+    text_ += name;
+    text_ += "]\n";
   }
   void Set(std::string_view key, const std::string& value, std::string_view comment = {}) {
     std::string line = std::string(key) + " = " + value;
@@ -573,9 +575,10 @@ Status PublishKits(const fs::path& staging, const fs::path& out) {
   for (const char* part : kKitParts) {
     fs::remove_all(out / part, ec);
     if (!ec && fs::exists(staging / part, ec)) fs::rename(staging / part, out / part, ec);
-    if (ec)
+    if (ec) {
       return Status::IOError("cannot move kits into " + (out / part).string() + ": " +
                              ec.message());
+    }
   }
   fs::remove(staging, ec);
   return SyncDirectory(out, /*whole_file_system=*/false);  // makes the renames durable
@@ -591,8 +594,9 @@ Result<std::string> SingleSubjectEntry(const X509_NAME* name, int nid, const std
   unsigned char* utf8 = nullptr;
   int length =
       ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, index)));
-  if (length < 0)
+  if (length < 0) {
     return Status::InvalidArgument("certificate " + label + " is not text: " + OpenSslErrors());
+  }
   std::string value(reinterpret_cast<const char*>(utf8), static_cast<size_t>(length));
   OPENSSL_free(utf8);
   if (value.empty() || value.find('\0') != std::string::npos) {

@@ -64,7 +64,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {}  // NOLINT: REQUIRES: !status.ok()
 
   bool ok() const { return std::holds_alternative<T>(v_); }
@@ -90,28 +90,28 @@ class [[nodiscard]] Result {
 #define FEDGE_CONCAT(a, b) FEDGE_CONCAT_INNER(a, b)
 
 // Returns the status from the enclosing function if it is not OK.
-#define FEDGE_RETURN_IF_ERROR(expr)                      \
-  do {                                                   \
-    ::fedge::shared::Status fedge_status_ = (expr);      \
-    if (!fedge_status_.ok()) return fedge_status_;       \
+#define FEDGE_RETURN_IF_ERROR(expr)                 \
+  do {                                              \
+    ::fedge::shared::Status fedge_status_ = (expr); \
+    if (!fedge_status_.ok()) return fedge_status_;  \
   } while (0)
 
 // `FEDGE_ASSIGN_OR_RETURN(auto x, F());` declares x from a Result or returns its status.
-#define FEDGE_ASSIGN_OR_RETURN(lhs, expr)                                          \
-  auto FEDGE_CONCAT(fedge_result_, __LINE__) = (expr);                             \
-  if (!FEDGE_CONCAT(fedge_result_, __LINE__).ok())                                 \
-    return FEDGE_CONCAT(fedge_result_, __LINE__).status();                         \
+#define FEDGE_ASSIGN_OR_RETURN(lhs, expr)                  \
+  auto FEDGE_CONCAT(fedge_result_, __LINE__) = (expr);     \
+  if (!FEDGE_CONCAT(fedge_result_, __LINE__).ok())         \
+    return FEDGE_CONCAT(fedge_result_, __LINE__).status(); \
   lhs = std::move(FEDGE_CONCAT(fedge_result_, __LINE__)).value()
 
 // Coroutine variants (co_return instead of return).
-#define FEDGE_CO_RETURN_IF_ERROR(expr)                   \
-  do {                                                   \
-    ::fedge::shared::Status fedge_status_ = (expr);      \
-    if (!fedge_status_.ok()) co_return fedge_status_;    \
+#define FEDGE_CO_RETURN_IF_ERROR(expr)                \
+  do {                                                \
+    ::fedge::shared::Status fedge_status_ = (expr);   \
+    if (!fedge_status_.ok()) co_return fedge_status_; \
   } while (0)
 
-#define FEDGE_CO_ASSIGN_OR_RETURN(lhs, expr)                                       \
-  auto FEDGE_CONCAT(fedge_result_, __LINE__) = (expr);                             \
-  if (!FEDGE_CONCAT(fedge_result_, __LINE__).ok())                                 \
-    co_return FEDGE_CONCAT(fedge_result_, __LINE__).status();                      \
+#define FEDGE_CO_ASSIGN_OR_RETURN(lhs, expr)                  \
+  auto FEDGE_CONCAT(fedge_result_, __LINE__) = (expr);        \
+  if (!FEDGE_CONCAT(fedge_result_, __LINE__).ok())            \
+    co_return FEDGE_CONCAT(fedge_result_, __LINE__).status(); \
   lhs = std::move(FEDGE_CONCAT(fedge_result_, __LINE__)).value()

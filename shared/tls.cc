@@ -29,11 +29,14 @@ Result<std::unique_ptr<net::ssl::context>> MakeContext(const TlsFiles& files, bo
   SSL_CTX_set_max_proto_version(native, TLS1_3_VERSION);
   net::error_code ec;
   ctx->load_verify_file(files.ca, ec);
-  if (ec) return Status::InvalidArgument("cannot load CA certificate " + files.ca + ": " + ec.message());
+  if (ec)
+    return Status::InvalidArgument("cannot load CA certificate " + files.ca + ": " + ec.message());
   ctx->use_certificate_chain_file(files.cert, ec);
-  if (ec) return Status::InvalidArgument("cannot load certificate " + files.cert + ": " + ec.message());
+  if (ec)
+    return Status::InvalidArgument("cannot load certificate " + files.cert + ": " + ec.message());
   ctx->use_private_key_file(files.key, net::ssl::context::pem, ec);
-  if (ec) return Status::InvalidArgument("cannot load private key " + files.key + ": " + ec.message());
+  if (ec)
+    return Status::InvalidArgument("cannot load private key " + files.key + ": " + ec.message());
   if (SSL_CTX_check_private_key(native) != 1) {
     return Status::InvalidArgument("private key " + files.key + " does not match certificate " +
                                    files.cert);

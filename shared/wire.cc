@@ -43,34 +43,56 @@ std::vector<uint8_t> MakeBlobChunk(wire::BlobKind kind, const Digest& digest, ui
 
 wire::ErrorCode ToWireCode(Code code) {
   switch (code) {
-    case Code::kOk: return wire::ErrorCode::Unknown;
-    case Code::kInvalidArgument: return wire::ErrorCode::InvalidArgument;
-    case Code::kNotFound: return wire::ErrorCode::NotFound;
-    case Code::kAlreadyExists: return wire::ErrorCode::AlreadyExists;
-    case Code::kCorruption: return wire::ErrorCode::Corruption;
-    case Code::kIOError: return wire::ErrorCode::IOError;
-    case Code::kUnavailable: return wire::ErrorCode::Unavailable;
-    case Code::kDeadlineExceeded: return wire::ErrorCode::DeadlineExceeded;
-    case Code::kPermissionDenied: return wire::ErrorCode::PermissionDenied;
-    case Code::kResourceExhausted: return wire::ErrorCode::ResourceExhausted;
-    case Code::kInternal: return wire::ErrorCode::Internal;
+    case Code::kOk:
+      return wire::ErrorCode::Unknown;
+    case Code::kInvalidArgument:
+      return wire::ErrorCode::InvalidArgument;
+    case Code::kNotFound:
+      return wire::ErrorCode::NotFound;
+    case Code::kAlreadyExists:
+      return wire::ErrorCode::AlreadyExists;
+    case Code::kCorruption:
+      return wire::ErrorCode::Corruption;
+    case Code::kIOError:
+      return wire::ErrorCode::IOError;
+    case Code::kUnavailable:
+      return wire::ErrorCode::Unavailable;
+    case Code::kDeadlineExceeded:
+      return wire::ErrorCode::DeadlineExceeded;
+    case Code::kPermissionDenied:
+      return wire::ErrorCode::PermissionDenied;
+    case Code::kResourceExhausted:
+      return wire::ErrorCode::ResourceExhausted;
+    case Code::kInternal:
+      return wire::ErrorCode::Internal;
   }
   return wire::ErrorCode::Unknown;
 }
 
 Code FromWireCode(wire::ErrorCode code) {
   switch (code) {
-    case wire::ErrorCode::InvalidArgument: return Code::kInvalidArgument;
-    case wire::ErrorCode::NotFound: return Code::kNotFound;
-    case wire::ErrorCode::AlreadyExists: return Code::kAlreadyExists;
-    case wire::ErrorCode::Corruption: return Code::kCorruption;
-    case wire::ErrorCode::IOError: return Code::kIOError;
-    case wire::ErrorCode::Unavailable: return Code::kUnavailable;
-    case wire::ErrorCode::DeadlineExceeded: return Code::kDeadlineExceeded;
-    case wire::ErrorCode::PermissionDenied: return Code::kPermissionDenied;
-    case wire::ErrorCode::ResourceExhausted: return Code::kResourceExhausted;
-    case wire::ErrorCode::UnsupportedVersion: return Code::kInvalidArgument;
-    default: return Code::kInternal;
+    case wire::ErrorCode::InvalidArgument:
+      return Code::kInvalidArgument;
+    case wire::ErrorCode::NotFound:
+      return Code::kNotFound;
+    case wire::ErrorCode::AlreadyExists:
+      return Code::kAlreadyExists;
+    case wire::ErrorCode::Corruption:
+      return Code::kCorruption;
+    case wire::ErrorCode::IOError:
+      return Code::kIOError;
+    case wire::ErrorCode::Unavailable:
+      return Code::kUnavailable;
+    case wire::ErrorCode::DeadlineExceeded:
+      return Code::kDeadlineExceeded;
+    case wire::ErrorCode::PermissionDenied:
+      return Code::kPermissionDenied;
+    case wire::ErrorCode::ResourceExhausted:
+      return Code::kResourceExhausted;
+    case wire::ErrorCode::UnsupportedVersion:
+      return Code::kInvalidArgument;
+    default:
+      return Code::kInternal;
   }
 }
 

@@ -14,7 +14,8 @@ namespace fedge::shared {
 
 // Finishes `message` into an Envelope with the FDG1 identifier and returns the payload.
 template <typename T>
-std::vector<uint8_t> FinishEnvelope(flatbuffers::FlatBufferBuilder& fbb, flatbuffers::Offset<T> message) {
+std::vector<uint8_t> FinishEnvelope(flatbuffers::FlatBufferBuilder& fbb,
+                                    flatbuffers::Offset<T> message) {
   auto env = wire::CreateEnvelope(fbb, wire::MessageTraits<T>::enum_value, message.Union());
   fbb.Finish(env, wire::EnvelopeIdentifier());
   return std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());

@@ -1,8 +1,6 @@
-// MetricsFromConfusion: plain code, no LibTorch (kept out of model.cc so the coordinator's use
-// of it does not depend on torch being initialised).
-#include <algorithm>
+#include "shared/ml/metrics.h"
 
-#include "shared/ml/model.h"
+#include <algorithm>
 
 namespace fedge::ml {
 

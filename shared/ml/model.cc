@@ -3,6 +3,8 @@
 #include "shared/ml/model.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
@@ -17,12 +19,77 @@
 #include <map>
 #include <random>
 
+#include "shared/ml/pool_kernels.h"
+
 namespace fedge::ml {
 namespace {
 
 using shared::Result;
 using shared::Status;
 using shared::TensorBundle;
+
+// Runs the network in channels-last (NHWC) memory format: oneDNN convolutions then produce NHWC
+// outputs, and ATen's NHWC max-pool kernel is vectorized while its NCHW kernel is scalar
+// (measured: ~10x faster pooling, ~1.8x faster training step). Only the physical layout changes;
+// results are the same. For a single-channel input NCHW and NHWC share the same memory layout,
+// so restriding is free; .contiguous(ChannelsLast) would be a no-op there because PyTorch treats
+// the size-1 channel dimension as already channels-last.
+torch::Tensor ChannelsLast(const torch::Tensor& x) {
+  if (x.dim() == 4 && x.size(1) == 1 && x.is_contiguous()) {
+    return x.as_strided(x.sizes(), {x.size(2) * x.size(3), 1, x.size(3), 1});
+  }
+  return x.contiguous(torch::MemoryFormat::ChannelsLast);
+}
+
+// relu(max_pool2d(x, 2)) as one autograd op over channels-last data; see pool_kernels.h.
+// Output is channels-last; the argmax (uint8 per output) is saved for backward.
+class MaxPool2Relu : public torch::autograd::Function<MaxPool2Relu> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& input) {
+    TORCH_CHECK(input.dim() == 4 && input.scalar_type() == torch::kFloat,
+                "MaxPool2Relu expects a 4-d float tensor");
+    const torch::Tensor x = ChannelsLast(input);
+    const kernels::PoolShape shape = Shape(x);
+    auto out = torch::empty({shape.n, shape.c, shape.out_h(), shape.out_w()},
+                            x.options().memory_format(torch::MemoryFormat::ChannelsLast));
+    auto arg = torch::empty({shape.n, shape.out_h(), shape.out_w(), shape.c},
+                            x.options().dtype(torch::kByte));
+    const float* in = x.data_ptr<float>();
+    float* out_data = out.data_ptr<float>();
+    uint8_t* arg_data = arg.data_ptr<uint8_t>();
+    at::parallel_for(0, shape.rows(), kGrainRows, [&](int64_t begin, int64_t end) {
+      kernels::MaxPool2ReluForward(shape, in, out_data, arg_data, begin, end);
+    });
+    ctx->save_for_backward({arg});
+    ctx->saved_data["sizes"] = x.sizes().vec();
+    return out;
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const torch::Tensor arg = ctx->get_saved_variables()[0];
+    const std::vector<int64_t> sizes = ctx->saved_data["sizes"].toIntVector();
+    const torch::Tensor grad_out = grads[0].contiguous(torch::MemoryFormat::ChannelsLast);
+    const kernels::PoolShape shape{sizes[0], sizes[2], sizes[3], sizes[1]};
+    const auto options = grad_out.options().memory_format(torch::MemoryFormat::ChannelsLast);
+    if (shape.rows() == 0 || shape.out_w() == 0) return {torch::zeros(sizes, options)};
+    auto grad_in = torch::empty(sizes, options);
+    const float* g = grad_out.data_ptr<float>();
+    const uint8_t* arg_data = arg.data_ptr<uint8_t>();
+    float* gi = grad_in.data_ptr<float>();
+    at::parallel_for(0, shape.rows(), kGrainRows, [&](int64_t begin, int64_t end) {
+      kernels::MaxPool2ReluBackward(shape, g, arg_data, gi, begin, end);
+    });
+    return {grad_in};
+  }
+
+ private:
+  static constexpr int64_t kGrainRows = 16;
+
+  static kernels::PoolShape Shape(const torch::Tensor& x) {
+    return {x.size(0), x.size(2), x.size(3), x.size(1)};
+  }
+};
 
 // Base of every architecture: a module with a single-tensor forward.
 struct NetImpl : torch::nn::Module {
@@ -38,8 +105,15 @@ struct CnnImpl : NetImpl {
         f2(register_module("f2", torch::nn::Linear(hidden, classes))) {}
 
   torch::Tensor forward(torch::Tensor x) override {
-    x = torch::max_pool2d(torch::relu(c1->forward(x)), 2);
-    x = torch::max_pool2d(torch::relu(c2->forward(x)), 2);
+    // Same function as maxpool2(relu(conv(x))), computed as one fused op.
+    static const bool kAten = getenv("FEDGE_ML_POOL") != nullptr;  // TEMP A/B
+    if (kAten) {
+      x = torch::max_pool2d(torch::relu(c1->forward(ChannelsLast(x))), 2);
+      x = torch::max_pool2d(torch::relu(c2->forward(x)), 2);
+      return f2->forward(torch::relu(f1->forward(x.flatten(1))));
+    }
+    x = MaxPool2Relu::apply(c1->forward(ChannelsLast(x)));
+    x = MaxPool2Relu::apply(c2->forward(x));
     return f2->forward(torch::relu(f1->forward(x.flatten(1))));
   }
 

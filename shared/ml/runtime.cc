@@ -5,6 +5,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <exception>
 #include <fstream>
 #include <string_view>
@@ -16,6 +17,11 @@ constexpr int kMmapThreshold = 256 << 20;
 constexpr int kMmapThresholdFallback = 32 << 20;  // glibc's historic maximum on 64-bit
 constexpr int kTrimThreshold = 1 << 30;
 
+template <typename Fn>
+Fn LookUp(const char* symbol) {
+  return reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, symbol));
+}
+
 void TuneMalloc() {
   if (mallopt(M_MMAP_THRESHOLD, kMmapThreshold) != 1) {
     mallopt(M_MMAP_THRESHOLD, kMmapThresholdFallback);
@@ -26,15 +32,39 @@ void TuneMalloc() {
 // A pthreads OpenBLAS keeps its own pool; the OpenMP build follows omp_set_num_threads.
 void SetOpenBlasThreads(int threads) {
   using SetThreads = void (*)(int);
-  if (auto* fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-    fn(threads);
+  if (auto fn = LookUp<SetThreads>("openblas_set_num_threads")) fn(threads);
+}
+
+// The OpenBLAS kernel family this CPU should use, or nullptr if it lacks AVX2/FMA.
+const char* BestOpenBlasCore() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+    return "SkylakeX";
   }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+  return nullptr;
+}
+
+// See ConfigureRuntime. gotoblas_dynamic_quit/init are exported by DYNAMIC_ARCH builds of
+// OpenBLAS (Debian's); init reads OPENBLAS_CORETYPE. Runs before any BLAS call of ours.
+void FixOpenBlasCore() {
+  using Void = void (*)();
+  auto quit = LookUp<Void>("gotoblas_dynamic_quit");
+  auto init = LookUp<Void>("gotoblas_dynamic_init");
+  const char* best = BestOpenBlasCore();
+  if (quit == nullptr || init == nullptr || best == nullptr) return;
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr || BlasCoreName() != "Prescott") return;
+  setenv("OPENBLAS_CORETYPE", best, /*overwrite=*/0);
+  quit();
+  init();
 }
 
 }  // namespace
 
 void ConfigureRuntime(int torch_threads) {
   TuneMalloc();
+  FixOpenBlasCore();
   const int threads = std::max(torch_threads, 1);
   try {
     at::set_num_threads(threads);  // OpenMP backend: also omp_set_num_threads
@@ -45,6 +75,13 @@ void ConfigureRuntime(int torch_threads) {
 }
 
 int TorchThreads() { return at::get_num_threads(); }
+
+std::string BlasCoreName() {
+  using CoreName = char* (*)();
+  auto fn = LookUp<CoreName>("openblas_get_corename");
+  const char* name = fn ? fn() : nullptr;
+  return name ? std::string(name) : std::string();
+}
 
 std::string BlasLibraryInUse() {
   std::ifstream maps("/proc/self/maps");

@@ -1,0 +1,254 @@
+#include "simulations/runner.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "client/client.h"
+#include "coordinator/config.h"
+#include "coordinator/server.h"
+#include "shared/bundle_codec.h"
+#include "shared/log.h"
+#include "shared/ml/model.h"
+#include "shared/ml/runtime.h"
+#include "shared/pki.h"
+
+namespace fedge::sim {
+
+using nlohmann::json;
+using shared::Result;
+using shared::Status;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+std::string Megabytes(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f MB", static_cast<double>(bytes) / 1e6);
+  return buf;
+}
+
+json ScenarioJson(const Scenario& s) {
+  return {{"name", s.name},
+          {"file", s.path},
+          {"clients", s.clients},
+          {"rounds", s.rounds},
+          {"seed", s.seed},
+          {"partition", s.partition},
+          {"alpha", s.alpha},
+          {"holdout_fraction", s.holdout_fraction},
+          {"local_epochs", s.local_epochs},
+          {"batch_size", s.batch_size},
+          {"learning_rate", s.learning_rate},
+          {"momentum", s.momentum},
+          {"fraction_fit", s.fraction_fit},
+          {"arch", s.arch},
+          {"torch_threads", s.torch_threads},
+          {"silent_clients", s.silent_clients}};
+}
+
+json EvalJson(const ml::EvalResult& e) {
+  return {{"accuracy", e.accuracy},   {"loss", e.loss},     {"macro_f1", e.macro_f1},
+          {"precision", e.precision}, {"recall", e.recall}, {"examples", e.examples}};
+}
+
+// Evaluates a stored model version on the test set.
+Result<ml::EvalResult> EvaluateVersion(coordinator::Store& store, uint64_t version,
+                                       const ml::Dataset& test) {
+  FEDGE_ASSIGN_OR_RETURN(coordinator::ModelRecord rec, store.GetModel(version));
+  FEDGE_ASSIGN_OR_RETURN(shared::Digest digest, shared::DigestFromHex(rec.digest_hex));
+  FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> blob, store.GetBlob(digest));
+  FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle state, shared::DecodeBundle(blob));
+  FEDGE_ASSIGN_OR_RETURN(ml::Model model, ml::Model::Create(rec.arch, 0));
+  FEDGE_RETURN_IF_ERROR(model.LoadState(state));
+  return model.Evaluate(test, {});
+}
+
+}  // namespace
+
+Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
+  const auto t_start = Clock::now();
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(options.out_dir, ec);
+  if (ec) return Status::IOError("cannot create " + options.out_dir + ": " + ec.message());
+  const std::string project = options.out_dir + "/project";
+  fs::remove_all(project, ec);
+
+  // 1. A throw-away project: CA, coordinator, one certificate per client.
+  shared::ProvisionOptions po;
+  po.out_dir = project;
+  po.project = "fedge-sim";
+  po.clients = sc.clients + sc.silent_clients;
+  po.coordinator_hosts = {"127.0.0.1", "localhost"};
+  po.listen_address = "127.0.0.1";
+  po.port = 7443;  // placeholder: the coordinator binds a free port, clients are told which
+  po.rounds = sc.rounds;
+  po.data_dir = sc.data_dir;
+  po.partition = sc.partition;
+  po.alpha = sc.alpha;
+  po.seed = sc.seed;
+  po.force = true;
+  FEDGE_ASSIGN_OR_RETURN(shared::ProvisionResult kits, shared::Provision(po));
+
+  // 2. The coordinator, from its kit, with the scenario's round settings.
+  FEDGE_ASSIGN_OR_RETURN(
+      coordinator::CoordinatorConfig cc,
+      coordinator::LoadCoordinatorConfig(kits.coordinator_kit + "/coordinator.toml"));
+  cc.listen = "127.0.0.1";
+  cc.port = 0;
+  cc.data_dir = options.out_dir + "/coordinator-data";
+  fs::remove_all(cc.data_dir, ec);
+  cc.threads = 1;
+  cc.heartbeat_ms = 2000;
+  cc.rounds.count = sc.rounds;
+  cc.rounds.min_clients = sc.clients + sc.silent_clients;
+  cc.rounds.fraction_fit = sc.fraction_fit;
+  cc.rounds.min_fit = sc.min_fit > 0 ? sc.min_fit : std::max(1, (sc.clients * 4 + 4) / 5);
+  cc.rounds.timeout_seconds = sc.round_timeout_seconds;
+  cc.rounds.eval_timeout_seconds = std::max(5, sc.round_timeout_seconds / 4);
+  cc.rounds.evaluate = sc.federated_eval;
+  cc.rounds.local_epochs = sc.local_epochs;
+  cc.rounds.batch_size = sc.batch_size;
+  cc.rounds.learning_rate = sc.learning_rate;
+  cc.rounds.momentum = sc.momentum;
+  cc.rounds.seed = sc.seed;
+  cc.model_arch = sc.arch;
+  cc.model_seed = sc.model_seed;
+  coordinator::Server server(cc);
+  FEDGE_RETURN_IF_ERROR(server.Start());
+
+  std::mutex mu;
+  std::vector<coordinator::RoundSummary> summaries;
+  auto t_first_round = Clock::now();
+  bool first = true;
+  server.engine().set_round_callback([&](const coordinator::RoundSummary& s) {
+    std::lock_guard<std::mutex> lock(mu);
+    summaries.push_back(s);
+    if (!options.quiet) {
+      std::string acc = s.evaluation.contains("accuracy")
+                            ? std::to_string(s.evaluation["accuracy"].get<double>()).substr(0, 6)
+                            : "n/a";
+      std::printf(
+          "round %3llu/%d  federated accuracy %s  train loss %.4f  updates %d/%d  "
+          "up %s  down %s  %.1f s\n",
+          static_cast<unsigned long long>(s.round), sc.rounds, acc.c_str(), s.train_loss, s.updates,
+          s.sampled, Megabytes(s.bytes_in).c_str(), Megabytes(s.bytes_out).c_str(), s.seconds);
+      std::fflush(stdout);
+    }
+  });
+
+  // 3. The clients: real TLS over loopback, sharing one dataset copy and a compute pool.
+  ml::ConfigureRuntime(sc.torch_threads);
+  FEDGE_ASSIGN_OR_RETURN(ml::Dataset train_set,
+                         ml::LoadFashionMnist(sc.data_dir, ml::Split::kTrain));
+  auto shared_train = std::make_shared<const ml::Dataset>(std::move(train_set));
+  net::asio::io_context client_io(1);
+  net::asio::thread_pool compute(1);
+  std::vector<std::unique_ptr<client::Client>> clients;
+  for (size_t i = 0; i < kits.client_kits.size(); ++i) {
+    FEDGE_ASSIGN_OR_RETURN(client::ClientConfig ccfg,
+                           client::LoadClientConfig(kits.client_kits[i] + "/client.toml"));
+    ccfg.port = server.port();
+    ccfg.threads = sc.torch_threads;
+    ccfg.state_dir = options.out_dir + "/clients/" + kits.client_ids[i];
+    ccfg.data.num_partitions = sc.clients;
+    ccfg.data.index = static_cast<int>(i % sc.clients);
+    ccfg.data.partition = sc.partition;
+    ccfg.data.alpha = sc.alpha;
+    ccfg.data.shards_per_client = sc.shards_per_client;
+    ccfg.data.seed = sc.seed;
+    ccfg.data.holdout_fraction = sc.holdout_fraction;
+    fs::remove_all(ccfg.state_dir, ec);
+    FEDGE_ASSIGN_OR_RETURN(client::LocalData data, client::LoadLocalData(ccfg.data, shared_train));
+    auto c =
+        std::make_unique<client::Client>(std::move(ccfg), std::move(data), client_io, &compute);
+    FEDGE_RETURN_IF_ERROR(c->Init().WithContext(kits.client_ids[i]));
+    if (static_cast<int>(i) >= sc.clients) c->set_faults({.never_answer = true});
+    clients.push_back(std::move(c));
+  }
+  for (auto& c : clients) c->Start();
+  std::thread client_thread([&client_io] {
+    auto guard = net::asio::make_work_guard(client_io);
+    client_io.run();
+  });
+  double startup_seconds = Seconds(t_start);
+  t_first_round = Clock::now();
+  if (!options.quiet) {
+    std::printf(
+        "fedge-sim: %s: %d clients%s, %d rounds, coordinator on 127.0.0.1:%u "
+        "(mutual TLS), start-up %.2f s\n",
+        sc.name.c_str(), sc.clients,
+        sc.silent_clients ? (" + " + std::to_string(sc.silent_clients) + " silent").c_str() : "",
+        sc.rounds, server.port(), startup_seconds);
+    std::fflush(stdout);
+  }
+  server.Run(/*exit_when_done=*/true);
+  double rounds_seconds = Seconds(t_first_round);
+  for (auto& c : clients) c->Stop();
+  client_io.stop();
+  client_thread.join();
+  compute.join();
+  (void)first;
+
+  // 4. Report: every round's model evaluated on the 10,000 test images.
+  FEDGE_ASSIGN_OR_RETURN(ml::Dataset test, ml::LoadFashionMnist(sc.data_dir, ml::Split::kTest));
+  ml::ConfigureRuntime(std::max(2, sc.torch_threads));
+  json rounds = json::array();
+  ml::EvalResult last{};
+  uint64_t bytes_up = 0, bytes_down = 0;
+  for (const auto& s : summaries) {
+    FEDGE_ASSIGN_OR_RETURN(ml::EvalResult e,
+                           EvaluateVersion(server.store(), s.model_version, test));
+    last = e;
+    bytes_up += s.bytes_in;
+    bytes_down += s.bytes_out;
+    rounds.push_back({{"round", s.round},
+                      {"model_version", s.model_version},
+                      {"accuracy", e.accuracy},
+                      {"loss", e.loss},
+                      {"macro_f1", e.macro_f1},
+                      {"clients", s.updates},
+                      {"sampled", s.sampled},
+                      {"rejected", s.rejected},
+                      {"examples", s.examples},
+                      {"train_loss", s.train_loss},
+                      {"federated_eval", s.evaluation},
+                      {"bytes_up", s.bytes_in},
+                      {"bytes_down", s.bytes_out},
+                      {"seconds", s.seconds}});
+  }
+  if (summaries.empty()) return Status::Internal("no round completed; see the log above");
+  const auto& final_summary = summaries.back();
+  json report = {{"scenario", ScenarioJson(sc)},
+                 {"rounds", rounds},
+                 {"final",
+                  {{"accuracy", last.accuracy},
+                   {"loss", last.loss},
+                   {"macro_f1", last.macro_f1},
+                   {"precision", last.precision},
+                   {"recall", last.recall},
+                   {"model_version", std::to_string(final_summary.model_version)},
+                   {"model_digest", final_summary.model_digest},
+                   {"test_examples", last.examples}}},
+                 {"timing",
+                  {{"startup_seconds", startup_seconds},
+                   {"rounds_seconds", rounds_seconds},
+                   {"mean_round_seconds", rounds_seconds / static_cast<double>(summaries.size())},
+                   {"total_seconds", Seconds(t_start)}}},
+                 {"traffic", {{"bytes_up", bytes_up}, {"bytes_down", bytes_down}}},
+                 {"runtime", {{"blas", ml::BlasLibraryInUse()}}}};
+  std::ofstream out(options.out_dir + "/report.json");
+  out << report.dump(2) << "\n";
+  if (!out) return Status::IOError("cannot write " + options.out_dir + "/report.json");
+  return report;
+}
+
+}  // namespace fedge::sim

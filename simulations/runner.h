@@ -1,0 +1,22 @@
+#pragma once
+// fedge-sim: provisions a throw-away project, starts a real coordinator and N real clients
+// in this process that talk mutual TLS over loopback through the production code paths,
+// runs the scenario's rounds and writes DIR/report.json.
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "simulations/scenario.h"
+
+namespace fedge::sim {
+
+struct RunOptions {
+  std::string out_dir;
+  bool quiet = false;  // no progress lines
+};
+
+// Runs the scenario and returns the report (also written to out_dir/report.json).
+shared::Result<nlohmann::json> RunScenario(const Scenario& scenario, const RunOptions& options);
+
+}  // namespace fedge::sim

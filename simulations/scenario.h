@@ -1,0 +1,45 @@
+#pragma once
+// Scenario files for fedge-sim (TOML). Every key has a default; unknown keys are errors.
+
+#include <cstdint>
+#include <string>
+
+#include "shared/status.h"
+
+namespace fedge::sim {
+
+struct Scenario {
+  std::string path;
+  std::string name = "scenario";
+  int clients = 10;
+  int rounds = 20;
+  uint64_t seed = 0;
+  // data
+  std::string data_dir = "/usr/share/datasets/fashion-mnist";
+  std::string partition = "dirichlet";  // iid | dirichlet | shards
+  double alpha = 0.5;
+  int shards_per_client = 2;
+  double holdout_fraction = 0.1;
+  // training
+  int local_epochs = 1;
+  int batch_size = 64;
+  double learning_rate = 0.05;
+  double momentum = 0.9;
+  double fraction_fit = 1.0;
+  int min_fit = 0;  // 0: 80% of clients
+  int round_timeout_seconds = 300;
+  bool federated_eval = true;
+  // model
+  std::string arch = "cnn_small";
+  uint64_t model_seed = 0;
+  // how the simulation uses this machine
+  // Clients train one at a time on one compute thread: OpenBLAS built with OpenMP (the
+  // fast BLAS on Debian) corrupts memory when called from several threads at once.
+  int torch_threads = 2;  // LibTorch threads for each training
+  // faults
+  int silent_clients = 0;  // extra clients that connect, get sampled and never answer
+};
+
+shared::Result<Scenario> LoadScenario(const std::string& path);
+
+}  // namespace fedge::sim
