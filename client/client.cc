@@ -127,7 +127,8 @@ net::awaitable<Status> Client::RunSession() {
   if (stopping_) co_return Status::Unavailable("stopping");
   Status hs = co_await conn->Handshake(net::ssl::stream_base::client, milliseconds(10000));
   if (!hs.ok()) co_return hs;
-  net::asio::co_spawn(strand_, conn->WriteLoop(milliseconds(60000)), LogException);
+  net::asio::co_spawn(strand_, shared::Connection::WriteLoop(conn, milliseconds(60000)),
+                      LogException);
 
   flatbuffers::FlatBufferBuilder fbb(256);
   auto software = fbb.CreateString("fedge-client 0.1");

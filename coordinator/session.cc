@@ -79,7 +79,8 @@ net::awaitable<void> Session::Run() {
     co_return;
   }
   identity_ = *id;
-  net::asio::co_spawn(conn_->executor(), conn_->WriteLoop(options_.write_timeout), LogAndIgnore);
+  net::asio::co_spawn(conn_->executor(),
+                      shared::Connection::WriteLoop(conn_, options_.write_timeout), LogAndIgnore);
   if (identity_.role != "client") {
     Status s = Status::PermissionDenied("certificate role '" + identity_.role +
                                         "' may not join training rounds");
@@ -95,7 +96,7 @@ net::awaitable<void> Session::Run() {
     co_return;
   }
   FEDGE_LOG(Info, kLog) << "client " << identity_.common_name << " connected from " << remote_;
-  net::asio::co_spawn(conn_->executor(), HeartbeatLoop(), LogAndIgnore);
+  net::asio::co_spawn(conn_->executor(), HeartbeatLoop(shared_from_this()), LogAndIgnore);
   while (!conn_->closed()) {
     Result<std::vector<uint8_t>> frame = co_await conn_->ReadFrame(options_.idle_timeout);
     Status s = frame.status();
@@ -117,14 +118,13 @@ net::awaitable<void> Session::Run() {
   engine_->Disconnected(shared_from_this());
 }
 
-net::awaitable<void> Session::HeartbeatLoop() {
-  auto self = shared_from_this();
-  net::asio::steady_timer timer(conn_->executor());
-  while (!conn_->closed()) {
-    timer.expires_after(std::chrono::milliseconds(options_.heartbeat_ms));
+net::awaitable<void> Session::HeartbeatLoop(std::shared_ptr<Session> self) {
+  net::asio::steady_timer timer(self->conn_->executor());
+  while (!self->conn_->closed()) {
+    timer.expires_after(std::chrono::milliseconds(self->options_.heartbeat_ms));
     net::error_code ec;
     co_await timer.async_wait(net::asio::redirect_error(net::use_awaitable, ec));
-    if (!conn_->closed()) Send(shared::MakeHeartbeat());
+    if (!self->conn_->closed()) self->Send(shared::MakeHeartbeat());
   }
 }
 

@@ -42,7 +42,7 @@ class Session : public Peer, public std::enable_shared_from_this<Session> {
   shared::Status OnEvalReport(const wire::EvalReport& report);
   net::awaitable<shared::Status> Greet();
   // Sends a heartbeat every heartbeat_ms so clients can tell a live coordinator from a dead one.
-  net::awaitable<void> HeartbeatLoop();
+  static net::awaitable<void> HeartbeatLoop(std::shared_ptr<Session> self);
 
   std::shared_ptr<shared::Connection> conn_;
   RoundEngine* engine_;

@@ -24,15 +24,21 @@ Connection::Connection(net::TlsStream stream, uint32_t max_frame_bytes)
   write_signal_.expires_at(steady_timer::time_point::max());
 }
 
-void Connection::ArmDeadline(steady_timer& timer, std::chrono::milliseconds timeout) {
+void Connection::ArmDeadline(steady_timer& timer, std::chrono::milliseconds timeout,
+                             OnExpiry action) {
   timer.expires_after(timeout);
   std::weak_ptr<Connection> weak = weak_from_this();
-  timer.async_wait([weak, &timer](const net::error_code& ec) {
+  timer.async_wait([weak, &timer, action](const net::error_code& ec) {
     auto self = weak.lock();
     if (ec || !self) return;
     if (timer.expiry() <= Clock::now()) {
       self->timed_out_ = true;
-      self->CloseNow();
+      if (action == OnExpiry::kStopReading) {
+        net::error_code ignored;
+        self->stream_.lowest_layer().shutdown(net::tcp::socket::shutdown_receive, ignored);
+      } else {
+        self->CloseNow();
+      }
     }
   });
 }
@@ -53,7 +59,7 @@ net::awaitable<Result<std::vector<uint8_t>>> Connection::ReadFrame(
     std::chrono::milliseconds timeout) {
   auto self = shared_from_this();
   if (closed_) co_return Status::Unavailable("connection closed");
-  ArmDeadline(read_timer_, timeout);
+  ArmDeadline(read_timer_, timeout, OnExpiry::kStopReading);
   std::array<uint8_t, kFrameHeaderBytes> header{};
   net::error_code ec;
   co_await net::asio::async_read(stream_, net::asio::buffer(header),
@@ -86,8 +92,12 @@ net::awaitable<Result<std::vector<uint8_t>>> Connection::ReadFrame(
   co_return payload;
 }
 
-net::awaitable<void> Connection::WriteLoop(std::chrono::milliseconds write_timeout) {
-  auto self = shared_from_this();
+net::awaitable<void> Connection::WriteLoop(std::shared_ptr<Connection> self,
+                                           std::chrono::milliseconds write_timeout) {
+  co_await self->Write(write_timeout);
+}
+
+net::awaitable<void> Connection::Write(std::chrono::milliseconds write_timeout) {
   while (!closed_) {
     if (queue_.empty()) {
       net::error_code ec;
@@ -110,8 +120,16 @@ net::awaitable<void> Connection::WriteLoop(std::chrono::milliseconds write_timeo
     bytes_out_ += header.size() + item.payload.size();
     if (counters_) counters_->bytes_out += header.size() + item.payload.size();
     if (item.close_after) {
-      ArmDeadline(write_timer_, std::chrono::milliseconds(500));
-      co_await stream_.async_shutdown(redirect_error(net::use_awaitable, ec));
+      // Graceful close: stop sending, then drain what the peer already sent so closing
+      // does not reset the connection and destroy the final payload in flight.
+      stream_.lowest_layer().shutdown(net::tcp::socket::shutdown_send, ec);
+      ArmDeadline(write_timer_, std::chrono::milliseconds(1000));
+      std::array<uint8_t, 4096> sink;
+      while (!closed_) {
+        co_await stream_.next_layer().async_read_some(net::asio::buffer(sink),
+                                                      redirect_error(net::use_awaitable, ec));
+        if (ec) break;
+      }
       write_timer_.cancel();
       CloseNow();
       co_return;
@@ -122,7 +140,8 @@ net::awaitable<void> Connection::WriteLoop(std::chrono::milliseconds write_timeo
 void Connection::Enqueue(Outgoing item) {
   net::asio::dispatch(stream_.get_executor(),
                       [self = shared_from_this(), item = std::move(item)]() mutable {
-                        if (self->closed_) return;
+                        if (self->closed_ || self->closing_) return;
+                        self->closing_ = item.close_after;
                         self->queue_.push_back(std::move(item));
                         self->write_signal_.cancel_one();
                       });

@@ -37,8 +37,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Reads one frame payload (header cap checked before allocation). Must run on the strand,
   // from one reader at a time. DeadlineExceeded when nothing complete arrives in `timeout`.
   net::awaitable<Result<std::vector<uint8_t>>> ReadFrame(std::chrono::milliseconds timeout);
-  // Runs the writer until the connection closes; spawn once after the handshake.
-  net::awaitable<void> WriteLoop(std::chrono::milliseconds write_timeout);
+  // Runs the writer until the connection closes; spawn once after the handshake. Takes its
+  // owner as a parameter so the connection lives as long as the writer.
+  static net::awaitable<void> WriteLoop(std::shared_ptr<Connection> self,
+                                        std::chrono::milliseconds write_timeout);
 
   // Thread-safe. Queues a payload for the writer; ignored once closed.
   void Send(std::vector<uint8_t> payload);
@@ -61,9 +63,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool close_after = false;
   };
   void Enqueue(Outgoing item);
+  net::awaitable<void> Write(std::chrono::milliseconds write_timeout);
   void CloseNow();
-  // Closes the connection if `timer` expires at its current expiry.
-  void ArmDeadline(net::asio::steady_timer& timer, std::chrono::milliseconds timeout);
+  // When `timer` expires at its current expiry: for reads, shut down the receive side so
+  // the pending read ends (and an Error can still be written); otherwise close.
+  enum class OnExpiry { kClose, kStopReading };
+  void ArmDeadline(net::asio::steady_timer& timer, std::chrono::milliseconds timeout,
+                   OnExpiry action = OnExpiry::kClose);
 
   net::TlsStream stream_;
   uint32_t max_frame_bytes_;
@@ -72,6 +78,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::asio::steady_timer write_signal_;
   std::deque<Outgoing> queue_;  // guarded by the strand
   std::atomic<bool> closed_{false};
+  bool closing_ = false;  // a final payload is queued; strand-owned
   std::atomic<bool> timed_out_{false};
   std::atomic<uint64_t> bytes_in_{0};
   std::atomic<uint64_t> bytes_out_{0};

@@ -106,7 +106,7 @@ struct CnnImpl : NetImpl {
 
   torch::Tensor forward(torch::Tensor x) override {
     // Same function as maxpool2(relu(conv(x))), computed as one fused op.
-    static const bool kAten = getenv("FEDGE_ML_POOL") != nullptr;  // TEMP A/B
+    const bool kAten = getenv("FEDGE_ML_POOL") != nullptr;  // TEMP A/B
     if (kAten) {
       x = torch::max_pool2d(torch::relu(c1->forward(ChannelsLast(x))), 2);
       x = torch::max_pool2d(torch::relu(c2->forward(x)), 2);

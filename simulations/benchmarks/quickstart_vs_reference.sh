@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# quickstart_vs_reference.sh [--rounds R] [--out DIR]
+#
+# Runs the quickstart federation (fedge-sim: 10 clients + coordinator over mutual TLS on
+# loopback), then the single-process Python reference of the same workload
+# (/work/shared/reference/fedavg_inprocess.py) with the same number of rounds, one after the
+# other, and prints their mean seconds per round, the ratio fedge/reference (target <= 0.85),
+# fedge's start-up time (target < 2 s) and both final accuracies. The targets are printed,
+# never enforced: the exit status is non-zero only if something failed to run.
+# Run from the repository root after building build/simulations/fedge-sim.
+set -euo pipefail
+
+readonly SCENARIO=simulations/quickstart.toml
+readonly SIM=build/simulations/fedge-sim
+readonly REFERENCE=${FEDGE_REFERENCE:-/work/shared/reference/fedavg_inprocess.py}
+readonly PY=/usr/bin/python3  # python3-torch and python3-numpy are Debian packages
+
+die() { echo "quickstart_vs_reference: $*" >&2; exit 1; }
+
+rounds=""
+out=out/bench-quickstart
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --rounds) [[ $# -ge 2 ]] || die "--rounds needs a value"; rounds=$2; shift 2 ;;
+    --out) [[ $# -ge 2 ]] || die "--out needs a directory"; out=$2; shift 2 ;;
+    -h|--help) sed -n '2,10s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    *) die "unknown argument '$1' (usage: $0 [--rounds R] [--out DIR])" ;;
+  esac
+done
+if [[ -n "$rounds" && ! "$rounds" =~ ^[1-9][0-9]*$ ]]; then
+  die "--rounds must be a positive integer, got '$rounds'"
+fi
+
+[[ -f "$SCENARIO" ]] || die "$SCENARIO not found: run this from the repository root"
+[[ -d build ]] || die "build/ is missing: configure and build first (cmake -S . -B build && cmake --build build --target fedge-sim -j2)"
+[[ -x "$SIM" ]] || die "$SIM is missing: build it first (cmake --build build --target fedge-sim -j2)"
+[[ -x "$PY" ]] || die "$PY not found (the reference needs Debian's python3 with python3-torch)"
+[[ -f "$REFERENCE" ]] || die "reference script $REFERENCE not found (set FEDGE_REFERENCE)"
+
+mkdir -p "$out"
+scenario=$SCENARIO
+if [[ -n "$rounds" ]]; then
+  # A copy of the scenario with [scenario] rounds replaced; the data dir there is absolute.
+  scenario="$out/scenario-rounds-$rounds.toml"
+  "$PY" - "$SCENARIO" "$scenario" "$rounds" <<'EOF' || die "cannot write $scenario"
+import re, sys
+src, dst, rounds = sys.argv[1], sys.argv[2], sys.argv[3]
+text, n = re.subn(r"(?m)^(\s*rounds\s*=\s*)\d+", r"\g<1>" + rounds, open(src).read(), count=1)
+if n != 1:
+    sys.exit(f"no 'rounds = N' line in {src}")
+open(dst, "w").write(text)
+EOF
+fi
+
+echo "== fedge-sim $scenario --out $out"
+"$SIM" "$scenario" --out "$out" || die "fedge-sim failed (see above)"
+report="$out/report.json"
+[[ -f "$report" ]] || die "fedge-sim wrote no $report"
+
+# rounds, mean round, start-up, accuracy, BLAS, from the report.
+read -r n_rounds fedge_mean fedge_startup fedge_acc fedge_blas < <("$PY" - "$report" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+t = r["timing"]
+print(r["scenario"]["rounds"], t["mean_round_seconds"], t["startup_seconds"],
+      r["final"]["accuracy"], r.get("runtime", {}).get("blas") or "?")
+EOF
+) || die "cannot parse $report"
+
+ref_log="$out/reference.log"
+echo "== $PY $REFERENCE rounds=$n_rounds  (log: $ref_log)"
+"$PY" "$REFERENCE" "rounds=$n_rounds" 2>&1 | tee "$ref_log" || die "the reference failed (see $ref_log)"
+
+# Last "round N acc X t Ts" line: cumulative seconds / rounds.
+read -r ref_rounds ref_mean ref_acc < <("$PY" - "$ref_log" <<'EOF'
+import re, sys
+last = None
+for line in open(sys.argv[1]):
+    m = re.match(r"round (\d+) acc ([0-9.]+) t ([0-9.]+)s", line)
+    if m:
+        last = m
+if last is None:
+    sys.exit("no 'round N acc X t Ts' line")
+n = int(last.group(1))
+print(n, float(last.group(3)) / n, last.group(2))
+EOF
+) || die "cannot parse the reference's output in $ref_log"
+[[ "$ref_rounds" == "$n_rounds" ]] || die "the reference ran $ref_rounds rounds, fedge $n_rounds"
+
+"$PY" - "$n_rounds" "$fedge_mean" "$ref_mean" "$fedge_startup" "$fedge_acc" "$ref_acc" "$fedge_blas" <<'EOF'
+import sys
+rounds, fedge, ref, startup, facc, racc = (float(x) for x in sys.argv[1:7])
+blas = sys.argv[7]
+ratio = fedge / ref
+def verdict(ok):
+    return "meets target" if ok else "MISSES target"
+print()
+print(f"quickstart vs in-process reference, {int(rounds)} rounds, run one after the other")
+print(f"  fedge mean round          {fedge:8.2f} s   (timing.mean_round_seconds)")
+print(f"  reference mean round      {ref:8.2f} s   (last cumulative t / rounds)")
+print(f"  ratio fedge/reference     {ratio:8.3f}     target <= 0.85: {verdict(ratio <= 0.85)}")
+print(f"  fedge start-up            {startup:8.2f} s   target < 2 s:   {verdict(startup < 2)}")
+print(f"  final accuracy fedge      {facc:8.4f}")
+print(f"  final accuracy reference  {racc:8.4f}")
+print(f"  fedge BLAS                {blas}")
+EOF
