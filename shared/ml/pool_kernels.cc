@@ -5,10 +5,11 @@
 namespace fedge::ml::kernels {
 namespace {
 
-// One output pixel: c channels of four input pixels. Written so that GCC if-converts and
-// vectorizes the channel loop.
-inline void PoolPixel(const float* p0, const float* p1, const float* p2, const float* p3,
-                      float* out, uint8_t* arg, int64_t c) {
+// One output pixel: c channels of four input pixels. Branch-free selects on __restrict pointers
+// so that GCC vectorizes the channel loop.
+inline void PoolPixel(const float* __restrict p0, const float* __restrict p1,
+                      const float* __restrict p2, const float* __restrict p3, float* __restrict out,
+                      uint8_t* __restrict arg, int64_t c) {
   for (int64_t i = 0; i < c; ++i) {
     float m = p0[i];
     uint8_t k = 0;
@@ -23,8 +24,9 @@ inline void PoolPixel(const float* p0, const float* p1, const float* p2, const f
   }
 }
 
-inline void UnpoolPixel(const float* g, const uint8_t* arg, float* q0, float* q1, float* q2,
-                        float* q3, int64_t c) {
+inline void UnpoolPixel(const float* __restrict g, const uint8_t* __restrict arg,
+                        float* __restrict q0, float* __restrict q1, float* __restrict q2,
+                        float* __restrict q3, int64_t c) {
   for (int64_t i = 0; i < c; ++i) {
     const float v = g[i];
     const uint8_t k = arg[i];

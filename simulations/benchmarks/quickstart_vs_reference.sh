@@ -37,6 +37,24 @@ fi
 [[ -x "$PY" ]] || die "$PY not found (the reference needs Debian's python3 with python3-torch)"
 [[ -f "$REFERENCE" ]] || die "reference script $REFERENCE not found (set FEDGE_REFERENCE)"
 
+# Both programs spin-wait in OpenMP: another busy process on this 2-core machine slows them
+# far more than its own share, so say when the machine is not idle (CPU use over 1 s, from
+# /proc/stat; the load average would still count the previous run).
+warn_if_busy() {
+  local a b
+  a=$(head -1 /proc/stat); sleep 1; b=$(head -1 /proc/stat)
+  local busy
+  busy=$(awk -v a="$a" -v b="$b" 'BEGIN {
+    n = split(a, x); split(b, y); total = 0
+    for (i = 2; i <= n; i++) total += y[i] - x[i]
+    idle = (y[5] - x[5]) + (y[6] - x[6])
+    printf "%d", (total > 0 ? 100 * (total - idle) / total : 0) }')
+  if (( busy >= 10 )); then
+    echo "note: the CPUs are ${busy}% busy before $1 starts; other work on this machine makes" \
+         "the timings noisy (and OpenMP spin-waiting makes them much worse than its share)"
+  fi
+}
+
 mkdir -p "$out"
 scenario=$SCENARIO
 if [[ -n "$rounds" ]]; then
@@ -52,6 +70,7 @@ open(dst, "w").write(text)
 EOF
 fi
 
+warn_if_busy fedge-sim
 echo "== fedge-sim $scenario --out $out"
 "$SIM" "$scenario" --out "$out" || die "fedge-sim failed (see above)"
 report="$out/report.json"
@@ -68,6 +87,7 @@ EOF
 ) || die "cannot parse $report"
 
 ref_log="$out/reference.log"
+warn_if_busy "the reference"
 echo "== $PY $REFERENCE rounds=$n_rounds  (log: $ref_log)"
 "$PY" "$REFERENCE" "rounds=$n_rounds" 2>&1 | tee "$ref_log" || die "the reference failed (see $ref_log)"
 

@@ -35,5 +35,16 @@ TEST(RuntimeTest, ReportsTheMappedBlasLibrary) {
   EXPECT_NE(blas.find("blas"), std::string::npos) << blas;
 }
 
+TEST(RuntimeTest, AvoidsOpenBlasGenericFallbackKernels) {
+  const bool user_choice = std::getenv("OPENBLAS_CORETYPE") != nullptr;
+  ConfigureRuntime(1);
+  const std::string core = BlasCoreName();
+  if (core.empty()) GTEST_SKIP() << "the BLAS in use is not OpenBLAS";
+  __builtin_cpu_init();
+  if (user_choice || !__builtin_cpu_supports("avx2")) GTEST_SKIP() << "core " << core;
+  // OpenBLAS 0.3.21 falls back to Prescott (SSE3) kernels on CPUs it does not know.
+  EXPECT_NE(core, "Prescott");
+}
+
 }  // namespace
 }  // namespace fedge::ml
