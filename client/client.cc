@@ -36,6 +36,7 @@ struct Client::Task {
   uint64_t model_size = 0;
   std::string arch;
   ml::TrainOptions options;
+  std::chrono::steady_clock::time_point deadline;
   // Results, filled by Work() on the compute pool.
   Status status;
   std::vector<uint8_t> update_blob;
@@ -203,6 +204,9 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
                              shared::DigestField(o->model_digest(), "TaskOffer.model_digest"));
       task->model_size = o->model_size();
       task->arch = o->model_arch()->str();
+      task->deadline = std::chrono::steady_clock::now() + milliseconds(o->deadline_ms());
+      std::atomic<uint64_t>& newest = task->train ? newest_train_task_ : newest_eval_task_;
+      if (task->task_id > newest.load()) newest = task->task_id;
       if (const wire::TrainParams* p = o->train()) {
         task->options.epochs = static_cast<int>(std::clamp<uint32_t>(p->epochs(), 1, 1000));
         task->options.batch_size =
@@ -274,6 +278,11 @@ void Client::StartTask(const std::shared_ptr<shared::Connection>& conn,
 
 Status Client::Work(Task& task) {
   std::lock_guard<std::mutex> lock(model_mu_);
+  const std::atomic<uint64_t>& newest = task.train ? newest_train_task_ : newest_eval_task_;
+  if (task.task_id < newest.load() || std::chrono::steady_clock::now() > task.deadline) {
+    return Status::DeadlineExceeded("task " + std::to_string(task.task_id) +
+                                    " was superseded or passed its deadline before it started");
+  }
   ml::ConfigureRuntime(config_.threads);  // OpenMP thread counts are per calling thread
   FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> blob, cache_->Get(task.digest));
   FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle state, shared::DecodeBundle(blob));
@@ -298,6 +307,11 @@ net::awaitable<void> Client::DoTask(std::shared_ptr<shared::Connection> conn,
     task->status = co_await shared::RunOffThread(compute_, std::move(work));
   } else {
     task->status = Status::NotFound("no held-out examples to evaluate on");
+  }
+  if (task->status.code() == shared::Code::kDeadlineExceeded) {
+    ++stats_.tasks_skipped;
+    FEDGE_LOG(Info, kLog) << task->status.message();
+    co_return;
   }
   if (!task->status.ok()) {
     FEDGE_LOG(Error, kLog) << "task " << task->task_id << " failed: " << task->status.ToString();

@@ -29,6 +29,7 @@ struct ClientStats {
   std::atomic<uint64_t> models_downloaded{0};
   std::atomic<uint64_t> updates_acked{0};
   std::atomic<uint64_t> errors_received{0};
+  std::atomic<uint64_t> tasks_skipped{0};  // superseded or past their deadline
 };
 
 // Faults a simulation can inject into an otherwise normal client.
@@ -84,6 +85,10 @@ class Client {
   mutable std::mutex id_mu_;
   std::string id_;
   std::atomic<bool> stopping_{false};
+  // Highest task id offered so far: a queued task older than a newer offer of the same kind
+  // is stale (its round moved on) and is skipped instead of delaying the new one.
+  std::atomic<uint64_t> newest_train_task_{0};
+  std::atomic<uint64_t> newest_eval_task_{0};
   net::asio::steady_timer backoff_timer_;
   std::mt19937_64 jitter_;
   ClientStats stats_;

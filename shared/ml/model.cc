@@ -19,7 +19,7 @@
 #include <map>
 #include <random>
 
-#include "shared/ml/pool_kernels.h"
+#include "shared/ml/cnn_kernels.h"
 
 namespace fedge::ml {
 namespace {
@@ -41,7 +41,7 @@ torch::Tensor ChannelsLast(const torch::Tensor& x) {
   return x.contiguous(torch::MemoryFormat::ChannelsLast);
 }
 
-// relu(max_pool2d(x, 2)) as one autograd op over channels-last data; see pool_kernels.h.
+// relu(max_pool2d(x, 2)) as one autograd op over channels-last data; see cnn_kernels.h.
 // Output is channels-last; the argmax (uint8 per output) is saved for backward.
 class MaxPool2Relu : public torch::autograd::Function<MaxPool2Relu> {
  public:
@@ -91,6 +91,69 @@ class MaxPool2Relu : public torch::autograd::Function<MaxPool2Relu> {
   }
 };
 
+// conv2d(x, weight, bias) with a 3x3 kernel for a single-channel x that needs no gradient (the
+// input images); output channels-last. See cnn_kernels.h.
+class Conv3x3SingleChannel : public torch::autograd::Function<Conv3x3SingleChannel> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& input,
+                               const torch::Tensor& weight, const torch::Tensor& bias) {
+    TORCH_CHECK(input.dim() == 4 && input.size(1) == 1 && input.size(2) >= 3 &&
+                    input.size(3) >= 3 && !input.requires_grad() &&
+                    input.scalar_type() == torch::kFloat,
+                "Conv3x3SingleChannel expects float [n, 1, h >= 3, w >= 3] data without grad");
+    TORCH_CHECK(weight.dim() == 4 && weight.size(1) == 1 && weight.size(2) == 3 &&
+                    weight.size(3) == 3 && bias.dim() == 1 && bias.size(0) == weight.size(0),
+                "Conv3x3SingleChannel expects weight [oc, 1, 3, 3] and bias [oc]");
+    const torch::Tensor x = input.contiguous();  // [n, 1, h, w] is [n, h, w]
+    const torch::Tensor taps = weight.detach().reshape({weight.size(0), 9}).t().contiguous();
+    const torch::Tensor b = bias.detach().contiguous();
+    const kernels::Conv3x3Shape shape{x.size(0), x.size(2), x.size(3), weight.size(0)};
+    auto out = torch::empty({shape.n, shape.oc, shape.out_h(), shape.out_w()},
+                            x.options().memory_format(torch::MemoryFormat::ChannelsLast));
+    const float* in = x.data_ptr<float>();
+    const float* taps_data = taps.data_ptr<float>();
+    const float* bias_data = b.data_ptr<float>();
+    float* out_data = out.data_ptr<float>();
+    at::parallel_for(0, shape.rows(), kGrainRows, [&](int64_t begin, int64_t end) {
+      kernels::Conv3x3Forward(shape, in, taps_data, bias_data, out_data, begin, end);
+    });
+    ctx->save_for_backward({x});
+    ctx->saved_data["oc"] = shape.oc;
+    return out;
+  }
+
+  // Weight and bias gradients: each thread sums a contiguous block of rows into its own buffer,
+  // then the buffers are added (deterministic for a given thread count).
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const torch::Tensor x = ctx->get_saved_variables()[0];
+    const int64_t oc = ctx->saved_data["oc"].toInt();
+    const kernels::Conv3x3Shape shape{x.size(0), x.size(2), x.size(3), oc};
+    const torch::Tensor grad_out = grads[0].contiguous(torch::MemoryFormat::ChannelsLast);
+    const int64_t blocks =
+        std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), shape.rows()));
+    auto partial = torch::zeros({blocks, 10, oc}, grad_out.options());  // 9 taps + bias
+    const float* in = x.data_ptr<float>();
+    const float* g = grad_out.data_ptr<float>();
+    float* partial_data = partial.data_ptr<float>();
+    at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t block = begin; block < end; ++block) {
+        float* sums = partial_data + block * 10 * oc;
+        kernels::Conv3x3BackwardWeights(shape, in, g, sums, sums + 9 * oc,
+                                        shape.rows() * block / blocks,
+                                        shape.rows() * (block + 1) / blocks);
+      }
+    });
+    const torch::Tensor total = partial.sum(0);  // [10, oc]
+    torch::Tensor grad_weight = total.narrow(0, 0, 9).t().reshape({oc, 1, 3, 3}).contiguous();
+    torch::Tensor grad_bias = total[9].clone();
+    return {torch::Tensor(), grad_weight, grad_bias};
+  }
+
+ private:
+  static constexpr int64_t kGrainRows = 16;
+};
+
 // Base of every architecture: a module with a single-tensor forward.
 struct NetImpl : torch::nn::Module {
   virtual torch::Tensor forward(torch::Tensor x) = 0;
@@ -105,8 +168,8 @@ struct CnnImpl : NetImpl {
         f2(register_module("f2", torch::nn::Linear(hidden, classes))) {}
 
   torch::Tensor forward(torch::Tensor x) override {
-    // Same function as maxpool2(relu(conv(x))), computed as one fused op.
-    x = MaxPool2Relu::apply(c1->forward(ChannelsLast(x)));
+    // Same function as maxpool2(relu(c1(x))) etc., with custom kernels for c1 and the pooling.
+    x = MaxPool2Relu::apply(Conv3x3SingleChannel::apply(x, c1->weight, c1->bias));
     x = MaxPool2Relu::apply(c2->forward(x));
     return f2->forward(torch::relu(f1->forward(x.flatten(1))));
   }

@@ -33,9 +33,12 @@ struct TrainResult {
 // Names of the architectures Model::Create accepts.
 std::vector<std::string> KnownArchitectures();
 
-// A classifier with its parameters. Movable, not copyable (copy with State()/LoadState()).
-// Not thread-safe: use one Model per thread. Torch's intra-op threads are process-wide; set them
-// with ConfigureRuntime (runtime.h).
+// A classifier with its parameters. Movable, not copyable (copy with State()/LoadState()); a
+// moved-from Model may only be assigned to or destroyed. Not thread-safe: use one Model per
+// thread. Torch's intra-op threads are process-wide; set them with ConfigureRuntime (runtime.h).
+//
+// Implementation note: "cnn_small" runs in channels-last layout with a fused relu+max-pool
+// kernel (cnn_kernels.h); outputs and gradients are those of the PyTorch module above.
 class Model {
  public:
   // Known architectures: "cnn_small" for 1x28x28 inputs and 10 classes (225,034 parameters):
@@ -76,8 +79,9 @@ class Model {
   shared::Result<TrainResult> Train(const Dataset& data, std::span<const int64_t> indices,
                                     const TrainOptions& options);
 
-  // Evaluates under NoGradGuard and eval(); empty `indices` means the whole dataset.
-  // Errors as in Train.
+  // Evaluates under NoGradGuard and eval(); empty `indices` means the whole dataset. The result
+  // has per-class metrics, the confusion matrix and the mean loss (see MetricsFromConfusion).
+  // Errors as in Train, and InvalidArgument for batch_size < 1.
   shared::Result<EvalResult> Evaluate(const Dataset& data, std::span<const int64_t> indices,
                                       int batch_size = 1000) const;
 

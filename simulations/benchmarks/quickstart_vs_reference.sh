@@ -17,26 +17,6 @@ readonly PY=/usr/bin/python3  # python3-torch and python3-numpy are Debian packa
 
 die() { echo "quickstart_vs_reference: $*" >&2; exit 1; }
 
-rounds=""
-out=out/bench-quickstart
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --rounds) [[ $# -ge 2 ]] || die "--rounds needs a value"; rounds=$2; shift 2 ;;
-    --out) [[ $# -ge 2 ]] || die "--out needs a directory"; out=$2; shift 2 ;;
-    -h|--help) sed -n '2,10s/^# \{0,1\}//p' "$0"; exit 0 ;;
-    *) die "unknown argument '$1' (usage: $0 [--rounds R] [--out DIR])" ;;
-  esac
-done
-if [[ -n "$rounds" && ! "$rounds" =~ ^[1-9][0-9]*$ ]]; then
-  die "--rounds must be a positive integer, got '$rounds'"
-fi
-
-[[ -f "$SCENARIO" ]] || die "$SCENARIO not found: run this from the repository root"
-[[ -d build ]] || die "build/ is missing: configure and build first (cmake -S . -B build && cmake --build build --target fedge-sim -j2)"
-[[ -x "$SIM" ]] || die "$SIM is missing: build it first (cmake --build build --target fedge-sim -j2)"
-[[ -x "$PY" ]] || die "$PY not found (the reference needs Debian's python3 with python3-torch)"
-[[ -f "$REFERENCE" ]] || die "reference script $REFERENCE not found (set FEDGE_REFERENCE)"
-
 # Both programs spin-wait in OpenMP: another busy process on this 2-core machine slows them
 # far more than its own share, so say when the machine is not idle (CPU use over 1 s, from
 # /proc/stat; the load average would still count the previous run).
@@ -55,12 +35,35 @@ warn_if_busy() {
   fi
 }
 
-mkdir -p "$out"
-scenario=$SCENARIO
-if [[ -n "$rounds" ]]; then
-  # A copy of the scenario with [scenario] rounds replaced; the data dir there is absolute.
-  scenario="$out/scenario-rounds-$rounds.toml"
-  "$PY" - "$SCENARIO" "$scenario" "$rounds" <<'EOF' || die "cannot write $scenario"
+# All of the work is in main, called on the last line, so bash has parsed it all before it
+# starts: editing this file during a run cannot break the run.
+main() {
+  local rounds="" out=out/bench-quickstart scenario report ref_log
+  local n_rounds fedge_mean fedge_startup fedge_acc fedge_blas ref_rounds ref_mean ref_acc
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --rounds) [[ $# -ge 2 ]] || die "--rounds needs a value"; rounds=$2; shift 2 ;;
+      --out) [[ $# -ge 2 ]] || die "--out needs a directory"; out=$2; shift 2 ;;
+      -h|--help) sed -n '2,10s/^# \{0,1\}//p' "$0"; exit 0 ;;
+      *) die "unknown argument '$1' (usage: $0 [--rounds R] [--out DIR])" ;;
+    esac
+  done
+  if [[ -n "$rounds" && ! "$rounds" =~ ^[1-9][0-9]*$ ]]; then
+    die "--rounds must be a positive integer, got '$rounds'"
+  fi
+
+  [[ -f "$SCENARIO" ]] || die "$SCENARIO not found: run this from the repository root"
+  [[ -d build ]] || die "build/ is missing: configure and build first (cmake -S . -B build && cmake --build build --target fedge-sim -j2)"
+  [[ -x "$SIM" ]] || die "$SIM is missing: build it first (cmake --build build --target fedge-sim -j2)"
+  [[ -x "$PY" ]] || die "$PY not found (the reference needs Debian's python3 with python3-torch)"
+  [[ -f "$REFERENCE" ]] || die "reference script $REFERENCE not found (set FEDGE_REFERENCE)"
+
+  mkdir -p "$out"
+  scenario=$SCENARIO
+  if [[ -n "$rounds" ]]; then
+    # A copy of the scenario with [scenario] rounds replaced; the data dir there is absolute.
+    scenario="$out/scenario-rounds-$rounds.toml"
+    "$PY" - "$SCENARIO" "$scenario" "$rounds" <<'EOF' || die "cannot write $scenario"
 import re, sys
 src, dst, rounds = sys.argv[1], sys.argv[2], sys.argv[3]
 text, n = re.subn(r"(?m)^(\s*rounds\s*=\s*)\d+", r"\g<1>" + rounds, open(src).read(), count=1)
@@ -68,31 +71,31 @@ if n != 1:
     sys.exit(f"no 'rounds = N' line in {src}")
 open(dst, "w").write(text)
 EOF
-fi
+  fi
 
-warn_if_busy fedge-sim
-echo "== fedge-sim $scenario --out $out"
-"$SIM" "$scenario" --out "$out" || die "fedge-sim failed (see above)"
-report="$out/report.json"
-[[ -f "$report" ]] || die "fedge-sim wrote no $report"
+  warn_if_busy fedge-sim
+  echo "== fedge-sim $scenario --out $out"
+  "$SIM" "$scenario" --out "$out" || die "fedge-sim failed (see above)"
+  report="$out/report.json"
+  [[ -f "$report" ]] || die "fedge-sim wrote no $report"
 
-# rounds, mean round, start-up, accuracy, BLAS, from the report.
-read -r n_rounds fedge_mean fedge_startup fedge_acc fedge_blas < <("$PY" - "$report" <<'EOF'
+  # rounds, mean round, start-up, accuracy, BLAS, from the report.
+  read -r n_rounds fedge_mean fedge_startup fedge_acc fedge_blas < <("$PY" - "$report" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 t = r["timing"]
 print(r["scenario"]["rounds"], t["mean_round_seconds"], t["startup_seconds"],
       r["final"]["accuracy"], r.get("runtime", {}).get("blas") or "?")
 EOF
-) || die "cannot parse $report"
+  ) || die "cannot parse $report"
 
-ref_log="$out/reference.log"
-warn_if_busy "the reference"
-echo "== $PY $REFERENCE rounds=$n_rounds  (log: $ref_log)"
-"$PY" "$REFERENCE" "rounds=$n_rounds" 2>&1 | tee "$ref_log" || die "the reference failed (see $ref_log)"
+  ref_log="$out/reference.log"
+  warn_if_busy "the reference"
+  echo "== $PY $REFERENCE rounds=$n_rounds  (log: $ref_log)"
+  "$PY" "$REFERENCE" "rounds=$n_rounds" 2>&1 | tee "$ref_log" || die "the reference failed (see $ref_log)"
 
-# Last "round N acc X t Ts" line: cumulative seconds / rounds.
-read -r ref_rounds ref_mean ref_acc < <("$PY" - "$ref_log" <<'EOF'
+  # Last "round N acc X t Ts" line: cumulative seconds / rounds.
+  read -r ref_rounds ref_mean ref_acc < <("$PY" - "$ref_log" <<'EOF'
 import re, sys
 last = None
 for line in open(sys.argv[1]):
@@ -104,10 +107,10 @@ if last is None:
 n = int(last.group(1))
 print(n, float(last.group(3)) / n, last.group(2))
 EOF
-) || die "cannot parse the reference's output in $ref_log"
-[[ "$ref_rounds" == "$n_rounds" ]] || die "the reference ran $ref_rounds rounds, fedge $n_rounds"
+  ) || die "cannot parse the reference's output in $ref_log"
+  [[ "$ref_rounds" == "$n_rounds" ]] || die "the reference ran $ref_rounds rounds, fedge $n_rounds"
 
-"$PY" - "$n_rounds" "$fedge_mean" "$ref_mean" "$fedge_startup" "$fedge_acc" "$ref_acc" "$fedge_blas" <<'EOF'
+  "$PY" - "$n_rounds" "$fedge_mean" "$ref_mean" "$fedge_startup" "$fedge_acc" "$ref_acc" "$fedge_blas" <<'EOF'
 import sys
 rounds, fedge, ref, startup, facc, racc = (float(x) for x in sys.argv[1:7])
 blas = sys.argv[7]
@@ -124,3 +127,7 @@ print(f"  final accuracy fedge      {facc:8.4f}")
 print(f"  final accuracy reference  {racc:8.4f}")
 print(f"  fedge BLAS                {blas}")
 EOF
+}
+
+main "$@"
+exit

@@ -1,4 +1,4 @@
-#include "shared/ml/pool_kernels.h"
+#include "shared/ml/cnn_kernels.h"
 
 #include <gtest/gtest.h>
 
