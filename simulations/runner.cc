@@ -128,7 +128,6 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   std::mutex mu;
   std::vector<coordinator::RoundSummary> summaries;
   auto t_first_round = Clock::now();
-  bool first = true;
   server.engine().set_round_callback([&](const coordinator::RoundSummary& s) {
     std::lock_guard<std::mutex> lock(mu);
     summaries.push_back(s);
@@ -190,13 +189,20 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
         sc.rounds, server.port(), startup_seconds);
     std::fflush(stdout);
   }
-  server.Run(/*exit_when_done=*/true);
+  // When the rounds are done, stop the clients first, then the coordinator: clients that see
+  // their coordinator vanish would (rightly) start reconnecting.
+  std::thread watcher([&server, &clients] {
+    while (!server.engine().finished()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (auto& c : clients) c->Stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    server.Stop();
+  });
+  server.Run(/*exit_when_done=*/false);
+  watcher.join();
   double rounds_seconds = Seconds(t_first_round);
-  for (auto& c : clients) c->Stop();
   client_io.stop();
   client_thread.join();
   compute.join();
-  (void)first;
 
   // 4. Report: every round's model evaluated on the 10,000 test images.
   FEDGE_ASSIGN_OR_RETURN(ml::Dataset test, ml::LoadFashionMnist(sc.data_dir, ml::Split::kTest));
@@ -227,17 +233,13 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   }
   if (summaries.empty()) return Status::Internal("no round completed; see the log above");
   const auto& final_summary = summaries.back();
+  json final_json = EvalJson(last);
+  final_json["model_version"] = std::to_string(final_summary.model_version);
+  final_json["model_digest"] = final_summary.model_digest;
+  final_json["test_examples"] = last.examples;
   json report = {{"scenario", ScenarioJson(sc)},
                  {"rounds", rounds},
-                 {"final",
-                  {{"accuracy", last.accuracy},
-                   {"loss", last.loss},
-                   {"macro_f1", last.macro_f1},
-                   {"precision", last.precision},
-                   {"recall", last.recall},
-                   {"model_version", std::to_string(final_summary.model_version)},
-                   {"model_digest", final_summary.model_digest},
-                   {"test_examples", last.examples}}},
+                 {"final", final_json},
                  {"timing",
                   {{"startup_seconds", startup_seconds},
                    {"rounds_seconds", rounds_seconds},

@@ -13,10 +13,12 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -227,13 +229,17 @@ struct Row {
   std::map<std::string, double> v;  // params, bytes, start_kb, peak_kb, ..., fp_abs
 };
 
-// Runs this binary as a child for (strategy, updates) and parses its RESULT line.
-Result<Row> RunInChild(const std::string& strategy, int updates) {
+// Runs this binary with --child-* for (strategy, updates); returns what it printed on stdout.
+Result<std::string> RunChildProcess(const std::string& strategy, int updates) {
   int fds[2];
   if (pipe(fds) != 0) return Status::Internal(std::string("pipe: ") + std::strerror(errno));
   std::fflush(stdout);
   pid_t pid = fork();
-  if (pid < 0) return Status::Internal(std::string("fork: ") + std::strerror(errno));
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return Status::Internal(std::string("fork: ") + std::strerror(errno));
+  }
   if (pid == 0) {
     dup2(fds[1], STDOUT_FILENO);
     close(fds[0]);
@@ -253,20 +259,32 @@ Result<Row> RunInChild(const std::string& strategy, int updates) {
   }
   close(fds[0]);
   int wstatus = 0;
-  waitpid(pid, &wstatus, 0);
-  std::string what = strategy + " with " + std::to_string(updates) + " updates";
+  while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
   if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
-    return Status::Internal("the child for " + what + " failed (status " + std::to_string(wstatus) +
+    return Status::Internal("the child for " + strategy + " with " + std::to_string(updates) +
+                            " updates failed (wait status " + std::to_string(wstatus) +
                             "); see its message above");
   }
-  size_t at = out.find("RESULT ");
-  if (at == std::string::npos)
-    return Status::Internal("the child for " + what + " printed no RESULT");
+  return out;
+}
+
+// Runs one measurement in a fresh process and parses its "RESULT k=v ..." line.
+Result<Row> Measure(const std::string& strategy, int updates) {
+  FEDGE_ASSIGN_OR_RETURN(std::string out, RunChildProcess(strategy, updates));
   Row row{strategy, updates, {}};
-  std::istringstream in(out.substr(at + 7));
+  size_t at = out.find("RESULT ");
+  std::istringstream in(at == std::string::npos ? "" : out.substr(at + 7));
   for (std::string kv; in >> kv;) {
     size_t eq = kv.find('=');
-    if (eq != std::string::npos) row.v[kv.substr(0, eq)] = std::stod(kv.substr(eq + 1));
+    if (eq != std::string::npos) row.v[kv.substr(0, eq)] = std::strtod(&kv[eq + 1], nullptr);
+  }
+  for (const char* key : {"params", "bytes", "start_kb", "peak_kb", "decode_s", "fold_s",
+                          "finalize_s", "fp_weighted", "fp_abs"}) {
+    if (!row.v.count(key)) {
+      return Status::Internal("the child for " + strategy + " reported no " + key +
+                              "; it printed: " + out);
+    }
   }
   return row;
 }
@@ -344,7 +362,7 @@ int RunParent(std::vector<int> counts) {
   std::vector<Row> rows;
   for (const char* s : {"fedavg", "keep-all"}) {
     for (int n : counts) {
-      Result<Row> row = RunInChild(s, n);
+      Result<Row> row = Measure(s, n);
       if (!row.ok()) {
         std::fprintf(stderr, "%s: %s\n", kName, row.status().message().c_str());
         return 1;

@@ -35,11 +35,22 @@ warn_if_busy() {
   fi
 }
 
+# The OpenBLAS kernel family the reference gets in this environment. fedge repairs OpenBLAS's
+# choice itself (ml::ConfigureRuntime); Python does not, so on CPUs OpenBLAS 0.3.21 does not
+# know it runs the SSE3 "Prescott" kernels unless OPENBLAS_CORETYPE is set. Reported, not changed.
+reference_blas_core() {
+  "$PY" -c 'import ctypes
+f = ctypes.CDLL("libblas.so.3").openblas_get_corename
+f.restype = ctypes.c_char_p
+print(f().decode())' 2>/dev/null || echo "unknown (not OpenBLAS?)"
+}
+
 # All of the work is in main, called on the last line, so bash has parsed it all before it
 # starts: editing this file during a run cannot break the run.
 main() {
   local rounds="" out=out/bench-quickstart scenario report ref_log
-  local n_rounds fedge_mean fedge_startup fedge_acc fedge_blas ref_rounds ref_mean ref_acc
+  local n_rounds fedge_mean fedge_median fedge_startup fedge_acc fedge_blas
+  local ref_rounds ref_mean ref_median ref_acc ref_core
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --rounds) [[ $# -ge 2 ]] || die "--rounds needs a value"; rounds=$2; shift 2 ;;
@@ -79,41 +90,43 @@ EOF
   report="$out/report.json"
   [[ -f "$report" ]] || die "fedge-sim wrote no $report"
 
-  # rounds, mean round, start-up, accuracy, BLAS, from the report.
-  read -r n_rounds fedge_mean fedge_startup fedge_acc fedge_blas < <("$PY" - "$report" <<'EOF'
-import json, sys
+  # rounds, mean and median round, start-up, accuracy, BLAS, from the report.
+  read -r n_rounds fedge_mean fedge_median fedge_startup fedge_acc fedge_blas < <(
+    "$PY" - "$report" <<'EOF'
+import json, statistics, sys
 r = json.load(open(sys.argv[1]))
 t = r["timing"]
-print(r["scenario"]["rounds"], t["mean_round_seconds"], t["startup_seconds"],
+median = statistics.median(x["seconds"] for x in r["rounds"]) if r["rounds"] else 0
+print(r["scenario"]["rounds"], t["mean_round_seconds"], median, t["startup_seconds"],
       r["final"]["accuracy"], r.get("runtime", {}).get("blas") or "?")
 EOF
   ) || die "cannot parse $report"
 
   ref_log="$out/reference.log"
+  ref_core=$(reference_blas_core)
   warn_if_busy "the reference"
   echo "== $PY $REFERENCE rounds=$n_rounds  (log: $ref_log)"
   "$PY" "$REFERENCE" "rounds=$n_rounds" 2>&1 | tee "$ref_log" || die "the reference failed (see $ref_log)"
 
-  # Last "round N acc X t Ts" line: cumulative seconds / rounds.
-  read -r ref_rounds ref_mean ref_acc < <("$PY" - "$ref_log" <<'EOF'
-import re, sys
-last = None
-for line in open(sys.argv[1]):
-    m = re.match(r"round (\d+) acc ([0-9.]+) t ([0-9.]+)s", line)
-    if m:
-        last = m
-if last is None:
+  # "round N acc X t Ts" lines (t cumulative): mean = last t / rounds; median of the steps.
+  read -r ref_rounds ref_mean ref_median ref_acc < <("$PY" - "$ref_log" <<'EOF'
+import re, statistics, sys
+rounds = [re.match(r"round (\d+) acc ([0-9.]+) t ([0-9.]+)s", line) for line in open(sys.argv[1])]
+rounds = [m for m in rounds if m]
+if not rounds:
     sys.exit("no 'round N acc X t Ts' line")
-n = int(last.group(1))
-print(n, float(last.group(3)) / n, last.group(2))
+t = [0.0] + [float(m.group(3)) for m in rounds]
+n = int(rounds[-1].group(1))
+print(n, t[-1] / n, statistics.median(b - a for a, b in zip(t, t[1:])), rounds[-1].group(2))
 EOF
   ) || die "cannot parse the reference's output in $ref_log"
   [[ "$ref_rounds" == "$n_rounds" ]] || die "the reference ran $ref_rounds rounds, fedge $n_rounds"
 
-  "$PY" - "$n_rounds" "$fedge_mean" "$ref_mean" "$fedge_startup" "$fedge_acc" "$ref_acc" "$fedge_blas" <<'EOF'
+  "$PY" - "$n_rounds" "$fedge_mean" "$ref_mean" "$fedge_startup" "$fedge_acc" "$ref_acc" \
+    "$fedge_median" "$ref_median" "$fedge_blas" "$ref_core" "${OPENBLAS_CORETYPE:-unset}" <<'EOF'
 import sys
-rounds, fedge, ref, startup, facc, racc = (float(x) for x in sys.argv[1:7])
-blas = sys.argv[7]
+rounds, fedge, ref, startup, facc, racc, fmed, rmed = (float(x) for x in sys.argv[1:9])
+blas, ref_core, coretype = sys.argv[9:12]
 ratio = fedge / ref
 def verdict(ok):
     return "meets target" if ok else "MISSES target"
@@ -122,12 +135,17 @@ print(f"quickstart vs in-process reference, {int(rounds)} rounds, run one after 
 print(f"  fedge mean round          {fedge:8.2f} s   (timing.mean_round_seconds)")
 print(f"  reference mean round      {ref:8.2f} s   (last cumulative t / rounds)")
 print(f"  ratio fedge/reference     {ratio:8.3f}     target <= 0.85: {verdict(ratio <= 0.85)}")
+print(f"  median round fedge / ref  {fmed:8.2f} s / {rmed:.2f} s = {fmed / rmed:.3f}"
+      "   (less sensitive to other load)")
 print(f"  fedge start-up            {startup:8.2f} s   target < 2 s:   {verdict(startup < 2)}")
 print(f"  final accuracy fedge      {facc:8.4f}")
 print(f"  final accuracy reference  {racc:8.4f}")
 print(f"  fedge BLAS                {blas}")
+print(f"  reference OpenBLAS core   {ref_core} (OPENBLAS_CORETYPE={coretype})")
+if ref_core == "Prescott":
+    print("  note: the reference ran OpenBLAS's SSE3 kernels while fedge picks AVX2/AVX-512 ones"
+          " itself; export OPENBLAS_CORETYPE=SkylakeX (or Haswell) for a like-for-like run")
 EOF
 }
 
-main "$@"
-exit
+main "$@"; exit  # on one line: bash must not read past it after main returns
