@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -100,6 +101,80 @@ TEST(MaxPool2ReluTest, AllNegativeWindowGivesZeroAndNoGradient) {
   std::vector<float> grad_in(4, 1.0f);
   MaxPool2ReluBackward(s, &grad_out, &arg, grad_in.data(), 0, 1);
   EXPECT_EQ(grad_in, std::vector<float>(4, 0.0f));
+}
+
+// Direct definition of conv2d(x, weight [oc, 1, 3, 3], bias) and of its weight and bias
+// gradients, in double precision.
+struct ConvReference {
+  std::vector<double> out, grad_taps, grad_bias;
+};
+
+ConvReference ReferenceConv(const Conv3x3Shape& s, const std::vector<float>& in,
+                            const std::vector<float>& taps, const std::vector<float>& bias,
+                            const std::vector<float>& grad_out) {
+  ConvReference r;
+  r.out.assign(s.n * s.out_h() * s.out_w() * s.oc, 0.0);
+  r.grad_taps.assign(9 * s.oc, 0.0);
+  r.grad_bias.assign(s.oc, 0.0);
+  for (int64_t n = 0; n < s.n; ++n) {
+    for (int64_t y = 0; y < s.out_h(); ++y) {
+      for (int64_t x = 0; x < s.out_w(); ++x) {
+        const int64_t o_base = ((n * s.out_h() + y) * s.out_w() + x) * s.oc;
+        for (int64_t o = 0; o < s.oc; ++o) {
+          double sum = bias[o];
+          for (int64_t t = 0; t < 9; ++t) {
+            const double v = in[(n * s.h + y + t / 3) * s.w + x + t % 3];
+            sum += v * taps[t * s.oc + o];
+            r.grad_taps[t * s.oc + o] += v * grad_out[o_base + o];
+          }
+          r.out[o_base + o] = sum;
+          r.grad_bias[o] += grad_out[o_base + o];
+        }
+      }
+    }
+  }
+  return r;
+}
+
+void ExpectNear(const std::vector<float>& got, const std::vector<double>& want, double tolerance) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_NEAR(got[i], want[i], tolerance * (1.0 + std::abs(want[i]))) << i;
+  }
+}
+
+TEST(Conv3x3Test, MatchesDirectConvolutionAndItsWeightGradient) {
+  std::mt19937 rng(2);
+  std::normal_distribution<float> normal;
+  // oc = 32 takes the register-blocked path, other counts the generic one.
+  for (const Conv3x3Shape& s :
+       {Conv3x3Shape{4, 28, 28, 32}, Conv3x3Shape{3, 7, 5, 5}, Conv3x3Shape{2, 3, 3, 17}}) {
+    SCOPED_TRACE(testing::Message() << s.n << "x" << s.h << "x" << s.w << " -> " << s.oc);
+    std::vector<float> in(s.n * s.h * s.w), taps(9 * s.oc), bias(s.oc);
+    std::vector<float> grad_out(s.n * s.out_h() * s.out_w() * s.oc);
+    for (auto* v : {&in, &taps, &bias, &grad_out}) {
+      for (float& x : *v) x = normal(rng);
+    }
+    const ConvReference want = ReferenceConv(s, in, taps, bias, grad_out);
+
+    std::vector<float> out(want.out.size(), -7.0f);
+    const int64_t split = s.rows() / 3;
+    Conv3x3Forward(s, in.data(), taps.data(), bias.data(), out.data(), split, s.rows());
+    Conv3x3Forward(s, in.data(), taps.data(), bias.data(), out.data(), 0, split);
+    ExpectNear(out, want.out, 1e-5);
+
+    // Gradients accumulate: start from 1 and add two row ranges.
+    std::vector<float> grad_taps(9 * s.oc, 1.0f), grad_bias(s.oc, 1.0f);
+    Conv3x3BackwardWeights(s, in.data(), grad_out.data(), grad_taps.data(), grad_bias.data(), 0,
+                           split);
+    Conv3x3BackwardWeights(s, in.data(), grad_out.data(), grad_taps.data(), grad_bias.data(), split,
+                           s.rows());
+    std::vector<double> want_taps = want.grad_taps, want_bias = want.grad_bias;
+    for (double& v : want_taps) v += 1.0;
+    for (double& v : want_bias) v += 1.0;
+    ExpectNear(grad_taps, want_taps, 1e-4);
+    ExpectNear(grad_bias, want_bias, 1e-4);
+  }
 }
 
 }  // namespace

@@ -1,0 +1,74 @@
+#include "client/config.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "coordinator/config.h"
+
+namespace fedge {
+namespace {
+
+std::string Write(const std::string& name, const std::string& text) {
+  auto dir = std::filesystem::temp_directory_path() / "fedge-config-test";
+  std::filesystem::create_directories(dir);
+  std::string path = (dir / name).string();
+  std::ofstream(path) << text;
+  return path;
+}
+
+const char* kClient = R"([coordinator]
+host = "coord.example"
+port = 7443
+[tls]
+ca = "ca.crt"
+cert = "client.crt"
+key = "client.key"
+[data]
+partition = "dirichlet"
+num_partitions = 10
+index = 3
+)";
+
+TEST(ClientConfigTest, ResolvesPathsNextToTheFile) {
+  auto c = client::LoadClientConfig(Write("client.toml", kClient));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->host, "coord.example");
+  EXPECT_EQ(c->data.index, 3);
+  EXPECT_EQ(std::filesystem::path(c->tls.key).parent_path(),
+            std::filesystem::temp_directory_path() / "fedge-config-test");
+}
+
+TEST(ClientConfigTest, IndexOutsidePartitionsIsAnError) {
+  std::string text = kClient;
+  text.replace(text.find("index = 3"), 9, "index = 10");
+  auto c = client::LoadClientConfig(Write("client-bad.toml", text));
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("client-bad.toml"), std::string::npos);
+  EXPECT_NE(c.status().message().find("data.index"), std::string::npos);
+}
+
+TEST(CoordinatorConfigTest, MinFitAboveMinClientsIsRejectedWithReason) {
+  auto path = Write("coordinator.toml", R"([tls]
+ca = "ca.crt"
+cert = "c.crt"
+key = "c.key"
+[rounds]
+min_clients = 2
+min_fit = 3
+)");
+  auto c = coordinator::LoadCoordinatorConfig(path);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("rounds.min_fit"), std::string::npos);
+  EXPECT_NE(c.status().message().find("no round could ever complete"), std::string::npos);
+}
+
+TEST(CoordinatorConfigTest, MissingTlsKeyIsNamed) {
+  auto c = coordinator::LoadCoordinatorConfig(Write("coordinator2.toml", "[server]\nport = 1\n"));
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("tls.ca"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace fedge

@@ -1,0 +1,39 @@
+#include "simulations/scenario.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace fedge::sim {
+namespace {
+
+std::string Write(const std::string& name, const std::string& text) {
+  std::string path = (std::filesystem::temp_directory_path() / name).string();
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(ScenarioTest, QuickstartFileLoads) {
+  auto s = LoadScenario(std::string(FEDGE_SOURCE_DIR) + "/simulations/quickstart.toml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->clients, 10);
+  EXPECT_EQ(s->partition, "dirichlet");
+  EXPECT_DOUBLE_EQ(s->alpha, 0.5);
+  EXPECT_EQ(s->arch, "cnn_small");
+}
+
+TEST(ScenarioTest, BadValuesNameTheKey) {
+  auto s = LoadScenario(Write("fedge-bad-scenario.toml", "[data]\npartition = \"random\"\n"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("data.partition"), std::string::npos);
+  s = LoadScenario(Write("fedge-bad-scenario2.toml", "[scenario]\nclients = 0\n"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("scenario.clients"), std::string::npos);
+  s = LoadScenario(Write("fedge-bad-scenario3.toml", "[scenario]\nclinets = 3\n"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("unknown key"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace fedge::sim
