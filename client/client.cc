@@ -17,14 +17,6 @@ using std::chrono::milliseconds;
 namespace {
 constexpr const char* kLog = "client";
 
-void LogException(std::exception_ptr e) {
-  if (!e) return;
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    FEDGE_LOG(Error, kLog) << "task failed: " << ex.what();
-  }
-}
 }  // namespace
 
 struct Client::Task {
@@ -71,7 +63,7 @@ Status Client::Init() {
 
 void Client::Start() {
   net::asio::co_spawn(
-      strand_, [this] { return Run(); }, LogException);
+      strand_, [this] { return Run(); }, shared::LogOnError{kLog});
 }
 
 void Client::Stop() {
@@ -129,7 +121,7 @@ net::awaitable<Status> Client::RunSession() {
   Status hs = co_await conn->Handshake(net::ssl::stream_base::client, milliseconds(10000));
   if (!hs.ok()) co_return hs;
   net::asio::co_spawn(strand_, shared::Connection::WriteLoop(conn, milliseconds(60000)),
-                      LogException);
+                      shared::LogOnError{kLog});
 
   flatbuffers::FlatBufferBuilder fbb(256);
   auto software = fbb.CreateString("fedge-client 0.1");
@@ -156,7 +148,7 @@ net::awaitable<Status> Client::RunSession() {
   FEDGE_LOG(Info, kLog) << "connected to " << config_.host << ":" << config_.port << " as " << id()
                         << " (protocol " << welcome->protocol() << ")";
   milliseconds heartbeat(std::max<uint32_t>(100, welcome->heartbeat_ms()));
-  net::asio::co_spawn(strand_, HeartbeatLoop(conn, heartbeat), LogException);
+  net::asio::co_spawn(strand_, HeartbeatLoop(conn, heartbeat), shared::LogOnError{kLog});
   // A task whose model download was interrupted resumes on this connection.
   if (waiting_for_model_) StartTask(conn, waiting_for_model_);
 
@@ -273,7 +265,7 @@ void Client::StartTask(const std::shared_ptr<shared::Connection>& conn,
     conn->Send(shared::MakeBlobRequest(wire::BlobKind::Model, waiting_for_model_->digest, offset));
     return;
   }
-  net::asio::co_spawn(strand_, DoTask(conn, std::move(task)), LogException);
+  net::asio::co_spawn(strand_, DoTask(conn, std::move(task)), shared::LogOnError{kLog});
 }
 
 Status Client::Work(Task& task) {

@@ -10,14 +10,6 @@ using shared::Status;
 namespace {
 constexpr const char* kLog = "coordinator";
 
-void LogException(std::exception_ptr e) {
-  if (!e) return;
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    FEDGE_LOG(Error, kLog) << "task failed: " << ex.what();
-  }
-}
 }  // namespace
 
 Server::Server(CoordinatorConfig config, SessionOptions session_options)
@@ -83,7 +75,7 @@ net::awaitable<void> Server::AcceptLoop() {
       sessions_.push_back(session);
     }
     net::asio::co_spawn(
-        conn->executor(), [session] { return session->Run(); }, LogException);
+        conn->executor(), [session] { return session->Run(); }, shared::LogOnError{kLog});
   }
 }
 
@@ -94,11 +86,11 @@ net::awaitable<void> Server::RunRounds(bool exit_when_done) {
 
 void Server::Run(bool exit_when_done) {
   net::asio::co_spawn(
-      io_, [this] { return AcceptLoop(); }, LogException);
+      io_, [this] { return AcceptLoop(); }, shared::LogOnError{kLog});
   // The engine's coroutine runs on the engine's strand.
   net::asio::co_spawn(
       engine_->executor(), [this, exit_when_done] { return RunRounds(exit_when_done); },
-      LogException);
+      shared::LogOnError{kLog});
   std::vector<std::thread> threads;
   for (int i = 1; i < config_.threads; ++i) threads.emplace_back([this] { io_.run(); });
   io_.run();

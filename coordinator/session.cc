@@ -13,14 +13,6 @@ using shared::Status;
 namespace {
 constexpr const char* kLog = "session";
 
-void LogAndIgnore(std::exception_ptr e) {
-  if (!e) return;
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    FEDGE_LOG(Error, kLog) << "writer failed: " << ex.what();
-  }
-}
 }  // namespace
 
 Session::Session(std::shared_ptr<shared::Connection> conn, RoundEngine* engine,
@@ -80,7 +72,8 @@ net::awaitable<void> Session::Run() {
   }
   identity_ = *id;
   net::asio::co_spawn(conn_->executor(),
-                      shared::Connection::WriteLoop(conn_, options_.write_timeout), LogAndIgnore);
+                      shared::Connection::WriteLoop(conn_, options_.write_timeout),
+                      shared::LogOnError{kLog});
   if (identity_.role != "client") {
     Status s = Status::PermissionDenied("certificate role '" + identity_.role +
                                         "' may not join training rounds");
@@ -96,7 +89,8 @@ net::awaitable<void> Session::Run() {
     co_return;
   }
   FEDGE_LOG(Info, kLog) << "client " << identity_.common_name << " connected from " << remote_;
-  net::asio::co_spawn(conn_->executor(), HeartbeatLoop(shared_from_this()), LogAndIgnore);
+  net::asio::co_spawn(conn_->executor(), HeartbeatLoop(shared_from_this()),
+                      shared::LogOnError{kLog});
   while (!conn_->closed()) {
     Result<std::vector<uint8_t>> frame = co_await conn_->ReadFrame(options_.idle_timeout);
     Status s = frame.status();

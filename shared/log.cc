@@ -73,4 +73,15 @@ void LogLine(LogLevel level, const std::string& component, const std::string& me
                message.c_str());
 }
 
+void LogOnError::operator()(std::exception_ptr e) const {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    LogLine(LogLevel::kError, component, std::string("task failed: ") + ex.what());
+  } catch (...) {
+    LogLine(LogLevel::kError, component, "task failed with an unknown exception");
+  }
+}
+
 }  // namespace fedge::shared

@@ -2,6 +2,7 @@
 // Minimal structured logging: "2026-11-26T08:00:00.123Z INFO  component: message key=value".
 // Thread-safe; one line per call. Set the level with SetLogLevel or FEDGE_LOG_LEVEL.
 
+#include <exception>
 #include <sstream>
 #include <string>
 
@@ -26,6 +27,13 @@ class LogMessage {
   LogLevel level_;
   const char* component_;
   std::ostringstream stream_;
+};
+
+// Completion handler for co_spawn: logs an escaped exception instead of terminating or
+// silently dropping it (never use `detached` for code that can throw).
+struct LogOnError {
+  const char* component;
+  void operator()(std::exception_ptr e) const;
 };
 
 }  // namespace fedge::shared
