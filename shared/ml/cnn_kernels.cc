@@ -2,6 +2,17 @@
 
 #include <algorithm>
 
+// See Load8 below.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+// Public kernels get an AVX2+FMA clone next to the baseline build on x86-64 with GCC, chosen at
+// load time from the CPU's features ("arch=haswell" would be chosen by CPU model, not features).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FEDGE_KERNEL_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define FEDGE_KERNEL_CLONES
+#endif
+
 namespace fedge::ml::kernels {
 namespace {
 
@@ -42,28 +53,46 @@ namespace {
   }
 }
 
-// One output pixel of the 3x3 convolution; OC > 0 is a compile-time channel count (so the
-// accumulators stay in registers), OC == 0 means use `oc`.
-template <int64_t OC>
+// 8 floats (GCC vector extension): one AVX register in the x86-64-v3 clone, two SSE registers in
+// the baseline one. Used where plain loops leave accumulators on the stack.
+using Vec8 = float __attribute__((vector_size(32)));
+
+// Unaligned 8-float load and store. Vec8 by value would change the ABI between the clones, which
+// GCC warns about (-Wpsabi, silenced above); these helpers are always inlined, so no call uses it.
+[[gnu::always_inline]] inline Vec8 Load8(const float* p) {
+  Vec8 v;
+  __builtin_memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+[[gnu::always_inline]] inline void Store8(float* p, Vec8 v) { __builtin_memcpy(p, &v, sizeof(v)); }
+
+// One output pixel of the 3x3 convolution. NV > 0: 8 * NV output channels with accumulators in
+// registers. NV == 0: any channel count `oc`, accumulating in `out`.
+template <int NV>
 [[gnu::always_inline]] inline void ConvPixel(const float* __restrict top, int64_t w,
                                              const float* __restrict taps,
                                              const float* __restrict bias, float* __restrict out,
                                              int64_t oc) {
-  const int64_t channels = OC > 0 ? OC : oc;
-  float acc[OC > 0 ? OC : 1];
-  float* a = OC > 0 ? acc : out;
-  for (int64_t o = 0; o < channels; ++o) a[o] = bias[o];
-  for (int64_t t = 0; t < 9; ++t) {
-    const float v = top[(t / 3) * w + t % 3];
-    const float* tap = taps + t * channels;
-    for (int64_t o = 0; o < channels; ++o) a[o] += v * tap[o];
-  }
-  if constexpr (OC > 0) {
-    for (int64_t o = 0; o < OC; ++o) out[o] = acc[o];
+  if constexpr (NV > 0) {
+    Vec8 acc[NV];
+    for (int j = 0; j < NV; ++j) acc[j] = Load8(bias + 8 * j);
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; ++t) {
+      const float v = top[(t / 3) * w + t % 3];
+      for (int j = 0; j < NV; ++j) acc[j] += v * Load8(taps + (t * NV + j) * 8);
+    }
+    for (int j = 0; j < NV; ++j) Store8(out + 8 * j, acc[j]);
+  } else {
+    for (int64_t o = 0; o < oc; ++o) out[o] = bias[o];
+    for (int64_t t = 0; t < 9; ++t) {
+      const float v = top[(t / 3) * w + t % 3];
+      for (int64_t o = 0; o < oc; ++o) out[o] += v * taps[t * oc + o];
+    }
   }
 }
 
-template <int64_t OC>
+template <int NV>
 [[gnu::always_inline]] inline void ConvRows(const Conv3x3Shape& s, const float* in,
                                             const float* taps, const float* bias, float* out,
                                             int64_t row_begin, int64_t row_end) {
@@ -73,70 +102,80 @@ template <int64_t OC>
     const float* top = in + (n * s.h + oy) * s.w;
     float* dst = out + row * ow_count * s.oc;
     for (int64_t ox = 0; ox < ow_count; ++ox) {
-      ConvPixel<OC>(top + ox, s.w, taps, bias, dst + ox * s.oc, s.oc);
+      ConvPixel<NV>(top + ox, s.w, taps, bias, dst + ox * s.oc, s.oc);
     }
   }
 }
 
-// Pixels per block in the weight-gradient loop: the block's output gradients stay in L1 while
-// the nine taps are accumulated one after the other.
-constexpr int64_t kConvBlockPixels = 64;
-
-template <int64_t OC>
+// Weight and bias gradients of one output row. The row's output gradients (out_w x oc floats)
+// stay in L1 while the nine taps (and the bias) are accumulated one after the other; with
+// NV > 0 (8 * NV channels) in registers.
+template <int NV>
 [[gnu::always_inline]] inline void ConvGradRow(const float* __restrict top, int64_t w,
                                                const float* __restrict grad, int64_t pixels,
                                                float* __restrict grad_taps,
                                                float* __restrict grad_bias, int64_t oc) {
-  const int64_t channels = OC > 0 ? OC : oc;
-  for (int64_t p0 = 0; p0 < pixels; p0 += kConvBlockPixels) {
-    const int64_t p1 = std::min(pixels, p0 + kConvBlockPixels);
-    for (int64_t t = 0; t < 9; ++t) {
-      const float* src = top + (t / 3) * w + t % 3;
-      float* gt = grad_taps + t * channels;
-      for (int64_t p = p0; p < p1; ++p) {
-        const float v = src[p];
-        const float* g = grad + p * channels;
-        for (int64_t o = 0; o < channels; ++o) gt[o] += v * g[o];
+  if constexpr (NV > 0) {
+    constexpr int64_t kOc = 8 * NV;
+    for (int t = 0; t < 10; ++t) {  // t == 9: the bias, whose "input" is 1
+      Vec8 acc[NV] = {};
+      if (t < 9) {
+        const float* src = top + (t / 3) * w + t % 3;
+        for (int64_t p = 0; p < pixels; ++p) {
+          const float v = src[p];
+          for (int j = 0; j < NV; ++j) acc[j] += v * Load8(grad + p * kOc + 8 * j);
+        }
+      } else {
+        for (int64_t p = 0; p < pixels; ++p) {
+          for (int j = 0; j < NV; ++j) acc[j] += Load8(grad + p * kOc + 8 * j);
+        }
       }
+      float* sum = t < 9 ? grad_taps + t * kOc : grad_bias;
+      for (int j = 0; j < NV; ++j) Store8(sum + 8 * j, Load8(sum + 8 * j) + acc[j]);
     }
-    for (int64_t p = p0; p < p1; ++p) {
-      const float* g = grad + p * channels;
-      for (int64_t o = 0; o < channels; ++o) grad_bias[o] += g[o];
+  } else {
+    for (int64_t p = 0; p < pixels; ++p) {
+      const float* g = grad + p * oc;
+      for (int64_t t = 0; t < 9; ++t) {
+        const float v = top[(t / 3) * w + t % 3 + p];
+        for (int64_t o = 0; o < oc; ++o) grad_taps[t * oc + o] += v * g[o];
+      }
+      for (int64_t o = 0; o < oc; ++o) grad_bias[o] += g[o];
     }
   }
 }
 
 }  // namespace
 
-__attribute__((target_clones("arch=haswell", "default"))) void Conv3x3Forward(
-    const Conv3x3Shape& s, const float* in, const float* taps, const float* bias, float* out,
-    int64_t row_begin, int64_t row_end) {
+FEDGE_KERNEL_CLONES void Conv3x3Forward(const Conv3x3Shape& s, const float* in, const float* taps,
+                                        const float* bias, float* out, int64_t row_begin,
+                                        int64_t row_end) {
   if (s.oc == 32) {
-    ConvRows<32>(s, in, taps, bias, out, row_begin, row_end);
+    ConvRows<4>(s, in, taps, bias, out, row_begin, row_end);
   } else {
     ConvRows<0>(s, in, taps, bias, out, row_begin, row_end);
   }
 }
 
-__attribute__((target_clones("arch=haswell", "default"))) void Conv3x3BackwardWeights(
-    const Conv3x3Shape& s, const float* in, const float* grad_out, float* grad_taps,
-    float* grad_bias, int64_t row_begin, int64_t row_end) {
+FEDGE_KERNEL_CLONES void Conv3x3BackwardWeights(const Conv3x3Shape& s, const float* in,
+                                                const float* grad_out, float* grad_taps,
+                                                float* grad_bias, int64_t row_begin,
+                                                int64_t row_end) {
   const int64_t oh_count = s.out_h(), ow_count = s.out_w();
   for (int64_t row = row_begin; row < row_end; ++row) {
     const int64_t n = row / oh_count, oy = row % oh_count;
     const float* top = in + (n * s.h + oy) * s.w;
     const float* grad = grad_out + row * ow_count * s.oc;
     if (s.oc == 32) {
-      ConvGradRow<32>(top, s.w, grad, ow_count, grad_taps, grad_bias, s.oc);
+      ConvGradRow<4>(top, s.w, grad, ow_count, grad_taps, grad_bias, s.oc);
     } else {
       ConvGradRow<0>(top, s.w, grad, ow_count, grad_taps, grad_bias, s.oc);
     }
   }
 }
 
-__attribute__((target_clones("arch=haswell", "default"))) void MaxPool2ReluForward(
-    const PoolShape& s, const float* in, float* out, uint8_t* arg, int64_t row_begin,
-    int64_t row_end) {
+FEDGE_KERNEL_CLONES void MaxPool2ReluForward(const PoolShape& s, const float* in, float* out,
+                                             uint8_t* arg, int64_t row_begin, int64_t row_end) {
   const int64_t oh_count = s.out_h(), ow_count = s.out_w(), c = s.c;
   for (int64_t row = row_begin; row < row_end; ++row) {
     const int64_t n = row / oh_count, oh = row % oh_count;
@@ -150,9 +189,9 @@ __attribute__((target_clones("arch=haswell", "default"))) void MaxPool2ReluForwa
   }
 }
 
-__attribute__((target_clones("arch=haswell", "default"))) void MaxPool2ReluBackward(
-    const PoolShape& s, const float* grad_out, const uint8_t* arg, float* grad_in,
-    int64_t row_begin, int64_t row_end) {
+FEDGE_KERNEL_CLONES void MaxPool2ReluBackward(const PoolShape& s, const float* grad_out,
+                                              const uint8_t* arg, float* grad_in, int64_t row_begin,
+                                              int64_t row_end) {
   const int64_t oh_count = s.out_h(), ow_count = s.out_w(), c = s.c;
   const int64_t row_floats = s.w * c;
   for (int64_t row = row_begin; row < row_end; ++row) {

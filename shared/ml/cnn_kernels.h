@@ -11,7 +11,12 @@
 // output is <= 0).
 //
 // 3x3 convolution of a single-channel image (the first layer): oneDNN's kernel for one input
-// channel is ~5x slower than its 32-channel second layer per FLOP; this is a direct loop.
+// channel is several times slower per FLOP than its 32-channel second layer and scales poorly
+// to two threads; replacing it took training from ~6,500 to ~8,900 img/s on 2 cores. A direct
+// loop with register accumulators, vectorized over output channels.
+//
+// On x86-64 with GCC each public kernel is compiled twice (target_clones): baseline and x86-64-v3
+// (AVX2 + FMA), chosen at load time from the CPU's features.
 
 #include <cstdint>
 

@@ -463,6 +463,10 @@ Status Model::Impl::TrainLoop(const Dataset& data, std::span<const int64_t> indi
   return Status::Ok();
 }
 
+// Evaluation runs forward passes of at most this many examples: the activations then stay in
+// cache (measured on 2 cores: 64 -> ~21,600 img/s, 1000 -> ~15,500 img/s).
+constexpr int64_t kMaxEvalPass = 64;
+
 Status Model::Impl::EvalLoop(const Dataset& data, std::span<const int64_t> indices, int batch_size,
                              EvalResult& result) {
   torch::NoGradGuard no_grad;
@@ -474,8 +478,9 @@ Status Model::Impl::EvalLoop(const Dataset& data, std::span<const int64_t> indic
   const int k = spec->num_classes;
   std::vector<int64_t> confusion(static_cast<size_t>(k) * k, 0);
   double loss_sum = 0;
-  for (int64_t start = 0; start < n; start += batch_size) {
-    const int64_t len = std::min<int64_t>(batch_size, n - start);
+  const int64_t pass = std::min<int64_t>(batch_size, kMaxEvalPass);
+  for (int64_t start = 0; start < n; start += pass) {
+    const int64_t len = std::min<int64_t>(pass, n - start);
     torch::Tensor x, y;
     if (all) {
       x = images.narrow(0, start, len);
@@ -489,8 +494,9 @@ Status Model::Impl::EvalLoop(const Dataset& data, std::span<const int64_t> indic
     const torch::Tensor logits = net->forward(x);
     loss_sum += torch::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
     const torch::Tensor pred = logits.argmax(1).contiguous();
+    const torch::Tensor truth = y.contiguous();
     const int64_t* p = pred.data_ptr<int64_t>();
-    const int64_t* t = y.contiguous().data_ptr<int64_t>();
+    const int64_t* t = truth.data_ptr<int64_t>();
     for (int64_t i = 0; i < len; ++i) ++confusion[t[i] * k + p[i]];
   }
   net->train();

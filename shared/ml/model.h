@@ -37,8 +37,9 @@ std::vector<std::string> KnownArchitectures();
 // moved-from Model may only be assigned to or destroyed. Not thread-safe: use one Model per
 // thread. Torch's intra-op threads are process-wide; set them with ConfigureRuntime (runtime.h).
 //
-// Implementation note: "cnn_small" runs in channels-last layout with a fused relu+max-pool
-// kernel (cnn_kernels.h); outputs and gradients are those of the PyTorch module above.
+// Implementation note: "cnn_small" runs in channels-last layout with its own kernels for the
+// first convolution and for relu+max-pool (cnn_kernels.h) and oneDNN/OpenBLAS for the rest;
+// it computes the function and gradients of the PyTorch module above (up to float rounding).
 class Model {
  public:
   // Known architectures: "cnn_small" for 1x28x28 inputs and 10 classes (225,034 parameters):
@@ -81,6 +82,8 @@ class Model {
 
   // Evaluates under NoGradGuard and eval(); empty `indices` means the whole dataset. The result
   // has per-class metrics, the confusion matrix and the mean loss (see MetricsFromConfusion).
+  // batch_size caps the examples per forward pass (internally at most 64, which keeps the
+  // activations in cache); results do not depend on it.
   // Errors as in Train, and InvalidArgument for batch_size < 1.
   shared::Result<EvalResult> Evaluate(const Dataset& data, std::span<const int64_t> indices,
                                       int batch_size = 1000) const;

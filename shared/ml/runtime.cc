@@ -37,6 +37,9 @@ void SetOpenBlasThreads(int threads) {
 
 // The OpenBLAS kernel family this CPU should use, or nullptr if it lacks AVX2/FMA.
 const char* BestOpenBlasCore() {
+#if !defined(__x86_64__)
+  return nullptr;
+#else
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
@@ -44,6 +47,7 @@ const char* BestOpenBlasCore() {
   }
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
   return nullptr;
+#endif
 }
 
 // See ConfigureRuntime. gotoblas_dynamic_quit/init are exported by DYNAMIC_ARCH builds of

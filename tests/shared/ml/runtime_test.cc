@@ -40,8 +40,12 @@ TEST(RuntimeTest, AvoidsOpenBlasGenericFallbackKernels) {
   ConfigureRuntime(1);
   const std::string core = BlasCoreName();
   if (core.empty()) GTEST_SKIP() << "the BLAS in use is not OpenBLAS";
+#if defined(__x86_64__)
   __builtin_cpu_init();
   if (user_choice || !__builtin_cpu_supports("avx2")) GTEST_SKIP() << "core " << core;
+#else
+  GTEST_SKIP() << "not x86-64";
+#endif
   // OpenBLAS 0.3.21 falls back to Prescott (SSE3) kernels on CPUs it does not know.
   EXPECT_NE(core, "Prescott");
 }
