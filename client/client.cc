@@ -149,8 +149,13 @@ net::awaitable<Status> Client::RunSession() {
                         << " (protocol " << welcome->protocol() << ")";
   milliseconds heartbeat(std::max<uint32_t>(100, welcome->heartbeat_ms()));
   net::asio::co_spawn(strand_, HeartbeatLoop(conn, heartbeat), shared::LogOnError{kLog});
-  // A task whose model download was interrupted resumes on this connection.
+  // A task whose model download was interrupted resumes on this connection, and updates not
+  // yet acknowledged are submitted again (their upload resumes where it stopped).
   if (waiting_for_model_) StartTask(conn, waiting_for_model_);
+  for (const auto& [task_id, out] : outbox_) {
+    ++stats_.updates_resent;
+    conn->Send(out.submit);
+  }
 
   while (!conn->closed()) {
     frame = co_await conn->ReadFrame(heartbeat * 12);
@@ -232,17 +237,60 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
         FEDGE_RETURN_IF_ERROR(cache_->Put(digest, blob));
         ++stats_.models_downloaded;
         std::shared_ptr<Task> task = std::move(waiting_for_model_);
+        in_progress_.erase(task->task_id);
         StartTask(conn, std::move(task));
       }
       return Status::Ok();
     }
-    case wire::Message::Ack:
-      ++stats_.updates_acked;
-      FEDGE_LOG(Debug, kLog) << "ack: " << env.message_as_Ack()->message()->str();
+    case wire::Message::BlobRequest: {
+      const wire::BlobRequest* r = env.message_as_BlobRequest();
+      if (r->kind() != wire::BlobKind::Update) {
+        return Status::InvalidArgument("coordinator requested a blob that is not an update");
+      }
+      FEDGE_ASSIGN_OR_RETURN(shared::Digest digest,
+                             shared::DigestField(r->digest(), "BlobRequest.digest"));
+      for (const auto& [task_id, out] : outbox_) {
+        if (out.digest != digest) continue;
+        if (r->offset() > out.blob.size()) {
+          return Status::InvalidArgument("coordinator asked for update bytes from offset " +
+                                         std::to_string(r->offset()) + " of a " +
+                                         std::to_string(out.blob.size()) + "-byte blob");
+        }
+        SendBlob(conn, out, r->offset());
+        return Status::Ok();
+      }
+      FEDGE_LOG(Debug, kLog) << "coordinator asked for an update blob this client no longer has";
       return Status::Ok();
+    }
+    case wire::Message::Ack: {
+      const wire::Ack* ack = env.message_as_Ack();
+      ++stats_.updates_acked;
+      std::string message = ack->message() ? ack->message()->str() : "";
+      if (message.rfind("duplicate", 0) == 0) ++stats_.duplicates_acked;
+      FEDGE_LOG(Debug, kLog) << "ack: " << message;
+      auto it = outbox_.find(ack->task_id());
+      if (it != outbox_.end()) {
+        if (faults_.resend_updates && !it->second.resent_by_fault) {
+          it->second.resent_by_fault = true;
+          ++stats_.updates_resent;
+          conn->Send(it->second.submit);  // the coordinator must recognise and ignore it
+        } else {
+          outbox_.erase(it);
+        }
+      }
+      return Status::Ok();
+    }
     case wire::Message::Error: {
+      const wire::Error* e = env.message_as_Error();
       ++stats_.errors_received;
-      FEDGE_LOG(Warn, kLog) << "coordinator error: " << env.message_as_Error()->message()->str();
+      FEDGE_LOG(Warn, kLog) << "coordinator error: " << e->message()->str();
+      auto it = outbox_.find(e->task_id());
+      if (it != outbox_.end() && e->code() != wire::ErrorCode::IOError &&
+          e->code() != wire::ErrorCode::Unavailable) {
+        FEDGE_LOG(Warn, kLog) << "dropping the update of task " << e->task_id() << " (round "
+                              << it->second.round << ")";
+        outbox_.erase(it);
+      }
       return Status::Ok();
     }
     case wire::Message::Heartbeat:
@@ -253,9 +301,26 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
   }
 }
 
+void Client::SendBlob(const std::shared_ptr<shared::Connection>& conn, const Outgoing& out,
+                      uint64_t offset) {
+  uint64_t chunk = std::min<uint64_t>(shared::kDefaultChunkBytes, conn->max_frame_bytes() / 2);
+  for (const shared::ChunkRange& r : shared::ChunkRanges(out.blob.size(), offset, chunk)) {
+    conn->Send(shared::MakeBlobChunk(wire::BlobKind::Update, out.digest, out.blob.size(), r.offset,
+                                     std::span(out.blob.data() + r.offset, r.size)));
+  }
+}
+
 void Client::StartTask(const std::shared_ptr<shared::Connection>& conn,
                        std::shared_ptr<Task> task) {
   if (faults_.never_answer) return;
+  if (auto it = outbox_.find(task->task_id); it != outbox_.end()) {
+    // Offered again (e.g. the coordinator restarted): the answer is ready, submit it again.
+    ++stats_.updates_resent;
+    conn->Send(it->second.submit);
+    return;
+  }
+  if (in_progress_.count(task->task_id) && waiting_for_model_ != task) return;  // working on it
+  in_progress_.insert(task->task_id);
   if (!cache_->Has(task->digest)) {
     // Fetch the model first (resuming a partial download of the same blob).
     uint64_t offset =
@@ -300,6 +365,9 @@ net::awaitable<void> Client::DoTask(std::shared_ptr<shared::Connection> conn,
   } else {
     task->status = Status::NotFound("no held-out examples to evaluate on");
   }
+  in_progress_.erase(task->task_id);
+  // Answer on the current connection: the one the task came on may have been replaced.
+  if (conn_ && !conn_->closed()) conn = conn_;
   if (task->status.code() == shared::Code::kDeadlineExceeded) {
     ++stats_.tasks_skipped;
     FEDGE_LOG(Info, kLog) << task->status.message();
@@ -310,30 +378,32 @@ net::awaitable<void> Client::DoTask(std::shared_ptr<shared::Connection> conn,
     conn->Send(shared::MakeErrorMessage(task->status, task->task_id));
     co_return;
   }
-  if (conn->closed()) {
-    FEDGE_LOG(Warn, kLog) << "task " << task->task_id << " finished after the connection closed";
+  if (conn->closed() && !task->train) {
+    FEDGE_LOG(Warn, kLog) << "evaluation task " << task->task_id
+                          << " finished after the connection closed";
     co_return;
   }
   flatbuffers::FlatBufferBuilder fbb(512);
   if (task->train) {
     ++stats_.tasks_trained;
-    const std::vector<uint8_t>& blob = task->update_blob;
-    shared::Digest digest = shared::Sha256(blob);
-    uint64_t chunk = std::min<uint64_t>(shared::kDefaultChunkBytes, conn->max_frame_bytes() / 2);
-    for (const shared::ChunkRange& r : shared::ChunkRanges(blob.size(), 0, chunk)) {
-      conn->Send(shared::MakeBlobChunk(wire::BlobKind::Update, digest, blob.size(), r.offset,
-                                       std::span(blob.data() + r.offset, r.size)));
-    }
+    Outgoing out;
+    out.round = task->round;
+    out.blob = std::move(task->update_blob);
+    out.digest = shared::Sha256(out.blob);
     auto idem = fbb.CreateString(id() + "/" + std::to_string(task->task_id));
     std::vector<flatbuffers::Offset<wire::KeyValue>> kvs = {
         wire::CreateKeyValue(fbb, fbb.CreateString("loss"), task->trained.mean_loss),
         wire::CreateKeyValue(fbb, fbb.CreateString("seconds"), task->trained.seconds)};
     auto metrics = fbb.CreateVector(kvs);
-    auto d = fbb.CreateVector(digest.data(), digest.size());
-    conn->Send(shared::FinishEnvelope(
+    auto d = fbb.CreateVector(out.digest.data(), out.digest.size());
+    out.submit = shared::FinishEnvelope(
         fbb, wire::CreateUpdateSubmit(fbb, task->task_id, task->round, idem,
                                       static_cast<uint64_t>(task->trained.examples), metrics,
-                                      wire::Codec::Fp32, d, blob.size())));
+                                      wire::Codec::Fp32, d, out.blob.size()));
+    // The coordinator answers with a BlobRequest for the bytes it does not have yet. If the
+    // connection is down, the update waits in the outbox for the next session.
+    if (!conn->closed()) conn->Send(out.submit);
+    outbox_[task->task_id] = std::move(out);
     FEDGE_LOG(Debug, kLog) << "round " << task->round << ": trained on " << task->trained.examples
                            << " examples in " << task->trained.seconds << " s, loss "
                            << task->trained.mean_loss;

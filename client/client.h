@@ -5,10 +5,12 @@
 // fetched only when not already in the content-addressed cache.
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 
 #include "client/config.h"
@@ -29,12 +31,15 @@ struct ClientStats {
   std::atomic<uint64_t> models_downloaded{0};
   std::atomic<uint64_t> updates_acked{0};
   std::atomic<uint64_t> errors_received{0};
-  std::atomic<uint64_t> tasks_skipped{0};  // superseded or past their deadline
+  std::atomic<uint64_t> tasks_skipped{0};   // superseded or past their deadline
+  std::atomic<uint64_t> updates_resent{0};  // submitted again after a reconnect or by a fault
+  std::atomic<uint64_t> duplicates_acked{0};
 };
 
 // Faults a simulation can inject into an otherwise normal client.
 struct ClientFaults {
-  bool never_answer = false;  // connects and heartbeats but ignores every task offer
+  bool never_answer = false;    // connects and heartbeats but ignores every task offer
+  bool resend_updates = false;  // submits every acknowledged update once more
 };
 
 class Client {
@@ -59,6 +64,17 @@ class Client {
 
  private:
   struct Task;
+  // A finished update until the coordinator acknowledges it: resubmitted on every new
+  // session (the coordinator resumes a partial upload, or acknowledges one it already has).
+  struct Outgoing {
+    uint64_t round = 0;
+    shared::Digest digest{};
+    std::vector<uint8_t> submit;  // the UpdateSubmit frame payload
+    std::vector<uint8_t> blob;
+    bool resent_by_fault = false;
+  };
+  void SendBlob(const std::shared_ptr<shared::Connection>& conn, const Outgoing& out,
+                uint64_t offset);
   net::awaitable<void> Run();
   net::awaitable<shared::Status> RunSession();
   net::awaitable<void> HeartbeatLoop(std::shared_ptr<shared::Connection> conn,
@@ -80,6 +96,8 @@ class Client {
   std::shared_ptr<shared::Connection> conn_;  // strand-owned
   shared::BlobAssembler download_;
   std::shared_ptr<Task> waiting_for_model_;  // strand-owned
+  std::set<uint64_t> in_progress_;           // strand-owned: task ids being worked on
+  std::map<uint64_t, Outgoing> outbox_;      // strand-owned: task id -> unacknowledged update
   std::mutex model_mu_;
   std::optional<ml::Model> model_;  // guarded by model_mu_ (used on the compute pool)
   mutable std::mutex id_mu_;

@@ -35,7 +35,13 @@ uint64_t HashString(const std::string& s) {
 
 struct RoundEngine::RoundState {
   uint64_t round = 0;
+  uint64_t attempt = 0;
   bool training = true;
+  bool offers_sent = false;  // evaluation: offers go out once the phase has started
+  int resumed = 0;
+  uint64_t deadline_ms = 0;  // unix time; survives restarts
+  uint64_t started_ms = 0;
+  uint64_t next_eval_index = 0;
   std::map<std::string, uint64_t> pending;  // client -> task id still expected
   std::map<std::string, uint64_t> tasks;    // client -> task id offered
   std::set<std::string> accepted_ids;       // idempotency ids folded this round
@@ -52,6 +58,30 @@ struct RoundEngine::RoundState {
   int eval_reports = 0;
 };
 
+uint64_t MakeTaskId(uint64_t round, uint64_t attempt, bool train, uint64_t index) {
+  // Decimal fields keep ids readable in logs: RRRR AAA K IIIII (K: 0 train, 5 evaluate).
+  return round * 1000000000ull + (attempt % 1000) * 1000000ull + (train ? 0 : 500000ull) +
+         index % 500000;
+}
+
+nlohmann::json ToJson(const RoundSummary& s) {
+  return {{"round", s.round},
+          {"model_version", s.model_version},
+          {"model_digest", s.model_digest},
+          {"sampled", s.sampled},
+          {"updates", s.updates},
+          {"rejected", s.rejected},
+          {"examples", s.examples},
+          {"train_loss", s.train_loss},
+          {"evaluation", s.evaluation},
+          {"seconds", s.seconds},
+          {"bytes_in", s.bytes_in},
+          {"bytes_out", s.bytes_out},
+          {"attempt", s.attempt},
+          {"resumed", s.resumed},
+          {"ended_ms", s.ended_ms}};
+}
+
 RoundEngine::RoundEngine(net::any_io_executor strand, Store* store, CoordinatorConfig config,
                          std::shared_ptr<shared::TrafficCounters> traffic)
     : strand_(strand),
@@ -63,31 +93,134 @@ RoundEngine::RoundEngine(net::any_io_executor strand, Store* store, CoordinatorC
 RoundEngine::~RoundEngine() = default;
 
 Status RoundEngine::Init() {
-  FEDGE_ASSIGN_OR_RETURN(std::optional<ModelRecord> latest, store_->LatestModel());
-  if (latest) {
-    FEDGE_ASSIGN_OR_RETURN(shared::Digest digest, shared::DigestFromHex(latest->digest_hex));
+  FEDGE_ASSIGN_OR_RETURN(std::optional<uint64_t> head, store_->Head());
+  std::optional<ModelRecord> current;
+  if (head) {
+    FEDGE_ASSIGN_OR_RETURN(ModelRecord r, store_->GetModel(*head));
+    current = std::move(r);
+  } else {
+    FEDGE_ASSIGN_OR_RETURN(current, store_->LatestModel());  // a store from before heads
+  }
+  if (current) {
+    FEDGE_ASSIGN_OR_RETURN(shared::Digest digest, shared::DigestFromHex(current->digest_hex));
     FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> blob, store_->GetBlob(digest));
     FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle state, shared::DecodeBundle(blob));
-    FEDGE_LOG(Info, kLog) << "resuming from model version " << latest->version << " (round "
-                          << latest->round << ")";
-    return InstallModel(*latest, std::move(blob), std::move(state));
+    FEDGE_LOG(Info, kLog) << "resuming from model version " << current->version << " (round "
+                          << current->round << ")";
+    FEDGE_RETURN_IF_ERROR(InstallModel(*current, std::move(blob), std::move(state)));
+  } else {
+    FEDGE_ASSIGN_OR_RETURN(ml::Model model,
+                           ml::Model::Create(config_.model_arch, config_.model_seed));
+    shared::TensorBundle state = model.State();
+    FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> blob, shared::EncodeBundle(state));
+    ModelRecord record;
+    record.version = 1;
+    record.round = 0;
+    record.arch = config_.model_arch;
+    record.digest_hex = shared::ToHex(shared::Sha256(blob));
+    record.size_bytes = blob.size();
+    record.created_ms = shared::UnixMillis();
+    record.origin = "initial";
+    record.metrics = {{"note", "initial model, seed " + std::to_string(config_.model_seed)}};
+    FEDGE_RETURN_IF_ERROR(store_->PutModel(record, blob, /*make_head=*/true));
+    FEDGE_LOG(Info, kLog) << "created initial model version 1 (" << config_.model_arch << ", "
+                          << state.NumElements() << " parameters)";
+    FEDGE_RETURN_IF_ERROR(InstallModel(record, std::move(blob), std::move(state)));
   }
-  FEDGE_ASSIGN_OR_RETURN(ml::Model model,
-                         ml::Model::Create(config_.model_arch, config_.model_seed));
-  shared::TensorBundle state = model.State();
-  FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> blob, shared::EncodeBundle(state));
-  ModelRecord record;
-  record.version = 1;
-  record.round = 0;
-  record.arch = config_.model_arch;
-  record.digest_hex = shared::ToHex(shared::Sha256(blob));
-  record.size_bytes = blob.size();
-  record.created_ms = shared::UnixMillis();
-  record.metrics = {{"note", "initial model, seed " + std::to_string(config_.model_seed)}};
-  FEDGE_RETURN_IF_ERROR(store_->PutModel(record, blob));
-  FEDGE_LOG(Info, kLog) << "created initial model version 1 (" << config_.model_arch << ", "
-                        << state.NumElements() << " parameters)";
-  return InstallModel(record, std::move(blob), std::move(state));
+  FEDGE_ASSIGN_OR_RETURN(std::optional<uint64_t> target, store_->TargetRound());
+  target_round_ = target ? *target : static_cast<uint64_t>(config_.rounds.count);
+  FEDGE_ASSIGN_OR_RETURN(std::optional<nlohmann::json> open, store_->OpenRound());
+  if (open) {
+    if (Status s = ResumeRound(*open); !s.ok()) {
+      return s.WithContext("cannot resume the open round stored in " + config_.data_dir);
+    }
+  }
+  PublishSnapshot();
+  return Status::Ok();
+}
+
+nlohmann::json RoundEngine::OpenRoundJson() const {
+  nlohmann::json tasks = nlohmann::json::object();
+  for (const auto& [id, task] : round_->tasks) tasks[id] = task;
+  return {{"round", round_->round},
+          {"attempt", round_->attempt},
+          {"phase", round_->training ? "train" : "eval"},
+          {"tasks", round_->training ? tasks : nlohmann::json::object()},
+          {"deadline_ms", round_->deadline_ms},
+          {"started_ms", round_->started_ms},
+          {"rejected", round_->rejected},
+          {"resumed", round_->resumed}};
+}
+
+Status RoundEngine::RefoldStored(const UpdateRecord& record, std::vector<uint8_t> blob) {
+  shared::DecodeLimits limits;
+  limits.max_elements = static_cast<uint64_t>(state_.NumElements());
+  limits.max_tensors = state_.tensors.size();
+  FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle bundle, shared::DecodeBundle(blob, limits));
+  blob = {};
+  FEDGE_RETURN_IF_ERROR(round_->acc->Fold(std::move(bundle), record.examples));
+  round_->accepted_ids.insert(record.idempotency_id);
+  round_->contributions.push_back({record.client_id, record.examples});
+  if (std::isfinite(record.loss)) {
+    round_->loss_sum += record.loss * static_cast<double>(record.examples);
+  }
+  round_->pending.erase(record.client_id);
+  return Status::Ok();
+}
+
+Status RoundEngine::ResumeRound(const nlohmann::json& open) {
+  try {
+    const uint64_t round = open.at("round").get<uint64_t>();
+    const uint64_t attempt = open.at("attempt").get<uint64_t>();
+    const std::string phase = open.at("phase").get<std::string>();
+    if (phase == "idle") {  // a failed attempt: the next one gets a fresh sample
+      next_attempt_ = attempt;
+      return Status::Ok();
+    }
+    round_ = std::make_unique<RoundState>();
+    round_->round = round;
+    round_->attempt = attempt;
+    round_->resumed = open.value("resumed", 0) + 1;
+    round_->started_ms = open.value("started_ms", uint64_t{0});
+    if (phase == "eval") {
+      if (round != model_.round) {
+        return Status::Corruption("the open round " + std::to_string(round) +
+                                  " is being evaluated but the head model is from round " +
+                                  std::to_string(model_.round));
+      }
+      round_->training = false;
+      FEDGE_LOG(Info, kLog) << "resuming round " << round << " at its evaluation";
+      return Status::Ok();
+    }
+    if (phase != "train") return Status::Corruption("unknown round phase '" + phase + "'");
+    if (round != model_.round + 1) {
+      return Status::Corruption("the open round " + std::to_string(round) +
+                                " does not follow the head model's round " +
+                                std::to_string(model_.round));
+    }
+    round_->deadline_ms = open.at("deadline_ms").get<uint64_t>();
+    round_->rejected = open.value("rejected", 0);
+    for (const auto& [id, task] : open.at("tasks").items()) {
+      round_->tasks[id] = task.get<uint64_t>();
+      round_->pending[id] = task.get<uint64_t>();
+    }
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("open round state is unreadable: ") + e.what());
+  }
+  round_->acc = std::make_unique<FedAvgAccumulator>(state_);
+  const std::function<Status(const UpdateRecord&, std::vector<uint8_t>)> refold =
+      [this](const UpdateRecord& r, std::vector<uint8_t> blob) {
+        return RefoldStored(r, std::move(blob));
+      };
+  FEDGE_RETURN_IF_ERROR(store_->ForEachUpdate(round_->round, refold));
+  int64_t left_ms =
+      static_cast<int64_t>(round_->deadline_ms) - static_cast<int64_t>(shared::UnixMillis());
+  FEDGE_LOG(Info, kLog) << "resuming round " << round_->round << ": "
+                        << round_->contributions.size() << " stored update(s) folded again, "
+                        << round_->pending.size() << " of " << round_->tasks.size()
+                        << " sampled client(s) still expected, " << std::max<int64_t>(0, left_ms)
+                        << " ms to the deadline";
+  return Status::Ok();
 }
 
 Status RoundEngine::InstallModel(const ModelRecord& record, std::vector<uint8_t> blob,
@@ -117,6 +250,59 @@ uint64_t RoundEngine::current_version() const { return version_.load(); }
 
 void RoundEngine::Wake() { wake_.cancel(); }
 
+void RoundEngine::PublishSnapshot() {
+  nlohmann::json s;
+  s["model_version"] = model_.version;
+  s["model_round"] = model_.round;
+  s["target_round"] = target_round_;
+  s["finished"] = finished_.load();
+  nlohmann::json connected = nlohmann::json::array();
+  for (const auto& [id, peer] : connected_) connected.push_back(id);
+  s["connected"] = connected;
+  s["duplicates_ignored"] = duplicates_ignored_;
+  s["updates_rejected"] = updates_rejected_;
+  if (round_) {
+    nlohmann::json pending = nlohmann::json::array();
+    for (const auto& [id, task] : round_->pending) pending.push_back(id);
+    s["open_round"] = {{"round", round_->round},
+                       {"attempt", round_->attempt},
+                       {"phase", round_->training ? "train" : "eval"},
+                       {"sampled", round_->tasks.size()},
+                       {"accepted", round_->contributions.size()},
+                       {"pending", pending},
+                       {"rejected", round_->rejected},
+                       {"resumed", round_->resumed},
+                       {"deadline_ms", round_->deadline_ms}};
+  } else {
+    s["open_round"] = nullptr;
+  }
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  snapshot_ = std::move(s);
+}
+
+nlohmann::json RoundEngine::Snapshot() const {
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  return snapshot_;
+}
+
+void RoundEngine::StashUpload(const std::string& client_id, shared::BlobAssembler upload) {
+  if (!upload.active() || upload.received() == 0) return;
+  std::lock_guard<std::mutex> lock(uploads_mu_);
+  uploads_.insert_or_assign(client_id, std::move(upload));
+}
+
+shared::BlobAssembler RoundEngine::TakeUpload(const std::string& client_id,
+                                              const shared::Digest& digest) {
+  std::lock_guard<std::mutex> lock(uploads_mu_);
+  auto it = uploads_.find(client_id);
+  if (it == uploads_.end() || it->second.digest() != digest) {
+    return shared::BlobAssembler(max_update_bytes_);
+  }
+  shared::BlobAssembler out = std::move(it->second);
+  uploads_.erase(it);
+  return out;
+}
+
 void RoundEngine::Connected(std::shared_ptr<Peer> peer, ClientHello hello) {
   net::asio::post(strand_, [this, peer = std::move(peer), hello = std::move(hello)]() mutable {
     const std::string id = peer->client_id();
@@ -134,9 +320,25 @@ void RoundEngine::Connected(std::shared_ptr<Peer> peer, ClientHello hello) {
     if (Status s = store_->PutClient(record); !s.ok()) {
       FEDGE_LOG(Error, kLog) << "cannot record client " << id << ": " << s.ToString();
     }
-    connected_[id] = std::move(peer);
+    connected_[id] = peer;
     hellos_[id] = std::move(hello);
     FEDGE_LOG(Debug, kLog) << "client " << id << " ready (" << connected_.size() << " connected)";
+    // A client that comes back during a round gets its open task again (after a restart of
+    // either side); one that answered already is not asked again.
+    if (round_ && round_->training && round_->pending.count(id)) {
+      peer->Send(MakeOffer(round_->pending[id], round_->round, /*train=*/true, id));
+    } else if (round_ && !round_->training && round_->offers_sent) {
+      if (!round_->tasks.count(id)) {
+        uint64_t task =
+            MakeTaskId(round_->round, round_->attempt, false, round_->next_eval_index++);
+        round_->tasks[id] = task;
+        round_->pending[id] = task;
+      }
+      if (round_->pending.count(id)) {
+        peer->Send(MakeOffer(round_->pending[id], round_->round, /*train=*/false, id));
+      }
+    }
+    PublishSnapshot();
     Wake();
   });
 }
@@ -147,16 +349,44 @@ void RoundEngine::Disconnected(std::shared_ptr<Peer> peer) {
     auto it = connected_.find(id);
     if (it == connected_.end() || it->second != peer) return;  // replaced by a newer session
     connected_.erase(it);
-    if (round_ && round_->pending.erase(id) > 0) {
-      FEDGE_LOG(Warn, kLog) << "client " << id << " disconnected with an open task in round "
-                            << round_->round;
+    if (round_ && round_->pending.count(id)) {
+      if (round_->training) {
+        FEDGE_LOG(Warn, kLog) << "client " << id << " disconnected with an open task in round "
+                              << round_->round << "; waiting for it until the deadline";
+      } else {
+        round_->pending.erase(id);  // evaluation does not wait for absent clients
+      }
     }
     if (Result<std::optional<ClientRecord>> r = store_->GetClient(id); r.ok() && r->has_value()) {
       ClientRecord rec = **r;
       rec.last_seen_ms = shared::UnixMillis();
       store_->PutClient(rec).IgnoreError();
     }
+    PublishSnapshot();
     Wake();
+  });
+}
+
+void RoundEngine::OfferUpload(std::shared_ptr<Peer> peer, UploadIntent intent) {
+  net::asio::post(strand_, [this, peer = std::move(peer), in = std::move(intent)] {
+    bool duplicate = false;
+    Status s =
+        CheckSubmission(peer->client_id(), in.round, in.task_id, in.idempotency_id, &duplicate);
+    if (s.ok() && !duplicate && in.size > max_update_bytes_) {
+      s = Status::ResourceExhausted("update of " + std::to_string(in.size) +
+                                    " bytes exceeds the limit of " +
+                                    std::to_string(max_update_bytes_.load()) + " for this model");
+    }
+    if (duplicate) {
+      ++duplicates_ignored_;
+      peer->Send(shared::MakeAck(in.task_id, "duplicate update " + in.idempotency_id +
+                                                 " ignored: it was accepted before"));
+      PublishSnapshot();
+    } else if (!s.ok()) {
+      peer->Send(shared::MakeErrorMessage(s, in.task_id));
+    } else {
+      peer->Send(shared::MakeBlobRequest(wire::BlobKind::Update, in.digest, in.offset));
+    }
   });
 }
 
@@ -172,6 +402,25 @@ void RoundEngine::SubmitEval(std::shared_ptr<Peer> peer, EvalIn eval) {
   });
 }
 
+void RoundEngine::StartRounds(uint64_t rounds, std::function<void(uint64_t)> done) {
+  net::asio::post(strand_, [this, rounds, done = std::move(done)] {
+    uint64_t base = round_ ? round_->round : model_.round;
+    uint64_t target = std::max(target_round_, base + rounds);
+    if (target != target_round_) {
+      if (Status s = store_->PutTargetRound(target); !s.ok()) {
+        FEDGE_LOG(Error, kLog) << "cannot store the round target: " << s.ToString();
+      }
+      target_round_ = target;
+      FEDGE_LOG(Info, kLog) << "rounds requested: running up to round " << target;
+    }
+    PublishSnapshot();
+    Wake();
+    if (done) done(target_round_);
+  });
+}
+
+void RoundEngine::Post(std::function<void()> fn) { net::asio::post(strand_, std::move(fn)); }
+
 void RoundEngine::Stop() {
   net::asio::post(strand_, [this] {
     stopped_ = true;
@@ -179,34 +428,59 @@ void RoundEngine::Stop() {
   });
 }
 
+Status RoundEngine::CheckSubmission(const std::string& client_id, uint64_t round, uint64_t task_id,
+                                    const std::string& idempotency_id, bool* duplicate) {
+  *duplicate = false;
+  if (round_ && round_->accepted_ids.count(idempotency_id)) {
+    *duplicate = true;
+    return Status::Ok();
+  }
+  FEDGE_ASSIGN_OR_RETURN(std::optional<UpdateRecord> earlier,
+                         store_->AcceptedUpdate(idempotency_id));
+  if (earlier) {
+    *duplicate = true;
+    return Status::Ok();
+  }
+  if (!round_ || !round_->training || round != round_->round) {
+    std::string open = round_ && round_->training ? std::to_string(round_->round) : "none";
+    return Status::InvalidArgument("round " + std::to_string(round) +
+                                   " is not open for updates (open round: " + open + ")");
+  }
+  auto task = round_->tasks.find(client_id);
+  if (task == round_->tasks.end() || task->second != task_id) {
+    return Status::InvalidArgument("task " + std::to_string(task_id) + " was not offered to " +
+                                   client_id + " in this round");
+  }
+  if (!round_->pending.count(client_id)) {
+    return Status::AlreadyExists("an update for task " + std::to_string(task_id) +
+                                 " was already answered");
+  }
+  return Status::Ok();
+}
+
 void RoundEngine::OnUpdate(std::shared_ptr<Peer> peer, UpdateIn u) {
   const std::string& id = peer->client_id();
   auto reject = [&](const Status& s) {
     FEDGE_LOG(Warn, kLog) << "rejected update from " << id << " for round " << u.round << ": "
                           << s.ToString();
-    if (round_ && round_->training && u.round == round_->round) {
+    ++updates_rejected_;
+    if (round_ && round_->training && u.round == round_->round &&
+        s.code() != shared::Code::kIOError) {
       ++round_->rejected;
       if (round_->pending.erase(id) > 0 && round_->pending.empty()) Wake();
     }
     peer->Send(shared::MakeErrorMessage(s, u.task_id));
+    PublishSnapshot();
   };
-  if (!round_ || !round_->training || u.round != round_->round) {
-    std::string open = round_ && round_->training ? std::to_string(round_->round) : "none";
-    return reject(Status::InvalidArgument("round " + std::to_string(u.round) +
-                                          " is not open for updates (open round: " + open + ")"));
+  bool duplicate = false;
+  if (Status s = CheckSubmission(id, u.round, u.task_id, u.idempotency_id, &duplicate); !s.ok()) {
+    return reject(s);
   }
-  if (round_->accepted_ids.count(u.idempotency_id)) {
+  if (duplicate) {
+    ++duplicates_ignored_;
     peer->Send(shared::MakeAck(u.task_id, "duplicate update " + u.idempotency_id + " ignored"));
+    PublishSnapshot();
     return;
-  }
-  auto task = round_->tasks.find(id);
-  if (task == round_->tasks.end() || task->second != u.task_id) {
-    return reject(Status::InvalidArgument("task " + std::to_string(u.task_id) +
-                                          " was not offered to " + id + " in this round"));
-  }
-  if (!round_->pending.count(id)) {
-    return reject(Status::AlreadyExists("an update for task " + std::to_string(u.task_id) +
-                                        " was already answered"));
   }
   if (u.examples == 0 || u.examples > (1ull << 32)) {
     return reject(Status::InvalidArgument("example count " + std::to_string(u.examples) +
@@ -217,15 +491,37 @@ void RoundEngine::OnUpdate(std::shared_ptr<Peer> peer, UpdateIn u) {
   limits.max_tensors = state_.tensors.size();
   Result<shared::TensorBundle> bundle = shared::DecodeBundle(u.blob, limits);
   if (!bundle.ok()) return reject(bundle.status().WithContext("update blob"));
-  if (Status s = round_->acc->Fold(*bundle, u.examples); !s.ok()) return reject(s);
+  if (Status s = round_->acc->Validate(*bundle, u.examples); !s.ok()) return reject(s);
+  double loss = std::nan("");
+  for (const auto& [k, v] : u.metrics) {
+    if (k == "loss" && std::isfinite(v)) loss = v;
+  }
+  UpdateRecord record;
+  record.round = u.round;
+  record.client_id = id;
+  record.task_id = u.task_id;
+  record.idempotency_id = u.idempotency_id;
+  record.examples = u.examples;
+  record.loss = loss;
+  record.blob_digest_hex = shared::ToHex(shared::Sha256(u.blob));
+  record.received_ms = shared::UnixMillis();
+  // Durable before acknowledged: a crash after this line cannot lose the update.
+  if (Status s = store_->AcceptUpdate(record, u.blob, OpenRoundJson()); !s.ok()) {
+    return reject(Status::IOError("cannot store the update (" + s.message() + "); resend it"));
+  }
+  u.blob = {};
+  if (Status s = round_->acc->Fold(std::move(*bundle), u.examples); !s.ok()) {
+    // Validate passed, so this cannot happen; the stored update is folded again on resume.
+    FEDGE_LOG(Error, kLog) << "update from " << id
+                           << " was stored but not folded: " << s.ToString();
+  }
   round_->accepted_ids.insert(u.idempotency_id);
   round_->contributions.push_back({id, u.examples});
-  for (const auto& [k, v] : u.metrics) {
-    if (k == "loss" && std::isfinite(v)) round_->loss_sum += v * static_cast<double>(u.examples);
-  }
+  if (std::isfinite(loss)) round_->loss_sum += loss * static_cast<double>(u.examples);
   round_->pending.erase(id);
   peer->Send(shared::MakeAck(u.task_id, "update accepted for round " + std::to_string(u.round)));
   FEDGE_LOG(Debug, kLog) << "folded update from " << id << " (" << u.examples << " examples)";
+  PublishSnapshot();
   if (round_->pending.empty()) Wake();
 }
 
@@ -275,8 +571,12 @@ std::vector<uint8_t> RoundEngine::MakeOffer(uint64_t task_id, uint64_t round, bo
       fbb, static_cast<uint32_t>(r.local_epochs), static_cast<uint32_t>(r.batch_size),
       static_cast<float>(r.learning_rate), static_cast<float>(r.momentum),
       MixSeed(MixSeed(r.seed, round), HashString(client_id)));
-  uint32_t deadline_ms =
-      static_cast<uint32_t>((train ? r.timeout_seconds : r.eval_timeout_seconds) * 1000);
+  uint32_t deadline_ms = static_cast<uint32_t>(r.eval_timeout_seconds * 1000);
+  if (train) {
+    int64_t left =
+        static_cast<int64_t>(round_->deadline_ms) - static_cast<int64_t>(shared::UnixMillis());
+    deadline_ms = static_cast<uint32_t>(std::max<int64_t>(left, 1000));
+  }
   auto offer = wire::CreateTaskOffer(
       fbb, task_id, round, train ? wire::TaskKind::Train : wire::TaskKind::Evaluate, model_.version,
       d, model_.size_bytes, arch, params, deadline_ms, wire::Codec::Fp32);
@@ -294,31 +594,50 @@ net::awaitable<void> RoundEngine::WaitUntil(const std::function<bool()>& done,
 
 net::awaitable<Status> RoundEngine::RunTrainRound(uint64_t round) {
   const RoundSettings& r = config_.rounds;
-  std::vector<std::string> ids;
-  for (const auto& [id, peer] : connected_) ids.push_back(id);  // sorted by id
-  if (static_cast<int>(ids.size()) < r.min_fit) {
-    co_return Status::Unavailable(std::to_string(ids.size()) + " clients connected, min_fit is " +
-                                  std::to_string(r.min_fit));
-  }
-  std::mt19937_64 rng(MixSeed(r.seed, round));
-  std::shuffle(ids.begin(), ids.end(), rng);
-  size_t k = static_cast<size_t>(std::ceil(r.fraction_fit * static_cast<double>(ids.size())));
-  k = std::min(ids.size(), std::max<size_t>(k, static_cast<size_t>(r.min_fit)));
-  ids.resize(k);
+  if (!round_) {
+    std::vector<std::string> ids;
+    for (const auto& [id, peer] : connected_) ids.push_back(id);  // sorted by id
+    if (static_cast<int>(ids.size()) < r.min_fit) {
+      co_return Status::Unavailable(std::to_string(ids.size()) + " clients connected, min_fit is " +
+                                    std::to_string(r.min_fit));
+    }
+    std::mt19937_64 rng(MixSeed(MixSeed(r.seed, round), next_attempt_));
+    std::shuffle(ids.begin(), ids.end(), rng);
+    size_t k = static_cast<size_t>(std::ceil(r.fraction_fit * static_cast<double>(ids.size())));
+    k = std::min(ids.size(), std::max<size_t>(k, static_cast<size_t>(r.min_fit)));
+    ids.resize(k);
 
-  round_ = std::make_unique<RoundState>();
-  round_->round = round;
-  round_->acc = std::make_unique<FedAvgAccumulator>(state_);
-  for (const std::string& id : ids) {
-    uint64_t task = next_task_id_++;
-    round_->tasks[id] = task;
-    round_->pending[id] = task;
-    connected_[id]->Send(MakeOffer(task, round, /*train=*/true, id));
+    round_ = std::make_unique<RoundState>();
+    round_->round = round;
+    round_->attempt = next_attempt_;
+    round_->started_ms = shared::UnixMillis();
+    round_->deadline_ms = round_->started_ms + static_cast<uint64_t>(r.timeout_seconds) * 1000;
+    round_->acc = std::make_unique<FedAvgAccumulator>(state_);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      uint64_t task = MakeTaskId(round, round_->attempt, /*train=*/true, i);
+      round_->tasks[ids[i]] = task;
+      round_->pending[ids[i]] = task;
+    }
+    // Stored before any offer goes out, so a restart offers the same tasks again.
+    FEDGE_CO_RETURN_IF_ERROR(store_->PutOpenRound(OpenRoundJson()));
+    for (const auto& [id, task] : round_->tasks) {
+      connected_[id]->Send(MakeOffer(task, round, /*train=*/true, id));
+    }
+    FEDGE_LOG(Info, kLog) << "round " << round << ": offered training to " << k << " of "
+                          << connected_.size() << " clients";
+  } else {
+    for (const auto& [id, task] : round_->pending) {
+      if (auto it = connected_.find(id); it != connected_.end()) {
+        it->second->Send(MakeOffer(task, round, /*train=*/true, id));
+      }
+    }
   }
-  FEDGE_LOG(Info, kLog) << "round " << round << ": offered training to " << k << " of "
-                        << connected_.size() << " clients";
+  PublishSnapshot();
   const std::function<bool()> answered = [this] { return round_->pending.empty(); };
-  co_await WaitUntil(answered, Clock::now() + std::chrono::seconds(r.timeout_seconds));
+  int64_t left_ms =
+      static_cast<int64_t>(round_->deadline_ms) - static_cast<int64_t>(shared::UnixMillis());
+  co_await WaitUntil(answered,
+                     Clock::now() + std::chrono::milliseconds(std::max<int64_t>(0, left_ms)));
   if (stopped_) co_return Status::Unavailable("stopped");
   int accepted = static_cast<int>(round_->contributions.size());
   if (accepted < r.min_fit) {
@@ -332,8 +651,10 @@ net::awaitable<Status> RoundEngine::RunTrainRound(uint64_t round) {
   }
   FEDGE_CO_ASSIGN_OR_RETURN(shared::TensorBundle state, round_->acc->Finalize());
   FEDGE_CO_ASSIGN_OR_RETURN(std::vector<uint8_t> blob, shared::EncodeBundle(state));
+  // Imports may have taken version numbers since the head was made: take the next free one.
+  FEDGE_CO_ASSIGN_OR_RETURN(std::optional<ModelRecord> highest, store_->LatestModel());
   ModelRecord record;
-  record.version = model_.version + 1;
+  record.version = std::max(model_.version, highest ? highest->version : 0) + 1;
   record.parent = model_.version;
   record.round = round;
   record.arch = model_.arch;
@@ -346,7 +667,12 @@ net::awaitable<Status> RoundEngine::RunTrainRound(uint64_t round) {
   record.total_examples = round_->acc->total_weight();
   double train_loss = round_->loss_sum / static_cast<double>(record.total_examples);
   record.metrics = {{"train", {{"loss", train_loss}, {"examples", record.total_examples}}}};
-  FEDGE_CO_RETURN_IF_ERROR(store_->PutModel(record, blob));
+  round_->training = false;  // the stored state moves to the evaluation phase
+  FEDGE_CO_RETURN_IF_ERROR(store_->CommitRound(record, blob, OpenRoundJson()));
+  {
+    std::lock_guard<std::mutex> lock(uploads_mu_);
+    uploads_.clear();  // partial uploads were for this round
+  }
   for (const Contribution& c : record.contributors) {
     if (auto cr = store_->GetClient(c.client_id); cr.ok() && cr->has_value()) {
       ClientRecord rec = **cr;
@@ -358,17 +684,19 @@ net::awaitable<Status> RoundEngine::RunTrainRound(uint64_t round) {
   co_return Status::Ok();
 }
 
-net::awaitable<void> RoundEngine::RunEvaluation(uint64_t round, RoundSummary* summary) {
+net::awaitable<void> RoundEngine::RunEvaluation(RoundSummary* summary) {
   round_->training = false;
   round_->pending.clear();
   round_->tasks.clear();
   round_->eval_version = model_.version;
+  round_->offers_sent = true;
   for (const auto& [id, peer] : connected_) {
-    uint64_t task = next_task_id_++;
+    uint64_t task = MakeTaskId(round_->round, round_->attempt, false, round_->next_eval_index++);
     round_->tasks[id] = task;
     round_->pending[id] = task;
-    peer->Send(MakeOffer(task, round, /*train=*/false, id));
+    peer->Send(MakeOffer(task, round_->round, /*train=*/false, id));
   }
+  PublishSnapshot();
   const std::function<bool()> answered = [this] { return round_->pending.empty(); };
   co_await WaitUntil(answered,
                      Clock::now() + std::chrono::seconds(config_.rounds.eval_timeout_seconds));
@@ -395,48 +723,92 @@ net::awaitable<void> RoundEngine::RunEvaluation(uint64_t round, RoundSummary* su
   }
 }
 
-net::awaitable<void> RoundEngine::Run() {
+net::awaitable<void> RoundEngine::Run(bool exit_when_done) {
   const RoundSettings& r = config_.rounds;
   const std::function<bool()> enough = [this, &r] {
     return static_cast<int>(connected_.size()) >= r.min_clients;
   };
+  const std::function<bool()> more_rounds = [this] {
+    return round_ != nullptr || model_.round < target_round_;
+  };
   const std::function<bool()> never = [] { return false; };
-  if (!enough()) {
-    FEDGE_LOG(Info, kLog) << "waiting for " << r.min_clients << " clients to connect";
-  }
-  uint64_t round = model_.round + 1;
+  const auto forever = [] { return Clock::now() + std::chrono::hours(24 * 365); };
   int failures = 0;
-  while (!stopped_ && round <= static_cast<uint64_t>(r.count)) {
-    co_await WaitUntil(enough, Clock::now() + std::chrono::hours(24 * 365));
-    if (stopped_) break;
+  while (!stopped_) {
+    if (!more_rounds()) {
+      if (exit_when_done) break;
+      finished_ = true;
+      PublishSnapshot();
+      co_await WaitUntil(more_rounds, forever());
+      continue;
+    }
+    finished_ = false;
+    const uint64_t round = round_ ? round_->round : model_.round + 1;
+    const bool resuming_training = round_ && round_->training;
+    if (!round_ || !round_->training) {  // a resumed training round does not wait for quorum
+      if (!enough()) {
+        FEDGE_LOG(Info, kLog) << "waiting for " << r.min_clients << " clients to connect ("
+                              << connected_.size() << " connected)";
+      }
+      co_await WaitUntil(enough, forever());
+      if (stopped_) break;
+    }
     auto t0 = Clock::now();
     uint64_t in0 = traffic_ ? traffic_->bytes_in.load() : 0;
     uint64_t out0 = traffic_ ? traffic_->bytes_out.load() : 0;
-    Status s = co_await RunTrainRound(round);
-    if (!s.ok()) {
-      round_.reset();
-      if (stopped_) break;
-      ++failures;
-      FEDGE_LOG(Warn, kLog) << "round " << round << " failed (attempt " << failures
-                            << "): " << s.message() << "; retrying";
-      co_await WaitUntil(never, Clock::now() + std::chrono::seconds(std::min(30, failures * 2)));
-      continue;
+    if (!round_ || resuming_training) {
+      Status s = co_await RunTrainRound(round);
+      if (!s.ok()) {
+        if (stopped_) break;
+        ++failures;
+        uint64_t attempt = round_ ? round_->attempt + 1 : next_attempt_;
+        if (round_) {
+          // Drop this attempt's updates; the next attempt samples again with new task ids.
+          nlohmann::json idle = {{"round", round}, {"attempt", attempt}, {"phase", "idle"}};
+          if (Status d = store_->DiscardRoundUpdates(round, idle); !d.ok()) {
+            FEDGE_LOG(Error, kLog) << d.ToString();
+          }
+        }
+        round_.reset();
+        next_attempt_ = attempt;
+        PublishSnapshot();
+        FEDGE_LOG(Warn, kLog) << "round " << round << " failed (attempt " << failures
+                              << "): " << s.message() << "; retrying";
+        co_await WaitUntil(never, Clock::now() + std::chrono::seconds(std::min(30, failures * 2)));
+        continue;
+      }
+      failures = 0;
+      next_attempt_ = 0;
     }
-    failures = 0;
     RoundSummary summary;
     summary.round = round;
     summary.model_version = model_.version;
     summary.model_digest = model_.digest_hex;
-    summary.sampled = static_cast<int>(round_->tasks.size());
-    summary.updates = static_cast<int>(round_->contributions.size());
+    summary.sampled = static_cast<int>(model_.contributors.size());
+    summary.updates = static_cast<int>(model_.contributors.size());
+    if (round_->acc) {
+      summary.sampled = static_cast<int>(round_->tasks.size());
+      summary.updates = static_cast<int>(round_->contributions.size());
+    }
     summary.rejected = round_->rejected;
-    summary.examples = round_->acc->total_weight();
-    summary.train_loss = model_.metrics["train"]["loss"].get<double>();
-    if (r.evaluate) co_await RunEvaluation(round, &summary);
+    summary.examples = model_.total_examples;
+    summary.attempt = round_->attempt;
+    summary.resumed = round_->resumed;
+    if (model_.metrics.contains("train")) {
+      summary.train_loss = model_.metrics["train"].value("loss", 0.0);
+    }
+    if (r.evaluate) co_await RunEvaluation(&summary);
+    if (stopped_) break;  // the evaluation is redone after a restart
     summary.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     summary.bytes_in = traffic_ ? traffic_->bytes_in.load() - in0 : 0;
     summary.bytes_out = traffic_ ? traffic_->bytes_out.load() - out0 : 0;
+    summary.ended_ms = shared::UnixMillis();
+    if (Status s = store_->FinishRound(round, ToJson(summary)); !s.ok()) {
+      FEDGE_LOG(Error, kLog) << "cannot store the summary of round " << round << ": "
+                             << s.ToString();
+    }
     round_.reset();
+    PublishSnapshot();
     FEDGE_LOG(Info, kLog) << "round " << round << " complete: version " << summary.model_version
                           << ", " << summary.updates << "/" << summary.sampled << " updates, "
                           << summary.examples << " examples, train loss " << summary.train_loss
@@ -446,11 +818,11 @@ net::awaitable<void> RoundEngine::Run() {
                                   : std::string())
                           << ", " << summary.seconds << " s";
     if (on_round_) on_round_(summary);
-    ++round;
   }
   FEDGE_LOG(Info, kLog) << "finished: model version " << model_.version << " after round "
                         << model_.round;
   finished_ = true;
+  PublishSnapshot();
 }
 
 }  // namespace fedge::coordinator

@@ -3,6 +3,13 @@
 // folds updates as they arrive (exact FedAvg), finalises a model version per round with its
 // lineage, and merges federated evaluation. Lives on one strand; public methods are
 // thread-safe (they post to the strand) unless noted.
+//
+// Durability: the open round (sampled clients, task ids, deadline) is stored when it starts;
+// every accepted update is stored (synced, with its idempotency id) before it is acknowledged;
+// the new model version, the head and the next phase are one synced batch. After a crash,
+// Init() resumes the open round: stored updates are folded again (exactly: the aggregate does
+// not depend on order), clients that already answered are not asked again, the others get
+// their task offered again when they reconnect, and the deadline continues.
 
 #include <cstdint>
 #include <functional>
@@ -19,6 +26,7 @@
 #include "coordinator/fedavg.h"
 #include "coordinator/store.h"
 #include "shared/asio.h"
+#include "shared/blob.h"
 #include "shared/connection.h"
 #include "shared/crypto.h"
 #include "shared/tensor_bundle.h"
@@ -39,6 +47,16 @@ struct ClientHello {
   uint64_t train_examples = 0;
   uint64_t eval_examples = 0;
   std::vector<uint64_t> class_counts;
+};
+
+// An UpdateSubmit received before its blob: may the client upload it?
+struct UploadIntent {
+  uint64_t task_id = 0;
+  uint64_t round = 0;
+  std::string idempotency_id;
+  shared::Digest digest{};
+  uint64_t size = 0;
+  uint64_t offset = 0;  // bytes of this blob the coordinator already holds
 };
 
 struct UpdateIn {
@@ -73,7 +91,16 @@ struct RoundSummary {
   double seconds = 0;
   uint64_t bytes_in = 0;  // wire bytes received during the round (incl. evaluation)
   uint64_t bytes_out = 0;
+  uint64_t attempt = 0;  // failed attempts before this one
+  int resumed = 0;       // times the round was resumed after a coordinator restart
+  uint64_t ended_ms = 0;
 };
+
+nlohmann::json ToJson(const RoundSummary& s);
+
+// Task ids are derived from (round, attempt, kind, index), so they never repeat, survive a
+// restart without being stored separately and make idempotency ids unique per attempt.
+uint64_t MakeTaskId(uint64_t round, uint64_t attempt, bool train, uint64_t index);
 
 class RoundEngine {
  public:
@@ -82,18 +109,34 @@ class RoundEngine {
               std::shared_ptr<shared::TrafficCounters> traffic);
   ~RoundEngine();
 
-  // Loads the latest model version or creates version 1 (round 0) from model.arch/seed.
-  // Not thread-safe: call once before Run.
+  // Loads the head model version (or creates version 1, round 0, from model.arch/seed) and
+  // the open round if the coordinator stopped during one. Not thread-safe: call once before
+  // Run.
   shared::Status Init();
 
   void Connected(std::shared_ptr<Peer> peer, ClientHello hello);
   void Disconnected(std::shared_ptr<Peer> peer);
+  // Answers the peer with Ack (duplicate), Error (not wanted) or a BlobRequest for the blob.
+  void OfferUpload(std::shared_ptr<Peer> peer, UploadIntent intent);
   void SubmitUpdate(std::shared_ptr<Peer> peer, UpdateIn update);
   void SubmitEval(std::shared_ptr<Peer> peer, EvalIn eval);
+  // Runs `rounds` more rounds after the last one started (durable). Thread-safe.
+  void StartRounds(uint64_t rounds, std::function<void(uint64_t target)> done);
   void Stop();
+  // Runs `fn` on the engine's strand, serialised with round commits (registry writes).
+  void Post(std::function<void()> fn);
 
-  // Runs the configured rounds; co_spawn on the strand. Returns when done or stopped.
-  net::awaitable<void> Run();
+  // Runs rounds up to the target (rounds.count, or as raised by StartRounds); co_spawn on
+  // the strand. Returns when stopped, or when the target is reached and `exit_when_done`.
+  net::awaitable<void> Run(bool exit_when_done);
+
+  // Thread-safe: an upload interrupted by a disconnect, kept so the client's next session
+  // resumes it from its offset. Take returns an inactive assembler if none matches.
+  void StashUpload(const std::string& client_id, shared::BlobAssembler upload);
+  shared::BlobAssembler TakeUpload(const std::string& client_id, const shared::Digest& digest);
+
+  // Thread-safe: the engine's state for `fedgectl status` (JSON).
+  nlohmann::json Snapshot() const;
 
   // Called on the strand after each completed round (after its evaluation).
   void set_round_callback(std::function<void(const RoundSummary&)> cb) {
@@ -113,7 +156,16 @@ class RoundEngine {
  private:
   struct RoundState;
   net::awaitable<shared::Status> RunTrainRound(uint64_t round);
-  net::awaitable<void> RunEvaluation(uint64_t round, RoundSummary* summary);
+  net::awaitable<void> RunEvaluation(RoundSummary* summary);
+  shared::Status ResumeRound(const nlohmann::json& open);
+  nlohmann::json OpenRoundJson() const;
+  // Checks an update (or the intent to upload one) against the open round. Sets `*duplicate`
+  // (and returns OK) if its idempotency id was already accepted.
+  shared::Status CheckSubmission(const std::string& client_id, uint64_t round, uint64_t task_id,
+                                 const std::string& idempotency_id, bool* duplicate);
+  // Folds an update already stored (on resume). Not for new updates.
+  shared::Status RefoldStored(const UpdateRecord& record, std::vector<uint8_t> blob);
+  void PublishSnapshot();
   // REQUIRES: `done` outlives the wait (pass a named local: g++ 12 mishandles temporaries
   // with destructors inside co_await expressions).
   net::awaitable<void> WaitUntil(const std::function<bool()>& done,
@@ -139,7 +191,10 @@ class RoundEngine {
   ModelRecord model_;
   shared::TensorBundle state_;
   std::unique_ptr<RoundState> round_;
-  uint64_t next_task_id_ = 1;
+  uint64_t next_attempt_ = 0;  // attempt number of the next fresh round
+  uint64_t target_round_ = 0;
+  uint64_t duplicates_ignored_ = 0;
+  uint64_t updates_rejected_ = 0;
   bool stopped_ = false;
 
   // Shared with other threads.
@@ -148,6 +203,10 @@ class RoundEngine {
   std::atomic<uint64_t> version_{0};
   std::atomic<uint64_t> max_update_bytes_{0};
   std::atomic<bool> finished_{false};
+  mutable std::mutex snapshot_mu_;
+  nlohmann::json snapshot_;  // guarded by snapshot_mu_
+  std::mutex uploads_mu_;
+  std::map<std::string, shared::BlobAssembler> uploads_;  // guarded by uploads_mu_
 };
 
 }  // namespace fedge::coordinator

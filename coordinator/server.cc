@@ -20,6 +20,7 @@ Server::Server(CoordinatorConfig config, SessionOptions session_options)
 
 Server::~Server() {
   Stop();
+  admin_.reset();
   engine_.reset();
 }
 
@@ -29,6 +30,8 @@ Status Server::Start() {
   engine_ =
       std::make_unique<RoundEngine>(net::asio::make_strand(io_), store_.get(), config_, traffic_);
   FEDGE_RETURN_IF_ERROR(engine_->Init());
+  admin_ = std::make_unique<AdminService>(store_.get(), engine_.get(), config_,
+                                          [this](const std::string& id) { CloseClient(id); });
   net::error_code ec;
   auto address = net::asio::ip::make_address(config_.listen, ec);
   if (ec) {
@@ -68,7 +71,8 @@ net::awaitable<void> Server::AcceptLoop() {
     auto conn = std::make_shared<shared::Connection>(net::TlsStream(std::move(socket), *tls_),
                                                      config_.max_frame_bytes);
     conn->set_traffic_counters(traffic_);
-    auto session = std::make_shared<Session>(conn, engine_.get(), session_options_, remote);
+    auto session = std::make_shared<Session>(conn, engine_.get(), store_.get(), admin_.get(),
+                                             session_options_, remote);
     {
       std::lock_guard<std::mutex> lock(sessions_mu_);
       std::erase_if(sessions_, [](const std::weak_ptr<Session>& w) { return w.expired(); });
@@ -80,8 +84,15 @@ net::awaitable<void> Server::AcceptLoop() {
 }
 
 net::awaitable<void> Server::RunRounds(bool exit_when_done) {
-  co_await engine_->Run();
+  co_await engine_->Run(exit_when_done);
   if (exit_when_done) Stop();
+}
+
+void Server::CloseClient(const std::string& client_id) {
+  std::lock_guard<std::mutex> lock(sessions_mu_);
+  for (auto& w : sessions_) {
+    if (auto s = w.lock()) s->CloseIfPeer(client_id);
+  }
 }
 
 void Server::Run(bool exit_when_done) {

@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "coordinator/admin.h"
 #include "coordinator/config.h"
 #include "coordinator/round_engine.h"
 #include "coordinator/session.h"
@@ -32,6 +33,9 @@ class Server {
   // Thread-safe: stops accepting, closes sessions, makes Run() return.
   void Stop();
 
+  // Thread-safe: closes every open session of `client_id` (after a revocation).
+  void CloseClient(const std::string& client_id);
+
   RoundEngine& engine() { return *engine_; }
   Store& store() { return *store_; }
   const std::shared_ptr<shared::TrafficCounters>& traffic() const { return traffic_; }
@@ -46,6 +50,7 @@ class Server {
   std::unique_ptr<net::ssl::context> tls_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<RoundEngine> engine_;
+  std::unique_ptr<AdminService> admin_;
   std::unique_ptr<net::tcp::acceptor> acceptor_;
   std::shared_ptr<shared::TrafficCounters> traffic_ = std::make_shared<shared::TrafficCounters>();
   std::mutex sessions_mu_;

@@ -1,5 +1,6 @@
 #include "coordinator/session.h"
 
+#include "coordinator/admin.h"
 #include "shared/frame.h"
 #include "shared/log.h"
 #include "shared/tls.h"
@@ -12,18 +13,30 @@ using shared::Status;
 
 namespace {
 constexpr const char* kLog = "session";
+constexpr uint64_t kMaxImportBytes = 1ull << 30;  // a model export an admin may upload
 
 }  // namespace
 
-Session::Session(std::shared_ptr<shared::Connection> conn, RoundEngine* engine,
-                 SessionOptions options, std::string remote)
+Session::Session(std::shared_ptr<shared::Connection> conn, RoundEngine* engine, Store* store,
+                 AdminService* admin, SessionOptions options, std::string remote)
     : conn_(std::move(conn)),
       engine_(engine),
+      store_(store),
+      admin_(admin),
       options_(options),
       remote_(std::move(remote)),
       upload_(1) {}
 
-net::awaitable<Status> Session::Greet() {
+void Session::CloseIfPeer(const std::string& client_id) {
+  net::asio::post(conn_->executor(), [self = shared_from_this(), client_id] {
+    if (self->identity_.common_name != client_id || self->conn_->closed()) return;
+    FEDGE_LOG(Info, kLog) << "closing the session of " << client_id << ": certificate revoked";
+    self->conn_->SendAndClose(shared::MakeErrorMessage(
+        Status::PermissionDenied("the certificate of " + client_id + " was revoked")));
+  });
+}
+
+net::awaitable<Status> Session::Greet(bool client) {
   Result<std::vector<uint8_t>> frame = co_await conn_->ReadFrame(options_.handshake_timeout);
   if (!frame.ok()) co_return frame.status().WithContext("waiting for Hello");
   Result<const wire::Envelope*> env = shared::VerifyEnvelope(*frame);
@@ -52,7 +65,7 @@ net::awaitable<Status> Session::Greet() {
   auto id = fbb.CreateString(identity_.common_name);
   conn_->Send(shared::FinishEnvelope(
       fbb, wire::CreateWelcome(fbb, shared::kProtocolVersion, id, options_.heartbeat_ms)));
-  engine_->Connected(shared_from_this(), std::move(info));
+  if (client) engine_->Connected(shared_from_this(), std::move(info));
   co_return Status::Ok();
 }
 
@@ -74,18 +87,36 @@ net::awaitable<void> Session::Run() {
   net::asio::co_spawn(conn_->executor(),
                       shared::Connection::WriteLoop(conn_, options_.write_timeout),
                       shared::LogOnError{kLog});
-  if (identity_.role != "client") {
-    Status s = Status::PermissionDenied("certificate role '" + identity_.role +
-                                        "' may not join training rounds");
+  Result<std::optional<RevocationRecord>> revoked = store_->GetRevocation(identity_.common_name);
+  if (!revoked.ok() || revoked->has_value()) {
+    Status s = !revoked.ok()
+                   ? revoked.status()
+                   : Status::PermissionDenied(
+                         "the certificate of " + identity_.common_name + " was revoked" +
+                         ((*revoked)->reason.empty() ? "" : " (" + (*revoked)->reason + ")") +
+                         "; ask the project's central team for a new startup kit");
     conn_->SendAndClose(shared::MakeErrorMessage(s));
     FEDGE_LOG(Warn, kLog) << "refused " << remote_ << " (" << identity_.common_name
                           << "): " << s.message();
     co_return;
   }
-  upload_ = shared::BlobAssembler(engine_->max_update_bytes());
-  if (Status s = co_await Greet(); !s.ok()) {
+  const bool client = identity_.role == shared::kRoleClient;
+  if (!client && !(identity_.role == shared::kRoleAdmin && admin_ != nullptr)) {
+    Status s = Status::PermissionDenied("certificate role '" + identity_.role +
+                                        "' may not join training rounds or run admin commands");
+    conn_->SendAndClose(shared::MakeErrorMessage(s));
+    FEDGE_LOG(Warn, kLog) << "refused " << remote_ << " (" << identity_.common_name
+                          << "): " << s.message();
+    co_return;
+  }
+  upload_ = shared::BlobAssembler(client ? engine_->max_update_bytes() : kMaxImportBytes);
+  if (Status s = co_await Greet(client); !s.ok()) {
     FEDGE_LOG(Warn, kLog) << identity_.common_name << " (" << remote_ << "): " << s.ToString();
     if (!conn_->closed()) conn_->SendAndClose(shared::MakeErrorMessage(s));
+    co_return;
+  }
+  if (!client) {
+    co_await RunAdmin();
     co_return;
   }
   FEDGE_LOG(Info, kLog) << "client " << identity_.common_name << " connected from " << remote_;
@@ -109,6 +140,7 @@ net::awaitable<void> Session::Run() {
       break;
     }
   }
+  engine_->StashUpload(identity_.common_name, std::move(upload_));
   engine_->Disconnected(shared_from_this());
 }
 
@@ -177,12 +209,27 @@ Status Session::OnBlobChunk(const wire::BlobChunk& chunk) {
   }
   FEDGE_ASSIGN_OR_RETURN(shared::Digest digest,
                          shared::DigestField(chunk.digest(), "BlobChunk.digest"));
+  if (!submitted_ || digest != submitted_digest_) {
+    Send(shared::MakeErrorMessage(Status::InvalidArgument(
+        "update chunk for blob " + shared::ToHex(digest) +
+        " arrived without an UpdateSubmit for it; send UpdateSubmit first")));
+    return Status::Ok();
+  }
   Status s = upload_.Append(digest, chunk.total_size(), chunk.offset(),
                             std::span(chunk.data()->data(), chunk.data()->size()));
   if (!s.ok()) {
-    // The transfer is reset; the client can start it again. Tell it why.
+    // The transfer is reset; the client can submit it again. Tell it why.
     upload_.Reset();
-    Send(shared::MakeErrorMessage(s.WithContext("update upload")));
+    uint64_t task = submitted_->task_id;
+    submitted_.reset();
+    Send(shared::MakeErrorMessage(s.WithContext("update upload"), task));
+    return Status::Ok();
+  }
+  if (upload_.complete()) {
+    UpdateIn u = std::move(*submitted_);
+    submitted_.reset();
+    u.blob = upload_.Take();
+    engine_->SubmitUpdate(shared_from_this(), std::move(u));
   }
   return Status::Ok();
 }
@@ -190,13 +237,6 @@ Status Session::OnBlobChunk(const wire::BlobChunk& chunk) {
 Status Session::OnUpdateSubmit(const wire::UpdateSubmit& submit) {
   FEDGE_ASSIGN_OR_RETURN(shared::Digest digest,
                          shared::DigestField(submit.blob_digest(), "UpdateSubmit.blob_digest"));
-  if (!upload_.complete() || upload_.digest() != digest) {
-    Send(shared::MakeErrorMessage(
-        Status::InvalidArgument("UpdateSubmit names blob " + shared::ToHex(digest) +
-                                " which was not uploaded completely"),
-        submit.task_id()));
-    return Status::Ok();
-  }
   UpdateIn u;
   u.task_id = submit.task_id();
   u.round = submit.round();
@@ -206,8 +246,38 @@ Status Session::OnUpdateSubmit(const wire::UpdateSubmit& submit) {
     for (const wire::KeyValue* kv : *submit.metrics())
       u.metrics.emplace_back(kv->key()->str(), kv->value());
   }
-  u.blob = upload_.Take();
-  engine_->SubmitUpdate(shared_from_this(), std::move(u));
+  // Continue a partial upload of the same blob: from this session or, after a reconnect,
+  // from the previous one.
+  if (!upload_.active() || upload_.digest() != digest) {
+    if (upload_.active()) engine_->StashUpload(identity_.common_name, std::move(upload_));
+    upload_ = engine_->TakeUpload(identity_.common_name, digest);
+  }
+  if (Status s = upload_.Begin(digest, submit.blob_size()); !s.ok()) {
+    upload_.Reset();
+    Send(shared::MakeErrorMessage(s.WithContext("update upload"), u.task_id));
+    return Status::Ok();
+  }
+  submitted_ = std::move(u);
+  submitted_digest_ = digest;
+  if (upload_.complete()) {
+    UpdateIn ready = std::move(*submitted_);
+    submitted_.reset();
+    ready.blob = upload_.Take();
+    engine_->SubmitUpdate(shared_from_this(), std::move(ready));
+    return Status::Ok();
+  }
+  UploadIntent intent;
+  intent.task_id = submitted_->task_id;
+  intent.round = submitted_->round;
+  intent.idempotency_id = submitted_->idempotency_id;
+  intent.digest = digest;
+  intent.size = submit.blob_size();
+  intent.offset = upload_.received();
+  if (intent.offset > 0) {
+    FEDGE_LOG(Info, kLog) << "client " << client_id() << " resumes its upload at byte "
+                          << intent.offset << " of " << intent.size;
+  }
+  engine_->OfferUpload(shared_from_this(), std::move(intent));
   return Status::Ok();
 }
 
@@ -224,6 +294,99 @@ Status Session::OnEvalReport(const wire::EvalReport& report) {
   }
   engine_->SubmitEval(shared_from_this(), std::move(e));
   return Status::Ok();
+}
+
+net::awaitable<void> Session::RunAdmin() {
+  FEDGE_LOG(Info, kLog) << "admin " << identity_.common_name << " connected from " << remote_;
+  while (!conn_->closed()) {
+    Result<std::vector<uint8_t>> frame = co_await conn_->ReadFrame(options_.idle_timeout);
+    Status s = frame.status();
+    if (frame.ok()) {
+      Result<const wire::Envelope*> env = shared::VerifyEnvelope(*frame);
+      s = env.ok() ? DispatchAdmin(**env) : env.status();
+    }
+    if (!s.ok()) {
+      if (s.code() != shared::Code::kUnavailable && !conn_->closed()) {
+        FEDGE_LOG(Warn, kLog) << "closing admin " << identity_.common_name << ": " << s.ToString();
+        conn_->SendAndClose(shared::MakeErrorMessage(s));
+      }
+      break;
+    }
+  }
+}
+
+Status Session::DispatchAdmin(const wire::Envelope& env) {
+  switch (env.message_type()) {
+    case wire::Message::Heartbeat:
+      return Status::Ok();
+    case wire::Message::AdminRequest: {
+      const wire::AdminRequest* req = env.message_as_AdminRequest();
+      AdminCommand command;
+      command.admin = identity_.common_name;
+      command.name = req->command()->str();
+      if (req->args() != nullptr) {
+        for (const flatbuffers::String* a : *req->args()) command.args.push_back(a->str());
+      }
+      if (command.name == "model import") {
+        if (!upload_.complete()) {
+          Send(shared::MakeErrorMessage(
+              Status::InvalidArgument("model import: upload the export file completely first"),
+              req->request_id()));
+          return Status::Ok();
+        }
+        command.upload = upload_.Take();
+      }
+      const uint64_t id = req->request_id();
+      auto self = shared_from_this();
+      admin_->Handle(std::move(command), [self, id](Result<nlohmann::json> result) {
+        if (!result.ok()) {
+          self->Send(shared::MakeErrorMessage(result.status(), id));
+          return;
+        }
+        flatbuffers::FlatBufferBuilder fbb(1024);
+        auto text = fbb.CreateString(result->dump());
+        self->Send(shared::FinishEnvelope(fbb, wire::CreateAdminResponse(fbb, id, text)));
+      });
+      return Status::Ok();
+    }
+    case wire::Message::BlobRequest: {
+      const wire::BlobRequest* req = env.message_as_BlobRequest();
+      FEDGE_ASSIGN_OR_RETURN(shared::Digest digest,
+                             shared::DigestField(req->digest(), "BlobRequest.digest"));
+      Result<std::vector<uint8_t>> blob = store_->GetBlob(digest);
+      if (!blob.ok()) {
+        Send(shared::MakeErrorMessage(blob.status()));
+        return Status::Ok();
+      }
+      if (req->offset() >= blob->size()) {
+        return Status::InvalidArgument("BlobRequest offset is past the end of the blob");
+      }
+      uint64_t chunk = std::min<uint64_t>(shared::kDefaultChunkBytes, conn_->max_frame_bytes() / 2);
+      for (const shared::ChunkRange& r : shared::ChunkRanges(blob->size(), req->offset(), chunk)) {
+        Send(shared::MakeBlobChunk(wire::BlobKind::Model, digest, blob->size(), r.offset,
+                                   std::span(blob->data() + r.offset, r.size)));
+      }
+      return Status::Ok();
+    }
+    case wire::Message::BlobChunk: {
+      const wire::BlobChunk* chunk = env.message_as_BlobChunk();
+      if (chunk->kind() != wire::BlobKind::ModelExport) {
+        return Status::InvalidArgument("admins may only upload model export files");
+      }
+      FEDGE_ASSIGN_OR_RETURN(shared::Digest digest,
+                             shared::DigestField(chunk->digest(), "BlobChunk.digest"));
+      Status s = upload_.Append(digest, chunk->total_size(), chunk->offset(),
+                                std::span(chunk->data()->data(), chunk->data()->size()));
+      if (!s.ok()) {
+        upload_.Reset();
+        Send(shared::MakeErrorMessage(s.WithContext("model export upload")));
+      }
+      return Status::Ok();
+    }
+    default:
+      return Status::InvalidArgument(std::string("unexpected message ") +
+                                     wire::EnumNameMessage(env.message_type()) + " from an admin");
+  }
 }
 
 }  // namespace fedge::coordinator

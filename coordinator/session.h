@@ -1,9 +1,11 @@
 #pragma once
-// One client connection on the coordinator: TLS handshake with a deadline, identity from the
-// verified certificate, Hello/Welcome with version negotiation, then a read loop that
-// verifies every frame and hands work to the round engine. Owns its Connection.
+// One connection on the coordinator: TLS handshake with a deadline, identity from the
+// verified certificate (refused if revoked), Hello/Welcome with version negotiation, then a
+// read loop that verifies every frame. Client certificates take part in rounds (work goes to
+// the round engine); admin certificates run admin commands. Owns its Connection.
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "coordinator/round_engine.h"
@@ -21,10 +23,12 @@ struct SessionOptions {
   uint32_t heartbeat_ms = 5000;
 };
 
+class AdminService;
+
 class Session : public Peer, public std::enable_shared_from_this<Session> {
  public:
-  Session(std::shared_ptr<shared::Connection> conn, RoundEngine* engine, SessionOptions options,
-          std::string remote);
+  Session(std::shared_ptr<shared::Connection> conn, RoundEngine* engine, Store* store,
+          AdminService* admin, SessionOptions options, std::string remote);
 
   // Runs the whole session; co_spawn on the connection's strand.
   net::awaitable<void> Run();
@@ -32,6 +36,8 @@ class Session : public Peer, public std::enable_shared_from_this<Session> {
   const std::string& client_id() const override { return identity_.common_name; }
   void Send(std::vector<uint8_t> payload) override { conn_->Send(std::move(payload)); }
   void Close() { conn_->Close(); }
+  // Thread-safe: closes the session if it belongs to `client_id`.
+  void CloseIfPeer(const std::string& client_id);
 
  private:
   // Handles one verified message; a non-OK status ends the session after an Error frame.
@@ -40,16 +46,23 @@ class Session : public Peer, public std::enable_shared_from_this<Session> {
   shared::Status OnBlobChunk(const wire::BlobChunk& chunk);
   shared::Status OnUpdateSubmit(const wire::UpdateSubmit& submit);
   shared::Status OnEvalReport(const wire::EvalReport& report);
-  net::awaitable<shared::Status> Greet();
+  net::awaitable<shared::Status> Greet(bool client);
+  // The admin half: AdminRequest, model blob download (export) and upload (import).
+  net::awaitable<void> RunAdmin();
+  shared::Status DispatchAdmin(const wire::Envelope& env);
   // Sends a heartbeat every heartbeat_ms so clients can tell a live coordinator from a dead one.
   static net::awaitable<void> HeartbeatLoop(std::shared_ptr<Session> self);
 
   std::shared_ptr<shared::Connection> conn_;
   RoundEngine* engine_;
+  Store* store_;
+  AdminService* admin_;
   SessionOptions options_;
   std::string remote_;
   shared::PeerIdentity identity_;
   shared::BlobAssembler upload_;
+  std::optional<UpdateIn> submitted_;  // UpdateSubmit waiting for its blob (no blob yet)
+  shared::Digest submitted_digest_{};
 };
 
 }  // namespace fedge::coordinator

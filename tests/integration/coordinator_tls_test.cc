@@ -137,12 +137,75 @@ TEST_F(CoordinatorTlsTest, UnsupportedProtocolVersionIsRefusedWithReason) {
   ExpectErrorThenClose(c, wire::ErrorCode::UnsupportedVersion, "protocol 7..9");
 }
 
-TEST_F(CoordinatorTlsTest, AdminCertificateCannotJoinRounds) {
+TEST_F(CoordinatorTlsTest, AdminCertificateRunsCommandsButCannotJoinRounds) {
   const std::string admin = kits_.admin_kits[0];
   RawClient c(admin + "/ca.crt", admin + "/admin.crt", admin + "/admin.key");
   ASSERT_TRUE(c.Connect(server_->port()).ok());
   ASSERT_TRUE(c.SendHello().ok());
-  ExpectErrorThenClose(c, wire::ErrorCode::PermissionDenied, "may not join training rounds");
+  auto welcome = c.ReadNonHeartbeat();
+  ASSERT_TRUE(welcome.ok()) << welcome.status().ToString();
+  auto status = c.AdminCall("status");
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  EXPECT_EQ((*status)["engine"]["model_version"], 1);
+  EXPECT_EQ((*status)["clients_connected"], 0);
+  flatbuffers::FlatBufferBuilder fbb(256);
+  auto idem = fbb.CreateString("admin/1");
+  std::vector<uint8_t> digest(32, 7);
+  auto d = fbb.CreateVector(digest);
+  ASSERT_TRUE(
+      c.WriteFrame(shared::FinishEnvelope(fbb, wire::CreateUpdateSubmit(fbb, 1, 1, idem, 10, 0,
+                                                                        wire::Codec::Fp32, d, 100)))
+          .ok());
+  ExpectErrorThenClose(c, wire::ErrorCode::InvalidArgument, "UpdateSubmit from an admin");
+}
+
+TEST_F(CoordinatorTlsTest, ClientCertificateCannotRunAdminCommands) {
+  RawClient c = GoodClient(0);
+  ASSERT_TRUE(c.Connect(server_->port()).ok());
+  ASSERT_TRUE(c.SendHello().ok());
+  ASSERT_TRUE(c.ReadNonHeartbeat().ok());  // Welcome
+  auto r = c.AdminCall("revoke", {kits_.client_ids[1]});
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("AdminRequest from a client"), std::string::npos)
+      << r.status().ToString();
+  auto revoked = server_->server().store().GetRevocation(kits_.client_ids[1]);
+  ASSERT_TRUE(revoked.ok());
+  EXPECT_FALSE(revoked->has_value());
+}
+
+TEST_F(CoordinatorTlsTest, RevocationClosesTheSessionAndRefusesReconnectsAcrossRestarts) {
+  RawClient victim = GoodClient(1);
+  ASSERT_TRUE(victim.Connect(server_->port()).ok());
+  ASSERT_TRUE(victim.SendHello().ok());
+  ASSERT_TRUE(victim.ReadNonHeartbeat().ok());  // Welcome: the session is open
+
+  const std::string admin = kits_.admin_kits[0];
+  RawClient a(admin + "/ca.crt", admin + "/admin.crt", admin + "/admin.key");
+  ASSERT_TRUE(a.Connect(server_->port()).ok());
+  ASSERT_TRUE(a.SendHello().ok());
+  ASSERT_TRUE(a.ReadNonHeartbeat().ok());
+  auto r = a.AdminCall("revoke", {kits_.client_ids[1], "laptop stolen"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)["client"], kits_.client_ids[1]);
+  EXPECT_EQ((*r)["revoked_by"], "admin");
+
+  // The open session is told and closed.
+  ExpectErrorThenClose(victim, wire::ErrorCode::PermissionDenied, "was revoked");
+
+  // A new connection with the same certificate is refused, and stays refused after the
+  // coordinator restarts on the same data directory.
+  for (int restart = 0; restart < 2; ++restart) {
+    RawClient again = GoodClient(1);
+    ASSERT_TRUE(again.Connect(server_->port()).ok());
+    ExpectErrorThenClose(again, wire::ErrorCode::PermissionDenied, "laptop stolen");
+    if (restart == 0) {
+      auto config = TestCoordinatorConfig(kits_, dir_.path() + "/data");
+      config.rounds.min_clients = 100;
+      server_.reset();
+      server_ = std::make_unique<RunningServer>(config);
+    }
+  }
+  ExpectServerStillServes();  // other clients are unaffected
 }
 
 }  // namespace

@@ -144,4 +144,25 @@ Status RawClient::SendHello() {
       fbb, wire::CreateHello(fbb, shared::kProtocolVersion, shared::kProtocolVersion, sw, 10, 0)));
 }
 
+Result<nlohmann::json> RawClient::AdminCall(const std::string& command,
+                                            const std::vector<std::string>& args) {
+  static uint64_t next_id = 1;
+  const uint64_t id = next_id++;
+  flatbuffers::FlatBufferBuilder fbb(256);
+  auto name = fbb.CreateString(command);
+  auto a = fbb.CreateVectorOfStrings(args);
+  FEDGE_RETURN_IF_ERROR(
+      WriteFrame(shared::FinishEnvelope(fbb, wire::CreateAdminRequest(fbb, id, name, a))));
+  FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> frame, ReadNonHeartbeat());
+  FEDGE_ASSIGN_OR_RETURN(const wire::Envelope* env, shared::VerifyEnvelope(frame));
+  if (const wire::Error* e = env->message_as_Error()) {
+    return Status(shared::FromWireCode(e->code()), e->message()->str());
+  }
+  const wire::AdminResponse* r = env->message_as_AdminResponse();
+  if (r == nullptr || r->request_id() != id) {
+    return Status::InvalidArgument("expected the AdminResponse to request " + std::to_string(id));
+  }
+  return nlohmann::json::parse(r->json()->str());
+}
+
 }  // namespace fedge::testing

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
@@ -62,6 +63,9 @@ class RawClient {
   // Reads frames, skipping heartbeats, until one of another type arrives.
   shared::Result<std::vector<uint8_t>> ReadNonHeartbeat();
   shared::Status SendHello();
+  // Sends an AdminRequest and waits for its AdminResponse (an Error becomes the status).
+  shared::Result<nlohmann::json> AdminCall(const std::string& command,
+                                           const std::vector<std::string>& args = {});
 
  private:
   net::asio::io_context io_;

@@ -1,0 +1,241 @@
+#include "coordinator/admin.h"
+
+#include <charconv>
+
+#include "coordinator/registry.h"
+#include "shared/log.h"
+#include "shared/pki.h"
+#include "shared/wire.h"
+
+namespace fedge::coordinator {
+
+using nlohmann::json;
+using shared::Result;
+
+namespace {
+constexpr const char* kLog = "admin";
+
+Result<uint64_t> ParseUint(const std::string& text, const std::string& what) {
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
+    return shared::Status::InvalidArgument(what + " must be a non-negative integer, got '" + text +
+                                           "'");
+  }
+  return v;
+}
+
+shared::Status NeedArgs(const AdminCommand& c, size_t min, size_t max, const std::string& usage) {
+  if (c.args.size() < min || c.args.size() > max) {
+    return shared::Status::InvalidArgument("usage: " + c.name + (usage.empty() ? "" : " ") + usage);
+  }
+  return shared::Status::Ok();
+}
+
+// The facts `fedgectl models` lists for one version.
+json ModelSummary(const ModelRecord& m, uint64_t head) {
+  json j = {{"version", m.version},
+            {"parent", m.parent ? json(*m.parent) : json(nullptr)},
+            {"round", m.round},
+            {"origin", m.origin},
+            {"created_ms", m.created_ms},
+            {"digest", m.digest_hex},
+            {"size_bytes", m.size_bytes},
+            {"contributors", m.contributors.size()},
+            {"examples", m.total_examples},
+            {"blob_deleted", m.blob_deleted},
+            {"head", m.version == head}};
+  if (m.metrics.contains("federated_eval") && m.metrics["federated_eval"].contains("accuracy")) {
+    j["accuracy"] = m.metrics["federated_eval"]["accuracy"];
+  }
+  if (m.metrics.contains("train") && m.metrics["train"].contains("loss")) {
+    j["train_loss"] = m.metrics["train"]["loss"];
+  }
+  return j;
+}
+
+}  // namespace
+
+AdminService::AdminService(Store* store, RoundEngine* engine, const CoordinatorConfig& config,
+                           std::function<void(const std::string&)> close_client)
+    : store_(store),
+      engine_(engine),
+      config_(config),
+      close_client_(std::move(close_client)),
+      started_ms_(shared::UnixMillis()) {}
+
+const std::vector<std::pair<std::string, std::string>>& AdminService::Commands() {
+  static const std::vector<std::pair<std::string, std::string>> commands = {
+      {"status", ""},
+      {"clients", ""},
+      {"rounds", ""},
+      {"models", ""},
+      {"model show", "VERSION"},
+      {"model lineage", "VERSION"},
+      {"model compare", "VERSION_A VERSION_B"},
+      {"model export", "VERSION"},
+      {"model import", ""},
+      {"round start", "[ROUNDS]"},
+      {"revoke", "CLIENT_ID [REASON]"},
+  };
+  return commands;
+}
+
+void AdminService::Handle(AdminCommand c, std::function<void(Result<json>)> respond) {
+  FEDGE_LOG(Info, kLog) << c.admin << ": " << c.name
+                        << (c.args.empty() ? "" : " " + c.args.front());
+  auto run = [&]() -> Result<json> {
+    if (c.name == "status") {
+      FEDGE_RETURN_IF_ERROR(NeedArgs(c, 0, 0, ""));
+      return Status();
+    }
+    if (c.name == "clients") {
+      FEDGE_RETURN_IF_ERROR(NeedArgs(c, 0, 0, ""));
+      return Clients();
+    }
+    if (c.name == "rounds") {
+      FEDGE_RETURN_IF_ERROR(NeedArgs(c, 0, 0, ""));
+      return Rounds();
+    }
+    if (c.name == "models") {
+      FEDGE_RETURN_IF_ERROR(NeedArgs(c, 0, 0, ""));
+      return Models();
+    }
+    if (c.name == "model show" || c.name == "model export") {
+      FEDGE_RETURN_IF_ERROR(NeedArgs(c, 1, 1, "VERSION"));
+      FEDGE_ASSIGN_OR_RETURN(uint64_t v, ParseUint(c.args[0], "VERSION"));
+      FEDGE_ASSIGN_OR_RETURN(ModelRecord m, store_->GetModel(v));
+      FEDGE_ASSIGN_OR_RETURN(std::optional<uint64_t> head, store_->Head());
+      json j = ToJson(m);
+      j["head"] = head && *head == v;
+      if (c.name == "model export" && m.blob_deleted) {
+        return shared::Status::NotFound("model version " + std::to_string(v) +
+                                        " cannot be exported: its blob was removed by the "
+                                        "retention policy (registry.keep_last)");
+      }
+      return j;
+    }
+    if (c.name == "model lineage") {
+      FEDGE_RETURN_IF_ERROR(NeedArgs(c, 1, 1, "VERSION"));
+      FEDGE_ASSIGN_OR_RETURN(uint64_t v, ParseUint(c.args[0], "VERSION"));
+      FEDGE_ASSIGN_OR_RETURN(std::vector<ModelRecord> chain, Lineage(*store_, v));
+      FEDGE_ASSIGN_OR_RETURN(std::optional<uint64_t> head, store_->Head());
+      json out = json::array();
+      for (const ModelRecord& m : chain) out.push_back(ModelSummary(m, head.value_or(0)));
+      return json{{"version", v}, {"lineage", out}};
+    }
+    if (c.name == "model compare") {
+      FEDGE_RETURN_IF_ERROR(NeedArgs(c, 2, 2, "VERSION_A VERSION_B"));
+      FEDGE_ASSIGN_OR_RETURN(uint64_t a, ParseUint(c.args[0], "VERSION_A"));
+      FEDGE_ASSIGN_OR_RETURN(uint64_t b, ParseUint(c.args[1], "VERSION_B"));
+      return CompareModels(*store_, a, b);
+    }
+    if (c.name == "revoke") {
+      FEDGE_RETURN_IF_ERROR(NeedArgs(c, 1, 2, "CLIENT_ID [REASON]"));
+      return Revoke(c);
+    }
+    std::string known;
+    for (const auto& [name, args] : Commands()) known += (known.empty() ? "" : ", ") + name;
+    return shared::Status::InvalidArgument("unknown admin command '" + c.name +
+                                           "'; known: " + known);
+  };
+  if (c.name == "model import") {
+    if (shared::Status s = NeedArgs(c, 0, 0, ""); !s.ok()) return respond(s);
+    // On the engine's strand, so the new version number cannot race a round's commit.
+    engine_->Post([this, c = std::move(c), respond = std::move(respond)] {
+      Result<ExportedModel> exported = DecodeExport(c.upload);
+      if (!exported.ok()) return respond(exported.status().WithContext("model import"));
+      Result<ModelRecord> m = ImportModel(*store_, *exported);
+      if (!m.ok()) return respond(m.status());
+      FEDGE_LOG(Info, kLog) << c.admin << " imported model version " << m->version;
+      respond(ToJson(*m));
+    });
+    return;
+  }
+  if (c.name == "round start") {
+    if (shared::Status s = NeedArgs(c, 0, 1, "[ROUNDS]"); !s.ok()) return respond(s);
+    uint64_t rounds = 1;
+    if (!c.args.empty()) {
+      Result<uint64_t> r = ParseUint(c.args[0], "ROUNDS");
+      if (!r.ok()) return respond(r.status());
+      if (*r == 0 || *r > 1000000) {
+        return respond(shared::Status::InvalidArgument("ROUNDS must be between 1 and 1000000"));
+      }
+      rounds = *r;
+    }
+    engine_->StartRounds(rounds, [respond, rounds](uint64_t target) {
+      respond(json{{"requested", rounds}, {"target_round", target}});
+    });
+    return;
+  }
+  respond(run());
+}
+
+Result<json> AdminService::Status() const {
+  json engine = engine_->Snapshot();
+  FEDGE_ASSIGN_OR_RETURN(std::vector<ClientRecord> clients, store_->ListClients());
+  FEDGE_ASSIGN_OR_RETURN(std::vector<RevocationRecord> revoked, store_->ListRevocations());
+  uint64_t now = shared::UnixMillis();
+  return json{{"coordinator",
+               {{"listen", config_.listen + ":" + std::to_string(config_.port)},
+                {"data_dir", config_.data_dir},
+                {"started_ms", started_ms_},
+                {"uptime_s", (now - started_ms_) / 1000.0},
+                {"model_arch", config_.model_arch}}},
+              {"engine", engine},
+              {"clients_registered", clients.size()},
+              {"clients_connected", engine["connected"].size()},
+              {"clients_revoked", revoked.size()}};
+}
+
+Result<json> AdminService::Clients() const {
+  FEDGE_ASSIGN_OR_RETURN(std::vector<ClientRecord> clients, store_->ListClients());
+  json engine = engine_->Snapshot();
+  std::set<std::string> connected;
+  for (const auto& id : engine["connected"]) connected.insert(id.get<std::string>());
+  json out = json::array();
+  for (const ClientRecord& c : clients) {
+    json j = ToJson(c);
+    j["connected"] = connected.count(c.id) > 0;
+    FEDGE_ASSIGN_OR_RETURN(std::optional<RevocationRecord> r, store_->GetRevocation(c.id));
+    j["revoked"] = r.has_value();
+    out.push_back(std::move(j));
+  }
+  return json{{"clients", out}};
+}
+
+Result<json> AdminService::Rounds() const {
+  FEDGE_ASSIGN_OR_RETURN(std::vector<json> rounds, store_->ListRounds());
+  json engine = engine_->Snapshot();
+  return json{{"rounds", rounds}, {"open_round", engine["open_round"]}};
+}
+
+Result<json> AdminService::Models() const {
+  FEDGE_ASSIGN_OR_RETURN(std::vector<ModelRecord> models, store_->ListModels());
+  FEDGE_ASSIGN_OR_RETURN(std::optional<uint64_t> head, store_->Head());
+  json out = json::array();
+  for (const ModelRecord& m : models) out.push_back(ModelSummary(m, head.value_or(0)));
+  return json{{"head", head ? json(*head) : json(nullptr)}, {"models", out}};
+}
+
+Result<json> AdminService::Revoke(const AdminCommand& c) const {
+  const std::string& id = c.args[0];
+  FEDGE_RETURN_IF_ERROR(shared::ValidateClientId(id));
+  FEDGE_ASSIGN_OR_RETURN(std::optional<ClientRecord> client, store_->GetClient(id));
+  RevocationRecord r;
+  r.client_id = id;
+  r.fingerprint = client ? client->fingerprint : "";
+  r.reason = c.args.size() > 1 ? c.args[1] : "";
+  r.revoked_by = c.admin;
+  r.revoked_ms = shared::UnixMillis();
+  FEDGE_ASSIGN_OR_RETURN(std::optional<RevocationRecord> earlier, store_->GetRevocation(id));
+  if (!earlier) FEDGE_RETURN_IF_ERROR(store_->PutRevocation(r));
+  close_client_(id);  // durable first, then the open session goes
+  FEDGE_LOG(Warn, kLog) << c.admin << " revoked the certificate of " << id;
+  json j = ToJson(earlier ? *earlier : r);
+  j["already_revoked"] = earlier.has_value();
+  j["known_client"] = client.has_value();
+  return j;
+}
+
+}  // namespace fedge::coordinator

@@ -1,0 +1,52 @@
+#pragma once
+// Admin commands the coordinator runs for `fedgectl` over mutual TLS (admin certificates
+// only; the session checks the role). Each command answers with one JSON document or an
+// error that says what was wrong.
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "coordinator/config.h"
+#include "coordinator/round_engine.h"
+#include "coordinator/store.h"
+#include "shared/status.h"
+
+namespace fedge::coordinator {
+
+struct AdminCommand {
+  std::string admin;  // certificate CN of the admin
+  std::string name;   // e.g. "status", "model show"
+  std::vector<std::string> args;
+  std::vector<uint8_t> upload;  // "model import": the export file
+};
+
+class AdminService {
+ public:
+  // `close_client` closes every open session of a client id (thread-safe).
+  AdminService(Store* store, RoundEngine* engine, const CoordinatorConfig& config,
+               std::function<void(const std::string&)> close_client);
+
+  // Thread-safe. `respond` is called exactly once, possibly on another thread.
+  void Handle(AdminCommand command, std::function<void(shared::Result<nlohmann::json>)> respond);
+
+  // The commands and their arguments, for error messages and `fedgectl --help`.
+  static const std::vector<std::pair<std::string, std::string>>& Commands();
+
+ private:
+  shared::Result<nlohmann::json> Status() const;
+  shared::Result<nlohmann::json> Clients() const;
+  shared::Result<nlohmann::json> Rounds() const;
+  shared::Result<nlohmann::json> Models() const;
+  shared::Result<nlohmann::json> Revoke(const AdminCommand& command) const;
+
+  Store* store_;
+  RoundEngine* engine_;
+  const CoordinatorConfig& config_;
+  std::function<void(const std::string&)> close_client_;
+  uint64_t started_ms_;
+};
+
+}  // namespace fedge::coordinator
