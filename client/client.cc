@@ -49,6 +49,11 @@ Client::Client(ClientConfig config, LocalData data, net::asio::io_context& io,
 
 Client::~Client() = default;
 
+Status Client::fatal() const {
+  std::lock_guard<std::mutex> lock(id_mu_);
+  return fatal_;
+}
+
 std::string Client::id() const {
   std::lock_guard<std::mutex> lock(id_mu_);
   return id_;
@@ -81,6 +86,16 @@ net::awaitable<void> Client::Run() {
     Status s = co_await RunSession();
     conn_.reset();
     if (stopping_) break;
+    if (s.code() == shared::Code::kPermissionDenied) {
+      // Revoked or not a client certificate: retrying cannot help.
+      FEDGE_LOG(Error, kLog) << s.message() << "; not reconnecting";
+      {
+        std::lock_guard<std::mutex> lock(id_mu_);
+        fatal_ = s;
+      }
+      stopping_ = true;
+      break;
+    }
     if (stats_.sessions.load() > sessions_before) attempt = 0;  // had a working session
     int64_t base = std::min<int64_t>(
         config_.reconnect_max_ms, int64_t{config_.reconnect_initial_ms} << std::min(attempt, 20));
@@ -152,8 +167,9 @@ net::awaitable<Status> Client::RunSession() {
   // A task whose model download was interrupted resumes on this connection, and updates not
   // yet acknowledged are submitted again (their upload resumes where it stopped).
   if (waiting_for_model_) StartTask(conn, waiting_for_model_);
-  for (const auto& [task_id, out] : outbox_) {
+  for (auto& [task_id, out] : outbox_) {
     ++stats_.updates_resent;
+    out.sent_on = conn.get();
     conn->Send(out.submit);
   }
 
@@ -314,9 +330,13 @@ void Client::StartTask(const std::shared_ptr<shared::Connection>& conn,
                        std::shared_ptr<Task> task) {
   if (faults_.never_answer) return;
   if (auto it = outbox_.find(task->task_id); it != outbox_.end()) {
-    // Offered again (e.g. the coordinator restarted): the answer is ready, submit it again.
-    ++stats_.updates_resent;
-    conn->Send(it->second.submit);
+    // Offered again (e.g. the coordinator restarted): the answer is ready, submit it again
+    // unless it is already on its way on this connection.
+    if (it->second.sent_on != conn.get()) {
+      ++stats_.updates_resent;
+      it->second.sent_on = conn.get();
+      conn->Send(it->second.submit);
+    }
     return;
   }
   if (in_progress_.count(task->task_id) && waiting_for_model_ != task) return;  // working on it
@@ -402,7 +422,10 @@ net::awaitable<void> Client::DoTask(std::shared_ptr<shared::Connection> conn,
                                       wire::Codec::Fp32, d, out.blob.size()));
     // The coordinator answers with a BlobRequest for the bytes it does not have yet. If the
     // connection is down, the update waits in the outbox for the next session.
-    if (!conn->closed()) conn->Send(out.submit);
+    if (!conn->closed()) {
+      out.sent_on = conn.get();
+      conn->Send(out.submit);
+    }
     outbox_[task->task_id] = std::move(out);
     FEDGE_LOG(Debug, kLog) << "round " << task->round << ": trained on " << task->trained.examples
                            << " examples in " << task->trained.seconds << " s, loss "

@@ -61,6 +61,8 @@ class Client {
   const ClientStats& stats() const { return stats_; }
   // Client id as confirmed by the coordinator (empty before the first Welcome).
   std::string id() const;
+  // Why the client stopped by itself (e.g. its certificate was revoked), or OK.
+  shared::Status fatal() const;
 
  private:
   struct Task;
@@ -72,6 +74,7 @@ class Client {
     std::vector<uint8_t> submit;  // the UpdateSubmit frame payload
     std::vector<uint8_t> blob;
     bool resent_by_fault = false;
+    const shared::Connection* sent_on = nullptr;  // submitted on this connection already
   };
   void SendBlob(const std::shared_ptr<shared::Connection>& conn, const Outgoing& out,
                 uint64_t offset);
@@ -101,7 +104,8 @@ class Client {
   std::mutex model_mu_;
   std::optional<ml::Model> model_;  // guarded by model_mu_ (used on the compute pool)
   mutable std::mutex id_mu_;
-  std::string id_;
+  std::string id_;        // guarded by id_mu_
+  shared::Status fatal_;  // guarded by id_mu_
   std::atomic<bool> stopping_{false};
   // Highest task id offered so far: a queued task older than a newer offer of the same kind
   // is stale (its round moved on) and is skipped instead of delaying the new one.

@@ -56,5 +56,9 @@ int main(int argc, char** argv) {
   io.run();
   compute.join();
   g_client = nullptr;
+  if (fedge::shared::Status s = client.fatal(); !s.ok()) {
+    std::fprintf(stderr, "fedge-client: %s\n", s.message().c_str());
+    return 1;
+  }
   return 0;
 }

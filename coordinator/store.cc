@@ -51,24 +51,7 @@ std::string VersionKey(uint64_t v) {
 
 Result<ModelRecord> ModelFromJson(const std::string& text) {
   try {
-    json j = json::parse(text);
-    ModelRecord r;
-    r.version = j.at("version").get<uint64_t>();
-    if (!j.at("parent").is_null()) r.parent = j.at("parent").get<uint64_t>();
-    r.round = j.at("round").get<uint64_t>();
-    r.arch = j.at("arch").get<std::string>();
-    r.digest_hex = j.at("digest").get<std::string>();
-    r.size_bytes = j.at("size_bytes").get<uint64_t>();
-    r.created_ms = j.at("created_ms").get<uint64_t>();
-    for (const auto& c : j.at("contributors")) {
-      r.contributors.push_back(
-          {c.at("client").get<std::string>(), c.at("examples").get<uint64_t>()});
-    }
-    r.total_examples = j.at("total_examples").get<uint64_t>();
-    r.metrics = j.at("metrics");
-    r.origin = j.value("origin", std::string("round"));
-    r.blob_deleted = j.value("blob_deleted", false);
-    return r;
+    return ModelRecordFromJson(json::parse(text));
   } catch (const std::exception& e) {
     return Status::Corruption(std::string("model record is unreadable: ") + e.what());
   }
@@ -138,6 +121,30 @@ std::string UpdateKey(uint64_t round, const std::string& client_id) {
 }
 
 }  // namespace
+
+Result<ModelRecord> ModelRecordFromJson(const json& j) {
+  try {
+    ModelRecord r;
+    r.version = j.at("version").get<uint64_t>();
+    if (!j.at("parent").is_null()) r.parent = j.at("parent").get<uint64_t>();
+    r.round = j.at("round").get<uint64_t>();
+    r.arch = j.at("arch").get<std::string>();
+    r.digest_hex = j.at("digest").get<std::string>();
+    r.size_bytes = j.at("size_bytes").get<uint64_t>();
+    r.created_ms = j.at("created_ms").get<uint64_t>();
+    for (const auto& c : j.at("contributors")) {
+      r.contributors.push_back(
+          {c.at("client").get<std::string>(), c.at("examples").get<uint64_t>()});
+    }
+    r.total_examples = j.at("total_examples").get<uint64_t>();
+    r.metrics = j.at("metrics");
+    r.origin = j.value("origin", std::string("round"));
+    r.blob_deleted = j.value("blob_deleted", false);
+    return r;
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("model record is unreadable: ") + e.what());
+  }
+}
 
 json ToJson(const ClientRecord& r) {
   return {{"id", r.id},

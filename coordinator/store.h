@@ -72,6 +72,8 @@ struct RevocationRecord {
 
 nlohmann::json ToJson(const ClientRecord& r);
 nlohmann::json ToJson(const ModelRecord& r);
+// Corruption naming the missing or mistyped field.
+shared::Result<ModelRecord> ModelRecordFromJson(const nlohmann::json& j);
 nlohmann::json ToJson(const UpdateRecord& r);
 nlohmann::json ToJson(const RevocationRecord& r);
 

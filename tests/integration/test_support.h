@@ -56,6 +56,8 @@ class RawClient {
   // Empty cert/key: no client certificate.
   RawClient(const std::string& ca, const std::string& cert, const std::string& key);
   shared::Status Connect(uint16_t port);
+  // Closes the socket without a TLS goodbye, like a killed process.
+  void Drop() { stream_.reset(); }
   shared::Status WriteBytes(std::span<const uint8_t> bytes);
   shared::Status WriteFrame(std::span<const uint8_t> payload);
   // Reads one frame (no size cap beyond 64 MiB).

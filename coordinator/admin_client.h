@@ -1,0 +1,50 @@
+#pragma once
+// The admin side of the coordinator's admin protocol, for fedgectl: a blocking mutual-TLS
+// connection made from an admin startup kit (admin.toml, ca.crt, admin.crt, admin.key).
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "shared/asio.h"
+#include "shared/crypto.h"
+#include "shared/status.h"
+
+namespace fedge::coordinator {
+
+struct AdminConnectOptions {
+  std::string kit_dir;
+  std::string host;  // empty: from admin.toml
+  int port = 0;      // 0: from admin.toml
+  int timeout_seconds = 30;
+};
+
+class AdminClient {
+ public:
+  // Connects, verifies the coordinator's certificate and name, and exchanges Hello/Welcome.
+  // Errors say which file or step failed.
+  static shared::Result<std::unique_ptr<AdminClient>> Connect(const AdminConnectOptions& options);
+  ~AdminClient();
+
+  // Runs one admin command; an Error from the coordinator becomes the status.
+  shared::Result<nlohmann::json> Call(const std::string& command,
+                                      const std::vector<std::string>& args = {});
+  // Downloads a stored model blob and checks it against `digest`.
+  shared::Result<std::vector<uint8_t>> FetchBlob(const shared::Digest& digest);
+  // Uploads a model export file for "model import".
+  shared::Status UploadExport(const std::vector<uint8_t>& bytes);
+
+ private:
+  AdminClient();
+  shared::Status WriteFrame(const std::vector<uint8_t>& payload);
+  shared::Result<std::vector<uint8_t>> ReadMessage();  // skips heartbeats
+
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  uint64_t next_request_ = 1;
+  std::string endpoint_;
+};
+
+}  // namespace fedge::coordinator

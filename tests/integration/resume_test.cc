@@ -1,0 +1,230 @@
+// Resumable uploads and idempotent submissions against a real coordinator over mutual TLS.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "client/client.h"
+#include "shared/wire.h"
+#include "tests/integration/test_support.h"
+
+namespace fedge::testing {
+namespace {
+
+using shared::Status;
+
+const wire::Envelope* Verified(const std::vector<uint8_t>& frame) {
+  auto env = shared::VerifyEnvelope(frame);
+  EXPECT_TRUE(env.ok()) << env.status().ToString();
+  return env.ok() ? *env : nullptr;
+}
+
+// Reads frames until one of `type` arrives (skipping heartbeats); fails on an Error frame.
+std::vector<uint8_t> Expect(RawClient& c, wire::Message type) {
+  for (;;) {
+    auto frame = c.ReadNonHeartbeat();
+    EXPECT_TRUE(frame.ok()) << frame.status().ToString();
+    if (!frame.ok()) return {};
+    const wire::Envelope* env = Verified(*frame);
+    if (env == nullptr) return {};
+    if (env->message_type() == type) return *frame;
+    if (const wire::Error* e = env->message_as_Error()) {
+      ADD_FAILURE() << "Error instead of " << wire::EnumNameMessage(type) << ": "
+                    << e->message()->str();
+      return {};
+    }
+  }
+}
+
+std::vector<uint8_t> Submit(uint64_t task, uint64_t round, const std::string& idem,
+                            const std::vector<uint8_t>& blob) {
+  flatbuffers::FlatBufferBuilder fbb(256);
+  auto id = fbb.CreateString(idem);
+  shared::Digest digest = shared::Sha256(blob);
+  auto d = fbb.CreateVector(digest.data(), digest.size());
+  return shared::FinishEnvelope(fbb, wire::CreateUpdateSubmit(fbb, task, round, id, 25, 0,
+                                                              wire::Codec::Fp32, d, blob.size()));
+}
+
+class ResumeTest : public ::testing::Test {
+ protected:
+  ResumeTest() : dir_("resume"), kits_(ProvisionOrDie(dir_.path() + "/project", 2)) {}
+
+  RawClient Client(int i) const {
+    const std::string& kit = kits_.client_kits[i];
+    return RawClient(kit + "/ca.crt", kit + "/client.crt", kit + "/client.key");
+  }
+
+  TempDir dir_;
+  shared::ProvisionResult kits_;
+};
+
+TEST_F(ResumeTest, InterruptedUploadResumesFromItsOffsetAndAResentUpdateIsIgnored) {
+  auto config = TestCoordinatorConfig(kits_, dir_.path() + "/data");
+  config.rounds.count = 2;
+  config.rounds.min_clients = 1;
+  config.rounds.min_fit = 1;
+  config.rounds.evaluate = false;
+  config.rounds.timeout_seconds = 60;
+  RunningServer server(config);
+
+  RawClient first = Client(0);
+  ASSERT_TRUE(first.Connect(server.port()).ok());
+  ASSERT_TRUE(first.SendHello().ok());
+  ASSERT_FALSE(Expect(first, wire::Message::Welcome).empty());
+  std::vector<uint8_t> offer_frame = Expect(first, wire::Message::TaskOffer);
+  ASSERT_FALSE(offer_frame.empty());
+  const wire::TaskOffer* offer = Verified(offer_frame)->message_as_TaskOffer();
+  const uint64_t task = offer->task_id(), round = offer->round();
+  auto model_digest = shared::DigestField(offer->model_digest(), "digest");
+  ASSERT_TRUE(model_digest.ok());
+
+  // The model itself is a well-formed update of the right layout.
+  auto model = server.server().store().GetBlob(*model_digest);
+  ASSERT_TRUE(model.ok());
+  const std::vector<uint8_t> blob = *model;
+  const shared::Digest digest = shared::Sha256(blob);
+  const uint64_t chunk = 128 << 10;
+  ASSERT_GT(blob.size(), 4 * chunk);
+
+  ASSERT_TRUE(first.WriteFrame(Submit(task, round, "site-001/upload", blob)).ok());
+  std::vector<uint8_t> request = Expect(first, wire::Message::BlobRequest);
+  ASSERT_FALSE(request.empty());
+  EXPECT_EQ(Verified(request)->message_as_BlobRequest()->offset(), 0u);
+  // Half the chunks, then the connection dies.
+  const uint64_t sent = 3 * chunk;
+  for (uint64_t off = 0; off < sent; off += chunk) {
+    ASSERT_TRUE(first
+                    .WriteFrame(shared::MakeBlobChunk(wire::BlobKind::Update, digest, blob.size(),
+                                                      off, std::span(blob.data() + off, chunk)))
+                    .ok());
+  }
+  first.Drop();  // the connection dies without a goodbye
+
+  // The coordinator notices the disconnect; the client comes back.
+  for (int i = 0; i < 200 && !server.server().engine().Snapshot()["connected"].empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  RawClient second = Client(0);
+  ASSERT_TRUE(second.Connect(server.port()).ok());
+  ASSERT_TRUE(second.SendHello().ok());
+  ASSERT_FALSE(Expect(second, wire::Message::Welcome).empty());
+  // Its open task is offered again, with the same id.
+  offer_frame = Expect(second, wire::Message::TaskOffer);
+  ASSERT_FALSE(offer_frame.empty());
+  EXPECT_EQ(Verified(offer_frame)->message_as_TaskOffer()->task_id(), task);
+  ASSERT_TRUE(second.WriteFrame(Submit(task, round, "site-001/upload", blob)).ok());
+  request = Expect(second, wire::Message::BlobRequest);
+  ASSERT_FALSE(request.empty());
+  const uint64_t offset = Verified(request)->message_as_BlobRequest()->offset();
+  EXPECT_EQ(offset, sent) << "the upload must resume where it stopped";
+  for (const shared::ChunkRange& r : shared::ChunkRanges(blob.size(), offset, chunk)) {
+    ASSERT_TRUE(
+        second
+            .WriteFrame(shared::MakeBlobChunk(wire::BlobKind::Update, digest, blob.size(), r.offset,
+                                              std::span(blob.data() + r.offset, r.size)))
+            .ok());
+  }
+  std::vector<uint8_t> ack = Expect(second, wire::Message::Ack);
+  ASSERT_FALSE(ack.empty());
+  EXPECT_NE(Verified(ack)->message_as_Ack()->message()->str().find("accepted"), std::string::npos);
+
+  // Round 1 closes with that update; round 2 offers a new task.
+  offer_frame = Expect(second, wire::Message::TaskOffer);
+  ASSERT_FALSE(offer_frame.empty());
+  EXPECT_EQ(Verified(offer_frame)->message_as_TaskOffer()->round(), round + 1);
+  auto v2 = server.server().store().GetModel(2);
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  ASSERT_EQ(v2->contributors.size(), 1u);
+  EXPECT_EQ(v2->total_examples, 25u);
+
+  // The same update sent again (same idempotency id) is recognised and not folded again:
+  // acknowledged as a duplicate without asking for its bytes.
+  ASSERT_TRUE(second.WriteFrame(Submit(task, round, "site-001/upload", blob)).ok());
+  ack = Expect(second, wire::Message::Ack);
+  ASSERT_FALSE(ack.empty());
+  EXPECT_NE(Verified(ack)->message_as_Ack()->message()->str().find("duplicate"), std::string::npos);
+  EXPECT_EQ(server.server().engine().Snapshot()["duplicates_ignored"], 1);
+}
+
+std::shared_ptr<const ml::Dataset> SyntheticData(int n) {
+  ml::Dataset d;
+  d.size = n;
+  d.channels = 1;
+  d.height = 28;
+  d.width = 28;
+  d.images.resize(static_cast<size_t>(n) * 784);
+  d.labels.resize(n);
+  std::mt19937 rng(11);
+  std::normal_distribution<float> noise(0, 1);
+  for (int i = 0; i < n; ++i) {
+    d.labels[i] = i % 10;
+    for (int p = 0; p < 784; ++p) d.images[i * 784 + p] = noise(rng) + (p % 10 == i % 10 ? 2 : 0);
+  }
+  return std::make_shared<const ml::Dataset>(std::move(d));
+}
+
+// Runs two rounds with two real clients; returns the final model's digest.
+std::string RunTwoRounds(const shared::ProvisionResult& kits, const std::string& dir, bool resend,
+                         uint64_t* duplicates_ignored, uint64_t* duplicates_acked) {
+  auto config = TestCoordinatorConfig(kits, dir + "/data");
+  config.rounds.count = 2;
+  config.rounds.min_clients = 2;
+  config.rounds.min_fit = 2;
+  config.rounds.evaluate = false;
+  config.rounds.timeout_seconds = 60;
+  RunningServer server(config, /*exit_when_done=*/true);
+  auto data = SyntheticData(200);
+  net::asio::io_context io(1);
+  net::asio::thread_pool compute(1);
+  std::vector<std::unique_ptr<client::Client>> clients;
+  for (int i = 0; i < 2; ++i) {
+    auto cfg = client::LoadClientConfig(kits.client_kits[i] + "/client.toml");
+    EXPECT_TRUE(cfg.ok());
+    cfg->host = "127.0.0.1";
+    cfg->port = server.port();
+    cfg->state_dir = dir + "/state-" + std::to_string(i);
+    cfg->threads = 1;
+    client::LocalData local;
+    local.dataset = data;
+    for (int k = i * 100; k < i * 100 + 100; ++k) local.train.push_back(k);
+    local.class_counts.assign(10, 10);
+    clients.push_back(std::make_unique<client::Client>(*cfg, local, io, &compute));
+    EXPECT_TRUE(clients.back()->Init().ok());
+    clients.back()->set_faults({.resend_updates = resend});
+    clients.back()->Start();
+  }
+  std::thread io_thread([&io] {
+    auto guard = net::asio::make_work_guard(io);
+    io.run();
+  });
+  bool finished = server.WaitFinished(std::chrono::seconds(60));
+  // Let the last duplicate acknowledgements arrive before stopping.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  *duplicates_ignored = server.server().engine().Snapshot()["duplicates_ignored"];
+  *duplicates_acked = 0;
+  for (auto& c : clients) {
+    *duplicates_acked += c->stats().duplicates_acked.load();
+    c->Stop();
+  }
+  io.stop();
+  io_thread.join();
+  compute.join();
+  EXPECT_TRUE(finished);
+  auto head = server.server().store().Head();
+  auto record = server.server().store().GetModel(**head);
+  EXPECT_EQ(record->round, 2u);
+  return record->digest_hex;
+}
+
+TEST_F(ResumeTest, ClientsThatResendEveryUpdateGetTheSameModel) {
+  uint64_t ignored = 0, acked = 0;
+  std::string clean = RunTwoRounds(kits_, dir_.path() + "/clean", false, &ignored, &acked);
+  EXPECT_EQ(ignored, 0u);
+  std::string resent = RunTwoRounds(kits_, dir_.path() + "/resent", true, &ignored, &acked);
+  EXPECT_EQ(resent, clean) << "a resent update changed the aggregate";
+  EXPECT_GE(ignored, 3u) << "the coordinator did not see the resent updates";
+  EXPECT_GE(acked, 3u);
+}
+
+}  // namespace
+}  // namespace fedge::testing
