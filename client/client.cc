@@ -86,7 +86,7 @@ net::awaitable<void> Client::Run() {
     Status s = co_await RunSession();
     conn_.reset();
     if (stopping_) break;
-    if (s.code() == shared::Code::kPermissionDenied) {
+    if (refused_ && s.code() == shared::Code::kPermissionDenied) {
       // Revoked or not a client certificate: retrying cannot help.
       FEDGE_LOG(Error, kLog) << s.message() << "; not reconnecting";
       {
@@ -110,6 +110,7 @@ net::awaitable<void> Client::Run() {
 }
 
 net::awaitable<Status> Client::RunSession() {
+  refused_ = false;
   net::tcp::resolver resolver(strand_);
   net::error_code ec;
   const std::string service = std::to_string(config_.port);
@@ -150,6 +151,7 @@ net::awaitable<Status> Client::RunSession() {
   if (!env.ok()) co_return env.status();
   if (const wire::Error* e = (*env)->message_as_Error()) {
     conn->Close();
+    refused_ = true;  // an explicit answer, unlike a reset during the TLS handshake
     co_return Status(shared::FromWireCode(e->code()),
                      "coordinator refused: " + e->message()->str());
   }

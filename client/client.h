@@ -107,6 +107,7 @@ class Client {
   std::string id_;        // guarded by id_mu_
   shared::Status fatal_;  // guarded by id_mu_
   std::atomic<bool> stopping_{false};
+  bool refused_ = false;  // strand-owned: the last session ended with the coordinator's Error
   // Highest task id offered so far: a queued task older than a newer offer of the same kind
   // is stale (its round moved on) and is skipped instead of delaying the new one.
   std::atomic<uint64_t> newest_train_task_{0};

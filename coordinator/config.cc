@@ -34,7 +34,9 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
                                              "rounds.momentum",
                                              "rounds.seed",
                                              "model.arch",
-                                             "model.seed"}));
+                                             "model.seed",
+                                             "registry.keep_last",
+                                             "registry.keep_every"}));
   CoordinatorConfig c;
   c.config_path = path;
   FEDGE_ASSIGN_OR_RETURN(c.listen, file.String("server.listen", "0.0.0.0"));
@@ -84,6 +86,10 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(int64_t mseed,
                          file.Int("model.seed", 0, 0, std::numeric_limits<int64_t>::max()));
   c.model_seed = static_cast<uint64_t>(mseed);
+  FEDGE_ASSIGN_OR_RETURN(int64_t keep_last, file.Int("registry.keep_last", 0, 0, 1000000000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t keep_every, file.Int("registry.keep_every", 0, 0, 1000000000));
+  c.keep_last = static_cast<uint64_t>(keep_last);
+  c.keep_every = static_cast<uint64_t>(keep_every);
   return c;
 }
 

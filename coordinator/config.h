@@ -36,6 +36,11 @@ struct CoordinatorConfig {
   RoundSettings rounds;
   std::string model_arch = "cnn_small";
   uint64_t model_seed = 0;
+  // Registry retention: after each round, keep the blobs of the newest `keep_last` versions
+  // (0 keeps every blob), of every version divisible by `keep_every`, of the head and of
+  // version 1. Records are always kept, so lineage stays complete.
+  uint64_t keep_last = 0;
+  uint64_t keep_every = 0;
 };
 
 // Loads and validates a coordinator config; errors name the file and the key.

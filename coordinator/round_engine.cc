@@ -4,6 +4,7 @@
 #include <cmath>
 #include <random>
 
+#include "coordinator/registry.h"
 #include "shared/bundle_codec.h"
 #include "shared/log.h"
 #include "shared/ml/model.h"
@@ -319,6 +320,12 @@ void RoundEngine::Connected(std::shared_ptr<Peer> peer, ClientHello hello) {
     record.class_counts = hello.class_counts;
     if (Status s = store_->PutClient(record); !s.ok()) {
       FEDGE_LOG(Error, kLog) << "cannot record client " << id << ": " << s.ToString();
+    }
+    if (auto old = connected_.find(id); old != connected_.end() && old->second != peer) {
+      // One session per client: the newest wins (the old one is usually a dead connection
+      // that has not timed out yet).
+      FEDGE_LOG(Info, kLog) << "client " << id << " connected again; closing its older session";
+      old->second->Close();
     }
     connected_[id] = peer;
     hellos_[id] = std::move(hello);
@@ -808,6 +815,16 @@ net::awaitable<void> RoundEngine::Run(bool exit_when_done) {
                              << s.ToString();
     }
     round_.reset();
+    if (config_.keep_last > 0) {
+      RetentionPolicy policy{config_.keep_last, config_.keep_every};
+      Result<RetentionResult> pruned = ApplyRetention(*store_, policy, model_.version);
+      if (!pruned.ok()) {
+        FEDGE_LOG(Error, kLog) << "retention: " << pruned.status().ToString();
+      } else if (!pruned->pruned.empty()) {
+        FEDGE_LOG(Info, kLog) << "retention: removed the blobs of " << pruned->pruned.size()
+                              << " old version(s), " << pruned->bytes_freed << " bytes";
+      }
+    }
     PublishSnapshot();
     FEDGE_LOG(Info, kLog) << "round " << round << " complete: version " << summary.model_version
                           << ", " << summary.updates << "/" << summary.sampled << " updates, "

@@ -40,6 +40,8 @@ class Peer {
   virtual const std::string& client_id() const = 0;
   // Thread-safe: queue one message payload.
   virtual void Send(std::vector<uint8_t> payload) = 0;
+  // Thread-safe: end the connection (a newer session of the same client replaced it).
+  virtual void Close() = 0;
 };
 
 struct ClientHello {

@@ -35,7 +35,7 @@ class Session : public Peer, public std::enable_shared_from_this<Session> {
 
   const std::string& client_id() const override { return identity_.common_name; }
   void Send(std::vector<uint8_t> payload) override { conn_->Send(std::move(payload)); }
-  void Close() { conn_->Close(); }
+  void Close() override { conn_->Close(); }
   // Thread-safe: closes the session if it belongs to `client_id`.
   void CloseIfPeer(const std::string& client_id);
 

@@ -462,6 +462,9 @@ std::string CoordinatorToml(const ProvisionOptions& o, int clients) {
   w.Table("model");
   w.Set("arch", TomlString("cnn_small"));
   w.Set("seed", std::to_string(o.seed));
+  w.Table("registry");
+  w.Set("keep_last", "0", "keep the weights of this many newest versions (0 = all)");
+  w.Set("keep_every", "0", "also keep every Nth version's weights (0 = off)");
   return w.text();
 }
 

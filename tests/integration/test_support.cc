@@ -1,12 +1,21 @@
 #include "tests/integration/test_support.h"
 
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 
 #include "shared/wire.h"
+
+extern char** environ;
 
 namespace fedge::testing {
 
@@ -23,6 +32,10 @@ TempDir::TempDir(const std::string& tag) {
 }
 
 TempDir::~TempDir() {
+  if (std::getenv("FEDGE_KEEP_TEST_DIRS") != nullptr) {
+    std::fprintf(stderr, "kept %s (FEDGE_KEEP_TEST_DIRS is set)\n", path_.c_str());
+    return;
+  }
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }
@@ -163,6 +176,136 @@ Result<nlohmann::json> RawClient::AdminCall(const std::string& command,
     return Status::InvalidArgument("expected the AdminResponse to request " + std::to_string(id));
   }
   return nlohmann::json::parse(r->json()->str());
+}
+
+uint16_t FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+Process::Process(std::vector<std::string> argv, const std::string& log) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  std::vector<char*> args;
+  for (std::string& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  int rc = posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) pid_ = -1;
+}
+
+Process::~Process() { Kill(); }
+
+void Process::Kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+bool Process::Exited(int* code) {
+  if (pid_ <= 0) return true;
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
+  *code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  pid_ = -1;
+  return true;
+}
+
+bool Process::WaitExit(std::chrono::milliseconds timeout, int* code) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (Exited(code)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+int RunCommand(const std::vector<std::string>& argv, std::string* output) {
+  char path[] = "/tmp/fedge-cmd-XXXXXX";
+  int fd = ::mkstemp(path);
+  ::close(fd);
+  int code = -1;
+  {
+    Process p(argv, path);
+    if (!p.WaitExit(std::chrono::seconds(120), &code)) code = -1;
+  }
+  std::ifstream in(path);
+  output->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  ::unlink(path);
+  return code;
+}
+
+namespace {
+void WriteText(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+}  // namespace
+
+ProcessProject::ProcessProject(const std::string& dir, int clients, int rounds, int min_clients)
+    : dir_(dir), rounds_(rounds), min_clients_(min_clients), port_(FreePort()) {
+  shared::ProvisionOptions o;
+  o.out_dir = dir + "/kits";
+  o.clients = clients;
+  o.coordinator_hosts = {"127.0.0.1"};
+  o.port = port_;
+  o.force = true;
+  auto r = shared::Provision(o);
+  if (!r.ok()) {
+    std::fprintf(stderr, "provision failed: %s\n", r.status().ToString().c_str());
+    std::abort();
+  }
+  kits_ = *r;
+}
+
+std::string ProcessProject::CoordinatorConfig(const std::string& run) const {
+  const std::string kit = kits_.coordinator_kit;
+  const std::string path = dir_ + "/coordinator-" + run + ".toml";
+  const std::string min = std::to_string(min_clients_);
+  WriteText(path, "[server]\nlisten = \"127.0.0.1\"\nport = " + std::to_string(port_) +
+                      "\ndata_dir = \"" + DataDir(run) + "\"\nthreads = 2\nheartbeat_ms = 500\n" +
+                      "[tls]\nca = \"" + kit + "/ca.crt\"\ncert = \"" + kit +
+                      "/coordinator.crt\"\nkey = \"" + kit + "/coordinator.key\"\n" +
+                      "[rounds]\ncount = " + std::to_string(rounds_) + "\nmin_clients = " + min +
+                      "\nmin_fit = " + min + "\nfraction_fit = 1.0\n" +
+                      "timeout_seconds = 300\neval_timeout_seconds = 60\nevaluate = true\n" +
+                      "local_epochs = 1\nbatch_size = 32\nlearning_rate = 0.05\n" +
+                      "momentum = 0.9\nseed = 7\n[model]\narch = \"cnn_small\"\nseed = 3\n");
+  return path;
+}
+
+std::string ProcessProject::ClientConfig(int i, const std::string& run) const {
+  const std::string kit = kits_.client_kits[i];
+  const std::string path = dir_ + "/client-" + std::to_string(i) + "-" + run + ".toml";
+  WriteText(path,
+            "[coordinator]\nhost = \"127.0.0.1\"\nport = " + std::to_string(port_) +
+                "\nreconnect_initial_ms = 50\nreconnect_max_ms = 400\n" + "[tls]\nca = \"" + kit +
+                "/ca.crt\"\ncert = \"" + kit + "/client.crt\"\nkey = \"" + kit + "/client.key\"\n" +
+                "[data]\npartition = \"iid\"\nnum_partitions = 60\nindex = " + std::to_string(i) +
+                "\nseed = 5\n[training]\nthreads = 1\n" + "[storage]\ndir = \"" + dir_ + "/state-" +
+                std::to_string(i) + "-" + run + "\"\n");
+  return path;
+}
+
+std::unique_ptr<Process> ProcessProject::StartCoordinator(const std::string& run,
+                                                          std::vector<std::string> extra) const {
+  std::vector<std::string> argv = {FEDGE_COORDINATOR_BIN, "--config", CoordinatorConfig(run)};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return std::make_unique<Process>(std::move(argv), Log("coordinator-" + run));
+}
+
+std::unique_ptr<Process> ProcessProject::StartClient(int i, const std::string& run) const {
+  return std::make_unique<Process>(
+      std::vector<std::string>{FEDGE_CLIENT_BIN, "run", "--config", ClientConfig(i, run)},
+      Log("client-" + std::to_string(i) + "-" + run));
 }
 
 }  // namespace fedge::testing

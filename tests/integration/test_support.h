@@ -2,11 +2,15 @@
 // Helpers for integration tests: a provisioned project in a temp dir, a coordinator running
 // on 127.0.0.1 with port 0, and a raw synchronous TLS client to send arbitrary bytes.
 
+#include <sys/types.h>
+
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "coordinator/config.h"
 #include "coordinator/server.h"
@@ -17,7 +21,8 @@
 
 namespace fedge::testing {
 
-// A unique empty directory removed on destruction.
+// A unique empty directory removed on destruction (kept if FEDGE_KEEP_TEST_DIRS is set, to
+// read the logs of a failed test).
 class TempDir {
  public:
   explicit TempDir(const std::string& tag);
@@ -74,5 +79,54 @@ class RawClient {
   net::ssl::context ctx_;
   std::unique_ptr<net::TlsStream> stream_;
 };
+
+// A port on 127.0.0.1 that was free a moment ago.
+uint16_t FreePort();
+
+// A child process (posix_spawn) with stdout and stderr appended to `log`; killed with SIGKILL
+// when destroyed.
+class Process {
+ public:
+  Process(std::vector<std::string> argv, const std::string& log);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  bool running() const { return pid_ > 0; }
+  void Kill();
+  // True (and the exit code, or 128 + signal, in *code) once it has exited.
+  bool Exited(int* code);
+  // Waits up to `timeout` for the exit.
+  bool WaitExit(std::chrono::milliseconds timeout, int* code);
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// A provisioned project run as real processes (fedge-coordinator, fedge-client) on
+// 127.0.0.1: one coordinator config per run name (each with its own data directory) and
+// per-run client configs (each with its own state directory), all with small, fast settings.
+class ProcessProject {
+ public:
+  ProcessProject(const std::string& dir, int clients, int rounds, int min_clients);
+  std::string CoordinatorConfig(const std::string& run) const;
+  std::string ClientConfig(int i, const std::string& run) const;
+  std::string DataDir(const std::string& run) const { return dir_ + "/data-" + run; }
+  std::string Log(const std::string& name) const { return dir_ + "/" + name + ".log"; }
+  std::unique_ptr<Process> StartCoordinator(const std::string& run,
+                                            std::vector<std::string> extra_args = {}) const;
+  std::unique_ptr<Process> StartClient(int i, const std::string& run) const;
+  const shared::ProvisionResult& kits() const { return kits_; }
+  uint16_t port() const { return port_; }
+
+ private:
+  std::string dir_;
+  int rounds_;
+  int min_clients_;
+  uint16_t port_;
+  shared::ProvisionResult kits_;
+};
+
+// Runs a command to completion; its stdout and stderr go to *output. Returns the exit code.
+int RunCommand(const std::vector<std::string>& argv, std::string* output);
 
 }  // namespace fedge::testing
