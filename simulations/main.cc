@@ -37,5 +37,11 @@ int main(int argc, char** argv) {
       f["accuracy"].get<double>(), f["macro_f1"].get<double>(),
       f["model_version"].get<std::string>().c_str(),
       (*report)["timing"]["mean_round_seconds"].get<double>(), out_dir.c_str());
+  std::printf(
+      "registry: %s/project/coordinator/data; to browse it with fedgectl:\n"
+      "  build/coordinator/fedge-coordinator --config %s/project/coordinator/coordinator.toml "
+      "--serve &\n"
+      "  build/coordinator/fedgectl --kit %s/project/admins/admin models\n",
+      out_dir.c_str(), out_dir.c_str(), out_dir.c_str());
   return 0;
 }

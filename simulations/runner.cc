@@ -104,7 +104,8 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
       coordinator::LoadCoordinatorConfig(kits.coordinator_kit + "/coordinator.toml"));
   cc.listen = "127.0.0.1";
   cc.port = 0;
-  cc.data_dir = options.out_dir + "/coordinator-data";
+  // The registry stays in the kit's data directory, so the coordinator can be started again on
+  // it afterwards (fedge-coordinator --config .../coordinator.toml --serve) for fedgectl.
   fs::remove_all(cc.data_dir, ec);
   cc.threads = 1;
   cc.heartbeat_ms = 2000;

@@ -86,5 +86,107 @@ TEST(StoreTest, SecondOpenOfTheSameDirectoryFailsClearly) {
   std::filesystem::remove_all(dir);
 }
 
+UpdateRecord Update(uint64_t round, const std::string& client, const std::vector<uint8_t>& blob) {
+  UpdateRecord u;
+  u.round = round;
+  u.client_id = client;
+  u.task_id = round * 1000000000ull + 1;
+  u.idempotency_id = client + "/" + std::to_string(u.task_id);
+  u.examples = 10;
+  u.loss = 0.5;
+  u.blob_digest_hex = shared::ToHex(shared::Sha256(blob));
+  return u;
+}
+
+TEST(StoreTest, OpenRoundUpdatesSurviveReopenAndCommitDropsThem) {
+  std::string dir = TempDir();
+  std::vector<uint8_t> model = {1, 2, 3}, u1 = {4, 4}, u2 = {5, 5, 5}, other = {6};
+  nlohmann::json open = {{"round", 1}, {"phase", "train"}};
+  {
+    auto store = Store::Open(dir);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->PutModel(Record(1, model), model, /*make_head=*/true).ok());
+    ASSERT_TRUE((*store)->PutOpenRound(open).ok());
+    ASSERT_TRUE((*store)->AcceptUpdate(Update(1, "site-b", u2), u2, open).ok());
+    ASSERT_TRUE((*store)->AcceptUpdate(Update(1, "site-a", u1), u1, open).ok());
+    ASSERT_TRUE((*store)->AcceptUpdate(Update(2, "site-a", other), other, open).ok());
+  }
+  auto store = Store::Open(dir);  // as after a crash
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ(**(*store)->Head(), 1u);
+  EXPECT_EQ((**(*store)->OpenRound())["round"], 1);
+  std::vector<std::string> seen;
+  std::vector<std::vector<uint8_t>> blobs;
+  auto collect = [&](const UpdateRecord& r, std::vector<uint8_t> b) {
+    seen.push_back(r.client_id);
+    blobs.push_back(std::move(b));
+    return shared::Status::Ok();
+  };
+  ASSERT_TRUE((*store)->ForEachUpdate(1, collect).ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"site-a", "site-b"}));  // round 2's is not listed
+  EXPECT_EQ(blobs[0], u1);
+  auto accepted = (*store)->AcceptedUpdate("site-b/1000000001");
+  ASSERT_TRUE(accepted.ok() && accepted->has_value());
+  EXPECT_EQ((*accepted)->round, 1u);
+  EXPECT_FALSE((*(*store)->AcceptedUpdate("site-c/1")).has_value());
+
+  // Closing the round: new head, its updates gone, idempotency ids kept.
+  std::vector<uint8_t> v2 = {7, 7};
+  ModelRecord r2 = Record(2, v2);
+  r2.round = 1;
+  ASSERT_TRUE((*store)->CommitRound(r2, v2, {{"round", 1}, {"phase", "eval"}}).ok());
+  EXPECT_EQ((*store)->CommitRound(r2, v2, {}).code(), shared::Code::kAlreadyExists);
+  EXPECT_EQ(**(*store)->Head(), 2u);
+  seen.clear();
+  ASSERT_TRUE((*store)->ForEachUpdate(1, collect).ok());
+  EXPECT_TRUE(seen.empty());
+  EXPECT_TRUE((*(*store)->AcceptedUpdate("site-b/1000000001")).has_value());
+  ASSERT_TRUE((*store)->FinishRound(1, {{"round", 1}, {"updates", 2}}).ok());
+  EXPECT_FALSE((*(*store)->OpenRound()).has_value());
+  ASSERT_EQ((*store)->ListRounds()->size(), 1u);
+  // A failed attempt's updates are dropped.
+  ASSERT_TRUE((*store)->DiscardRoundUpdates(2, {{"round", 2}, {"phase", "idle"}}).ok());
+  seen.clear();
+  ASSERT_TRUE((*store)->ForEachUpdate(2, collect).ok());
+  EXPECT_TRUE(seen.empty());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(StoreTest, CorruptStoredUpdateIsReportedNotFolded) {
+  std::string dir = TempDir();
+  auto store = Store::Open(dir);
+  ASSERT_TRUE(store.ok());
+  std::vector<uint8_t> blob = {1, 2, 3};
+  UpdateRecord u = Update(3, "site-a", blob);
+  u.blob_digest_hex = shared::ToHex(shared::Sha256(std::vector<uint8_t>{9}));  // wrong
+  ASSERT_TRUE((*store)->AcceptUpdate(u, blob, {{"round", 3}}).ok());
+  shared::Status s = (*store)->ForEachUpdate(
+      3, [](const UpdateRecord&, std::vector<uint8_t>) { return shared::Status::Ok(); });
+  EXPECT_EQ(s.code(), shared::Code::kCorruption);
+  EXPECT_NE(s.message().find("site-a"), std::string::npos) << s.message();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(StoreTest, RevocationsAndTargetPersist) {
+  std::string dir = TempDir();
+  {
+    auto store = Store::Open(dir);
+    ASSERT_TRUE(store.ok());
+    EXPECT_FALSE((*(*store)->TargetRound()).has_value());
+    RevocationRecord r{"site-9", "ab12", "stolen", "admin", 42};
+    ASSERT_TRUE((*store)->PutRevocation(r).ok());
+    ASSERT_TRUE((*store)->PutTargetRound(30).ok());
+  }
+  auto store = Store::Open(dir);
+  ASSERT_TRUE(store.ok());
+  auto r = (*store)->GetRevocation("site-9");
+  ASSERT_TRUE(r.ok() && r->has_value());
+  EXPECT_EQ((*r)->reason, "stolen");
+  EXPECT_FALSE((*(*store)->GetRevocation("site-1")).has_value());
+  EXPECT_EQ((*store)->ListRevocations()->size(), 1u);
+  EXPECT_EQ(**(*store)->TargetRound(), 30u);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace fedge::coordinator
