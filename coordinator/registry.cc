@@ -79,28 +79,17 @@ Result<ModelRecord> RecordFromJson(std::string_view text) {
     return Status::Corruption("the export's record nests deeper than " +
                               std::to_string(kMaxRecordJsonDepth) + " levels");
   }
+  json j;
   try {
-    json j = json::parse(text);
-    ModelRecord r;
-    r.version = j.at("version").get<uint64_t>();
-    if (!j.at("parent").is_null()) r.parent = j.at("parent").get<uint64_t>();
-    r.round = j.at("round").get<uint64_t>();
-    r.arch = j.at("arch").get<std::string>();
-    r.digest_hex = j.at("digest").get<std::string>();
-    r.size_bytes = j.at("size_bytes").get<uint64_t>();
-    r.created_ms = j.at("created_ms").get<uint64_t>();
-    for (const auto& c : j.at("contributors")) {
-      r.contributors.push_back(
-          {c.at("client").get<std::string>(), c.at("examples").get<uint64_t>()});
-    }
-    r.total_examples = j.at("total_examples").get<uint64_t>();
-    r.metrics = j.at("metrics");
-    r.origin = j.value("origin", std::string("round"));
-    if (!r.metrics.is_object()) return Status::Corruption("the export's metrics are not an object");
-    return r;
+    j = json::parse(text);
   } catch (const std::exception& e) {
     return Status::Corruption(std::string("the export's record is unreadable: ") + e.what());
   }
+  Result<ModelRecord> r = ModelRecordFromJson(j);
+  if (!r.ok()) return Status::Corruption("the export's " + r.status().message());
+  if (!r->metrics.is_object()) return Status::Corruption("the export's metrics are not an object");
+  r->blob_deleted = false;  // an export always carries its blob
+  return r;
 }
 
 // Checks that `blob` is what `record` describes. InvalidArgument naming the mismatch.

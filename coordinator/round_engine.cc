@@ -46,6 +46,7 @@ struct RoundEngine::RoundState {
   std::map<std::string, uint64_t> pending;  // client -> task id still expected
   std::map<std::string, uint64_t> tasks;    // client -> task id offered
   std::set<std::string> accepted_ids;       // idempotency ids folded this round
+  std::set<std::string> inflight;           // clients whose update is being decoded or stored
   std::unique_ptr<FedAvgAccumulator> acc;
   std::vector<Contribution> contributions;
   double loss_sum = 0;
@@ -89,7 +90,8 @@ RoundEngine::RoundEngine(net::any_io_executor strand, Store* store, CoordinatorC
       store_(store),
       config_(std::move(config)),
       traffic_(std::move(traffic)),
-      wake_(strand) {}
+      wake_(strand),
+      ingest_(std::make_unique<net::asio::thread_pool>(2)) {}
 
 RoundEngine::~RoundEngine() = default;
 
@@ -465,23 +467,31 @@ Status RoundEngine::CheckSubmission(const std::string& client_id, uint64_t round
   return Status::Ok();
 }
 
+void RoundEngine::RejectUpdate(const std::shared_ptr<Peer>& peer, const UpdateIn& u,
+                               const Status& s) {
+  const std::string& id = peer->client_id();
+  FEDGE_LOG(Warn, kLog) << "rejected update from " << id << " for round " << u.round << ": "
+                        << s.ToString();
+  ++updates_rejected_;
+  if (round_ && round_->training && u.round == round_->round &&
+      s.code() != shared::Code::kIOError) {
+    ++round_->rejected;
+    if (round_->pending.erase(id) > 0 && round_->pending.empty()) Wake();
+  }
+  peer->Send(shared::MakeErrorMessage(s, u.task_id));
+  PublishSnapshot();
+}
+
+// An update goes through three steps: checks on the strand; decoding on the ingest pool;
+// validation on the strand; the synced write on the ingest pool; folding and the Ack on the
+// strand. The slow parts (decoding, the synced write) never hold up the strand, so other
+// clients' messages and the round's timers go on meanwhile; the round does not close while an
+// update of its is in flight.
 void RoundEngine::OnUpdate(std::shared_ptr<Peer> peer, UpdateIn u) {
   const std::string& id = peer->client_id();
-  auto reject = [&](const Status& s) {
-    FEDGE_LOG(Warn, kLog) << "rejected update from " << id << " for round " << u.round << ": "
-                          << s.ToString();
-    ++updates_rejected_;
-    if (round_ && round_->training && u.round == round_->round &&
-        s.code() != shared::Code::kIOError) {
-      ++round_->rejected;
-      if (round_->pending.erase(id) > 0 && round_->pending.empty()) Wake();
-    }
-    peer->Send(shared::MakeErrorMessage(s, u.task_id));
-    PublishSnapshot();
-  };
   bool duplicate = false;
   if (Status s = CheckSubmission(id, u.round, u.task_id, u.idempotency_id, &duplicate); !s.ok()) {
-    return reject(s);
+    return RejectUpdate(peer, u, s);
   }
   if (duplicate) {
     ++duplicates_ignored_;
@@ -489,47 +499,97 @@ void RoundEngine::OnUpdate(std::shared_ptr<Peer> peer, UpdateIn u) {
     PublishSnapshot();
     return;
   }
-  if (u.examples == 0 || u.examples > (1ull << 32)) {
-    return reject(Status::InvalidArgument("example count " + std::to_string(u.examples) +
-                                          " is out of range"));
+  if (round_->inflight.count(id)) {
+    peer->Send(shared::MakeErrorMessage(
+        Status::AlreadyExists("an update of task " + std::to_string(u.task_id) +
+                              " is being stored; its Ack follows"),
+        u.task_id));
+    return;
   }
+  if (u.examples == 0 || u.examples > (1ull << 32)) {
+    return RejectUpdate(peer, u,
+                        Status::InvalidArgument("example count " + std::to_string(u.examples) +
+                                                " is out of range"));
+  }
+  round_->inflight.insert(id);
   shared::DecodeLimits limits;
   limits.max_elements = static_cast<uint64_t>(state_.NumElements());
   limits.max_tensors = state_.tensors.size();
-  Result<shared::TensorBundle> bundle = shared::DecodeBundle(u.blob, limits);
-  if (!bundle.ok()) return reject(bundle.status().WithContext("update blob"));
-  if (Status s = round_->acc->Validate(*bundle, u.examples); !s.ok()) return reject(s);
+  net::asio::post(*ingest_, [this, peer = std::move(peer), u = std::move(u), limits]() mutable {
+    auto bundle =
+        std::make_shared<Result<shared::TensorBundle>>(shared::DecodeBundle(u.blob, limits));
+    net::asio::post(strand_, [this, peer = std::move(peer), u = std::move(u), bundle]() mutable {
+      OnDecoded(std::move(peer), std::move(u), std::move(*bundle));
+    });
+  });
+}
+
+void RoundEngine::OnDecoded(std::shared_ptr<Peer> peer, UpdateIn u,
+                            Result<shared::TensorBundle> bundle) {
+  const std::string id = peer->client_id();
+  if (round_) round_->inflight.erase(id);
+  if (!bundle.ok()) return RejectUpdate(peer, u, bundle.status().WithContext("update blob"));
+  if (!round_ || !round_->training || round_->round != u.round) {
+    return RejectUpdate(peer, u,
+                        Status::InvalidArgument("round " + std::to_string(u.round) +
+                                                " closed while the update was decoded"));
+  }
+  if (Status s = round_->acc->Validate(*bundle, u.examples); !s.ok()) {
+    return RejectUpdate(peer, u, s);
+  }
   double loss = std::nan("");
   for (const auto& [k, v] : u.metrics) {
     if (k == "loss" && std::isfinite(v)) loss = v;
   }
-  UpdateRecord record;
-  record.round = u.round;
-  record.client_id = id;
-  record.task_id = u.task_id;
-  record.idempotency_id = u.idempotency_id;
-  record.examples = u.examples;
-  record.loss = loss;
-  record.blob_digest_hex = shared::ToHex(shared::Sha256(u.blob));
-  record.received_ms = shared::UnixMillis();
-  // Durable before acknowledged: a crash after this line cannot lose the update.
-  if (Status s = store_->AcceptUpdate(record, u.blob, OpenRoundJson()); !s.ok()) {
-    return reject(Status::IOError("cannot store the update (" + s.message() + "); resend it"));
+  auto record = std::make_shared<UpdateRecord>();
+  record->round = u.round;
+  record->client_id = id;
+  record->task_id = u.task_id;
+  record->idempotency_id = u.idempotency_id;
+  record->examples = u.examples;
+  record->loss = loss;
+  record->blob_digest_hex = shared::ToHex(u.digest);  // verified by the upload
+  record->received_ms = shared::UnixMillis();
+  round_->inflight.insert(id);
+  auto state = std::make_shared<nlohmann::json>(OpenRoundJson());
+  auto values = std::make_shared<shared::TensorBundle>(std::move(*bundle));
+  net::asio::post(
+      *ingest_, [this, peer = std::move(peer), u = std::move(u), record, state, values]() mutable {
+        // Durable before acknowledged: a crash after this write cannot lose the update.
+        Status stored = store_->AcceptUpdate(*record, u.blob, *state);
+        u.blob = {};
+        net::asio::post(strand_, [this, peer = std::move(peer), u = std::move(u), record, values,
+                                  stored]() mutable {
+          OnStored(std::move(peer), std::move(u), *record, std::move(*values), stored);
+        });
+      });
+}
+
+void RoundEngine::OnStored(std::shared_ptr<Peer> peer, UpdateIn u, const UpdateRecord& record,
+                           shared::TensorBundle values, const Status& stored) {
+  const std::string& id = peer->client_id();
+  round_->inflight.erase(id);  // the round waits for in-flight updates, so it is still open
+  if (!stored.ok()) {
+    RejectUpdate(peer, u,
+                 Status::IOError("cannot store the update (" + stored.message() + "); resend it"));
+    if (round_->inflight.empty()) Wake();
+    return;
   }
-  u.blob = {};
-  if (Status s = round_->acc->Fold(std::move(*bundle), u.examples); !s.ok()) {
+  if (Status s = round_->acc->Fold(std::move(values), u.examples); !s.ok()) {
     // Validate passed, so this cannot happen; the stored update is folded again on resume.
     FEDGE_LOG(Error, kLog) << "update from " << id
                            << " was stored but not folded: " << s.ToString();
   }
   round_->accepted_ids.insert(u.idempotency_id);
   round_->contributions.push_back({id, u.examples});
-  if (std::isfinite(loss)) round_->loss_sum += loss * static_cast<double>(u.examples);
+  if (std::isfinite(record.loss)) {
+    round_->loss_sum += record.loss * static_cast<double>(u.examples);
+  }
   round_->pending.erase(id);
   peer->Send(shared::MakeAck(u.task_id, "update accepted for round " + std::to_string(u.round)));
   FEDGE_LOG(Debug, kLog) << "folded update from " << id << " (" << u.examples << " examples)";
   PublishSnapshot();
-  if (round_->pending.empty()) Wake();
+  Wake();
 }
 
 void RoundEngine::OnEval(std::shared_ptr<Peer> peer, EvalIn e) {
@@ -645,6 +705,9 @@ net::awaitable<Status> RoundEngine::RunTrainRound(uint64_t round) {
       static_cast<int64_t>(round_->deadline_ms) - static_cast<int64_t>(shared::UnixMillis());
   co_await WaitUntil(answered,
                      Clock::now() + std::chrono::milliseconds(std::max<int64_t>(0, left_ms)));
+  // Updates being decoded or stored finish first (their Ack is owed; they take milliseconds).
+  const std::function<bool()> drained = [this] { return round_->inflight.empty(); };
+  co_await WaitUntil(drained, Clock::now() + std::chrono::minutes(10));
   if (stopped_) co_return Status::Unavailable("stopped");
   int accepted = static_cast<int>(round_->contributions.size());
   if (accepted < r.min_fit) {

@@ -67,7 +67,8 @@ struct UpdateIn {
   std::string idempotency_id;
   uint64_t examples = 0;
   std::vector<std::pair<std::string, double>> metrics;
-  std::vector<uint8_t> blob;  // verified against its digest by the transport
+  std::vector<uint8_t> blob;  // verified against `digest` by the transport
+  shared::Digest digest{};
 };
 
 struct EvalIn {
@@ -173,6 +174,12 @@ class RoundEngine {
   net::awaitable<void> WaitUntil(const std::function<bool()>& done,
                                  std::chrono::steady_clock::time_point deadline);
   void OnUpdate(std::shared_ptr<Peer> peer, UpdateIn update);
+  void OnDecoded(std::shared_ptr<Peer> peer, UpdateIn update,
+                 shared::Result<shared::TensorBundle> bundle);
+  void OnStored(std::shared_ptr<Peer> peer, UpdateIn update, const UpdateRecord& record,
+                shared::TensorBundle values, const shared::Status& stored);
+  void RejectUpdate(const std::shared_ptr<Peer>& peer, const UpdateIn& update,
+                    const shared::Status& status);
   void OnEval(std::shared_ptr<Peer> peer, EvalIn eval);
   std::vector<uint8_t> MakeOffer(uint64_t task_id, uint64_t round, bool train,
                                  const std::string& client_id) const;
@@ -209,6 +216,9 @@ class RoundEngine {
   nlohmann::json snapshot_;  // guarded by snapshot_mu_
   std::mutex uploads_mu_;
   std::map<std::string, shared::BlobAssembler> uploads_;  // guarded by uploads_mu_
+  // Decoding and synced writes of updates, off the strand and the network threads. Last
+  // member: destroyed (joined) first, while everything its jobs touch is still alive.
+  std::unique_ptr<net::asio::thread_pool> ingest_;
 };
 
 }  // namespace fedge::coordinator

@@ -228,6 +228,7 @@ Status Session::OnBlobChunk(const wire::BlobChunk& chunk) {
   if (upload_.complete()) {
     UpdateIn u = std::move(*submitted_);
     submitted_.reset();
+    u.digest = digest;
     u.blob = upload_.Take();
     engine_->SubmitUpdate(shared_from_this(), std::move(u));
   }
@@ -262,6 +263,7 @@ Status Session::OnUpdateSubmit(const wire::UpdateSubmit& submit) {
   if (upload_.complete()) {
     UpdateIn ready = std::move(*submitted_);
     submitted_.reset();
+    ready.digest = digest;
     ready.blob = upload_.Take();
     engine_->SubmitUpdate(shared_from_this(), std::move(ready));
     return Status::Ok();
