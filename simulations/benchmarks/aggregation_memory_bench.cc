@@ -6,7 +6,9 @@
 //
 // Each update is handled as the coordinator's session and RoundEngine::OnUpdate handle it:
 // its encoded bytes exist only while it is processed, then DecodeBundle (with the model's
-// limits) and Fold. Prints a table and ratios; exits non-zero only on errors, never on ratios.
+// limits) and Fold(&&), which may keep up to 8 decoded updates pending (a bound independent of
+// N). Default N: 10 and 1,000. Prints a table and ratios; exits non-zero only on errors, never
+// on ratios.
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,6 +33,7 @@
 #include "shared/bundle_codec.h"
 #include "shared/ml/runtime.h"
 #include "shared/tensor_bundle.h"
+#include "simulations/benchmarks/bench_updates.h"
 
 namespace fedge::sim {
 namespace {
@@ -44,36 +47,6 @@ constexpr char kName[] = "aggregation_memory_bench";
 
 double SecondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-// ~1M parameters in a few tensors, shaped like a small CNN with a wide dense layer.
-TensorBundle MakeLayout() {
-  TensorBundle b;
-  b.tensors = {{"conv1.weight", {32, 1, 3, 3}, {}},  {"conv1.bias", {32}, {}},
-               {"conv2.weight", {64, 32, 3, 3}, {}}, {"conv2.bias", {64}, {}},
-               {"fc1.weight", {608, 1600}, {}},      {"fc1.bias", {608}, {}},
-               {"fc2.weight", {10, 608}, {}},        {"fc2.bias", {10}, {}}};
-  return b;
-}
-
-uint64_t SplitMix64(uint64_t* state) {
-  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-// Overwrites `update` (already shaped) with client `i`'s values, uniform in [-0.1, 0.1),
-// and returns its example count (50..5999). Deterministic in `i`, so both strategies see
-// the same updates.
-uint64_t FillUpdate(uint64_t i, TensorBundle* update) {
-  uint64_t state = (i + 1) * 0xD1B54A32D192ED03ull;
-  for (auto& t : update->tensors) {
-    for (float& v : t.data) {
-      v = (static_cast<float>(SplitMix64(&state) >> 40) * 0x1p-24f - 0.5f) * 0.2f;
-    }
-  }
-  return 50 + SplitMix64(&state) % 5950;
 }
 
 // A fingerprint of a model that two correct aggregators agree on to float rounding.
@@ -112,11 +85,13 @@ class Aggregator {
   virtual Result<TensorBundle> Finalize() = 0;
 };
 
-// What the coordinator does: fold into 128-bit fixed-point sums, drop the update.
+// What the coordinator does: fold into exact fixed-point sums, drop the update.
 class FedAvgAggregator : public Aggregator {
  public:
   explicit FedAvgAggregator(const TensorBundle& layout) : acc_(layout) {}
-  Status Add(TensorBundle update, uint64_t weight) override { return acc_.Fold(update, weight); }
+  Status Add(TensorBundle update, uint64_t weight) override {
+    return acc_.Fold(std::move(update), weight);  // as RoundEngine does: the values are taken
+  }
   Result<TensorBundle> Finalize() override { return acc_.Finalize(); }
 
  private:
@@ -172,7 +147,7 @@ Status Aggregate(const TensorBundle& layout, int updates, Aggregator* agg, Child
   limits.max_tensors = layout.tensors.size();
   for (int i = 0; i < updates; ++i) {
     auto t0 = Clock::now();
-    uint64_t weight = FillUpdate(static_cast<uint64_t>(i), &client);
+    uint64_t weight = FillBenchUpdate(static_cast<uint64_t>(i), &client);
     FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, shared::EncodeBundle(client));
     stats->client_s += SecondsSince(t0);
     auto t1 = Clock::now();
@@ -192,7 +167,7 @@ Status Aggregate(const TensorBundle& layout, int updates, Aggregator* agg, Child
 // line on stdout for the parent. Returns the process exit code.
 int RunChild(const std::string& strategy, int updates) {
   ml::ConfigureRuntime(1);  // the coordinator's malloc tuning, as in coordinator/main.cc
-  const TensorBundle layout = MakeLayout();
+  const TensorBundle layout = MakeBenchLayout();
   const long start_kb = StatusKb("VmRSS");
   std::unique_ptr<Aggregator> agg;
   if (strategy == "fedavg") agg = std::make_unique<FedAvgAggregator>(layout);
@@ -391,10 +366,10 @@ int main(int argc, char** argv) {
   CLI::App app{
       "aggregation_memory_bench: coordinator peak memory and fold throughput, exact FedAvg vs "
       "keep-every-update"};
-  std::vector<int> counts = {10, 200};
+  std::vector<int> counts = {10, 1000};
   std::string child_strategy;
   int child_updates = 0;
-  app.add_option("--clients", counts, "update counts to measure, comma-separated (default 10,200)")
+  app.add_option("--clients", counts, "update counts to measure, comma-separated (default 10,1000)")
       ->delimiter(',');
   app.add_option("--child-strategy", child_strategy)->group("");  // internal: one measurement
   app.add_option("--child-updates", child_updates)->group("");
