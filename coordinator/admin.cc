@@ -34,17 +34,8 @@ shared::Status NeedArgs(const AdminCommand& c, size_t min, size_t max, const std
 
 // The facts `fedgectl models` lists for one version.
 json ModelSummary(const ModelRecord& m, uint64_t head) {
-  json j = {{"version", m.version},
-            {"parent", m.parent ? json(*m.parent) : json(nullptr)},
-            {"round", m.round},
-            {"origin", m.origin},
-            {"created_ms", m.created_ms},
-            {"digest", m.digest_hex},
-            {"size_bytes", m.size_bytes},
-            {"contributors", m.contributors.size()},
-            {"examples", m.total_examples},
-            {"blob_deleted", m.blob_deleted},
-            {"head", m.version == head}};
+  json j = ModelFacts(m);
+  j["head"] = m.version == head;
   if (m.metrics.contains("federated_eval") && m.metrics["federated_eval"].contains("accuracy")) {
     j["accuracy"] = m.metrics["federated_eval"]["accuracy"];
   }

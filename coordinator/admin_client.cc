@@ -109,29 +109,38 @@ Result<std::vector<uint8_t>> AdminClient::ReadMessage() {
   }
 }
 
-Result<nlohmann::json> AdminClient::Call(const std::string& command,
-                                         const std::vector<std::string>& args) {
-  const uint64_t id = next_request_++;
+std::vector<uint8_t> MakeAdminRequest(uint64_t request_id, const std::string& command,
+                                      const std::vector<std::string>& args) {
   flatbuffers::FlatBufferBuilder fbb(256);
   auto name = fbb.CreateString(command);
   auto a = fbb.CreateVectorOfStrings(args);
-  FEDGE_RETURN_IF_ERROR(
-      WriteFrame(shared::FinishEnvelope(fbb, wire::CreateAdminRequest(fbb, id, name, a))));
-  FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> frame, ReadMessage());
+  return shared::FinishEnvelope(fbb, wire::CreateAdminRequest(fbb, request_id, name, a));
+}
+
+Result<nlohmann::json> ParseAdminAnswer(std::span<const uint8_t> frame, uint64_t request_id) {
   FEDGE_ASSIGN_OR_RETURN(const wire::Envelope* env, shared::VerifyEnvelope(frame));
   if (const wire::Error* e = env->message_as_Error()) {
     return Status(shared::FromWireCode(e->code()), e->message()->str());
   }
   const wire::AdminResponse* r = env->message_as_AdminResponse();
-  if (r == nullptr || r->request_id() != id) {
+  if (r == nullptr || r->request_id() != request_id) {
     return Status::Internal(std::string("unexpected answer ") +
-                            wire::EnumNameMessage(env->message_type()) + " to an admin command");
+                            wire::EnumNameMessage(env->message_type()) + " to admin request " +
+                            std::to_string(request_id));
   }
   try {
     return nlohmann::json::parse(r->json()->str());
   } catch (const std::exception& e) {
     return Status::Corruption(std::string("the coordinator's answer is not JSON: ") + e.what());
   }
+}
+
+Result<nlohmann::json> AdminClient::Call(const std::string& command,
+                                         const std::vector<std::string>& args) {
+  const uint64_t id = next_request_++;
+  FEDGE_RETURN_IF_ERROR(WriteFrame(MakeAdminRequest(id, command, args)));
+  FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> frame, ReadMessage());
+  return ParseAdminAnswer(frame, id);
 }
 
 Result<std::vector<uint8_t>> AdminClient::FetchBlob(const shared::Digest& digest) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,13 @@
 #include "shared/status.h"
 
 namespace fedge::coordinator {
+
+// The AdminRequest frame payload for one command.
+std::vector<uint8_t> MakeAdminRequest(uint64_t request_id, const std::string& command,
+                                      const std::vector<std::string>& args);
+// The coordinator's answer to request `request_id`: its JSON, or the Error it sent as a status.
+shared::Result<nlohmann::json> ParseAdminAnswer(std::span<const uint8_t> frame,
+                                                uint64_t request_id);
 
 struct AdminConnectOptions {
   std::string kit_dir;

@@ -172,7 +172,7 @@ void PrintModels(const json& models) {
     rows.push_back(
         {std::to_string(m["version"].get<uint64_t>()) + (m.value("head", false) ? "*" : ""),
          Num(m["parent"]), Num(m["round"]), m["origin"].get<std::string>(),
-         Time(m["created_ms"].get<uint64_t>()), Num(m["contributors"]), Num(m["examples"]),
+         Time(m["created_ms"].get<uint64_t>()), Num(m["contributors"]), Num(m["total_examples"]),
          m.contains("accuracy") ? Num(m["accuracy"]) : "-",
          m["digest"].get<std::string>().substr(0, 12),
          m.value("blob_deleted", false) ? "pruned" : "kept"});

@@ -190,20 +190,6 @@ void FlattenNumbers(const json& j, const std::string& path, std::map<std::string
   }
 }
 
-json Facts(const ModelRecord& r) {
-  return {{"version", r.version},
-          {"parent", r.parent ? json(*r.parent) : json(nullptr)},
-          {"round", r.round},
-          {"arch", r.arch},
-          {"digest", r.digest_hex},
-          {"size_bytes", r.size_bytes},
-          {"created_ms", r.created_ms},
-          {"origin", r.origin},
-          {"blob_deleted", r.blob_deleted},
-          {"contributors", r.contributors.size()},
-          {"total_examples", r.total_examples}};
-}
-
 json CompareMetrics(const json& a, const json& b) {
   std::map<std::string, double> fa, fb;
   FlattenNumbers(a, "", &fa);
@@ -274,6 +260,20 @@ Result<std::vector<bool>> KeptByPolicy(const std::vector<ModelRecord>& models,
 
 }  // namespace
 
+json ModelFacts(const ModelRecord& r) {
+  return {{"version", r.version},
+          {"parent", r.parent ? json(*r.parent) : json(nullptr)},
+          {"round", r.round},
+          {"arch", r.arch},
+          {"digest", r.digest_hex},
+          {"size_bytes", r.size_bytes},
+          {"created_ms", r.created_ms},
+          {"origin", r.origin},
+          {"blob_deleted", r.blob_deleted},
+          {"contributors", r.contributors.size()},
+          {"total_examples", r.total_examples}};
+}
+
 Result<std::vector<ModelRecord>> Lineage(Store& store, uint64_t version) {
   Result<ModelRecord> first = store.GetModel(version);
   if (!first.ok() && first.status().code() == shared::Code::kNotFound) {
@@ -307,8 +307,8 @@ Result<json> CompareModels(Store& store, uint64_t a, uint64_t b) {
   FEDGE_ASSIGN_OR_RETURN(std::vector<ModelRecord> lb, Lineage(store, b));
   const ModelRecord& ra = la.front();
   const ModelRecord& rb = lb.front();
-  json out = {{"a", Facts(ra)},
-              {"b", Facts(rb)},
+  json out = {{"a", ModelFacts(ra)},
+              {"b", ModelFacts(rb)},
               {"same_digest", ra.digest_hex == rb.digest_hex},
               {"metrics", CompareMetrics(ra.metrics, rb.metrics)}};
   CompareLineages(la, lb, &out);

@@ -17,6 +17,9 @@
 
 namespace fedge::coordinator {
 
+// The facts listings show for a version (no per-client contributors, no metrics).
+nlohmann::json ModelFacts(const ModelRecord& record);
+
 // The records from `version` back through its parents to a version without one, `version`
 // first. NotFound for an unknown `version`; Corruption naming the versions if a parent record
 // is missing or the parents loop.

@@ -129,7 +129,9 @@ TEST_F(FedgectlTest, AdminCommandsOverMutualTls) {
   EXPECT_EQ(models["models"][4]["origin"], "import");
   EXPECT_EQ(models["head"], 4) << "an import must not become the head";
 
-  // A client certificate cannot run admin commands, even dressed up as an admin kit.
+  // A client certificate cannot run admin commands, even dressed up as an admin kit. (The real
+  // site-001 is stopped meanwhile: its reconnect would replace the impostor's session.)
+  client0->Kill();
   const std::string fake = dir_.path() + "/fake-admin";
   std::filesystem::create_directories(fake);
   const std::string kit0 = project_.kits().client_kits[0];
@@ -139,6 +141,7 @@ TEST_F(FedgectlTest, AdminCommandsOverMutualTls) {
       << "/client.key\"\n";
   EXPECT_NE(Ctl({"status"}, &out, fake), 0);
   EXPECT_NE(out.find("AdminRequest from a client"), std::string::npos) << out;
+  client0 = project_.StartClient(0, "main");
 
   // Revocation: durable, the client's session is closed and it gives up reconnecting.
   ASSERT_EQ(Ctl({"revoke", project_.kits().client_ids[1], "--reason", "decommissioned"}, &out), 0)

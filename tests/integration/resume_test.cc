@@ -146,23 +146,6 @@ TEST_F(ResumeTest, InterruptedUploadResumesFromItsOffsetAndAResentUpdateIsIgnore
   EXPECT_EQ(server.server().engine().Snapshot()["duplicates_ignored"], 1);
 }
 
-std::shared_ptr<const ml::Dataset> SyntheticData(int n) {
-  ml::Dataset d;
-  d.size = n;
-  d.channels = 1;
-  d.height = 28;
-  d.width = 28;
-  d.images.resize(static_cast<size_t>(n) * 784);
-  d.labels.resize(n);
-  std::mt19937 rng(11);
-  std::normal_distribution<float> noise(0, 1);
-  for (int i = 0; i < n; ++i) {
-    d.labels[i] = i % 10;
-    for (int p = 0; p < 784; ++p) d.images[i * 784 + p] = noise(rng) + (p % 10 == i % 10 ? 2 : 0);
-  }
-  return std::make_shared<const ml::Dataset>(std::move(d));
-}
-
 // Runs two rounds with two real clients; returns the final model's digest.
 std::string RunTwoRounds(const shared::ProvisionResult& kits, const std::string& dir, bool resend,
                          uint64_t* duplicates_ignored, uint64_t* duplicates_acked) {
@@ -173,7 +156,7 @@ std::string RunTwoRounds(const shared::ProvisionResult& kits, const std::string&
   config.rounds.evaluate = false;
   config.rounds.timeout_seconds = 60;
   RunningServer server(config, /*exit_when_done=*/true);
-  auto data = SyntheticData(200);
+  auto data = SyntheticData(200, 11);
   net::asio::io_context io(1);
   net::asio::thread_pool compute(1);
   std::vector<std::unique_ptr<client::Client>> clients;

@@ -9,23 +9,6 @@
 namespace fedge::testing {
 namespace {
 
-std::shared_ptr<const ml::Dataset> SyntheticData(int n) {
-  ml::Dataset d;
-  d.size = n;
-  d.channels = 1;
-  d.height = 28;
-  d.width = 28;
-  d.images.resize(static_cast<size_t>(n) * 784);
-  d.labels.resize(n);
-  std::mt19937 rng(3);
-  std::normal_distribution<float> noise(0, 1);
-  for (int i = 0; i < n; ++i) {
-    d.labels[i] = i % 10;
-    for (int p = 0; p < 784; ++p) d.images[i * 784 + p] = noise(rng) + (p % 10 == i % 10 ? 2 : 0);
-  }
-  return std::make_shared<const ml::Dataset>(std::move(d));
-}
-
 TEST(RoundTest, RoundCompletesWhenOneSampledClientNeverAnswers) {
   TempDir dir("round");
   auto kits = ProvisionOrDie(dir.path() + "/project", 3);
@@ -39,7 +22,7 @@ TEST(RoundTest, RoundCompletesWhenOneSampledClientNeverAnswers) {
   config.rounds.evaluate = true;
   RunningServer server(config, /*exit_when_done=*/true);
 
-  auto data = SyntheticData(300);
+  auto data = SyntheticData(300, 3);
   net::asio::io_context io(1);
   net::asio::thread_pool compute(1);
   std::vector<std::unique_ptr<client::Client>> clients;

@@ -12,7 +12,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <random>
 
+#include "coordinator/admin_client.h"
 #include "shared/wire.h"
 
 extern char** environ;
@@ -38,6 +40,23 @@ TempDir::~TempDir() {
   }
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
+}
+
+std::shared_ptr<const ml::Dataset> SyntheticData(int n, uint32_t seed) {
+  ml::Dataset d;
+  d.size = n;
+  d.channels = 1;
+  d.height = 28;
+  d.width = 28;
+  d.images.resize(static_cast<size_t>(n) * 784);
+  d.labels.resize(n);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> noise(0, 1);
+  for (int i = 0; i < n; ++i) {
+    d.labels[i] = i % 10;
+    for (int p = 0; p < 784; ++p) d.images[i * 784 + p] = noise(rng) + (p % 10 == i % 10 ? 2 : 0);
+  }
+  return std::make_shared<const ml::Dataset>(std::move(d));
 }
 
 shared::ProvisionResult ProvisionOrDie(const std::string& dir, int clients) {
@@ -161,21 +180,9 @@ Result<nlohmann::json> RawClient::AdminCall(const std::string& command,
                                             const std::vector<std::string>& args) {
   static uint64_t next_id = 1;
   const uint64_t id = next_id++;
-  flatbuffers::FlatBufferBuilder fbb(256);
-  auto name = fbb.CreateString(command);
-  auto a = fbb.CreateVectorOfStrings(args);
-  FEDGE_RETURN_IF_ERROR(
-      WriteFrame(shared::FinishEnvelope(fbb, wire::CreateAdminRequest(fbb, id, name, a))));
+  FEDGE_RETURN_IF_ERROR(WriteFrame(coordinator::MakeAdminRequest(id, command, args)));
   FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> frame, ReadNonHeartbeat());
-  FEDGE_ASSIGN_OR_RETURN(const wire::Envelope* env, shared::VerifyEnvelope(frame));
-  if (const wire::Error* e = env->message_as_Error()) {
-    return Status(shared::FromWireCode(e->code()), e->message()->str());
-  }
-  const wire::AdminResponse* r = env->message_as_AdminResponse();
-  if (r == nullptr || r->request_id() != id) {
-    return Status::InvalidArgument("expected the AdminResponse to request " + std::to_string(id));
-  }
-  return nlohmann::json::parse(r->json()->str());
+  return coordinator::ParseAdminAnswer(frame, id);
 }
 
 uint16_t FreePort() {

@@ -16,6 +16,7 @@
 #include "coordinator/server.h"
 #include "shared/asio.h"
 #include "shared/frame.h"
+#include "shared/ml/dataset.h"
 #include "shared/pki.h"
 #include "shared/tls.h"
 
@@ -32,6 +33,9 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// n 28x28 one-channel images with labels i % 10, each class a noisy stripe pattern.
+std::shared_ptr<const ml::Dataset> SyntheticData(int n, uint32_t seed);
 
 shared::ProvisionResult ProvisionOrDie(const std::string& dir, int clients);
 
