@@ -420,7 +420,8 @@ Status RunAll(const Options& o, const std::string& work) {
       shared::kDefaultChunkBytes, Mb(blob_bytes));
   std::printf(
       "CPUs: %ld online, shared by everything in this process: the coordinator (%d network "
-      "threads; its engine strand runs on them) and %d client threads; the reference: %d "
+      "threads; its engine strand runs on them; 2 ingest-pool threads decode and store) and %d "
+      "client threads; the reference: %d "
       "client and %d server threads\n",
       ::sysconf(_SC_NPROCESSORS_ONLN), setup.config.threads, o.clients, o.clients, o.clients);
   if (double busy = MachineBusy(1.0); busy >= 0) {
