@@ -4,6 +4,7 @@
 #include <random>
 
 #include "client/client.h"
+#include "coordinator/registry.h"
 #include "shared/wire.h"
 #include "tests/integration/test_support.h"
 
@@ -148,8 +149,10 @@ TEST_F(ResumeTest, InterruptedUploadResumesFromItsOffsetAndAResentUpdateIsIgnore
 
 // Runs two rounds with two real clients; returns the final model's digest.
 std::string RunTwoRounds(const shared::ProvisionResult& kits, const std::string& dir, bool resend,
-                         uint64_t* duplicates_ignored, uint64_t* duplicates_acked) {
+                         uint64_t* duplicates_ignored, uint64_t* duplicates_acked,
+                         uint64_t keep_last = 0) {
   auto config = TestCoordinatorConfig(kits, dir + "/data");
+  config.keep_last = keep_last;
   config.rounds.count = 2;
   config.rounds.min_clients = 2;
   config.rounds.min_fit = 2;
@@ -207,6 +210,26 @@ TEST_F(ResumeTest, ClientsThatResendEveryUpdateGetTheSameModel) {
   EXPECT_EQ(resent, clean) << "a resent update changed the aggregate";
   EXPECT_GE(ignored, 3u) << "the coordinator did not see the resent updates";
   EXPECT_GE(acked, 3u);
+}
+
+TEST_F(ResumeTest, RetentionRemovesOldWeightsButKeepsTheRecords) {
+  uint64_t ignored = 0, acked = 0;
+  RunTwoRounds(kits_, dir_.path() + "/kept", false, &ignored, &acked, /*keep_last=*/1);
+  auto store = coordinator::Store::Open(dir_.path() + "/kept/data");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto v2 = (*store)->GetModel(2);
+  ASSERT_TRUE(v2.ok());
+  EXPECT_TRUE(v2->blob_deleted) << "version 2 is neither the head, the first nor the newest";
+  EXPECT_FALSE((*store)->HasBlob(*shared::DigestFromHex(v2->digest_hex)));
+  for (uint64_t kept : {1u, 3u}) {
+    auto m = (*store)->GetModel(kept);
+    ASSERT_TRUE(m.ok());
+    EXPECT_FALSE(m->blob_deleted) << kept;
+    EXPECT_TRUE((*store)->HasBlob(*shared::DigestFromHex(m->digest_hex))) << kept;
+  }
+  auto lineage = coordinator::Lineage(**store, 3);
+  ASSERT_TRUE(lineage.ok()) << lineage.status().ToString();
+  EXPECT_EQ(lineage->size(), 3u);
 }
 
 }  // namespace
