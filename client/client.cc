@@ -29,6 +29,7 @@ struct Client::Task {
   std::string arch;
   ml::TrainOptions options;
   std::chrono::steady_clock::time_point deadline;
+  wire::Codec codec = wire::Codec::Fp32;  // how the coordinator wants the update encoded
   // Results, filled by Work() on the compute pool.
   Status status;
   std::vector<uint8_t> update_blob;
@@ -220,6 +221,7 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
       task->model_size = o->model_size();
       task->arch = o->model_arch()->str();
       task->deadline = std::chrono::steady_clock::now() + milliseconds(o->deadline_ms());
+      task->codec = o->codec();
       std::atomic<uint64_t>& newest = task->train ? newest_train_task_ : newest_eval_task_;
       if (task->task_id > newest.load()) newest = task->task_id;
       if (const wire::TrainParams* p = o->train()) {
@@ -372,7 +374,7 @@ Status Client::Work(Task& task) {
   FEDGE_RETURN_IF_ERROR(model_->LoadState(state));
   if (task.train) {
     FEDGE_ASSIGN_OR_RETURN(task.trained, model_->Train(*data_.dataset, data_.train, task.options));
-    FEDGE_ASSIGN_OR_RETURN(task.update_blob, shared::EncodeBundle(model_->State()));
+    FEDGE_ASSIGN_OR_RETURN(task.update_blob, shared::EncodeBundle(model_->State(), task.codec));
   } else {
     FEDGE_ASSIGN_OR_RETURN(task.evaluated, model_->Evaluate(*data_.dataset, data_.eval));
   }
@@ -421,7 +423,7 @@ net::awaitable<void> Client::DoTask(std::shared_ptr<shared::Connection> conn,
     out.submit = shared::FinishEnvelope(
         fbb, wire::CreateUpdateSubmit(fbb, task->task_id, task->round, idem,
                                       static_cast<uint64_t>(task->trained.examples), metrics,
-                                      wire::Codec::Fp32, d, out.blob.size()));
+                                      task->codec, d, out.blob.size()));
     // The coordinator answers with a BlobRequest for the bytes it does not have yet. If the
     // connection is down, the update waits in the outbox for the next session.
     if (!conn->closed()) {

@@ -33,6 +33,7 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
                                              "rounds.learning_rate",
                                              "rounds.momentum",
                                              "rounds.seed",
+                                             "rounds.codec",
                                              "model.arch",
                                              "model.seed",
                                              "registry.keep_last",
@@ -69,6 +70,11 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(r.momentum, file.Double("rounds.momentum", 0.9, 0.0, 0.999999));
   FEDGE_ASSIGN_OR_RETURN(int64_t seed,
                          file.Int("rounds.seed", 0, 0, std::numeric_limits<int64_t>::max()));
+  FEDGE_ASSIGN_OR_RETURN(r.codec, file.String("rounds.codec", "fp32"));
+  if (r.codec != "fp32" && r.codec != "fp16" && r.codec != "int8") {
+    return Status::InvalidArgument(path + ": key 'rounds.codec': '" + r.codec +
+                                   "' is not an update codec; use fp32, fp16 or int8");
+  }
   r.count = static_cast<int>(count);
   r.min_clients = static_cast<int>(min_clients);
   r.min_fit = static_cast<int>(min_fit);

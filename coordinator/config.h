@@ -21,7 +21,8 @@ struct RoundSettings {
   int batch_size = 64;
   double learning_rate = 0.05;
   double momentum = 0.9;
-  uint64_t seed = 0;  // client sampling and training seeds
+  uint64_t seed = 0;           // client sampling and training seeds
+  std::string codec = "fp32";  // update encoding clients are asked for: fp32, fp16 or int8
 };
 
 struct CoordinatorConfig {

@@ -646,7 +646,10 @@ std::vector<uint8_t> RoundEngine::MakeOffer(uint64_t task_id, uint64_t round, bo
   }
   auto offer = wire::CreateTaskOffer(
       fbb, task_id, round, train ? wire::TaskKind::Train : wire::TaskKind::Evaluate, model_.version,
-      d, model_.size_bytes, arch, params, deadline_ms, wire::Codec::Fp32);
+      d, model_.size_bytes, arch, params, deadline_ms,
+      r.codec == "fp16"   ? wire::Codec::Fp16
+      : r.codec == "int8" ? wire::Codec::Int8
+                          : wire::Codec::Fp32);
   return shared::FinishEnvelope(fbb, offer);
 }
 

@@ -48,6 +48,7 @@ json ScenarioJson(const Scenario& s) {
           {"batch_size", s.batch_size},
           {"learning_rate", s.learning_rate},
           {"momentum", s.momentum},
+          {"codec", s.codec},
           {"fraction_fit", s.fraction_fit},
           {"arch", s.arch},
           {"torch_threads", s.torch_threads},
@@ -120,6 +121,7 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   cc.rounds.batch_size = sc.batch_size;
   cc.rounds.learning_rate = sc.learning_rate;
   cc.rounds.momentum = sc.momentum;
+  cc.rounds.codec = sc.codec;
   cc.rounds.seed = sc.seed;
   cc.model_arch = sc.arch;
   cc.model_seed = sc.model_seed;

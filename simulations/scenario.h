@@ -25,6 +25,7 @@ struct Scenario {
   int batch_size = 64;
   double learning_rate = 0.05;
   double momentum = 0.9;
+  std::string codec = "fp32";  // update codec: fp32, fp16 or int8
   double fraction_fit = 1.0;
   int min_fit = 0;  // 0: 80% of clients
   int round_timeout_seconds = 300;

@@ -64,6 +64,19 @@ min_fit = 3
   EXPECT_NE(c.status().message().find("no round could ever complete"), std::string::npos);
 }
 
+TEST(CoordinatorConfigTest, UnknownCodecIsRejectedWithTheChoices) {
+  auto c = coordinator::LoadCoordinatorConfig(Write("coordinator3.toml", R"([tls]
+ca = "ca.crt"
+cert = "c.crt"
+key = "c.key"
+[rounds]
+codec = "bf16"
+)"));
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("rounds.codec"), std::string::npos);
+  EXPECT_NE(c.status().message().find("fp32, fp16 or int8"), std::string::npos);
+}
+
 TEST(CoordinatorConfigTest, MissingTlsKeyIsNamed) {
   auto c = coordinator::LoadCoordinatorConfig(Write("coordinator2.toml", "[server]\nport = 1\n"));
   ASSERT_FALSE(c.ok());

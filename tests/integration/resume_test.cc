@@ -150,9 +150,11 @@ TEST_F(ResumeTest, InterruptedUploadResumesFromItsOffsetAndAResentUpdateIsIgnore
 // Runs two rounds with two real clients; returns the final model's digest.
 std::string RunTwoRounds(const shared::ProvisionResult& kits, const std::string& dir, bool resend,
                          uint64_t* duplicates_ignored, uint64_t* duplicates_acked,
-                         uint64_t keep_last = 0) {
+                         uint64_t keep_last = 0, const std::string& codec = "fp32",
+                         uint64_t* bytes_in = nullptr) {
   auto config = TestCoordinatorConfig(kits, dir + "/data");
   config.keep_last = keep_last;
+  config.rounds.codec = codec;
   config.rounds.count = 2;
   config.rounds.min_clients = 2;
   config.rounds.min_fit = 2;
@@ -187,6 +189,7 @@ std::string RunTwoRounds(const shared::ProvisionResult& kits, const std::string&
   // Let the last duplicate acknowledgements arrive before stopping.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   *duplicates_ignored = server.server().engine().Snapshot()["duplicates_ignored"];
+  if (bytes_in != nullptr) *bytes_in = server.server().traffic()->bytes_in.load();
   *duplicates_acked = 0;
   for (auto& c : clients) {
     *duplicates_acked += c->stats().duplicates_acked.load();
@@ -210,6 +213,21 @@ TEST_F(ResumeTest, ClientsThatResendEveryUpdateGetTheSameModel) {
   EXPECT_EQ(resent, clean) << "a resent update changed the aggregate";
   EXPECT_GE(ignored, 3u) << "the coordinator did not see the resent updates";
   EXPECT_GE(acked, 3u);
+}
+
+TEST_F(ResumeTest, CoordinatorChoosesTheUpdateCodec) {
+  uint64_t ignored = 0, acked = 0, fp32_in = 0, fp16_in = 0, int8_in = 0;
+  std::string fp32 =
+      RunTwoRounds(kits_, dir_.path() + "/fp32", false, &ignored, &acked, 0, "fp32", &fp32_in);
+  std::string fp16 =
+      RunTwoRounds(kits_, dir_.path() + "/fp16", false, &ignored, &acked, 0, "fp16", &fp16_in);
+  std::string int8 =
+      RunTwoRounds(kits_, dir_.path() + "/int8", false, &ignored, &acked, 0, "int8", &int8_in);
+  // Four updates of ~0.9 MB (fp32) went up in each run; the rest is small control traffic.
+  EXPECT_LT(static_cast<double>(fp16_in) / fp32_in, 0.55) << fp16_in << " vs " << fp32_in;
+  EXPECT_LT(static_cast<double>(int8_in) / fp32_in, 0.30) << int8_in << " vs " << fp32_in;
+  EXPECT_NE(fp16, fp32);  // lossy: a different (still valid) model
+  EXPECT_NE(int8, fp32);
 }
 
 TEST_F(ResumeTest, RetentionRemovesOldWeightsButKeepsTheRecords) {

@@ -33,6 +33,10 @@ TEST(ScenarioTest, BadValuesNameTheKey) {
   s = LoadScenario(Write("fedge-bad-scenario3.toml", "[scenario]\nclinets = 3\n"));
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("unknown key"), std::string::npos);
+  s = LoadScenario(Write("fedge-bad-scenario4.toml", "[training]\ncodec = \"zip\"\n"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("training.codec"), std::string::npos);
+  EXPECT_NE(s.status().message().find("fp32, fp16 or int8"), std::string::npos);
 }
 
 }  // namespace
