@@ -45,10 +45,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kName[] = "aggregation_memory_bench";
 
-double SecondsSince(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 // A fingerprint of a model that two correct aggregators agree on to float rounding.
 struct Fingerprint {
   double weighted = 0;  // sum of x_k * c_k with fixed pseudo-random c_k in [0.5, 1.5)

@@ -3,11 +3,17 @@
 // deterministic pseudo-random updates, so every benchmark (and every process of one) sees
 // the same values.
 
+#include <chrono>
 #include <cstdint>
 
 #include "shared/tensor_bundle.h"
 
 namespace fedge::sim {
+
+// Wall seconds since `t` on the steady clock.
+inline double SecondsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
 
 // ~1M parameters (998,314) in 8 tensors, shaped like a small CNN with a wide dense layer.
 // Data is empty.

@@ -40,10 +40,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kName[] = "fold_throughput_bench";
 
-double SecondsSince(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 // STREAM-like triad a[i] = b[i] + s * c[i] on arrays far larger than the caches.
 class Triad {
  public:

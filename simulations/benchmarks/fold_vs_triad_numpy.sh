@@ -17,17 +17,14 @@ TMP_DIR=""
 trap 'if [[ -n "$TMP_DIR" ]]; then rm -rf "$TMP_DIR"; fi' EXIT  # ~200 MB of updates
 
 die() { echo "fold_vs_triad_numpy: $*" >&2; exit 1; }
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # CPU use over 1 s from /proc/stat: both programs are memory-bound single threads, and another
 # busy process on this 2-core machine (a compiler) skews them differently.
 warn_if_busy() {
-  local a b busy
-  a=$(head -1 /proc/stat); sleep 1; b=$(head -1 /proc/stat)
-  busy=$(awk -v a="$a" -v b="$b" 'BEGIN {
-    n = split(a, x); split(b, y); total = 0
-    for (i = 2; i <= n; i++) total += y[i] - x[i]
-    idle = (y[5] - x[5]) + (y[6] - x[6])
-    printf "%d", (total > 0 ? 100 * (total - idle) / total : 0) }')
+  local busy
+  busy=$(cpu_busy_percent)
   if (( busy >= 10 )); then
     echo "note: the CPUs are ${busy}% busy before $1 starts; the ratios are noisy, rerun idle"
   fi

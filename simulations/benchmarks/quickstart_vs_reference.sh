@@ -16,19 +16,15 @@ readonly REFERENCE=${FEDGE_REFERENCE:-/work/shared/reference/fedavg_inprocess.py
 readonly PY=/usr/bin/python3  # python3-torch and python3-numpy are Debian packages
 
 die() { echo "quickstart_vs_reference: $*" >&2; exit 1; }
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # Both programs spin-wait in OpenMP: another busy process on this 2-core machine slows them
 # far more than its own share, so say when the machine is not idle (CPU use over 1 s, from
 # /proc/stat; the load average would still count the previous run).
 warn_if_busy() {
-  local a b
-  a=$(head -1 /proc/stat); sleep 1; b=$(head -1 /proc/stat)
   local busy
-  busy=$(awk -v a="$a" -v b="$b" 'BEGIN {
-    n = split(a, x); split(b, y); total = 0
-    for (i = 2; i <= n; i++) total += y[i] - x[i]
-    idle = (y[5] - x[5]) + (y[6] - x[6])
-    printf "%d", (total > 0 ? 100 * (total - idle) / total : 0) }')
+  busy=$(cpu_busy_percent)
   if (( busy >= 10 )); then
     echo "note: the CPUs are ${busy}% busy before $1 starts; other work on this machine makes" \
          "the timings noisy (and OpenMP spin-waiting makes them much worse than its share)"
