@@ -85,7 +85,8 @@ std::string DefaultName(const std::string& uri, Kind kind) {
     case Kind::kStream:
       return UrlHost(uri);
     case Kind::kFolder: {
-      fs::path p = fs::path(uri).lexically_normal();
+      std::error_code ec;  // absolute: "." or "cams/.." name the folder itself
+      fs::path p = fs::absolute(uri, ec).lexically_normal();
       if (!p.has_filename()) p = p.parent_path();
       return p.filename().string();
     }

@@ -210,6 +210,10 @@ TEST(FrameSourceTest, ImageFolderReportsTheCorruptFileAndReadsTheOthers) {
   EXPECT_NE(frames[2].unreadable.find("Corruption"), std::string::npos);
   EXPECT_FALSE(frames[2].image.Valid());
   EXPECT_EQ(frames[2].index, 2u);
+
+  auto dotted = OpenFrameSource(Options(folder + "/../dock_cam/."));
+  ASSERT_TRUE(dotted.ok());
+  EXPECT_EQ((*dotted)->name(), "dock_cam");
 }
 
 TEST(FrameSourceTest, MissingOrUnreadableFilesAndBadOptionsAreClearErrors) {
