@@ -42,8 +42,8 @@ SiteConditions SiteConditionsForIndex(int site, uint64_t seed);
 
 // Renders items (n * 784 bytes, n = labels.size() >= 1) with RenderFrame (rng seeded with
 // conditions.seed) into an MJPG .avi at `video_path` (quality conditions.jpeg_quality, frames
-// frame_size x frame_size)
-// and writes `labels_path`: CSV with the header "frame_id,label" and one line per frame,
+// frame_size x frame_size) and writes `labels_path`: CSV with the header "frame_id,label" and
+// one line per frame,
 // frame_id = "<video file stem>#<frame index from 0>" (the ids a video FrameSource produces).
 // Both files are written to temporaries and renamed into place; the video is read back and its
 // frame count checked. Errors: InvalidArgument (sizes, extension other than .avi, fps <= 0),
