@@ -10,3 +10,5 @@ find_package(GTest REQUIRED)
 find_package(tomlplusplus CONFIG REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
+# Camera I/O (client frame sources) and image processing (shared/vision) only.
+find_package(OpenCV 4 REQUIRED COMPONENTS core imgproc imgcodecs videoio)
