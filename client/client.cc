@@ -30,6 +30,7 @@ struct Client::Task {
   ml::TrainOptions options;
   std::chrono::steady_clock::time_point deadline;
   wire::Codec codec = wire::Codec::Fp32;  // how the coordinator wants the update encoded
+  float topk_fraction = 0;                // TopKInt8: fraction of values to send
   // Results, filled by Work() on the compute pool.
   Status status;
   std::vector<uint8_t> update_blob;
@@ -222,6 +223,7 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
       task->arch = o->model_arch()->str();
       task->deadline = std::chrono::steady_clock::now() + milliseconds(o->deadline_ms());
       task->codec = o->codec();
+      task->topk_fraction = o->topk_fraction();
       std::atomic<uint64_t>& newest = task->train ? newest_train_task_ : newest_eval_task_;
       if (task->task_id > newest.load()) newest = task->task_id;
       if (const wire::TrainParams* p = o->train()) {
@@ -374,7 +376,14 @@ Status Client::Work(Task& task) {
   FEDGE_RETURN_IF_ERROR(model_->LoadState(state));
   if (task.train) {
     FEDGE_ASSIGN_OR_RETURN(task.trained, model_->Train(*data_.dataset, data_.train, task.options));
-    FEDGE_ASSIGN_OR_RETURN(task.update_blob, shared::EncodeBundle(model_->State(), task.codec));
+    if (task.codec == wire::Codec::TopKInt8) {
+      // Error feedback: what top-k leaves out this round stays in residual_ for the next.
+      FEDGE_ASSIGN_OR_RETURN(task.update_blob,
+                             shared::EncodeTopKDelta(model_->State(), state, task.digest,
+                                                     task.topk_fraction, &residual_));
+    } else {
+      FEDGE_ASSIGN_OR_RETURN(task.update_blob, shared::EncodeBundle(model_->State(), task.codec));
+    }
   } else {
     FEDGE_ASSIGN_OR_RETURN(task.evaluated, model_->Evaluate(*data_.dataset, data_.eval));
   }

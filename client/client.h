@@ -103,6 +103,7 @@ class Client {
   std::map<uint64_t, Outgoing> outbox_;      // strand-owned: task id -> unacknowledged update
   std::mutex model_mu_;
   std::optional<ml::Model> model_;  // guarded by model_mu_ (used on the compute pool)
+  shared::TensorBundle residual_;   // guarded by model_mu_: top-k error feedback
   mutable std::mutex id_mu_;
   std::string id_;        // guarded by id_mu_
   shared::Status fatal_;  // guarded by id_mu_

@@ -34,6 +34,7 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
                                              "rounds.momentum",
                                              "rounds.seed",
                                              "rounds.codec",
+                                             "rounds.topk_fraction",
                                              "model.arch",
                                              "model.seed",
                                              "registry.keep_last",
@@ -71,10 +72,11 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(int64_t seed,
                          file.Int("rounds.seed", 0, 0, std::numeric_limits<int64_t>::max()));
   FEDGE_ASSIGN_OR_RETURN(r.codec, file.String("rounds.codec", "fp32"));
-  if (r.codec != "fp32" && r.codec != "fp16" && r.codec != "int8") {
+  if (r.codec != "fp32" && r.codec != "fp16" && r.codec != "int8" && r.codec != "topk_int8") {
     return Status::InvalidArgument(path + ": key 'rounds.codec': '" + r.codec +
-                                   "' is not an update codec; use fp32, fp16 or int8");
+                                   "' is not an update codec; use fp32, fp16, int8 or topk_int8");
   }
+  FEDGE_ASSIGN_OR_RETURN(r.topk_fraction, file.Double("rounds.topk_fraction", 0.05, 1e-6, 1.0));
   r.count = static_cast<int>(count);
   r.min_clients = static_cast<int>(min_clients);
   r.min_fit = static_cast<int>(min_fit);

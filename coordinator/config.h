@@ -21,8 +21,11 @@ struct RoundSettings {
   int batch_size = 64;
   double learning_rate = 0.05;
   double momentum = 0.9;
-  uint64_t seed = 0;           // client sampling and training seeds
-  std::string codec = "fp32";  // update encoding clients are asked for: fp32, fp16 or int8
+  uint64_t seed = 0;  // client sampling and training seeds
+  // Update encoding clients are asked for: fp32, fp16, int8, or topk_int8 (the topk_fraction
+  // largest differences to the round's model, int8, with error feedback on the client).
+  std::string codec = "fp32";
+  double topk_fraction = 0.05;
 };
 
 struct CoordinatorConfig {

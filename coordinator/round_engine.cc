@@ -159,7 +159,8 @@ Status RoundEngine::RefoldStored(const UpdateRecord& record, std::vector<uint8_t
   shared::DecodeLimits limits;
   limits.max_elements = static_cast<uint64_t>(state_.NumElements());
   limits.max_tensors = state_.tensors.size();
-  FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle bundle, shared::DecodeBundle(blob, limits));
+  FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle bundle,
+                         shared::DecodeUpdate(blob, limits, state_, model_digest_));
   blob = {};
   FEDGE_RETURN_IF_ERROR(round_->acc->Fold(std::move(bundle), record.examples));
   round_->accepted_ids.insert(record.idempotency_id);
@@ -236,6 +237,7 @@ Status RoundEngine::InstallModel(const ModelRecord& record, std::vector<uint8_t>
     while (blobs_.size() > 1) blobs_.erase(blobs_.begin());
     blobs_[digest] = std::make_shared<const std::vector<uint8_t>>(std::move(blob));
   }
+  model_digest_ = digest;
   model_ = record;
   state_ = std::move(state);
   version_ = record.version;
@@ -515,9 +517,11 @@ void RoundEngine::OnUpdate(std::shared_ptr<Peer> peer, UpdateIn u) {
   shared::DecodeLimits limits;
   limits.max_elements = static_cast<uint64_t>(state_.NumElements());
   limits.max_tensors = state_.tensors.size();
+  // state_ and model_digest_ change only between rounds, and a round waits for every update in
+  // flight before it commits, so the pool may read them.
   net::asio::post(*ingest_, [this, peer = std::move(peer), u = std::move(u), limits]() mutable {
-    auto bundle =
-        std::make_shared<Result<shared::TensorBundle>>(shared::DecodeBundle(u.blob, limits));
+    auto bundle = std::make_shared<Result<shared::TensorBundle>>(
+        shared::DecodeUpdate(u.blob, limits, state_, model_digest_));
     net::asio::post(strand_, [this, peer = std::move(peer), u = std::move(u), bundle]() mutable {
       OnDecoded(std::move(peer), std::move(u), std::move(*bundle));
     });
@@ -627,6 +631,15 @@ void RoundEngine::OnEval(std::shared_ptr<Peer> peer, EvalIn e) {
   if (round_->pending.empty()) Wake();
 }
 
+namespace {
+wire::Codec UpdateCodec(const std::string& name) {
+  if (name == "fp16") return wire::Codec::Fp16;
+  if (name == "int8") return wire::Codec::Int8;
+  if (name == "topk_int8") return wire::Codec::TopKInt8;
+  return wire::Codec::Fp32;
+}
+}  // namespace
+
 std::vector<uint8_t> RoundEngine::MakeOffer(uint64_t task_id, uint64_t round, bool train,
                                             const std::string& client_id) const {
   const RoundSettings& r = config_.rounds;
@@ -646,10 +659,8 @@ std::vector<uint8_t> RoundEngine::MakeOffer(uint64_t task_id, uint64_t round, bo
   }
   auto offer = wire::CreateTaskOffer(
       fbb, task_id, round, train ? wire::TaskKind::Train : wire::TaskKind::Evaluate, model_.version,
-      d, model_.size_bytes, arch, params, deadline_ms,
-      r.codec == "fp16"   ? wire::Codec::Fp16
-      : r.codec == "int8" ? wire::Codec::Int8
-                          : wire::Codec::Fp32);
+      d, model_.size_bytes, arch, params, deadline_ms, UpdateCodec(r.codec),
+      r.codec == "topk_int8" ? static_cast<float>(r.topk_fraction) : 0.0f);
   return shared::FinishEnvelope(fbb, offer);
 }
 

@@ -199,6 +199,7 @@ class RoundEngine {
   std::map<std::string, ClientHello> hellos_;
   ModelRecord model_;
   shared::TensorBundle state_;
+  shared::Digest model_digest_{};  // of model_'s blob: the base of delta updates
   std::unique_ptr<RoundState> round_;
   uint64_t next_attempt_ = 0;  // attempt number of the next fresh round
   uint64_t target_round_ = 0;

@@ -49,6 +49,7 @@ json ScenarioJson(const Scenario& s) {
           {"learning_rate", s.learning_rate},
           {"momentum", s.momentum},
           {"codec", s.codec},
+          {"topk_fraction", s.topk_fraction},
           {"fraction_fit", s.fraction_fit},
           {"arch", s.arch},
           {"torch_threads", s.torch_threads},
@@ -122,6 +123,7 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   cc.rounds.learning_rate = sc.learning_rate;
   cc.rounds.momentum = sc.momentum;
   cc.rounds.codec = sc.codec;
+  cc.rounds.topk_fraction = sc.topk_fraction;
   cc.rounds.seed = sc.seed;
   cc.model_arch = sc.arch;
   cc.model_seed = sc.model_seed;

@@ -216,17 +216,22 @@ TEST_F(ResumeTest, ClientsThatResendEveryUpdateGetTheSameModel) {
 }
 
 TEST_F(ResumeTest, CoordinatorChoosesTheUpdateCodec) {
-  uint64_t ignored = 0, acked = 0, fp32_in = 0, fp16_in = 0, int8_in = 0;
+  uint64_t ignored = 0, acked = 0, fp32_in = 0, fp16_in = 0, int8_in = 0, topk_in = 0;
   std::string fp32 =
       RunTwoRounds(kits_, dir_.path() + "/fp32", false, &ignored, &acked, 0, "fp32", &fp32_in);
   std::string fp16 =
       RunTwoRounds(kits_, dir_.path() + "/fp16", false, &ignored, &acked, 0, "fp16", &fp16_in);
   std::string int8 =
       RunTwoRounds(kits_, dir_.path() + "/int8", false, &ignored, &acked, 0, "int8", &int8_in);
+  std::string topk =
+      RunTwoRounds(kits_, dir_.path() + "/topk", false, &ignored, &acked, 0, "topk_int8", &topk_in);
   // Four updates of ~0.9 MB (fp32) went up in each run; the rest is small control traffic.
   EXPECT_LT(static_cast<double>(fp16_in) / fp32_in, 0.55) << fp16_in << " vs " << fp32_in;
   EXPECT_LT(static_cast<double>(int8_in) / fp32_in, 0.30) << int8_in << " vs " << fp32_in;
+  // 5% of the differences: ~0.025 of fp32 plus the control traffic.
+  EXPECT_LT(static_cast<double>(topk_in) / fp32_in, 0.05) << topk_in << " vs " << fp32_in;
   EXPECT_NE(fp16, fp32);  // lossy: a different (still valid) model
+  EXPECT_NE(topk, fp32);
   EXPECT_NE(int8, fp32);
 }
 
