@@ -374,11 +374,13 @@ struct SampleStore::Impl {
     return Status::Ok();
   }
 
-  // Puts a quarantine entry; a stored frame loses its label and moves to the quarantined tier.
+  // Puts a quarantine entry; a stored frame loses its label and moves to the quarantined tier
+  // (unless `frame_deleted`: the batch already deletes it).
   Status QuarantineInBatch(rocksdb::WriteBatch* b, const std::string& id, const std::string& reason,
-                           int64_t now_ms, const std::string& cause, Counters* c) {
+                           int64_t now_ms, const std::string& cause, Counters* c,
+                           bool frame_deleted = false) {
     FEDGE_ASSIGN_OR_RETURN(std::optional<FrameMeta> m, GetMeta(id));
-    if (m && !m->quarantined) {
+    if (m && !m->quarantined && !frame_deleted) {
       FEDGE_ASSIGN_OR_RETURN(std::optional<int> label, GetLabel(id));
       Unindex(b, *m, label, c);
       m->quarantined = true;
@@ -526,7 +528,7 @@ Result<AddOutcome> SampleStore::AddFrame(const FrameRecord& f) {
     out.kind = AddOutcome::Kind::kDuplicate;
     out.duplicate_of = *dup;
     FEDGE_RETURN_IF_ERROR(impl_->QuarantineInBatch(&b, f.id, "exact duplicate of " + *dup, NowMs(),
-                                                   "duplicate", &next));
+                                                   "duplicate", &next, /*frame_deleted=*/true));
     FEDGE_RETURN_IF_ERROR(impl_->Commit(&b, next, false, "quarantining duplicate " + f.id));
     return out;
   }
@@ -791,17 +793,14 @@ Result<std::optional<std::vector<uint8_t>>> SampleStore::GetState(const std::str
 Result<StoreStats> SampleStore::Stats() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   const Counters& c = impl_->counters;
-  StoreStats s{c.frames,
-               c.stored_bytes,
-               options_.disk_budget_bytes,
-               c.labelled,
-               0,
-               0,
-               c.audit_seq,
-               std::nullopt,
-               std::nullopt,
-               c.class_counts};
-  auto count = [&s](uint64_t* n) {
+  StoreStats s;
+  s.frames = c.frames;
+  s.stored_bytes = c.stored_bytes;
+  s.budget_bytes = options_.disk_budget_bytes;
+  s.labelled = c.labelled;
+  s.audit_entries = c.audit_seq;
+  s.class_counts = c.class_counts;
+  auto count = [](uint64_t* n) {
     return [n](const rocksdb::Slice&, const rocksdb::Slice&) -> Result<bool> {
       ++*n;
       return true;
@@ -809,15 +808,23 @@ Result<StoreStats> SampleStore::Stats() {
   };
   FEDGE_RETURN_IF_ERROR(impl_->Scan(kQuarantine, "", "counting quarantine", count(&s.quarantined)));
   FEDGE_RETURN_IF_ERROR(impl_->Scan(kOutboxIds, "", "counting the outbox", count(&s.outgoing)));
-  FEDGE_RETURN_IF_ERROR(impl_->Scan(
-      kByTime, "", "finding the oldest and newest frames",
-      [&s](const rocksdb::Slice& k, const rocksdb::Slice&) -> Result<bool> {
-        const int64_t t =
-            static_cast<int64_t>(ReadBE64(k.ToStringView().substr(1)) ^ (uint64_t{1} << 63));
-        if (!s.oldest_unix_ms || t < *s.oldest_unix_ms) s.oldest_unix_ms = t;
-        if (!s.newest_unix_ms || t > *s.newest_unix_ms) s.newest_unix_ms = t;
-        return true;
-      }));
+  // The first and last key of each tier of the time index: two seeks per tier.
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cfs[kByTime]));
+  auto note = [&s, &it](char tier) {
+    if (!it->Valid() || it->key()[0] != tier) return;
+    const int64_t t =
+        static_cast<int64_t>(ReadBE64(it->key().ToStringView().substr(1)) ^ (uint64_t{1} << 63));
+    if (!s.oldest_unix_ms || t < *s.oldest_unix_ms) s.oldest_unix_ms = t;
+    if (!s.newest_unix_ms || t > *s.newest_unix_ms) s.newest_unix_ms = t;
+  };
+  for (Tier tier : {kTierQuarantined, kTierUnlabelled, kTierLabelled}) {
+    it->Seek(std::string(1, tier));
+    note(tier);
+    it->SeekForPrev(std::string(1, tier) + std::string(9, '\xff'));
+    note(tier);
+  }
+  FEDGE_RETURN_IF_ERROR(FromRocks(it->status(), "finding the oldest and newest frames"));
   return s;
 }
 

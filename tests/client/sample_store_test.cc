@@ -56,6 +56,13 @@ FrameRecord MakeFrame(const std::string& id, int64_t t, size_t size, float confi
   return f;
 }
 
+// prefix + i (appended rather than operator+, which trips g++ 12's -Wrestrict false positive).
+std::string Id(const char* prefix, int i) {
+  std::string id(prefix);
+  id.append(std::to_string(i));
+  return id;
+}
+
 std::unique_ptr<SampleStore> OpenOrDie(const std::string& dir, StoreOptions options = {}) {
   auto store = SampleStore::Open(dir, options);
   EXPECT_TRUE(store.ok()) << store.status().ToString();
@@ -84,7 +91,7 @@ TEST(SampleStoreTest, EvictsOldestUnlabelledFirstAndStaysWithinBudget) {
   StoreOptions options;
   options.disk_budget_bytes = 500;
   auto store = OpenOrDie(dir.path(), options);
-  for (int i = 1; i <= 5; ++i) Add(*store, MakeFrame("a" + std::to_string(i), i, 100));
+  for (int i = 1; i <= 5; ++i) Add(*store, MakeFrame(Id("a", i), i, 100));
   Label(*store, {{"a1", 0}, {"a2", 1}});  // the two oldest are labelled
   std::vector<std::string> evicted;
   Add(*store, MakeFrame("a6", 6, 100), &evicted);
@@ -122,15 +129,15 @@ TEST(SampleStoreTest, NeverExceedsBudgetUnderMixedSizes) {
   uint64_t sum_sizes = 0;
   for (int i = 0; i < 60; ++i) {
     const size_t size = 40 + (i * 37) % 300;
-    Add(*store, MakeFrame("m" + std::to_string(i), 1000 - i % 7 * 10 + i, size));
-    if (i % 5 == 0) Label(*store, {{"m" + std::to_string(i), i % 10}});
+    Add(*store, MakeFrame(Id("m", i), 1000 - i % 7 * 10 + i, size));
+    if (i % 5 == 0) Label(*store, {{Id("m", i), i % 10}});
     ASSERT_LE(StoredBytes(*store), 1000u) << "after frame " << i;
     sum_sizes += size;
   }
   // The stored total is the real sum of the frames still there.
   uint64_t actual = 0;
   for (int i = 0; i < 60; ++i) {
-    auto f = store->GetFrame("m" + std::to_string(i));
+    auto f = store->GetFrame(Id("m", i));
     ASSERT_TRUE(f.ok());
     if (*f) actual += (*f)->bytes.size();
   }
@@ -176,6 +183,18 @@ TEST(SampleStoreTest, ExactDuplicateIsQuarantinedNotStored) {
   EXPECT_EQ(store->AddFrame(MakeFrame("x1", 1, 80))->kind, AddOutcome::Kind::kReplaced);
   EXPECT_EQ(StoredBytes(*store), 80u);
   EXPECT_EQ((*store->GetFrame("x1"))->bytes.size(), 80u);
+  // A stored frame replaced by a copy of another frame's bytes: gone, and quarantined.
+  Add(*store, MakeFrame("x3", 3, 50));
+  FrameRecord x3_copy = MakeFrame("x1", 1, 80);
+  x3_copy.id = "x3";
+  EXPECT_EQ(store->AddFrame(x3_copy)->kind, AddOutcome::Kind::kDuplicate);
+  EXPECT_FALSE(*store->HasFrame("x3"));
+  auto stats = store->Stats();
+  EXPECT_EQ(stats->frames, 1u);
+  EXPECT_EQ(stats->stored_bytes, 80u);
+  EXPECT_EQ(stats->quarantined, 2u);
+  EXPECT_EQ(*stats->oldest_unix_ms, 1);
+  EXPECT_FALSE(store->Quarantined()->back().stored);
 }
 
 TEST(SampleStoreTest, ReviewQueueListsLeastConfidentUnlabelledFrames) {
