@@ -200,11 +200,15 @@ Status CheckFramesExist(SampleStore& store, const std::vector<ParsedLine>& parse
     ++unknown;
   }
   if (first == nullptr) return Status::Ok();
-  return error(first->line,
-               "unknown frame id '" + first->assignment.id +
-                   "': the sample store holds no such frame (misspelt, or deleted by eviction, "
-                   "retention or purge); fix or remove the line (" +
-                   std::to_string(unknown) + " line(s) with unknown ids in all)");
+  std::string why = "misspelt, or deleted by eviction, retention or purge";
+  FEDGE_ASSIGN_OR_RETURN(std::vector<QuarantineItem> quarantined, store.Quarantined());
+  for (const QuarantineItem& q : quarantined) {
+    if (q.id == first->assignment.id) why = "it was quarantined: " + q.reason;
+  }
+  return error(first->line, "unknown frame id '" + first->assignment.id +
+                                "': the sample store holds no such frame (" + why +
+                                "); fix or remove the line (" + std::to_string(unknown) +
+                                " line(s) with unknown ids in all)");
 }
 
 }  // namespace

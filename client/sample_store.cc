@@ -450,6 +450,11 @@ Status ValidateOptions(const StoreOptions& o) {
 
 Status OpenError(const rocksdb::Status& s, const std::string& dir) {
   const std::string text = s.ToString();
+  if (s.IsIOError() && text.find("lock hold by current process") != std::string::npos) {
+    return Status::Unavailable("the sample store at " + dir +
+                               " is already open in this process; share that SampleStore (" + text +
+                               ")");
+  }
   if (s.IsIOError() &&
       (text.find("lock") != std::string::npos || text.find("LOCK") != std::string::npos)) {
     return Status::Unavailable("the sample store at " + dir +

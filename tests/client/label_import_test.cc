@@ -121,6 +121,15 @@ TEST_F(LabelImportTest, UnknownFrameIdFailsAndImportsNothing) {
   EXPECT_NE(m.find("nothing was imported"), std::string::npos) << m;
   EXPECT_TRUE(Labels().empty());
   EXPECT_EQ(store_->ClassCounts(), std::vector<uint64_t>(10, 0));
+  // An id that was quarantined as a duplicate (so never stored) says so.
+  FrameRecord copy = *store_->GetFrame("cam#1").value();
+  copy.id = "cam#1-copy";
+  ASSERT_EQ(store_->AddFrame(copy)->kind, AddOutcome::Kind::kDuplicate);
+  summary = ImportLabels(*store_, Write("dup.csv", "frame_id,label\ncam#1-copy,1\n"));
+  ASSERT_FALSE(summary.ok());
+  EXPECT_NE(summary.status().message().find("quarantined: exact duplicate of cam#1"),
+            std::string::npos)
+      << summary.status().message();
 }
 
 TEST_F(LabelImportTest, BadLineFailsNamingTheLineAndImportsNothing) {

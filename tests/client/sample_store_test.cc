@@ -452,6 +452,12 @@ TEST(SampleStoreTest, SecondProcessGetsClearError) {
   EXPECT_NE(message.find("Unavailable"), std::string::npos) << message;
   EXPECT_NE(message.find("locked by another fedge-client process"), std::string::npos) << message;
   EXPECT_NE(message.find(dir.path()), std::string::npos) << message;
+  // A second open in the same process is refused too, with its own message.
+  auto again = SampleStore::Open(dir.path(), StoreOptions());
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), shared::Code::kUnavailable);
+  EXPECT_NE(again.status().message().find("already open in this process"), std::string::npos)
+      << again.status().message();
   // The holder is unaffected.
   Add(*store, MakeFrame("still-works", 1, 16));
 }
