@@ -1,13 +1,11 @@
-// The LibTorch side of fedge_ml: the network definitions, training and evaluation.
-// Narrow torch includes keep this translation unit cheaper to parse than <torch/torch.h>.
+// The LibTorch side of fedge_ml: model state, training, evaluation and inference (the network
+// definitions are in nets.cc). Narrow torch includes keep this translation unit cheaper to
+// parse than <torch/torch.h>.
 #include "shared/ml/model.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/Parallel.h>
-#include <torch/csrc/autograd/custom_function.h>
 #include <torch/nn/module.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
 #include <torch/optim/sgd.h>
 
 #include <algorithm>
@@ -17,9 +15,12 @@
 #include <exception>
 #include <functional>
 #include <map>
+#include <optional>
 #include <random>
+#include <set>
 
-#include "shared/ml/cnn_kernels.h"
+#include "shared/ml/augment.h"
+#include "shared/ml/nets.h"
 
 namespace fedge::ml {
 namespace {
@@ -27,158 +28,6 @@ namespace {
 using shared::Result;
 using shared::Status;
 using shared::TensorBundle;
-
-// The network runs in channels-last (NHWC) memory format: oneDNN convolutions then produce NHWC
-// outputs, which the fused pooling kernels need (and even ATen's own NHWC max-pool is ~10x faster
-// than its scalar NCHW one; the NHWC network trains ~1.8x faster). Only the physical layout
-// changes, not the results. For a single-channel input NCHW and NHWC share one memory layout, so
-// restriding is free; .contiguous(ChannelsLast) would be a no-op there because PyTorch treats the
-// size-1 channel dimension as already channels-last, and the convolution would stay NCHW.
-torch::Tensor ChannelsLast(const torch::Tensor& x) {
-  if (x.dim() == 4 && x.size(1) == 1 && x.is_contiguous()) {
-    return x.as_strided(x.sizes(), {x.size(2) * x.size(3), 1, x.size(3), 1});
-  }
-  return x.contiguous(torch::MemoryFormat::ChannelsLast);
-}
-
-// relu(max_pool2d(x, 2)) as one autograd op over channels-last data; see cnn_kernels.h.
-// Output is channels-last; the argmax (uint8 per output) is saved for backward.
-class MaxPool2Relu : public torch::autograd::Function<MaxPool2Relu> {
- public:
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& input) {
-    TORCH_CHECK(input.dim() == 4 && input.scalar_type() == torch::kFloat,
-                "MaxPool2Relu expects a 4-d float tensor");
-    const torch::Tensor x = ChannelsLast(input);
-    const kernels::PoolShape shape = Shape(x);
-    auto out = torch::empty({shape.n, shape.c, shape.out_h(), shape.out_w()},
-                            x.options().memory_format(torch::MemoryFormat::ChannelsLast));
-    auto arg = torch::empty({shape.n, shape.out_h(), shape.out_w(), shape.c},
-                            x.options().dtype(torch::kByte));
-    const float* in = x.data_ptr<float>();
-    float* out_data = out.data_ptr<float>();
-    uint8_t* arg_data = arg.data_ptr<uint8_t>();
-    at::parallel_for(0, shape.rows(), kGrainRows, [&](int64_t begin, int64_t end) {
-      kernels::MaxPool2ReluForward(shape, in, out_data, arg_data, begin, end);
-    });
-    ctx->save_for_backward({arg});
-    ctx->saved_data["sizes"] = x.sizes().vec();
-    return out;
-  }
-
-  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
-                                               torch::autograd::tensor_list grads) {
-    const torch::Tensor arg = ctx->get_saved_variables()[0];
-    const std::vector<int64_t> sizes = ctx->saved_data["sizes"].toIntVector();
-    const torch::Tensor grad_out = grads[0].contiguous(torch::MemoryFormat::ChannelsLast);
-    const kernels::PoolShape shape{sizes[0], sizes[2], sizes[3], sizes[1]};
-    const auto options = grad_out.options().memory_format(torch::MemoryFormat::ChannelsLast);
-    if (shape.rows() == 0 || shape.out_w() == 0) return {torch::zeros(sizes, options)};
-    auto grad_in = torch::empty(sizes, options);
-    const float* g = grad_out.data_ptr<float>();
-    const uint8_t* arg_data = arg.data_ptr<uint8_t>();
-    float* gi = grad_in.data_ptr<float>();
-    at::parallel_for(0, shape.rows(), kGrainRows, [&](int64_t begin, int64_t end) {
-      kernels::MaxPool2ReluBackward(shape, g, arg_data, gi, begin, end);
-    });
-    return {grad_in};
-  }
-
- private:
-  static constexpr int64_t kGrainRows = 16;
-
-  static kernels::PoolShape Shape(const torch::Tensor& x) {
-    return {x.size(0), x.size(2), x.size(3), x.size(1)};
-  }
-};
-
-// conv2d(x, weight, bias) with a 3x3 kernel for a single-channel x that needs no gradient (the
-// input images); output channels-last. See cnn_kernels.h.
-class Conv3x3SingleChannel : public torch::autograd::Function<Conv3x3SingleChannel> {
- public:
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& input,
-                               const torch::Tensor& weight, const torch::Tensor& bias) {
-    TORCH_CHECK(input.dim() == 4 && input.size(1) == 1 && input.size(2) >= 3 &&
-                    input.size(3) >= 3 && !input.requires_grad() &&
-                    input.scalar_type() == torch::kFloat,
-                "Conv3x3SingleChannel expects float [n, 1, h >= 3, w >= 3] data without grad");
-    TORCH_CHECK(weight.dim() == 4 && weight.size(1) == 1 && weight.size(2) == 3 &&
-                    weight.size(3) == 3 && bias.dim() == 1 && bias.size(0) == weight.size(0),
-                "Conv3x3SingleChannel expects weight [oc, 1, 3, 3] and bias [oc]");
-    const torch::Tensor x = input.contiguous();  // [n, 1, h, w] is [n, h, w]
-    const torch::Tensor taps = weight.detach().reshape({weight.size(0), 9}).t().contiguous();
-    const torch::Tensor b = bias.detach().contiguous();
-    const kernels::Conv3x3Shape shape{x.size(0), x.size(2), x.size(3), weight.size(0)};
-    auto out = torch::empty({shape.n, shape.oc, shape.out_h(), shape.out_w()},
-                            x.options().memory_format(torch::MemoryFormat::ChannelsLast));
-    const float* in = x.data_ptr<float>();
-    const float* taps_data = taps.data_ptr<float>();
-    const float* bias_data = b.data_ptr<float>();
-    float* out_data = out.data_ptr<float>();
-    at::parallel_for(0, shape.rows(), kGrainRows, [&](int64_t begin, int64_t end) {
-      kernels::Conv3x3Forward(shape, in, taps_data, bias_data, out_data, begin, end);
-    });
-    ctx->save_for_backward({x});
-    ctx->saved_data["oc"] = shape.oc;
-    return out;
-  }
-
-  // Weight and bias gradients: each thread sums a contiguous block of rows into its own buffer,
-  // then the buffers are added (deterministic for a given thread count).
-  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
-                                               torch::autograd::tensor_list grads) {
-    const torch::Tensor x = ctx->get_saved_variables()[0];
-    const int64_t oc = ctx->saved_data["oc"].toInt();
-    const kernels::Conv3x3Shape shape{x.size(0), x.size(2), x.size(3), oc};
-    const torch::Tensor grad_out = grads[0].contiguous(torch::MemoryFormat::ChannelsLast);
-    const int64_t blocks =
-        std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), shape.rows()));
-    auto partial = torch::zeros({blocks, 10, oc}, grad_out.options());  // 9 taps + bias
-    const float* in = x.data_ptr<float>();
-    const float* g = grad_out.data_ptr<float>();
-    float* partial_data = partial.data_ptr<float>();
-    at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t block = begin; block < end; ++block) {
-        float* sums = partial_data + block * 10 * oc;
-        kernels::Conv3x3BackwardWeights(shape, in, g, sums, sums + 9 * oc,
-                                        shape.rows() * block / blocks,
-                                        shape.rows() * (block + 1) / blocks);
-      }
-    });
-    const torch::Tensor total = partial.sum(0);  // [10, oc]
-    torch::Tensor grad_weight = total.narrow(0, 0, 9).t().reshape({oc, 1, 3, 3}).contiguous();
-    torch::Tensor grad_bias = total[9].clone();
-    return {torch::Tensor(), grad_weight, grad_bias};
-  }
-
- private:
-  static constexpr int64_t kGrainRows = 16;
-};
-
-// Base of every architecture: a module with a single-tensor forward.
-struct NetImpl : torch::nn::Module {
-  virtual torch::Tensor forward(torch::Tensor x) = 0;
-};
-
-// Two conv + two linear layers; widths are parameters so pruned variants can reuse it.
-struct CnnImpl : NetImpl {
-  CnnImpl(int64_t w1, int64_t w2, int64_t hidden, int64_t classes)
-      : c1(register_module("c1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, w1, 3)))),
-        c2(register_module("c2", torch::nn::Conv2d(torch::nn::Conv2dOptions(w1, w2, 3)))),
-        f1(register_module("f1", torch::nn::Linear(w2 * 5 * 5, hidden))),
-        f2(register_module("f2", torch::nn::Linear(hidden, classes))) {}
-
-  torch::Tensor forward(torch::Tensor x) override {
-    // Same function as maxpool2(relu(c1(x))) etc., with custom kernels for c1 and the pooling.
-    x = MaxPool2Relu::apply(Conv3x3SingleChannel::apply(x, c1->weight, c1->bias));
-    x = MaxPool2Relu::apply(c2->forward(x));
-    return f2->forward(torch::relu(f1->forward(x.flatten(1))));
-  }
-
-  torch::nn::Conv2d c1;
-  torch::nn::Conv2d c2;
-  torch::nn::Linear f1;
-  torch::nn::Linear f2;
-};
 
 struct ArchSpec {
   const char* name;
@@ -189,22 +38,33 @@ struct ArchSpec {
 
 const std::vector<ArchSpec>& Architectures() {
   static const std::vector<ArchSpec> kArchs = {
-      {"cnn_small", 1, 28, 28, 10, [] { return std::make_shared<CnnImpl>(32, 64, 128, 10); }},
+      {"cnn_small", 1, 28, 28, 10, MakeCnnSmall},
+      {"cnn_color", 3, 32, 32, 10, MakeCnnColor},
+      {"mobilenet_small", 3, 32, 32, 10, MakeMobileNetSmall},
   };
   return kArchs;
 }
 
 // Re-draws every parameter from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's default for Conv
 // and Linear) with a private generator, so the result depends on `seed` only. A bias uses the
-// fan-in of the weight of the same module.
+// fan-in of the weight of the same module. GroupNorm layers get PyTorch's weight 1, bias 0
+// and draw nothing, so networks without them draw exactly as before.
 void InitParameters(torch::nn::Module& net, uint64_t seed) {
   torch::NoGradGuard no_grad;
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   std::map<std::string, double> bound_by_module;
+  std::set<std::string> norm_modules;
+  for (const auto& item : net.named_modules()) {
+    if (item.value()->as<torch::nn::GroupNorm>() != nullptr) norm_modules.insert(item.key());
+  }
   for (auto& item : net.named_parameters(/*recurse=*/true)) {
     torch::Tensor& p = item.value();
     const std::string& name = item.key();
     const std::string module = name.substr(0, name.rfind('.'));
+    if (norm_modules.count(module) > 0) {
+      p.fill_(name.ends_with(".weight") ? 1.0 : 0.0);
+      continue;
+    }
     double bound = 0;
     if (p.dim() >= 2) {
       bound = 1.0 / std::sqrt(static_cast<double>(p.numel() / p.size(0)));
@@ -253,6 +113,8 @@ struct Model::Impl {
                    const TrainOptions& options, TrainResult& result);
   Status EvalLoop(const Dataset& data, std::span<const int64_t> indices, int batch_size,
                   EvalResult& result);
+  Status PredictLoop(std::span<const float> batch, int64_t n, std::vector<Prediction>& out,
+                     std::vector<float>* probabilities);
 };
 
 std::vector<std::string> KnownArchitectures() {
@@ -437,6 +299,8 @@ Status Model::Impl::TrainLoop(const Dataset& data, std::span<const int64_t> indi
   torch::Tensor x_buffer = torch::empty({bs, data.channels, data.height, data.width});
   torch::Tensor y_buffer = torch::empty({bs}, torch::kLong);
   std::vector<int64_t> order(indices.begin(), indices.end());
+  std::optional<Augmenter> augmenter;
+  if (options.augment.Enabled()) augmenter.emplace(options.augment, options.seed);
   double loss_sum = 0;
   for (int epoch = 0; epoch < options.epochs; ++epoch) {
     std::copy(indices.begin(), indices.end(), order.begin());
@@ -445,8 +309,12 @@ Status Model::Impl::TrainLoop(const Dataset& data, std::span<const int64_t> indi
     for (int64_t start = 0; start < n; start += bs) {
       const int64_t len = std::min(bs, n - start);
       const torch::Tensor idx = torch::from_blob(order.data() + start, {len}, torch::kLong);
-      const torch::Tensor x = Gather(images, idx, x_buffer);
+      const torch::Tensor x = Gather(images, idx, x_buffer);  // a copy, contiguous NCHW
       const torch::Tensor y = Gather(labels, idx, y_buffer);
+      if (augmenter) {
+        augmenter->Apply(std::span<float>(x.data_ptr<float>(), x.numel()), len, data.channels,
+                         data.height, data.width);
+      }
       optimizer.zero_grad();
       torch::Tensor loss = torch::cross_entropy_loss(net->forward(x), y);
       loss.backward();
@@ -511,6 +379,7 @@ Result<TrainResult> Model::Train(const Dataset& data, std::span<const int64_t> i
     return Status::InvalidArgument(
         "Train: need epochs >= 0, batch_size >= 1, learning_rate > 0, momentum >= 0");
   }
+  FEDGE_RETURN_IF_ERROR(ValidateAugment(options.augment, data.channels, data.height, data.width));
   FEDGE_RETURN_IF_ERROR(impl_->CheckData(data, indices));
   const auto start = std::chrono::steady_clock::now();
   TrainResult result;
@@ -528,6 +397,62 @@ Result<EvalResult> Model::Evaluate(const Dataset& data, std::span<const int64_t>
   FEDGE_RETURN_IF_ERROR(
       CatchTorch("Evaluate", [&] { return impl_->EvalLoop(data, indices, batch_size, result); }));
   return result;
+}
+
+Status Model::Impl::PredictLoop(std::span<const float> batch, int64_t n,
+                                std::vector<Prediction>& out, std::vector<float>* probabilities) {
+  torch::NoGradGuard no_grad;
+  net->eval();
+  const int k = spec->num_classes;
+  const torch::Tensor images = torch::from_blob(const_cast<float*>(batch.data()),
+                                                {n, spec->channels, spec->height, spec->width});
+  out.resize(n);
+  if (probabilities != nullptr) probabilities->resize(n * k);
+  for (int64_t start = 0; start < n; start += kMaxEvalPass) {
+    const int64_t len = std::min<int64_t>(kMaxEvalPass, n - start);
+    const torch::Tensor logits = net->forward(images.narrow(0, start, len));
+    const torch::Tensor log_p = torch::log_softmax(logits, 1).contiguous();
+    const torch::Tensor pred = logits.argmax(1).contiguous();
+    const float* lp = log_p.data_ptr<float>();
+    const int64_t* label = pred.data_ptr<int64_t>();
+    for (int64_t i = 0; i < len; ++i) {
+      Prediction& p = out[start + i];
+      const float* row = lp + i * k;
+      float* prob_row = probabilities ? probabilities->data() + (start + i) * k : nullptr;
+      double entropy = 0;
+      for (int c = 0; c < k; ++c) {
+        const float prob = std::exp(row[c]);
+        entropy -= static_cast<double>(prob) * row[c];
+        if (prob_row) prob_row[c] = prob;
+      }
+      p.label = static_cast<int>(label[i]);
+      p.confidence = std::exp(row[p.label]);
+      p.entropy = static_cast<float>(std::max(entropy, 0.0));
+    }
+  }
+  net->train();
+  return Status::Ok();
+}
+
+Result<std::vector<Prediction>> Model::Predict(std::span<const float> batch, int64_t n,
+                                               std::vector<float>* probabilities) const {
+  const int64_t per_example = impl_->spec->channels * impl_->spec->height * impl_->spec->width;
+  if (n < 0 || static_cast<int64_t>(batch.size()) != n * per_example) {
+    return Status::InvalidArgument("Predict: " + std::to_string(batch.size()) +
+                                   " values for n = " + std::to_string(n) + ", want n * " +
+                                   std::to_string(per_example) + " (" + impl_->arch + ")");
+  }
+  auto bad = std::find_if(batch.begin(), batch.end(), [](float v) { return !std::isfinite(v); });
+  if (bad != batch.end()) {
+    return Status::InvalidArgument("Predict: non-finite input value at " +
+                                   std::to_string(bad - batch.begin()));
+  }
+  std::vector<Prediction> out;
+  if (probabilities != nullptr) probabilities->clear();
+  if (n == 0) return out;
+  FEDGE_RETURN_IF_ERROR(
+      CatchTorch("Predict", [&] { return impl_->PredictLoop(batch, n, out, probabilities); }));
+  return out;
 }
 
 }  // namespace fedge::ml

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "shared/ml/augment.h"
 #include "shared/ml/dataset.h"
 #include "shared/ml/metrics.h"
 #include "shared/status.h"
@@ -21,6 +22,16 @@ struct TrainOptions {
   float learning_rate = 0.05f;
   float momentum = 0.9f;
   uint64_t seed = 0;  // epoch e shuffles with std::mt19937_64(seed + e)
+  // Random augmentation of each training batch (augment.h), drawn from its own engine seeded
+  // from `seed`. Off by default; when off, training is bitwise what it was without it.
+  AugmentOptions augment;
+};
+
+// One example's classification by Model::Predict.
+struct Prediction {
+  int label = 0;         // argmax of the logits (as Evaluate counts it)
+  float confidence = 0;  // softmax probability of `label`
+  float entropy = 0;     // of the softmax distribution, in nats: 0 .. log(num_classes)
 };
 
 struct TrainResult {
@@ -40,14 +51,31 @@ std::vector<std::string> KnownArchitectures();
 // Implementation note: "cnn_small" runs in channels-last layout with its own kernels for the
 // first convolution and for relu+max-pool (cnn_kernels.h) and oneDNN/OpenBLAS for the rest;
 // it computes the function and gradients of the PyTorch module above (up to float rounding).
+// "cnn_color" and "mobilenet_small" also run channels-last ("cnn_color" with the relu+max-pool
+// kernel); simulations/benchmarks/torch_reference.py holds their PyTorch twins.
 class Model {
  public:
-  // Known architectures: "cnn_small" for 1x28x28 inputs and 10 classes (225,034 parameters):
+  // Known architectures, all with 10 classes, in PyTorch terms:
+  // "cnn_small" for 1x28x28 inputs (225,034 parameters):
   //   c1 = Conv2d(1,32,3); c2 = Conv2d(32,64,3); f1 = Linear(64*5*5,128); f2 = Linear(128,10)
   //   forward: x = maxpool2(relu(c1(x))); x = maxpool2(relu(c2(x))); f2(relu(f1(flatten(x))))
-  // Parameters follow PyTorch's default init distribution, U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
-  // drawn from a private generator seeded with `seed`: same seed -> bitwise same State(),
-  // independent of torch's global RNG and of other threads.
+  // "cnn_color" for 3x32x32 RGB inputs (188,810 parameters), no normalization layers:
+  //   c1 = Conv2d(3,32,3,padding=1); c2 = Conv2d(32,64,3,padding=1);
+  //   c3 = Conv2d(64,64,3,padding=1); f1 = Linear(64*4*4,128); f2 = Linear(128,10)
+  //   forward: x = maxpool2(relu(c1(x))); x = maxpool2(relu(c2(x))); x = maxpool2(relu(c3(x)));
+  //            f2(relu(f1(flatten(x))))
+  // "mobilenet_small" for 3x32x32 RGB inputs (73,130 parameters), MobileNet-style:
+  //   conv(i,o,k,s,g) = Conv2d(i,o,k,stride=s,padding=k//2,groups=g,bias=False);
+  //   gn(c) = GroupNorm(8,c); act = relu6
+  //   stem = conv(3,16,3,1,1), stem_gn = gn(16); blocks b1..b6 = sep(16,32,1), sep(32,64,2),
+  //   sep(64,64,1), sep(64,128,2), sep(128,128,1), sep(128,256,2) where sep(i,o,s) has
+  //   dw = conv(i,i,3,s,i), dw_gn = gn(i), pw = conv(i,o,1,1,1), pw_gn = gn(o) and computes
+  //   act(pw_gn(pw(act(dw_gn(dw(x)))))); fc = Linear(256,10)
+  //   forward: x = act(stem_gn(stem(x))); x = b6(...b1(x)); fc(mean of x over H and W)
+  // Conv and Linear parameters follow PyTorch's default init distribution,
+  // U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn from a private generator seeded with `seed`
+  // (GroupNorm: weight 1, bias 0): same seed -> bitwise same State(), independent of torch's
+  // global RNG and of other threads.
   // InvalidArgument for an unknown arch (the message lists the known ones).
   static shared::Result<Model> Create(const std::string& arch, uint64_t seed);
 
@@ -74,9 +102,11 @@ class Model {
   // cross-entropy loss over data[indices]; epoch e visits `indices` in the order of a shuffle
   // with std::mt19937_64(options.seed + e); the last batch of an epoch may be smaller.
   // Batches are gathered from `data` directly (no copy of the dataset).
-  // InvalidArgument if options are out of range, `data` is inconsistent or does not match the
-  // architecture's input shape, or an index/label is out of range; Internal on a torch error.
-  // Empty `indices` trains on nothing (examples == 0).
+  // With options.augment enabled, each gathered batch is augmented (a copy; `data` is never
+  // written) by an Augmenter seeded from options.seed before the forward pass.
+  // InvalidArgument if options (including augment) are out of range, `data` is inconsistent or does
+  // not match the architecture's input shape, or an index/label is out of range; Internal on a
+  // torch error. Empty `indices` trains on nothing (examples == 0).
   shared::Result<TrainResult> Train(const Dataset& data, std::span<const int64_t> indices,
                                     const TrainOptions& options);
 
@@ -87,6 +117,15 @@ class Model {
   // Errors as in Train, and InvalidArgument for batch_size < 1.
   shared::Result<EvalResult> Evaluate(const Dataset& data, std::span<const int64_t> indices,
                                       int batch_size = 1000) const;
+
+  // Classifies `n` examples, `batch` holding n * C * H * W normalized values (NCHW, the
+  // architecture's input shape), under NoGradGuard and eval(); one Prediction per example.
+  // If `probabilities` is not null it is resized to n * num_classes() and receives the softmax
+  // rows (each sums to 1 up to rounding). Labels equal Evaluate's argmax for the same inputs.
+  // InvalidArgument for n < 0, a batch size other than n * C * H * W, or a non-finite value;
+  // Internal on a torch error. n == 0 gives an empty result.
+  shared::Result<std::vector<Prediction>> Predict(
+      std::span<const float> batch, int64_t n, std::vector<float>* probabilities = nullptr) const;
 
  private:
   struct Impl;
