@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 
 namespace fedge::ml {
 namespace {
@@ -107,51 +108,55 @@ Augmenter::Augmenter(AugmentOptions options, uint64_t seed)
 
 void Augmenter::Apply(std::span<float> batch, int64_t n, int64_t c, int64_t h, int64_t w) {
   const AugmentOptions& o = options_;
-  const int64_t plane = h * w;
-  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
   std::uniform_real_distribution<float> prob(0.0f, 1.0f);
   std::uniform_int_distribution<int> shift(-o.crop_pad, o.crop_pad);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
   for (int64_t i = 0; i < n; ++i) {
-    std::span<float> image = batch.subspan(i * c * plane, c * plane);
+    std::span<float> image = batch.subspan(i * c * h * w, c * h * w);
     if (o.crop_pad > 0) {
       const int dy = shift(rng_);
       const int dx = shift(rng_);
       if (dy != 0 || dx != 0) augment::Shift(image, c, h, w, dy, dx, scratch_);
     }
     if (o.hflip && prob(rng_) < 0.5f) augment::HFlip(image, c, h, w);
-    if (!o.Photometric()) continue;
-    // Pixel space.
-    for (int64_t ch = 0; ch < c; ++ch) {
-      const float mean = ChannelValue(o.mean, ch, 0.0f);
-      const float stddev = ChannelValue(o.stddev, ch, 1.0f);
-      for (float& v : image.subspan(ch * plane, plane)) v = v * stddev + mean;
-    }
-    if (o.brightness > 0) {
-      const float factor = 1.0f + o.brightness * unit(rng_);
-      for (float& v : image) v *= factor;
-    }
-    if (o.contrast > 0) {
-      const float factor = 1.0f + o.contrast * unit(rng_);
-      double sum = 0;
-      for (float v : image) sum += v;
-      const auto m = static_cast<float>(sum / static_cast<double>(image.size()));
-      for (float& v : image) v = m + (v - m) * factor;
-    }
-    for (float& v : image) v = std::clamp(v, 0.0f, 1.0f);
-    if (o.gamma > 0) {
-      const float g = std::exp(o.gamma * unit(rng_));
-      for (float& v : image) v = std::pow(v, g);
-    }
-    if (o.blur_prob > 0 && prob(rng_) < o.blur_prob) augment::Blur(image, c, h, w, scratch_);
-    if (o.noise_std > 0) {
-      for (float& v : image) v = std::clamp(v + o.noise_std * normal(rng_), 0.0f, 1.0f);
-    }
-    for (int64_t ch = 0; ch < c; ++ch) {
-      const float mean = ChannelValue(o.mean, ch, 0.0f);
-      const float inv = 1.0f / ChannelValue(o.stddev, ch, 1.0f);
-      for (float& v : image.subspan(ch * plane, plane)) v = (v - mean) * inv;
-    }
+    if (o.Photometric()) ApplyPhotometric(image, c, h, w);
+  }
+}
+
+void Augmenter::ApplyPhotometric(std::span<float> image, int64_t c, int64_t h, int64_t w) {
+  const AugmentOptions& o = options_;
+  const int64_t plane = h * w;
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+  std::uniform_real_distribution<float> prob(0.0f, 1.0f);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int64_t ch = 0; ch < c; ++ch) {  // to pixel space
+    const float mean = ChannelValue(o.mean, ch, 0.0f);
+    const float stddev = ChannelValue(o.stddev, ch, 1.0f);
+    for (float& v : image.subspan(ch * plane, plane)) v = v * stddev + mean;
+  }
+  if (o.brightness > 0) {
+    const float factor = 1.0f + o.brightness * unit(rng_);
+    for (float& v : image) v *= factor;
+  }
+  if (o.contrast > 0) {
+    const float factor = 1.0f + o.contrast * unit(rng_);
+    double sum = 0;
+    for (float v : image) sum += v;
+    const auto m = static_cast<float>(sum / static_cast<double>(image.size()));
+    for (float& v : image) v = m + (v - m) * factor;
+  }
+  for (float& v : image) v = std::clamp(v, 0.0f, 1.0f);
+  if (o.gamma > 0) {
+    const float g = std::exp(o.gamma * unit(rng_));
+    for (float& v : image) v = std::pow(v, g);
+  }
+  if (o.blur_prob > 0 && prob(rng_) < o.blur_prob) augment::Blur(image, c, h, w, scratch_);
+  if (o.noise_std > 0) {
+    for (float& v : image) v = std::clamp(v + o.noise_std * normal(rng_), 0.0f, 1.0f);
+  }
+  for (int64_t ch = 0; ch < c; ++ch) {  // back to normalized values
+    const float mean = ChannelValue(o.mean, ch, 0.0f);
+    const float inv = 1.0f / ChannelValue(o.stddev, ch, 1.0f);
+    for (float& v : image.subspan(ch * plane, plane)) v = (v - mean) * inv;
   }
 }
 

@@ -58,6 +58,9 @@ class Augmenter {
   void Apply(std::span<float> batch, int64_t n, int64_t c, int64_t h, int64_t w);
 
  private:
+  // Step 3 of AugmentOptions on one example.
+  void ApplyPhotometric(std::span<float> image, int64_t c, int64_t h, int64_t w);
+
   AugmentOptions options_;
   std::mt19937_64 rng_;
   std::vector<float> scratch_;
