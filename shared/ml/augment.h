@@ -34,7 +34,7 @@ struct AugmentOptions {
   float contrast = 0;         // in [0, 1]
   float gamma = 0;            // in [0, 2]
   float blur_prob = 0;        // in [0, 1]
-  float noise_std = 0;        // >= 0, in pixel units ([0, 1] range)
+  float noise_std = 0;        // in [0, 1], in pixel units
   std::vector<float> mean;    // one per channel, or one for all; empty means 0
   std::vector<float> stddev;  // one per channel, or one for all, each > 0; empty means 1
 
