@@ -65,7 +65,14 @@ Status Client::Init() {
   FEDGE_ASSIGN_OR_RETURN(tls_, shared::MakeClientTlsContext(config_.tls));
   FEDGE_ASSIGN_OR_RETURN(ModelCache cache, ModelCache::Open(config_.state_dir, 1ull << 31));
   cache_.emplace(std::move(cache));
-  return Status::Ok();
+  StoreOptions options;
+  options.disk_budget_bytes = config_.store.disk_budget_bytes;
+  options.max_age_seconds = config_.store.max_age_seconds;
+  FEDGE_ASSIGN_OR_RETURN(store_, SampleStore::Open(StoreDir(config_), options));
+  if (Result<InstalledModel> m = ReadInstalledModel(config_.state_dir); m.ok()) {
+    installed_version_ = m->version;
+  }
+  return LoadOutbox();
 }
 
 void Client::Start() {
@@ -134,6 +141,7 @@ net::awaitable<Status> Client::RunSession() {
   net::TlsStream stream(std::move(socket), *tls_);
   FEDGE_CO_RETURN_IF_ERROR(shared::ConfigureClientStream(stream, config_.host));
   auto conn = std::make_shared<shared::Connection>(std::move(stream), config_.max_frame_bytes);
+  conn->set_send_observer([this](std::span<const uint8_t> payload) { AuditSent(payload); });
   conn_ = conn;
   if (stopping_) co_return Status::Unavailable("stopping");
   Status hs = co_await conn->Handshake(net::ssl::stream_base::client, milliseconds(10000));
@@ -143,10 +151,11 @@ net::awaitable<Status> Client::RunSession() {
 
   flatbuffers::FlatBufferBuilder fbb(256);
   auto software = fbb.CreateString("fedge-client 0.1");
-  auto counts = fbb.CreateVector(data_.class_counts);
+  HelloData hello = Hello();  // counts only: no frame, label or id leaves the site
+  auto counts = fbb.CreateVector(hello.class_counts);
   conn->Send(shared::FinishEnvelope(
       fbb, wire::CreateHello(fbb, shared::kProtocolVersion, shared::kProtocolVersion, software,
-                             data_.train.size(), data_.eval.size(), counts)));
+                             hello.train, hello.eval, counts)));
   Result<std::vector<uint8_t>> frame = co_await conn->ReadFrame(milliseconds(15000));
   if (!frame.ok()) co_return frame.status().WithContext("waiting for Welcome");
   Result<const wire::Envelope*> env = shared::VerifyEnvelope(*frame);
@@ -297,6 +306,7 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
           ++stats_.updates_resent;
           conn->Send(it->second.submit);  // the coordinator must recognise and ignore it
         } else {
+          ForgetOutgoing(it->first);
           outbox_.erase(it);
         }
       }
@@ -311,6 +321,7 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
           e->code() != wire::ErrorCode::Unavailable) {
         FEDGE_LOG(Warn, kLog) << "dropping the update of task " << e->task_id() << " (round "
                               << it->second.round << ")";
+        ForgetOutgoing(it->first);
         outbox_.erase(it);
       }
       return Status::Ok();
@@ -374,6 +385,8 @@ Status Client::Work(Task& task) {
     model_.emplace(std::move(m));
   }
   FEDGE_RETURN_IF_ERROR(model_->LoadState(state));
+  FEDGE_RETURN_IF_ERROR(RecordInstalled(task.model_version, task.digest, task.arch));
+  FEDGE_RETURN_IF_ERROR(EnsureStoreData(*model_));
   if (task.train) {
     FEDGE_ASSIGN_OR_RETURN(task.trained, model_->Train(*data_.dataset, data_.train, task.options));
     if (task.codec == wire::Codec::TopKInt8) {
@@ -381,9 +394,12 @@ Status Client::Work(Task& task) {
       FEDGE_ASSIGN_OR_RETURN(task.update_blob,
                              shared::EncodeTopKDelta(model_->State(), state, task.digest,
                                                      task.topk_fraction, &residual_));
+      FEDGE_RETURN_IF_ERROR(SaveResidual());
     } else {
       FEDGE_ASSIGN_OR_RETURN(task.update_blob, shared::EncodeBundle(model_->State(), task.codec));
     }
+  } else if (data_.eval.empty()) {
+    return Status::NotFound("no held-out examples to evaluate on");
   } else {
     FEDGE_ASSIGN_OR_RETURN(task.evaluated, model_->Evaluate(*data_.dataset, data_.eval));
   }
@@ -392,12 +408,8 @@ Status Client::Work(Task& task) {
 
 net::awaitable<void> Client::DoTask(std::shared_ptr<shared::Connection> conn,
                                     std::shared_ptr<Task> task) {
-  if (task->train || !data_.eval.empty()) {
-    auto work = [this, task] { return Work(*task); };
-    task->status = co_await shared::RunOffThread(compute_, std::move(work));
-  } else {
-    task->status = Status::NotFound("no held-out examples to evaluate on");
-  }
+  auto work = [this, task] { return Work(*task); };
+  task->status = co_await shared::RunOffThread(compute_, std::move(work));
   in_progress_.erase(task->task_id);
   // Answer on the current connection: the one the task came on may have been replaced.
   if (conn_ && !conn_->closed()) conn = conn_;
@@ -435,6 +447,8 @@ net::awaitable<void> Client::DoTask(std::shared_ptr<shared::Connection> conn,
                                       task->codec, d, out.blob.size()));
     // The coordinator answers with a BlobRequest for the bytes it does not have yet. If the
     // connection is down, the update waits in the outbox for the next session.
+    // Kept in the store first: a restart of the client before the Ack does not lose it.
+    PersistOutgoing(task->task_id, out);
     if (!conn->closed()) {
       out.sent_on = conn.get();
       conn->Send(out.submit);

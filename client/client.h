@@ -16,6 +16,7 @@
 #include "client/config.h"
 #include "client/local_data.h"
 #include "client/model_cache.h"
+#include "client/sample_store.h"
 #include "schemas/fedge_generated.h"
 #include "shared/asio.h"
 #include "shared/blob.h"
@@ -50,7 +51,8 @@ class Client {
          net::asio::thread_pool* compute);
   ~Client();
 
-  // Loads TLS material and opens the model cache.
+  // Loads TLS material, opens the model cache and the sample store (config.store), and loads
+  // the outbox (updates not yet acknowledged) and the top-k residual from the store.
   shared::Status Init();
   // Starts connecting; returns immediately. REQUIRES: Init() succeeded.
   void Start();
@@ -58,6 +60,8 @@ class Client {
   void Stop();
 
   void set_faults(ClientFaults faults) { faults_ = faults; }
+  // The private sample store (thread-safe); null before Init().
+  SampleStore* store() { return store_.get(); }
   const ClientStats& stats() const { return stats_; }
   // Client id as confirmed by the coordinator (empty before the first Welcome).
   std::string id() const;
@@ -76,6 +80,25 @@ class Client {
     bool resent_by_fault = false;
     const shared::Connection* sent_on = nullptr;  // submitted on this connection already
   };
+  // Outbox persistence (client_store.cc): an update is in the store before it is first sent
+  // and leaves it when acknowledged or refused, so it survives a restart of the client.
+  shared::Status LoadOutbox();
+  void PersistOutgoing(uint64_t task_id, const Outgoing& out);
+  void ForgetOutgoing(uint64_t task_id);
+  // Appends one audit entry per payload this client sends (the connection's send observer).
+  void AuditSent(std::span<const uint8_t> payload);
+  // Compute pool, under model_mu_: (re)builds data_ from the store's labelled frames for the
+  // model's input shape when the labels changed (data.source = "store").
+  shared::Status EnsureStoreData(const ml::Model& model);
+  // Compute pool, under model_mu_: keeps the residual and the installed model's identity.
+  shared::Status SaveResidual();
+  shared::Status RecordInstalled(uint64_t version, const shared::Digest& digest,
+                                 const std::string& arch);
+  struct HelloData {
+    uint64_t train = 0, eval = 0;
+    std::vector<uint64_t> class_counts;
+  };
+  HelloData Hello() const;
   void SendBlob(const std::shared_ptr<shared::Connection>& conn, const Outgoing& out,
                 uint64_t offset);
   net::awaitable<void> Run();
@@ -96,6 +119,10 @@ class Client {
   net::asio::strand<net::asio::io_context::executor_type> strand_;
   std::unique_ptr<net::ssl::context> tls_;
   std::optional<ModelCache> cache_;
+  std::unique_ptr<SampleStore> store_;
+  mutable std::mutex data_mu_;         // guards data_'s counts while EnsureStoreData replaces it
+  std::vector<uint64_t> data_labels_;  // store class counts data_ was built from (model_mu_)
+  uint64_t installed_version_ = 0;     // guarded by model_mu_
   std::shared_ptr<shared::Connection> conn_;  // strand-owned
   shared::BlobAssembler download_;
   std::shared_ptr<Task> waiting_for_model_;  // strand-owned

@@ -10,14 +10,70 @@ using shared::ConfigFile;
 using shared::Result;
 using shared::Status;
 
+namespace {
+
+Status LoadCameraAndStore(const ConfigFile& file, const std::string& path, ClientConfig* c) {
+  CameraSettings& cam = c->camera;
+  FEDGE_ASSIGN_OR_RETURN(cam.source, file.String("camera.source", ""));
+  FEDGE_ASSIGN_OR_RETURN(cam.name, file.String("camera.name", ""));
+  FEDGE_ASSIGN_OR_RETURN(cam.fps, file.Double("camera.fps", 0.0, 0.0, 1000.0));
+  FEDGE_ASSIGN_OR_RETURN(int64_t w, file.Int("camera.width", 0, 0, 8192));
+  FEDGE_ASSIGN_OR_RETURN(int64_t h, file.Int("camera.height", 0, 0, 8192));
+  cam.width = static_cast<int>(w);
+  cam.height = static_cast<int>(h);
+  FEDGE_ASSIGN_OR_RETURN(cam.keep_frames, file.Bool("camera.keep_frames", true));
+  FEDGE_ASSIGN_OR_RETURN(cam.frame_format, file.String("camera.frame_format", "png"));
+  if (cam.frame_format != "png" && cam.frame_format != "jpeg") {
+    return Status::InvalidArgument(path + ": key 'camera.frame_format': '" + cam.frame_format +
+                                   "' is not png or jpeg");
+  }
+  StoreSettings& st = c->store;
+  FEDGE_ASSIGN_OR_RETURN(st.dir, file.String("store.dir", ""));
+  if (!st.dir.empty()) st.dir = file.ResolvePath(st.dir);
+  FEDGE_ASSIGN_OR_RETURN(int64_t mb, file.Int("store.disk_budget_mb", 1024, 1, 1 << 24));
+  st.disk_budget_bytes = static_cast<uint64_t>(mb) << 20;
+  FEDGE_ASSIGN_OR_RETURN(double days, file.Double("store.max_age_days", 0.0, 0.0, 36500.0));
+  st.max_age_seconds = static_cast<int64_t>(days * 86400);
+  FEDGE_ASSIGN_OR_RETURN(c->predictions_path, file.String("inference.predictions", ""));
+  if (!c->predictions_path.empty()) c->predictions_path = file.ResolvePath(c->predictions_path);
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<ClientConfig> LoadClientConfig(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(ConfigFile file, ConfigFile::Load(path));
-  FEDGE_RETURN_IF_ERROR(file.CheckKnownKeys(
-      {"coordinator.host", "coordinator.port", "coordinator.max_frame_bytes",
-       "coordinator.reconnect_initial_ms", "coordinator.reconnect_max_ms",
-       "coordinator.connect_timeout_ms", "tls.ca", "tls.cert", "tls.key", "data.dir",
-       "data.partition", "data.alpha", "data.shards_per_client", "data.num_partitions",
-       "data.index", "data.seed", "data.holdout_fraction", "storage.dir", "training.threads"}));
+  FEDGE_RETURN_IF_ERROR(file.CheckKnownKeys({"coordinator.host",
+                                             "coordinator.port",
+                                             "coordinator.max_frame_bytes",
+                                             "coordinator.reconnect_initial_ms",
+                                             "coordinator.reconnect_max_ms",
+                                             "coordinator.connect_timeout_ms",
+                                             "tls.ca",
+                                             "tls.cert",
+                                             "tls.key",
+                                             "data.dir",
+                                             "data.partition",
+                                             "data.alpha",
+                                             "data.shards_per_client",
+                                             "data.num_partitions",
+                                             "data.index",
+                                             "data.seed",
+                                             "data.holdout_fraction",
+                                             "data.source",
+                                             "storage.dir",
+                                             "training.threads",
+                                             "camera.source",
+                                             "camera.name",
+                                             "camera.fps",
+                                             "camera.width",
+                                             "camera.height",
+                                             "camera.keep_frames",
+                                             "camera.frame_format",
+                                             "store.dir",
+                                             "store.disk_budget_mb",
+                                             "store.max_age_days",
+                                             "inference.predictions"}));
   ClientConfig c;
   c.config_path = path;
   FEDGE_ASSIGN_OR_RETURN(c.host, file.String("coordinator.host"));
@@ -54,9 +110,16 @@ Result<ClientConfig> LoadClientConfig(const std::string& path) {
   d.num_partitions = static_cast<int>(parts);
   d.index = static_cast<int>(index);
   d.seed = static_cast<uint64_t>(seed);
+  FEDGE_ASSIGN_OR_RETURN(d.source, file.String("data.source", "dataset"));
+  if (d.source != "dataset" && d.source != "store") {
+    return Status::InvalidArgument(path + ": key 'data.source': '" + d.source +
+                                   "' is not one of dataset (a Fashion-MNIST partition), store "
+                                   "(labelled frames of the sample store)");
+  }
   FEDGE_ASSIGN_OR_RETURN(c.state_dir, file.Path("storage.dir", "state"));
   FEDGE_ASSIGN_OR_RETURN(int64_t threads, file.Int("training.threads", 2, 1, 256));
   c.threads = static_cast<int>(threads);
+  FEDGE_RETURN_IF_ERROR(LoadCameraAndStore(file, path, &c));
   return c;
 }
 

@@ -10,6 +10,9 @@
 namespace fedge::client {
 
 struct DataSettings {
+  // What the client trains on: "dataset" (its partition of Fashion-MNIST in `dir`; the
+  // quickstart) or "store" (the labelled frames of its private sample store).
+  std::string source = "dataset";
   std::string dir = "/usr/share/datasets/fashion-mnist";
   std::string partition = "dirichlet";  // iid | dirichlet | shards
   double alpha = 0.5;
@@ -20,12 +23,32 @@ struct DataSettings {
   double holdout_fraction = 0.1;
 };
 
+// The site's camera (see client/frame_source.h for the URI forms).
+struct CameraSettings {
+  std::string source;         // empty: no camera configured
+  std::string name;           // frame ids are "<name>#..."; default from the source
+  double fps = 0;             // 0: native rate
+  int width = 0, height = 0;  // 0: native size
+  bool keep_frames = true;    // store inferred frames in the sample store (for review, training)
+  std::string frame_format = "png";  // how stored frames are encoded: png (lossless) or jpeg
+};
+
+// The private sample store (RocksDB; see docs/client_store.md). Nothing in it leaves the site.
+struct StoreSettings {
+  std::string dir;  // empty: <storage.dir>/store (see StoreDir)
+  uint64_t disk_budget_bytes = 1ull << 30;
+  int64_t max_age_seconds = 0;  // 0: frames are kept until evicted or purged
+};
+
 struct ClientConfig {
   std::string config_path;
   std::string host = "localhost";
   uint16_t port = 7443;
   shared::TlsFiles tls;
   DataSettings data;
+  CameraSettings camera;
+  StoreSettings store;
+  std::string predictions_path;  // sink of `fedge-client infer`; empty: <state>/predictions.jsonl
   std::string state_dir;
   uint32_t max_frame_bytes = 16u << 20;
   int threads = 2;                 // LibTorch threads for training and evaluation
@@ -35,5 +58,10 @@ struct ClientConfig {
 };
 
 shared::Result<ClientConfig> LoadClientConfig(const std::string& path);
+
+// Where the sample store lives: store.dir, or <state_dir>/store.
+inline std::string StoreDir(const ClientConfig& c) {
+  return c.store.dir.empty() ? c.state_dir + "/store" : c.store.dir;
+}
 
 }  // namespace fedge::client

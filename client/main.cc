@@ -1,9 +1,12 @@
-// fedge-client run --config client.toml: the edge agent that trains on private data.
+// fedge-client: the edge agent. `run` answers the coordinator's tasks; `infer` classifies a
+// camera stream with the installed model (no coordinator needed); `labels`, `store` and `audit`
+// are the data owner's tools for the private sample store.
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 
 #include "client/client.h"
+#include "client/commands.h"
 #include "client/config.h"
 #include "shared/log.h"
 #include "shared/ml/runtime.h"
@@ -13,38 +16,26 @@ fedge::client::Client* g_client = nullptr;
 void OnSignal(int) {
   if (g_client != nullptr) g_client->Stop();
 }
-}  // namespace
 
-int main(int argc, char** argv) {
-  CLI::App app{"fedge client: learns from on-site data; images never leave the site"};
-  app.require_subcommand(1);
-  CLI::App* run = app.add_subcommand("run", "connect to the coordinator and answer tasks");
-  std::string config_path;
-  std::string log_level = "info";
-  run->add_option("--config", config_path, "client.toml from the client's startup kit")->required();
-  run->add_option("--log-level", log_level, "debug, info, warn or error");
-  CLI11_PARSE(app, argc, argv);
-  fedge::shared::LogLevel level;
-  if (!fedge::shared::ParseLogLevel(log_level, &level)) {
-    std::fprintf(stderr, "fedge-client: --log-level must be debug, info, warn or error\n");
-    return 2;
-  }
-  fedge::shared::SetLogLevel(level);
-
+int Run(const std::string& config_path) {
   auto config = fedge::client::LoadClientConfig(config_path);
   if (!config.ok()) {
     std::fprintf(stderr, "fedge-client: %s\n", config.status().message().c_str());
     return 1;
   }
   fedge::ml::ConfigureRuntime(config->threads);
-  auto data = fedge::client::LoadLocalData(config->data);
-  if (!data.ok()) {
-    std::fprintf(stderr, "fedge-client: %s\n", data.status().ToString().c_str());
-    return 1;
+  fedge::client::LocalData data;  // data.source = "store": built from labelled frames per task
+  if (config->data.source == "dataset") {
+    auto loaded = fedge::client::LoadLocalData(config->data);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "fedge-client: %s\n", loaded.status().ToString().c_str());
+      return 1;
+    }
+    data = std::move(*loaded);
   }
   fedge::net::asio::io_context io(1);
   fedge::net::asio::thread_pool compute(1);
-  fedge::client::Client client(std::move(*config), std::move(*data), io, &compute);
+  fedge::client::Client client(std::move(*config), std::move(data), io, &compute);
   if (auto s = client.Init(); !s.ok()) {
     std::fprintf(stderr, "fedge-client: %s\n", s.ToString().c_str());
     return 1;
@@ -61,4 +52,59 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"fedge client: learns from on-site cameras; images never leave the site"};
+  app.require_subcommand(1);
+  app.fallthrough();  // --log-level also after the subcommand
+  std::string config_path, log_level = "info";
+  app.add_option("--log-level", log_level, "debug, info, warn or error");
+  CLI::App* run = app.add_subcommand("run", "connect to the coordinator and answer tasks");
+  run->add_option("--config", config_path, "client.toml from the startup kit")->required();
+  fedge::client::InferCommand infer;
+  CLI::App* inf = app.add_subcommand("infer", "classify frames with the installed model");
+  inf->add_option("--config", infer.config_path, "client.toml (state dir, camera, store)");
+  inf->add_option("--source", infer.source, "device index, video file, rtsp/http URL or folder");
+  inf->add_option("--model", infer.model_path, "a model bundle (.fdgt) instead of the installed");
+  inf->add_option("--arch", infer.arch, "architecture of --model, e.g. cnn_color");
+  inf->add_option("--sink", infer.sink, "JSON-lines predictions file (appended)");
+  inf->add_option("--max-frames", infer.max_frames, "stop after N frames");
+  inf->add_option("--fps", infer.fps, "limit the frame rate (0: native)");
+  inf->add_option("--threads", infer.threads, "LibTorch threads");
+  bool no_store = false;
+  inf->add_flag("--no-store", no_store, "do not keep frames in the sample store");
+  CLI::App* labels = app.add_subcommand("labels", "reviewers' labels for stored frames");
+  labels->require_subcommand(1);
+  CLI::App* import = labels->add_subcommand("import", "import CSV (frame_id,label) or JSON lines");
+  std::string labels_file;
+  import->add_option("FILE", labels_file)->required();
+  import->add_option("--config", config_path, "client.toml")->required();
+  CLI::App* store = app.add_subcommand("store", "the private sample store");
+  std::string store_what = "stats";
+  uint64_t count = 20;
+  store->add_option("ACTION", store_what, "stats, review, quarantine, retention or purge")
+      ->check(CLI::IsMember({"stats", "review", "quarantine", "retention", "purge"}));
+  store->add_option("--config", config_path, "client.toml")->required();
+  store->add_option("-n", count, "review: how many frames");
+  CLI::App* audit = app.add_subcommand("audit", "every message this client sent (JSON lines)");
+  audit->add_option("--config", config_path, "client.toml")->required();
+  uint64_t last = 0;
+  audit->add_option("--last", last, "only the newest N entries");
+  CLI11_PARSE(app, argc, argv);
+  fedge::shared::LogLevel level;
+  if (!fedge::shared::ParseLogLevel(log_level, &level)) {
+    std::fprintf(stderr, "fedge-client: --log-level must be debug, info, warn or error\n");
+    return 2;
+  }
+  fedge::shared::SetLogLevel(level);
+  if (*run) return Run(config_path);
+  if (*inf) {
+    infer.keep_frames = !no_store;
+    return fedge::client::RunInferCommand(infer);
+  }
+  if (*import) return fedge::client::RunLabelsImport(config_path, labels_file);
+  if (*store) return fedge::client::RunStoreCommand(config_path, store_what, count);
+  return fedge::client::RunAuditCommand(config_path, last);
 }

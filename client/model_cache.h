@@ -28,4 +28,15 @@ class ModelCache {
   uint64_t max_bytes_;
 };
 
+// The model the client last installed (the newest version it trained or evaluated):
+// DIR/installed.json, read by `fedge-client infer` without a coordinator.
+struct InstalledModel {
+  uint64_t version = 0;
+  shared::Digest digest{};
+  std::string arch;
+};
+// NotFound with a hint when the client never installed a model; Corruption for a bad file.
+shared::Result<InstalledModel> ReadInstalledModel(const std::string& dir);
+shared::Status WriteInstalledModel(const std::string& dir, const InstalledModel& model);
+
 }  // namespace fedge::client

@@ -106,6 +106,7 @@ net::awaitable<void> Connection::Write(std::chrono::milliseconds write_timeout) 
     }
     Outgoing item = std::move(queue_.front());
     queue_.pop_front();
+    if (observer_) observer_(item.payload);
     auto header = EncodeFrameHeader(static_cast<uint32_t>(item.payload.size()));
     std::array<net::asio::const_buffer, 2> buffers{net::asio::buffer(header),
                                                    net::asio::buffer(item.payload)};

@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -52,6 +54,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Also count this connection's traffic in `counters` (set before the first read/write).
   void set_traffic_counters(std::shared_ptr<TrafficCounters> c) { counters_ = std::move(c); }
 
+  // Called on the strand with every payload just before it is written to the socket: the one
+  // place that sees everything this end sends (the client's audit log hangs here). Set before
+  // the writer starts; must not block.
+  using SendObserver = std::function<void(std::span<const uint8_t> payload)>;
+  void set_send_observer(SendObserver observer) { observer_ = std::move(observer); }
+
   bool closed() const { return closed_.load(); }
   uint64_t bytes_in() const { return bytes_in_.load(); }
   uint64_t bytes_out() const { return bytes_out_.load(); }
@@ -83,6 +91,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::atomic<uint64_t> bytes_in_{0};
   std::atomic<uint64_t> bytes_out_{0};
   std::shared_ptr<TrafficCounters> counters_;
+  SendObserver observer_;
 };
 
 // Converts an Asio error to a Status with context.

@@ -74,7 +74,7 @@ codec = "bf16"
 )"));
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.status().message().find("rounds.codec"), std::string::npos);
-  EXPECT_NE(c.status().message().find("fp32, fp16 or int8"), std::string::npos);
+  EXPECT_NE(c.status().message().find("fp32, fp16, int8 or topk_int8"), std::string::npos);
 }
 
 TEST(CoordinatorConfigTest, MissingTlsKeyIsNamed) {

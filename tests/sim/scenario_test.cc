@@ -36,7 +36,7 @@ TEST(ScenarioTest, BadValuesNameTheKey) {
   s = LoadScenario(Write("fedge-bad-scenario4.toml", "[training]\ncodec = \"zip\"\n"));
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("training.codec"), std::string::npos);
-  EXPECT_NE(s.status().message().find("fp32, fp16 or int8"), std::string::npos);
+  EXPECT_NE(s.status().message().find("fp32, fp16, int8 or topk_int8"), std::string::npos);
 }
 
 }  // namespace

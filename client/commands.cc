@@ -1,0 +1,202 @@
+#include "client/commands.h"
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <optional>
+
+#include "client/config.h"
+#include "client/inference.h"
+#include "client/label_import.h"
+#include "client/model_cache.h"
+#include "client/sample_store.h"
+#include "shared/bundle_codec.h"
+#include "shared/crypto.h"
+#include "shared/ml/runtime.h"
+#include "shared/wire.h"
+
+namespace fedge::client {
+
+using shared::Result;
+using shared::Status;
+
+namespace {
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "fedge-client: %s\n", s.message().c_str());
+  return 1;
+}
+
+Result<std::unique_ptr<SampleStore>> OpenStore(const ClientConfig& c) {
+  StoreOptions options;
+  options.disk_budget_bytes = c.store.disk_budget_bytes;
+  options.max_age_seconds = c.store.max_age_seconds;
+  return SampleStore::Open(StoreDir(c), options);
+}
+
+// The model to run: --model/--arch, or the one the client installed last.
+Result<ml::Model> LoadModel(const InferCommand& cmd, const std::optional<ClientConfig>& config,
+                            std::string* described) {
+  std::vector<uint8_t> blob;
+  std::string arch = cmd.arch;
+  if (!cmd.model_path.empty()) {
+    if (arch.empty()) return Status::InvalidArgument("--model needs --arch (e.g. cnn_color)");
+    FEDGE_ASSIGN_OR_RETURN(blob, shared::ReadFile(cmd.model_path, 1u << 30));
+    *described = cmd.model_path;
+  } else {
+    if (!config) return Status::InvalidArgument("give --config, or --model FILE --arch ARCH");
+    FEDGE_ASSIGN_OR_RETURN(InstalledModel installed, ReadInstalledModel(config->state_dir));
+    FEDGE_ASSIGN_OR_RETURN(ModelCache cache, ModelCache::Open(config->state_dir, 1ull << 31));
+    FEDGE_ASSIGN_OR_RETURN(blob, cache.Get(installed.digest));
+    arch = installed.arch;
+    *described = "installed model version " + std::to_string(installed.version) + " (" + arch + ")";
+  }
+  FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle state, shared::DecodeBundle(blob));
+  FEDGE_ASSIGN_OR_RETURN(ml::Model model, ml::Model::Create(arch, 0));
+  FEDGE_RETURN_IF_ERROR(model.LoadState(state));
+  return model;
+}
+
+void PrintSummary(const InferenceSummary& s) {
+  std::printf("frames %llu (unreadable %llu, kept %llu) in %.2f s: %.1f frames/s\n",
+              static_cast<unsigned long long>(s.frames),
+              static_cast<unsigned long long>(s.unreadable),
+              static_cast<unsigned long long>(s.stored), s.seconds, s.fps);
+  auto row = [](const char* name, const LatencyStats& l) {
+    std::printf("  %-10s p50 %7.3f  p95 %7.3f  p99 %7.3f  mean %7.3f  max %7.3f ms\n", name, l.p50,
+                l.p95, l.p99, l.mean, l.max);
+  };
+  row("capture", s.capture);
+  row("preprocess", s.preprocess);
+  row("inference", s.inference);
+  row("total", s.total);
+}
+
+}  // namespace
+
+int RunInferCommand(const InferCommand& cmd) {
+  std::optional<ClientConfig> config;
+  if (!cmd.config_path.empty()) {
+    Result<ClientConfig> c = LoadClientConfig(cmd.config_path);
+    if (!c.ok()) return Fail(c.status());
+    config = std::move(*c);
+  }
+  ml::ConfigureRuntime(cmd.threads > 0 ? cmd.threads : config ? config->threads : 2);
+  std::string described;
+  Result<ml::Model> model = LoadModel(cmd, config, &described);
+  if (!model.ok()) return Fail(model.status());
+  SourceOptions so;
+  so.uri = !cmd.source.empty() ? cmd.source : config ? config->camera.source : "";
+  if (so.uri.empty())
+    return Fail(Status::InvalidArgument("no source: give --source or camera.source"));
+  if (config) {
+    so.name = config->camera.name;
+    so.fps = config->camera.fps;
+    so.width = config->camera.width;
+    so.height = config->camera.height;
+  }
+  if (cmd.fps >= 0) so.fps = cmd.fps;
+  Result<std::unique_ptr<FrameSource>> source = OpenFrameSource(so);
+  if (!source.ok()) return Fail(source.status());
+  std::unique_ptr<SampleStore> store;
+  if (config && cmd.keep_frames && config->camera.keep_frames) {
+    Result<std::unique_ptr<SampleStore>> s = OpenStore(*config);
+    if (s.ok()) {
+      store = std::move(*s);
+    } else {
+      std::fprintf(stderr, "fedge-client: not keeping frames: %s\n", s.status().message().c_str());
+    }
+  }
+  std::string sink_path = cmd.sink;
+  if (sink_path.empty() && config) {
+    sink_path = config->predictions_path.empty() ? config->state_dir + "/predictions.jsonl"
+                                                 : config->predictions_path;
+  }
+  if (sink_path.empty()) sink_path = "predictions.jsonl";
+  std::ofstream sink(sink_path, std::ios::app);
+  if (!sink) return Fail(Status::IOError("cannot open the prediction sink " + sink_path));
+  std::printf("inferring on %s with %s; predictions to %s\n", (*source)->Describe().c_str(),
+              described.c_str(), sink_path.c_str());
+  InferenceOptions options;
+  options.max_frames = cmd.max_frames;
+  if (config) options.frame_format = config->camera.frame_format;
+  Result<InferenceSummary> summary = RunInference(**source, *model, sink, store.get(), options);
+  if (!summary.ok()) return Fail(summary.status());
+  PrintSummary(*summary);
+  return 0;
+}
+
+int RunLabelsImport(const std::string& config_path, const std::string& file) {
+  Result<ClientConfig> config = LoadClientConfig(config_path);
+  if (!config.ok()) return Fail(config.status());
+  Result<std::unique_ptr<SampleStore>> store = OpenStore(*config);
+  if (!store.ok()) return Fail(store.status());
+  Result<LabelImportSummary> s = ImportLabels(**store, file);
+  if (!s.ok()) return Fail(s.status());
+  std::printf(
+      "%s: %llu lines, %llu frames labelled, %llu quarantined (label out of range), "
+      "%llu skipped (frame quarantined)\nper class:",
+      file.c_str(), static_cast<unsigned long long>(s->lines_read),
+      static_cast<unsigned long long>(s->labels_set),
+      static_cast<unsigned long long>(s->quarantined),
+      static_cast<unsigned long long>(s->skipped_quarantined));
+  for (uint64_t c : s->class_counts) std::printf(" %llu", static_cast<unsigned long long>(c));
+  std::printf("\n");
+  return 0;
+}
+
+int RunStoreCommand(const std::string& config_path, const std::string& what, uint64_t count) {
+  Result<ClientConfig> config = LoadClientConfig(config_path);
+  if (!config.ok()) return Fail(config.status());
+  Result<std::unique_ptr<SampleStore>> opened = OpenStore(*config);
+  if (!opened.ok()) return Fail(opened.status());
+  SampleStore& store = **opened;
+  if (what == "purge") {
+    if (Status s = store.Purge(); !s.ok()) return Fail(s);
+    std::printf(
+        "purged every frame, label and quarantine entry in %s (the audit log and the "
+        "outbox are kept)\n",
+        StoreDir(*config).c_str());
+  } else if (what == "retention") {
+    if (Status s = store.ApplyRetention(static_cast<int64_t>(shared::UnixMillis())); !s.ok()) {
+      return Fail(s);
+    }
+    std::printf("applied store.max_age_days\n");
+  } else if (what == "review") {
+    Result<std::vector<ReviewItem>> items = store.ReviewQueue(count);
+    if (!items.ok()) return Fail(items.status());
+    for (const ReviewItem& r : *items) {
+      std::printf("%s\tpredicted %d\tconfidence %.4f\n", r.id.c_str(), r.predicted, r.confidence);
+    }
+  } else if (what == "quarantine") {
+    Result<std::vector<QuarantineItem>> items = store.Quarantined();
+    if (!items.ok()) return Fail(items.status());
+    for (const QuarantineItem& q : *items) std::printf("%s\t%s\n", q.id.c_str(), q.reason.c_str());
+  }
+  Result<StoreStats> st = store.Stats();
+  if (!st.ok()) return Fail(st.status());
+  std::printf(
+      "store %s: %llu frames, %llu of %llu bytes, %llu labelled, %llu quarantined, %llu "
+      "updates waiting, %llu audit entries\n",
+      StoreDir(*config).c_str(), static_cast<unsigned long long>(st->frames),
+      static_cast<unsigned long long>(st->stored_bytes),
+      static_cast<unsigned long long>(st->budget_bytes),
+      static_cast<unsigned long long>(st->labelled),
+      static_cast<unsigned long long>(st->quarantined),
+      static_cast<unsigned long long>(st->outgoing),
+      static_cast<unsigned long long>(st->audit_entries));
+  return 0;
+}
+
+int RunAuditCommand(const std::string& config_path, uint64_t last) {
+  Result<ClientConfig> config = LoadClientConfig(config_path);
+  if (!config.ok()) return Fail(config.status());
+  Result<std::unique_ptr<SampleStore>> store = OpenStore(*config);
+  if (!store.ok()) return Fail(store.status());
+  Result<std::vector<AuditEntry>> entries = (*store)->Audit(last);
+  if (!entries.ok()) return Fail(entries.status());
+  for (const AuditEntry& e : *entries) std::printf("%s\n", ToJsonLine(e).c_str());
+  return 0;
+}
+
+}  // namespace fedge::client

@@ -1,0 +1,50 @@
+#pragma once
+// On-device inference: frames from a FrameSource are preprocessed (shared/vision), classified
+// by the installed model, written to a JSON-lines sink, and optionally kept in the sample store
+// with their prediction (so the least confident can be reviewed). Per-stage latency and frame
+// rate are measured.
+
+#include <atomic>
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "client/frame_source.h"
+#include "client/sample_store.h"
+#include "shared/ml/model.h"
+#include "shared/status.h"
+
+namespace fedge::client {
+
+struct InferenceOptions {
+  uint64_t max_frames = 0;           // 0: until the source ends (or `stop` is set)
+  std::string frame_format = "png";  // how kept frames are encoded: png or jpeg
+};
+
+// Latency percentiles of one stage over all frames, in milliseconds (nearest rank).
+struct LatencyStats {
+  double p50 = 0, p95 = 0, p99 = 0, mean = 0, max = 0;
+};
+LatencyStats ComputeLatencyStats(std::vector<double> samples_ms);
+
+struct InferenceSummary {
+  uint64_t frames = 0;      // classified
+  uint64_t unreadable = 0;  // skipped (and quarantined when a store is given)
+  uint64_t stored = 0;      // new frames kept in the store
+  double seconds = 0;       // wall time from the first read to the last sink write
+  double fps = 0;           // frames / seconds
+  LatencyStats capture, preprocess, inference, total;  // total = capture to sink write
+  std::vector<uint64_t> class_histogram;               // predictions per class
+};
+
+// Runs until the source ends, max_frames, or *stop becomes true. Each frame's line in `sink`:
+// {"frame_id", "captured_unix_ms", "class", "confidence", "entropy", "latency_ms": {"capture",
+// "preprocess", "inference", "total"}}. `store` may be null (frames are not kept). Errors from
+// the source, the model or the store end the run and are returned.
+shared::Result<InferenceSummary> RunInference(FrameSource& source, const ml::Model& model,
+                                              std::ostream& sink, SampleStore* store,
+                                              const InferenceOptions& options,
+                                              const std::atomic<bool>* stop = nullptr);
+
+}  // namespace fedge::client
