@@ -1,5 +1,6 @@
 #include "client/client.h"
 
+#include "client/camera_data.h"
 #include "shared/bundle_codec.h"
 #include "shared/frame.h"
 #include "shared/log.h"
@@ -242,6 +243,16 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
         task->options.learning_rate = p->learning_rate();
         task->options.momentum = p->momentum();
         task->options.seed = p->seed();
+        if (const wire::Augment* a = p->augment()) {
+          ml::AugmentOptions& o = task->options.augment;
+          o.hflip = a->hflip();
+          o.crop_pad = static_cast<int>(std::min<uint32_t>(a->crop_pad(), 1 << 16));
+          o.brightness = a->brightness();
+          o.contrast = a->contrast();
+          o.gamma = a->gamma();
+          o.blur_prob = a->blur_prob();
+          o.noise_std = a->noise_std();
+        }
       }
       StartTask(conn, std::move(task));
       return Status::Ok();
@@ -387,6 +398,17 @@ Status Client::Work(Task& task) {
   FEDGE_RETURN_IF_ERROR(model_->LoadState(state));
   FEDGE_RETURN_IF_ERROR(RecordInstalled(task.model_version, task.digest, task.arch));
   FEDGE_RETURN_IF_ERROR(EnsureStoreData(*model_));
+  if (task.train && task.options.augment.Enabled()) {
+    // Photometric augmentation works on pixels: undo the model's input normalisation.
+    vision::InputSpec spec =
+        InputSpecFor(model_->input_channels(), model_->input_height(), model_->input_width());
+    ml::AugmentOptions& a = task.options.augment;
+    a.mean.assign(spec.mean.begin(), spec.mean.begin() + spec.channels);
+    a.stddev.assign(spec.stddev.begin(), spec.stddev.begin() + spec.channels);
+    FEDGE_RETURN_IF_ERROR(ml::ValidateAugment(a, model_->input_channels(), model_->input_height(),
+                                              model_->input_width())
+                              .WithContext("the task's augmentation"));
+  }
   if (task.train) {
     FEDGE_ASSIGN_OR_RETURN(task.trained, model_->Train(*data_.dataset, data_.train, task.options));
     if (task.codec == wire::Codec::TopKInt8) {

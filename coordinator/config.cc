@@ -10,6 +10,24 @@ using shared::ConfigFile;
 using shared::Result;
 using shared::Status;
 
+Result<ml::AugmentOptions> LoadAugment(const shared::ConfigFile& file) {
+  ml::AugmentOptions a;
+  FEDGE_ASSIGN_OR_RETURN(a.hflip, file.Bool("augment.hflip", false));
+  FEDGE_ASSIGN_OR_RETURN(int64_t pad, file.Int("augment.crop_pad", 0, 0, 64));
+  a.crop_pad = static_cast<int>(pad);
+  FEDGE_ASSIGN_OR_RETURN(double brightness, file.Double("augment.brightness", 0.0, 0.0, 1.0));
+  FEDGE_ASSIGN_OR_RETURN(double contrast, file.Double("augment.contrast", 0.0, 0.0, 1.0));
+  FEDGE_ASSIGN_OR_RETURN(double gamma, file.Double("augment.gamma", 0.0, 0.0, 2.0));
+  FEDGE_ASSIGN_OR_RETURN(double blur, file.Double("augment.blur_prob", 0.0, 0.0, 1.0));
+  FEDGE_ASSIGN_OR_RETURN(double noise, file.Double("augment.noise_std", 0.0, 0.0, 1.0));
+  a.brightness = static_cast<float>(brightness);
+  a.contrast = static_cast<float>(contrast);
+  a.gamma = static_cast<float>(gamma);
+  a.blur_prob = static_cast<float>(blur);
+  a.noise_std = static_cast<float>(noise);
+  return a;
+}
+
 Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(ConfigFile file, ConfigFile::Load(path));
   FEDGE_RETURN_IF_ERROR(file.CheckKnownKeys({"server.listen",
@@ -35,6 +53,13 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
                                              "rounds.seed",
                                              "rounds.codec",
                                              "rounds.topk_fraction",
+                                             "augment.hflip",
+                                             "augment.crop_pad",
+                                             "augment.brightness",
+                                             "augment.contrast",
+                                             "augment.gamma",
+                                             "augment.blur_prob",
+                                             "augment.noise_std",
                                              "model.arch",
                                              "model.seed",
                                              "registry.keep_last",
@@ -77,6 +102,7 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
                                    "' is not an update codec; use fp32, fp16, int8 or topk_int8");
   }
   FEDGE_ASSIGN_OR_RETURN(r.topk_fraction, file.Double("rounds.topk_fraction", 0.05, 1e-6, 1.0));
+  FEDGE_ASSIGN_OR_RETURN(r.augment, LoadAugment(file));
   r.count = static_cast<int>(count);
   r.min_clients = static_cast<int>(min_clients);
   r.min_fit = static_cast<int>(min_fit);

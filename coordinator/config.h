@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "shared/config.h"
+#include "shared/ml/augment.h"
 #include "shared/status.h"
 #include "shared/tls.h"
 
@@ -26,6 +28,9 @@ struct RoundSettings {
   // largest differences to the round's model, int8, with error feedback on the client).
   std::string codec = "fp32";
   double topk_fraction = 0.05;
+  // Augmentation clients apply during local training ([augment]; off by default). Clients set
+  // mean/stddev from the model's input normalisation.
+  ml::AugmentOptions augment;
 };
 
 struct CoordinatorConfig {
@@ -46,6 +51,10 @@ struct CoordinatorConfig {
   uint64_t keep_last = 0;
   uint64_t keep_every = 0;
 };
+
+// The [augment] table (keys augment.hflip, crop_pad, brightness, contrast, gamma, blur_prob,
+// noise_std; see shared/ml/augment.h), shared by coordinator.toml and scenario files.
+shared::Result<ml::AugmentOptions> LoadAugment(const shared::ConfigFile& file);
 
 // Loads and validates a coordinator config; errors name the file and the key.
 shared::Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path);

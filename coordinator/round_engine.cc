@@ -647,10 +647,16 @@ std::vector<uint8_t> RoundEngine::MakeOffer(uint64_t task_id, uint64_t round, bo
   Result<shared::Digest> digest = shared::DigestFromHex(model_.digest_hex);
   auto d = fbb.CreateVector(digest->data(), digest->size());
   auto arch = fbb.CreateString(model_.arch);
+  flatbuffers::Offset<wire::Augment> augment = 0;
+  if (r.augment.Enabled()) {
+    const ml::AugmentOptions& a = r.augment;
+    augment = wire::CreateAugment(fbb, a.hflip, static_cast<uint32_t>(a.crop_pad), a.brightness,
+                                  a.contrast, a.gamma, a.blur_prob, a.noise_std);
+  }
   auto params = wire::CreateTrainParams(
       fbb, static_cast<uint32_t>(r.local_epochs), static_cast<uint32_t>(r.batch_size),
       static_cast<float>(r.learning_rate), static_cast<float>(r.momentum),
-      MixSeed(MixSeed(r.seed, round), HashString(client_id)));
+      MixSeed(MixSeed(r.seed, round), HashString(client_id)), augment);
   uint32_t deadline_ms = static_cast<uint32_t>(r.eval_timeout_seconds * 1000);
   if (train) {
     int64_t left =
