@@ -5,8 +5,11 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
+#include <random>
 #include <thread>
 
+#include "client/camera_data.h"
 #include "client/client.h"
 #include "coordinator/config.h"
 #include "coordinator/server.h"
@@ -15,6 +18,7 @@
 #include "shared/ml/model.h"
 #include "shared/ml/runtime.h"
 #include "shared/pki.h"
+#include "simulations/camera.h"
 
 namespace fedge::sim {
 
@@ -53,7 +57,10 @@ json ScenarioJson(const Scenario& s) {
           {"fraction_fit", s.fraction_fit},
           {"arch", s.arch},
           {"torch_threads", s.torch_threads},
-          {"silent_clients", s.silent_clients}};
+          {"silent_clients", s.silent_clients},
+          {"camera", s.camera},
+          {"frames_per_client", s.frames_per_client},
+          {"augment", s.augment.Enabled()}};
 }
 
 json EvalJson(const ml::EvalResult& e) {
@@ -71,6 +78,17 @@ Result<ml::EvalResult> EvaluateVersion(coordinator::Store& store, uint64_t versi
   FEDGE_ASSIGN_OR_RETURN(ml::Model model, ml::Model::Create(rec.arch, 0));
   FEDGE_RETURN_IF_ERROR(model.LoadState(state));
   return model.Evaluate(test, {});
+}
+
+// `n` of `indices` drawn without replacement (deterministic from `seed`), in ascending order;
+// all of them when n is 0 or not smaller.
+std::vector<int64_t> SampleIndices(std::vector<int64_t> indices, int n, uint64_t seed) {
+  if (n <= 0 || static_cast<size_t>(n) >= indices.size()) return indices;
+  std::mt19937_64 rng(seed);
+  std::shuffle(indices.begin(), indices.end(), rng);
+  indices.resize(static_cast<size_t>(n));
+  std::sort(indices.begin(), indices.end());
+  return indices;
 }
 
 }  // namespace
@@ -124,6 +142,7 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   cc.rounds.momentum = sc.momentum;
   cc.rounds.codec = sc.codec;
   cc.rounds.topk_fraction = sc.topk_fraction;
+  cc.rounds.augment = sc.augment;
   cc.rounds.seed = sc.seed;
   cc.model_arch = sc.arch;
   cc.model_seed = sc.model_seed;
@@ -157,6 +176,8 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   net::asio::io_context client_io(1);
   net::asio::thread_pool compute(1);
   std::vector<std::unique_ptr<client::Client>> clients;
+  json camera_sites = json::array();
+  const auto t_camera = Clock::now();
   for (size_t i = 0; i < kits.client_kits.size(); ++i) {
     FEDGE_ASSIGN_OR_RETURN(client::ClientConfig ccfg,
                            client::LoadClientConfig(kits.client_kits[i] + "/client.toml"));
@@ -171,10 +192,30 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
     ccfg.data.seed = sc.seed;
     ccfg.data.holdout_fraction = sc.holdout_fraction;
     fs::remove_all(ccfg.state_dir, ec);
-    FEDGE_ASSIGN_OR_RETURN(client::LocalData data, client::LoadLocalData(ccfg.data, shared_train));
+    std::optional<SiteVideo> site;
+    client::LocalData data;
+    if (sc.camera) {
+      // The partition becomes the site's camera video; the client learns from its store.
+      client::DataSettings all = ccfg.data;
+      all.holdout_fraction = 0;
+      FEDGE_ASSIGN_OR_RETURN(client::LocalData part, client::LoadLocalData(all, shared_train));
+      std::vector<int64_t> indices = SampleIndices(part.train, sc.frames_per_client, sc.seed + i);
+      if (static_cast<int>(i) < sc.clients) {
+        FEDGE_ASSIGN_OR_RETURN(site, RenderSite(*shared_train, indices, static_cast<int>(i), sc,
+                                                options.out_dir + "/camera", kits.client_ids[i]));
+      }
+      ccfg.data.source = "store";
+    } else {
+      FEDGE_ASSIGN_OR_RETURN(data, client::LoadLocalData(ccfg.data, shared_train));
+    }
     auto c =
         std::make_unique<client::Client>(std::move(ccfg), std::move(data), client_io, &compute);
     FEDGE_RETURN_IF_ERROR(c->Init().WithContext(kits.client_ids[i]));
+    if (site) {
+      FEDGE_ASSIGN_OR_RETURN(json fed, FeedClient(*c->store(), *site, sc.frame_format));
+      fed["client"] = kits.client_ids[i];
+      camera_sites.push_back(std::move(fed));
+    }
     if (static_cast<int>(i) >= sc.clients) c->set_faults({.never_answer = true});
     clients.push_back(std::move(c));
   }
@@ -183,6 +224,7 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
     auto guard = net::asio::make_work_guard(client_io);
     client_io.run();
   });
+  const double camera_seconds = sc.camera ? Seconds(t_camera) : 0.0;
   double startup_seconds = Seconds(t_start);
   t_first_round = Clock::now();
   if (!options.quiet) {
@@ -211,6 +253,12 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
 
   // 4. Report: every round's model evaluated on the 10,000 test images.
   FEDGE_ASSIGN_OR_RETURN(ml::Dataset test, ml::LoadFashionMnist(sc.data_dir, ml::Split::kTest));
+  if (sc.camera) {
+    FEDGE_ASSIGN_OR_RETURN(ml::Model shape, ml::Model::Create(sc.arch, 0));
+    vision::InputSpec spec =
+        client::InputSpecFor(shape.input_channels(), shape.input_height(), shape.input_width());
+    FEDGE_ASSIGN_OR_RETURN(test, RenderedTestSet(test, sc, spec, options.out_dir + "/camera"));
+  }
   ml::ConfigureRuntime(std::max(2, sc.torch_threads));
   json rounds = json::array();
   ml::EvalResult last{};
@@ -252,6 +300,12 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
                    {"total_seconds", Seconds(t_start)}}},
                  {"traffic", {{"bytes_up", bytes_up}, {"bytes_down", bytes_down}}},
                  {"runtime", {{"blas", ml::BlasLibraryInUse()}}}};
+  if (sc.camera) {
+    report["camera"] = {{"sites", camera_sites},
+                        {"render_and_ingest_seconds", camera_seconds},
+                        {"test_split", "rendered: first " + std::to_string(test.size) +
+                                           " test images spread over the sites' conditions"}};
+  }
   std::ofstream out(options.out_dir + "/report.json");
   out << report.dump(2) << "\n";
   if (!out) return Status::IOError("cannot write " + options.out_dir + "/report.json");

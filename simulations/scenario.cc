@@ -2,6 +2,7 @@
 
 #include <limits>
 
+#include "coordinator/config.h"
 #include "shared/config.h"
 
 namespace fedge::sim {
@@ -31,6 +32,18 @@ Result<Scenario> LoadScenario(const std::string& path) {
                                           "training.min_fit",
                                           "training.round_timeout_seconds",
                                           "training.federated_eval",
+                                          "camera.enabled",
+                                          "camera.frame_size",
+                                          "camera.frames_per_client",
+                                          "camera.test_frames",
+                                          "camera.frame_format",
+                                          "augment.hflip",
+                                          "augment.crop_pad",
+                                          "augment.brightness",
+                                          "augment.contrast",
+                                          "augment.gamma",
+                                          "augment.blur_prob",
+                                          "augment.noise_std",
                                           "model.arch",
                                           "model.seed",
                                           "simulation.torch_threads",
@@ -65,6 +78,19 @@ Result<Scenario> LoadScenario(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(int64_t min_fit, f.Int("training.min_fit", 0, 0, clients));
   FEDGE_ASSIGN_OR_RETURN(int64_t timeout, f.Int("training.round_timeout_seconds", 300, 1, 86400));
   FEDGE_ASSIGN_OR_RETURN(s.federated_eval, f.Bool("training.federated_eval", true));
+  FEDGE_ASSIGN_OR_RETURN(s.augment, coordinator::LoadAugment(f));
+  FEDGE_ASSIGN_OR_RETURN(s.camera, f.Bool("camera.enabled", false));
+  FEDGE_ASSIGN_OR_RETURN(int64_t fsize, f.Int("camera.frame_size", 96, 28, 1024));
+  FEDGE_ASSIGN_OR_RETURN(int64_t fpc, f.Int("camera.frames_per_client", 0, 0, 1000000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t tf, f.Int("camera.test_frames", 2000, 10, 10000));
+  FEDGE_ASSIGN_OR_RETURN(s.frame_format, f.String("camera.frame_format", "png"));
+  if (s.frame_format != "png" && s.frame_format != "jpeg") {
+    return Status::InvalidArgument(path + ": key 'camera.frame_format': '" + s.frame_format +
+                                   "' is not png or jpeg");
+  }
+  s.frame_size = static_cast<int>(fsize);
+  s.frames_per_client = static_cast<int>(fpc);
+  s.test_frames = static_cast<int>(tf);
   FEDGE_ASSIGN_OR_RETURN(s.arch, f.String("model.arch", s.arch));
   FEDGE_ASSIGN_OR_RETURN(int64_t mseed, f.Int("model.seed", 0, 0, kMax));
   FEDGE_ASSIGN_OR_RETURN(int64_t tt, f.Int("simulation.torch_threads", 2, 1, 256));

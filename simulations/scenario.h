@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "shared/ml/augment.h"
 #include "shared/status.h"
 
 namespace fedge::sim {
@@ -31,6 +32,14 @@ struct Scenario {
   int min_fit = 0;  // 0: 80% of clients
   int round_timeout_seconds = 300;
   bool federated_eval = true;
+  ml::AugmentOptions augment;  // [augment], as in coordinator.toml
+  // camera: clients learn from rendered camera videos of their partition, read through the
+  // client's frame sources into its sample store (data.source = store)
+  bool camera = false;
+  int frame_size = 96;               // rendered frames are frame_size x frame_size colour
+  int frames_per_client = 0;         // 0: the client's whole partition
+  int test_frames = 2000;            // rendered test split (spread over the sites' conditions)
+  std::string frame_format = "png";  // how clients keep frames in their store
   // model
   std::string arch = "cnn_small";
   uint64_t model_seed = 0;
