@@ -40,6 +40,34 @@ TEST(ClientConfigTest, ResolvesPathsNextToTheFile) {
             std::filesystem::temp_directory_path() / "fedge-config-test");
 }
 
+TEST(ClientConfigTest, CameraAndStoreSettings) {
+  std::string text = std::string(kClient) + R"(source = "store"
+[camera]
+source = "rtsp://10.0.0.20/stream1"
+fps = 5
+width = 640
+height = 360
+frame_format = "jpeg"
+[store]
+disk_budget_mb = 64
+max_age_days = 1.5
+)";
+  auto c = client::LoadClientConfig(Write("client-camera.toml", text));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->data.source, "store");
+  EXPECT_EQ(c->camera.source, "rtsp://10.0.0.20/stream1");
+  EXPECT_DOUBLE_EQ(c->camera.fps, 5);
+  EXPECT_EQ(c->camera.width, 640);
+  EXPECT_EQ(c->camera.frame_format, "jpeg");
+  EXPECT_EQ(c->store.disk_budget_bytes, 64u << 20);
+  EXPECT_EQ(c->store.max_age_seconds, 129600);
+  EXPECT_EQ(client::StoreDir(*c), c->state_dir + "/store");
+  auto bad = client::LoadClientConfig(
+      Write("client-bad-source.toml", std::string(kClient) + "source = \"camera\"\n"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("data.source"), std::string::npos);
+}
+
 TEST(ClientConfigTest, IndexOutsidePartitionsIsAnError) {
   std::string text = kClient;
   text.replace(text.find("index = 3"), 9, "index = 10");
@@ -47,6 +75,26 @@ TEST(ClientConfigTest, IndexOutsidePartitionsIsAnError) {
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.status().message().find("client-bad.toml"), std::string::npos);
   EXPECT_NE(c.status().message().find("data.index"), std::string::npos);
+}
+
+TEST(CoordinatorConfigTest, AugmentationAndTopKSettings) {
+  auto c = coordinator::LoadCoordinatorConfig(Write("coordinator-aug.toml", R"([tls]
+ca = "ca.crt"
+cert = "c.crt"
+key = "c.key"
+[rounds]
+codec = "topk_int8"
+topk_fraction = 0.1
+[augment]
+hflip = true
+noise_std = 0.02
+)"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->rounds.codec, "topk_int8");
+  EXPECT_DOUBLE_EQ(c->rounds.topk_fraction, 0.1);
+  EXPECT_TRUE(c->rounds.augment.hflip);
+  EXPECT_FLOAT_EQ(c->rounds.augment.noise_std, 0.02f);
+  EXPECT_FALSE(c->rounds.augment.contrast > 0);
 }
 
 TEST(CoordinatorConfigTest, MinFitAboveMinClientsIsRejectedWithReason) {

@@ -59,6 +59,33 @@ class ResumeTest : public ::testing::Test {
   shared::ProvisionResult kits_;
 };
 
+TEST_F(ResumeTest, TaskOffersCarryTheCodecAndTheAugmentation) {
+  auto config = TestCoordinatorConfig(kits_, dir_.path() + "/data");
+  config.rounds.count = 1;
+  config.rounds.min_clients = 1;
+  config.rounds.min_fit = 1;
+  config.rounds.codec = "topk_int8";
+  config.rounds.topk_fraction = 0.08;
+  config.rounds.augment.brightness = 0.25f;
+  config.rounds.augment.crop_pad = 3;
+  RunningServer server(config);
+  RawClient raw = Client(0);
+  ASSERT_TRUE(raw.Connect(server.port()).ok());
+  ASSERT_TRUE(raw.SendHello().ok());
+  ASSERT_FALSE(Expect(raw, wire::Message::Welcome).empty());
+  std::vector<uint8_t> frame = Expect(raw, wire::Message::TaskOffer);
+  ASSERT_FALSE(frame.empty());
+  const wire::TaskOffer* offer = Verified(frame)->message_as_TaskOffer();
+  EXPECT_EQ(offer->codec(), wire::Codec::TopKInt8);
+  EXPECT_FLOAT_EQ(offer->topk_fraction(), 0.08f);
+  ASSERT_NE(offer->train(), nullptr);
+  const wire::Augment* augment = offer->train()->augment();
+  ASSERT_NE(augment, nullptr);
+  EXPECT_FLOAT_EQ(augment->brightness(), 0.25f);
+  EXPECT_EQ(augment->crop_pad(), 3u);
+  EXPECT_FALSE(augment->hflip());
+}
+
 TEST_F(ResumeTest, InterruptedUploadResumesFromItsOffsetAndAResentUpdateIsIgnored) {
   auto config = TestCoordinatorConfig(kits_, dir_.path() + "/data");
   config.rounds.count = 2;
