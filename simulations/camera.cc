@@ -1,8 +1,10 @@
 #include "simulations/camera.h"
 
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include "client/camera_data.h"
 #include "client/frame_source.h"
@@ -33,6 +35,22 @@ std::vector<uint8_t> Items(const ml::Dataset& data, const std::vector<int64_t>& 
 }
 
 }  // namespace
+
+Status ParallelFor(size_t n, int threads, const std::function<Status(size_t)>& fn) {
+  std::vector<Status> results(n);
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next++; i < n; i = next++) results[i] = fn(i);
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (std::thread& t : pool) t.join();
+  for (Status& s : results) {
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
 
 Result<SiteVideo> RenderSite(const ml::Dataset& data, const std::vector<int64_t>& indices, int site,
                              const Scenario& sc, const std::string& dir, const std::string& name) {

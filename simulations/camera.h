@@ -6,6 +6,7 @@
 // imports the labels.
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -23,6 +24,9 @@ struct SiteVideo {
   std::string labels;  // DIR/camera/<client id>.csv (frame_id,label)
   uint64_t frames = 0;
 };
+
+// Runs fn(0..n-1) on `threads` threads; the first error (by index) is returned.
+shared::Status ParallelFor(size_t n, int threads, const std::function<shared::Status(size_t)>& fn);
 
 // Renders `indices` of `data` (a normalised Fashion-MNIST split) as site `site`'s video.
 shared::Result<SiteVideo> RenderSite(const ml::Dataset& data, const std::vector<int64_t>& indices,

@@ -177,13 +177,15 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   net::asio::thread_pool compute(1);
   std::vector<std::unique_ptr<client::Client>> clients;
   json camera_sites = json::array();
+  std::vector<std::vector<int64_t>> site_indices;  // camera: frames of each site
   const auto t_camera = Clock::now();
   for (size_t i = 0; i < kits.client_kits.size(); ++i) {
     FEDGE_ASSIGN_OR_RETURN(client::ClientConfig ccfg,
                            client::LoadClientConfig(kits.client_kits[i] + "/client.toml"));
     ccfg.port = server.port();
     ccfg.threads = sc.torch_threads;
-    ccfg.state_dir = options.out_dir + "/clients/" + kits.client_ids[i];
+    // ccfg.state_dir stays the kit's (project/clients/<id>/state), so `fedge-client infer
+    // --config <kit>/client.toml` finds the model the client installed during the run.
     ccfg.data.num_partitions = sc.clients;
     ccfg.data.index = static_cast<int>(i % sc.clients);
     ccfg.data.partition = sc.partition;
@@ -192,17 +194,14 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
     ccfg.data.seed = sc.seed;
     ccfg.data.holdout_fraction = sc.holdout_fraction;
     fs::remove_all(ccfg.state_dir, ec);
-    std::optional<SiteVideo> site;
     client::LocalData data;
     if (sc.camera) {
       // The partition becomes the site's camera video; the client learns from its store.
       client::DataSettings all = ccfg.data;
       all.holdout_fraction = 0;
       FEDGE_ASSIGN_OR_RETURN(client::LocalData part, client::LoadLocalData(all, shared_train));
-      std::vector<int64_t> indices = SampleIndices(part.train, sc.frames_per_client, sc.seed + i);
       if (static_cast<int>(i) < sc.clients) {
-        FEDGE_ASSIGN_OR_RETURN(site, RenderSite(*shared_train, indices, static_cast<int>(i), sc,
-                                                options.out_dir + "/camera", kits.client_ids[i]));
+        site_indices.push_back(SampleIndices(part.train, sc.frames_per_client, sc.seed + i));
       }
       ccfg.data.source = "store";
     } else {
@@ -211,13 +210,21 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
     auto c =
         std::make_unique<client::Client>(std::move(ccfg), std::move(data), client_io, &compute);
     FEDGE_RETURN_IF_ERROR(c->Init().WithContext(kits.client_ids[i]));
-    if (site) {
-      FEDGE_ASSIGN_OR_RETURN(json fed, FeedClient(*c->store(), *site, sc.frame_format));
-      fed["client"] = kits.client_ids[i];
-      camera_sites.push_back(std::move(fed));
-    }
     if (static_cast<int>(i) >= sc.clients) c->set_faults({.never_answer = true});
     clients.push_back(std::move(c));
+  }
+  if (sc.camera) {
+    // Render each site's video and feed it to its client, two sites at a time.
+    std::vector<json> fed(site_indices.size());
+    FEDGE_RETURN_IF_ERROR(ParallelFor(site_indices.size(), 2, [&](size_t i) -> Status {
+      FEDGE_ASSIGN_OR_RETURN(SiteVideo site,
+                             RenderSite(*shared_train, site_indices[i], static_cast<int>(i), sc,
+                                        options.out_dir + "/camera", kits.client_ids[i]));
+      FEDGE_ASSIGN_OR_RETURN(fed[i], FeedClient(*clients[i]->store(), site, sc.frame_format));
+      fed[i]["client"] = kits.client_ids[i];
+      return Status::Ok();
+    }));
+    for (json& j : fed) camera_sites.push_back(std::move(j));
   }
   for (auto& c : clients) c->Start();
   std::thread client_thread([&client_io] {
