@@ -14,12 +14,12 @@
 #include "client/label_import.h"
 #include "shared/vision/image_codec.h"
 #include "shared/vision/render.h"
-#include "tests/shared/vision/temp_dir.h"
+#include "tests/temp_dir.h"
 
 namespace fedge::client {
 namespace {
 
-using vision::testing::TempDir;
+using fedge::testing::TempDir;
 
 std::vector<uint8_t> Items(const std::vector<int64_t>& labels) {
   std::vector<uint8_t> items(labels.size() * 784, 0);

@@ -9,12 +9,12 @@
 
 #include "shared/vision/image_codec.h"
 #include "shared/vision/render.h"
-#include "tests/shared/vision/temp_dir.h"
+#include "tests/temp_dir.h"
 
 namespace fedge::client {
 namespace {
 
-using vision::testing::TempDir;
+using fedge::testing::TempDir;
 
 class FakeClock : public Clock {
  public:

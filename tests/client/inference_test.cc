@@ -16,12 +16,12 @@
 #include "shared/ml/model.h"
 #include "shared/vision/image_codec.h"
 #include "shared/vision/render.h"
-#include "tests/shared/vision/temp_dir.h"
+#include "tests/temp_dir.h"
 
 namespace fedge::client {
 namespace {
 
-using vision::testing::TempDir;
+using fedge::testing::TempDir;
 
 // n 28x28 grey items: a bright bar whose position and width depend on the class, plus noise.
 std::vector<uint8_t> Items(const std::vector<int64_t>& labels, uint64_t seed) {

@@ -10,32 +10,14 @@
 #include <vector>
 
 #include "client/sample_store.h"
+#include "tests/temp_dir.h"
 
 namespace fedge::client {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A unique empty directory, removed on destruction.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = (fs::temp_directory_path() /
-             ("fedge-labels-" + std::to_string(::getpid()) + "-" + std::to_string(counter++)))
-                .string();
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using fedge::testing::TempDir;
 
 class LabelImportTest : public ::testing::Test {
  protected:

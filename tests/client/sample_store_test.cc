@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/temp_dir.h"
+
 extern char** environ;
 
 namespace fedge::client {
@@ -21,26 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A unique empty directory, removed on destruction.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = (fs::temp_directory_path() /
-             ("fedge-store-" + std::to_string(::getpid()) + "-" + std::to_string(counter++)))
-                .string();
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using fedge::testing::TempDir;
 
 // A frame of exactly `size` bytes (>= id length) whose content is unique to its id.
 FrameRecord MakeFrame(const std::string& id, int64_t t, size_t size, float confidence = -1) {

@@ -476,38 +476,6 @@ TEST_F(EdgeClientTest, AuditLogRecordsExactlyWhatWasSent) {
 
 // --- The persistent outbox ---------------------------------------------------------------
 
-const wire::Envelope* Verified(const std::vector<uint8_t>& frame) {
-  auto env = shared::VerifyEnvelope(frame);
-  EXPECT_TRUE(env.ok()) << env.status().ToString();
-  return env.ok() ? *env : nullptr;
-}
-
-std::vector<uint8_t> Expect(RawClient& c, wire::Message type) {
-  for (;;) {
-    auto frame = c.ReadNonHeartbeat();
-    EXPECT_TRUE(frame.ok()) << frame.status().ToString();
-    if (!frame.ok()) return {};
-    const wire::Envelope* env = Verified(*frame);
-    if (env == nullptr) return {};
-    if (env->message_type() == type) return *frame;
-    if (env->message_type() == wire::Message::Error) {
-      ADD_FAILURE() << "Error instead of " << wire::EnumNameMessage(type);
-      return {};
-    }
-  }
-}
-
-// An UpdateSubmit as the client builds it (25 examples, fp32).
-std::vector<uint8_t> Submit(uint64_t task, uint64_t round, const std::string& idem,
-                            const std::vector<uint8_t>& blob) {
-  flatbuffers::FlatBufferBuilder fbb(256);
-  auto id = fbb.CreateString(idem);
-  shared::Digest digest = shared::Sha256(blob);
-  auto d = fbb.CreateVector(digest.data(), digest.size());
-  return shared::FinishEnvelope(fbb, wire::CreateUpdateSubmit(fbb, task, round, id, 25, 0,
-                                                              wire::Codec::Fp32, d, blob.size()));
-}
-
 // A client on `cfg` with a little local data, running on its own io thread until destroyed.
 class RunningClient {
  public:

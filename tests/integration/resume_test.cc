@@ -13,39 +13,6 @@ namespace {
 
 using shared::Status;
 
-const wire::Envelope* Verified(const std::vector<uint8_t>& frame) {
-  auto env = shared::VerifyEnvelope(frame);
-  EXPECT_TRUE(env.ok()) << env.status().ToString();
-  return env.ok() ? *env : nullptr;
-}
-
-// Reads frames until one of `type` arrives (skipping heartbeats); fails on an Error frame.
-std::vector<uint8_t> Expect(RawClient& c, wire::Message type) {
-  for (;;) {
-    auto frame = c.ReadNonHeartbeat();
-    EXPECT_TRUE(frame.ok()) << frame.status().ToString();
-    if (!frame.ok()) return {};
-    const wire::Envelope* env = Verified(*frame);
-    if (env == nullptr) return {};
-    if (env->message_type() == type) return *frame;
-    if (const wire::Error* e = env->message_as_Error()) {
-      ADD_FAILURE() << "Error instead of " << wire::EnumNameMessage(type) << ": "
-                    << e->message()->str();
-      return {};
-    }
-  }
-}
-
-std::vector<uint8_t> Submit(uint64_t task, uint64_t round, const std::string& idem,
-                            const std::vector<uint8_t>& blob) {
-  flatbuffers::FlatBufferBuilder fbb(256);
-  auto id = fbb.CreateString(idem);
-  shared::Digest digest = shared::Sha256(blob);
-  auto d = fbb.CreateVector(digest.data(), digest.size());
-  return shared::FinishEnvelope(fbb, wire::CreateUpdateSubmit(fbb, task, round, id, 25, 0,
-                                                              wire::Codec::Fp32, d, blob.size()));
-}
-
 class ResumeTest : public ::testing::Test {
  protected:
   ResumeTest() : dir_("resume"), kits_(ProvisionOrDie(dir_.path() + "/project", 2)) {}

@@ -1,6 +1,7 @@
 #include "tests/integration/test_support.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -24,22 +25,36 @@ namespace fedge::testing {
 using shared::Result;
 using shared::Status;
 
-TempDir::TempDir(const std::string& tag) {
-  static std::atomic<int> counter{0};
-  path_ = (std::filesystem::temp_directory_path() /
-           ("fedge-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++)))
-              .string();
-  std::filesystem::remove_all(path_);
-  std::filesystem::create_directories(path_);
+const wire::Envelope* Verified(const std::vector<uint8_t>& frame) {
+  auto env = shared::VerifyEnvelope(frame);
+  EXPECT_TRUE(env.ok()) << env.status().ToString();
+  return env.ok() ? *env : nullptr;
 }
 
-TempDir::~TempDir() {
-  if (std::getenv("FEDGE_KEEP_TEST_DIRS") != nullptr) {
-    std::fprintf(stderr, "kept %s (FEDGE_KEEP_TEST_DIRS is set)\n", path_.c_str());
-    return;
+std::vector<uint8_t> Expect(RawClient& c, wire::Message type) {
+  for (;;) {
+    auto frame = c.ReadNonHeartbeat();
+    EXPECT_TRUE(frame.ok()) << frame.status().ToString();
+    if (!frame.ok()) return {};
+    const wire::Envelope* env = Verified(*frame);
+    if (env == nullptr) return {};
+    if (env->message_type() == type) return *frame;
+    if (const wire::Error* e = env->message_as_Error()) {
+      ADD_FAILURE() << "Error instead of " << wire::EnumNameMessage(type) << ": "
+                    << e->message()->str();
+      return {};
+    }
   }
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
+}
+
+std::vector<uint8_t> Submit(uint64_t task, uint64_t round, const std::string& idem,
+                            const std::vector<uint8_t>& blob, uint64_t examples) {
+  flatbuffers::FlatBufferBuilder fbb(256);
+  auto id = fbb.CreateString(idem);
+  shared::Digest digest = shared::Sha256(blob);
+  auto d = fbb.CreateVector(digest.data(), digest.size());
+  return shared::FinishEnvelope(fbb, wire::CreateUpdateSubmit(fbb, task, round, id, examples, 0,
+                                                              wire::Codec::Fp32, d, blob.size()));
 }
 
 std::shared_ptr<const ml::Dataset> SyntheticData(int n, uint32_t seed) {

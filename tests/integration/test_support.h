@@ -19,23 +19,24 @@
 #include "shared/ml/dataset.h"
 #include "shared/pki.h"
 #include "shared/tls.h"
+#include "tests/temp_dir.h"
 
 namespace fedge::testing {
 
-// A unique empty directory removed on destruction (kept if FEDGE_KEEP_TEST_DIRS is set, to
-// read the logs of a failed test).
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag);
-  ~TempDir();
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 // n 28x28 one-channel images with labels i % 10, each class a noisy stripe pattern.
 std::shared_ptr<const ml::Dataset> SyntheticData(int n, uint32_t seed);
+
+// The envelope in `frame`, or null after recording a test failure.
+const wire::Envelope* Verified(const std::vector<uint8_t>& frame);
+
+class RawClient;
+// Reads frames until one of `type` arrives (skipping heartbeats); fails on an Error frame and
+// returns an empty frame then.
+std::vector<uint8_t> Expect(RawClient& c, wire::Message type);
+
+// An UpdateSubmit for `blob` as the client builds it (`examples` examples, fp32).
+std::vector<uint8_t> Submit(uint64_t task, uint64_t round, const std::string& idem,
+                            const std::vector<uint8_t>& blob, uint64_t examples = 25);
 
 shared::ProvisionResult ProvisionOrDie(const std::string& dir, int clients);
 

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <random>
 
-#include "tests/shared/vision/temp_dir.h"
+#include "tests/temp_dir.h"
 
 namespace fedge::vision {
 namespace {

@@ -9,7 +9,7 @@
 #include <set>
 #include <sstream>
 
-#include "tests/shared/vision/temp_dir.h"
+#include "tests/temp_dir.h"
 
 namespace fedge::vision {
 namespace {
