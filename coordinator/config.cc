@@ -10,6 +10,15 @@ using shared::ConfigFile;
 using shared::Result;
 using shared::Status;
 
+Result<std::string> LoadCodec(const shared::ConfigFile& file, const std::string& key) {
+  FEDGE_ASSIGN_OR_RETURN(std::string codec, file.String(key, "fp32"));
+  if (codec != "fp32" && codec != "fp16" && codec != "int8" && codec != "topk_int8") {
+    return Status::InvalidArgument(file.path() + ": key '" + key + "': '" + codec +
+                                   "' is not an update codec; use fp32, fp16, int8 or topk_int8");
+  }
+  return codec;
+}
+
 Result<ml::AugmentOptions> LoadAugment(const shared::ConfigFile& file) {
   ml::AugmentOptions a;
   FEDGE_ASSIGN_OR_RETURN(a.hflip, file.Bool("augment.hflip", false));
@@ -96,11 +105,7 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(r.momentum, file.Double("rounds.momentum", 0.9, 0.0, 0.999999));
   FEDGE_ASSIGN_OR_RETURN(int64_t seed,
                          file.Int("rounds.seed", 0, 0, std::numeric_limits<int64_t>::max()));
-  FEDGE_ASSIGN_OR_RETURN(r.codec, file.String("rounds.codec", "fp32"));
-  if (r.codec != "fp32" && r.codec != "fp16" && r.codec != "int8" && r.codec != "topk_int8") {
-    return Status::InvalidArgument(path + ": key 'rounds.codec': '" + r.codec +
-                                   "' is not an update codec; use fp32, fp16, int8 or topk_int8");
-  }
+  FEDGE_ASSIGN_OR_RETURN(r.codec, LoadCodec(file, "rounds.codec"));
   FEDGE_ASSIGN_OR_RETURN(r.topk_fraction, file.Double("rounds.topk_fraction", 0.05, 1e-6, 1.0));
   FEDGE_ASSIGN_OR_RETURN(r.augment, LoadAugment(file));
   r.count = static_cast<int>(count);

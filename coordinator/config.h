@@ -52,6 +52,10 @@ struct CoordinatorConfig {
   uint64_t keep_every = 0;
 };
 
+// Reads an update codec name (fp32, fp16, int8, topk_int8) from `key`, default fp32;
+// InvalidArgument naming the file, the key and the choices otherwise.
+shared::Result<std::string> LoadCodec(const shared::ConfigFile& file, const std::string& key);
+
 // The [augment] table (keys augment.hflip, crop_pad, brightness, contrast, gamma, blur_prob,
 // noise_std; see shared/ml/augment.h), shared by coordinator.toml and scenario files.
 shared::Result<ml::AugmentOptions> LoadAugment(const shared::ConfigFile& file);

@@ -68,11 +68,7 @@ Result<Scenario> LoadScenario(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(int64_t batch, f.Int("training.batch_size", 64, 1, 65536));
   FEDGE_ASSIGN_OR_RETURN(s.learning_rate, f.Double("training.learning_rate", 0.05, 1e-9, 100));
   FEDGE_ASSIGN_OR_RETURN(s.momentum, f.Double("training.momentum", 0.9, 0, 0.999999));
-  FEDGE_ASSIGN_OR_RETURN(s.codec, f.String("training.codec", "fp32"));
-  if (s.codec != "fp32" && s.codec != "fp16" && s.codec != "int8" && s.codec != "topk_int8") {
-    return Status::InvalidArgument(path + ": key 'training.codec': '" + s.codec +
-                                   "' is not an update codec; use fp32, fp16, int8 or topk_int8");
-  }
+  FEDGE_ASSIGN_OR_RETURN(s.codec, coordinator::LoadCodec(f, "training.codec"));
   FEDGE_ASSIGN_OR_RETURN(s.topk_fraction, f.Double("training.topk_fraction", 0.05, 1e-6, 1.0));
   FEDGE_ASSIGN_OR_RETURN(s.fraction_fit, f.Double("training.fraction_fit", 1.0, 1e-6, 1.0));
   FEDGE_ASSIGN_OR_RETURN(int64_t min_fit, f.Int("training.min_fit", 0, 0, clients));
