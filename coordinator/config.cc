@@ -106,7 +106,7 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(int64_t seed,
                          file.Int("rounds.seed", 0, 0, std::numeric_limits<int64_t>::max()));
   FEDGE_ASSIGN_OR_RETURN(r.codec, LoadCodec(file, "rounds.codec"));
-  FEDGE_ASSIGN_OR_RETURN(r.topk_fraction, file.Double("rounds.topk_fraction", 0.05, 1e-6, 1.0));
+  FEDGE_ASSIGN_OR_RETURN(r.topk_fraction, file.Double("rounds.topk_fraction", 0.07, 1e-6, 1.0));
   FEDGE_ASSIGN_OR_RETURN(r.augment, LoadAugment(file));
   r.count = static_cast<int>(count);
   r.min_clients = static_cast<int>(min_clients);

@@ -27,7 +27,7 @@ struct RoundSettings {
   // Update encoding clients are asked for: fp32, fp16, int8, or topk_int8 (the topk_fraction
   // largest differences to the round's model, int8, with error feedback on the client).
   std::string codec = "fp32";
-  double topk_fraction = 0.05;
+  double topk_fraction = 0.07;
   // Augmentation clients apply during local training ([augment]; off by default). Clients set
   // mean/stddev from the model's input normalisation.
   ml::AugmentOptions augment;

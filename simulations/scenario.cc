@@ -69,7 +69,7 @@ Result<Scenario> LoadScenario(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(s.learning_rate, f.Double("training.learning_rate", 0.05, 1e-9, 100));
   FEDGE_ASSIGN_OR_RETURN(s.momentum, f.Double("training.momentum", 0.9, 0, 0.999999));
   FEDGE_ASSIGN_OR_RETURN(s.codec, coordinator::LoadCodec(f, "training.codec"));
-  FEDGE_ASSIGN_OR_RETURN(s.topk_fraction, f.Double("training.topk_fraction", 0.05, 1e-6, 1.0));
+  FEDGE_ASSIGN_OR_RETURN(s.topk_fraction, f.Double("training.topk_fraction", 0.07, 1e-6, 1.0));
   FEDGE_ASSIGN_OR_RETURN(s.fraction_fit, f.Double("training.fraction_fit", 1.0, 1e-6, 1.0));
   FEDGE_ASSIGN_OR_RETURN(int64_t min_fit, f.Int("training.min_fit", 0, 0, clients));
   FEDGE_ASSIGN_OR_RETURN(int64_t timeout, f.Int("training.round_timeout_seconds", 300, 1, 86400));

@@ -27,7 +27,7 @@ struct Scenario {
   double learning_rate = 0.05;
   double momentum = 0.9;
   std::string codec = "fp32";   // update codec: fp32, fp16, int8 or topk_int8
-  double topk_fraction = 0.05;  // topk_int8: fraction of each tensor's differences sent
+  double topk_fraction = 0.07;  // topk_int8: fraction of each tensor's differences sent
   double fraction_fit = 1.0;
   int min_fit = 0;  // 0: 80% of clients
   int round_timeout_seconds = 300;

@@ -10,7 +10,7 @@ set -euo pipefail
 
 rounds=8
 scenario=simulations/quickstart.toml
-fraction=0.05
+fraction=0.07
 out=out/bench-codecs
 while (($#)); do
   case "$1" in
