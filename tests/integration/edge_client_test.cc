@@ -428,6 +428,46 @@ TEST_F(EdgeClientTest, NothingInTheStoreLeavesTheClientWithTopKUpdates) {
   ExpectNothingStoredLeft(*RunSite(dir.path(), "topk_int8"));
 }
 
+// `fedge-client infer` as a data owner runs it: the model installed by the round, no
+// coordinator, a video file to the end; and a clear error before any model was installed.
+TEST_F(EdgeClientTest, InferCommandRunsTheInstalledModelWithoutACoordinator) {
+  TempDir dir("edge-infer");
+  ASSERT_TRUE(RunSite(dir.path(), "fp32")->round_done);
+  auto kits = ProvisionOrDie(dir.path() + "/kit", 1);  // only its TLS files are referenced
+  const std::string kit = kits.client_kits[0];
+  auto write_config = [&](const std::string& path, const std::string& state) {
+    std::ofstream(path) << "[coordinator]\nhost = \"127.0.0.1\"\nport = 9\n[tls]\nca = \"" << kit
+                        << "/ca.crt\"\ncert = \"" << kit << "/client.crt\"\nkey = \"" << kit
+                        << "/client.key\"\n[storage]\ndir = \"" << state << "\"\n";
+  };
+  write_config(dir.path() + "/client.toml", dir.path() + "/state");
+  const std::string sink = dir.path() + "/predictions.jsonl";
+  std::string out;
+  int code =
+      RunCommand({FEDGE_CLIENT_BIN, "infer", "--config", dir.path() + "/client.toml", "--source",
+                  dir.path() + "/" + kSite + ".avi", "--sink", sink, "--no-store"},
+                 &out);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("installed model version 2 (cnn_color)"), std::string::npos) << out;
+  EXPECT_NE(out.find("frames " + std::to_string(kFrames) + " "), std::string::npos) << out;
+  EXPECT_NE(out.find("frames/s"), std::string::npos) << out;
+  EXPECT_NE(out.find("p99"), std::string::npos) << out;
+  std::ifstream in(sink);
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++lines;
+    EXPECT_NE(line.find("\"frame_id\":\"gatecam#"), std::string::npos) << line;
+  }
+  EXPECT_EQ(lines, kFrames);
+
+  write_config(dir.path() + "/fresh.toml", dir.path() + "/fresh-state");
+  code = RunCommand({FEDGE_CLIENT_BIN, "infer", "--config", dir.path() + "/fresh.toml", "--source",
+                     dir.path() + "/" + kSite + ".avi", "--no-store"},
+                    &out);
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(out.find("no installed model"), std::string::npos) << out;
+}
+
 TEST_F(EdgeClientTest, AuditLogRecordsExactlyWhatWasSent) {
   const SiteRun& run = Fp32Run();
   ASSERT_TRUE(run.round_done && run.tap_closed);
