@@ -19,6 +19,13 @@ Result<std::string> LoadCodec(const shared::ConfigFile& file, const std::string&
   return codec;
 }
 
+const std::set<std::string>& AugmentKeys() {
+  static const std::set<std::string> keys = {
+      "augment.hflip", "augment.crop_pad",  "augment.brightness", "augment.contrast",
+      "augment.gamma", "augment.blur_prob", "augment.noise_std"};
+  return keys;
+}
+
 Result<ml::AugmentOptions> LoadAugment(const shared::ConfigFile& file) {
   ml::AugmentOptions a;
   FEDGE_ASSIGN_OR_RETURN(a.hflip, file.Bool("augment.hflip", false));
@@ -39,40 +46,35 @@ Result<ml::AugmentOptions> LoadAugment(const shared::ConfigFile& file) {
 
 Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(ConfigFile file, ConfigFile::Load(path));
-  FEDGE_RETURN_IF_ERROR(file.CheckKnownKeys({"server.listen",
-                                             "server.port",
-                                             "server.data_dir",
-                                             "server.max_frame_bytes",
-                                             "server.threads",
-                                             "server.heartbeat_ms",
-                                             "tls.ca",
-                                             "tls.cert",
-                                             "tls.key",
-                                             "rounds.count",
-                                             "rounds.min_clients",
-                                             "rounds.fraction_fit",
-                                             "rounds.min_fit",
-                                             "rounds.timeout_seconds",
-                                             "rounds.eval_timeout_seconds",
-                                             "rounds.evaluate",
-                                             "rounds.local_epochs",
-                                             "rounds.batch_size",
-                                             "rounds.learning_rate",
-                                             "rounds.momentum",
-                                             "rounds.seed",
-                                             "rounds.codec",
-                                             "rounds.topk_fraction",
-                                             "augment.hflip",
-                                             "augment.crop_pad",
-                                             "augment.brightness",
-                                             "augment.contrast",
-                                             "augment.gamma",
-                                             "augment.blur_prob",
-                                             "augment.noise_std",
-                                             "model.arch",
-                                             "model.seed",
-                                             "registry.keep_last",
-                                             "registry.keep_every"}));
+  std::set<std::string> known = AugmentKeys();
+  known.insert({"server.listen",
+                "server.port",
+                "server.data_dir",
+                "server.max_frame_bytes",
+                "server.threads",
+                "server.heartbeat_ms",
+                "tls.ca",
+                "tls.cert",
+                "tls.key",
+                "rounds.count",
+                "rounds.min_clients",
+                "rounds.fraction_fit",
+                "rounds.min_fit",
+                "rounds.timeout_seconds",
+                "rounds.eval_timeout_seconds",
+                "rounds.evaluate",
+                "rounds.local_epochs",
+                "rounds.batch_size",
+                "rounds.learning_rate",
+                "rounds.momentum",
+                "rounds.seed",
+                "rounds.codec",
+                "rounds.topk_fraction",
+                "model.arch",
+                "model.seed",
+                "registry.keep_last",
+                "registry.keep_every"});
+  FEDGE_RETURN_IF_ERROR(file.CheckKnownKeys(known));
   CoordinatorConfig c;
   c.config_path = path;
   FEDGE_ASSIGN_OR_RETURN(c.listen, file.String("server.listen", "0.0.0.0"));

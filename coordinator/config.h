@@ -2,6 +2,7 @@
 // coordinator.toml: listen address, TLS files, data directory, round settings, model.
 
 #include <cstdint>
+#include <set>
 #include <string>
 
 #include "shared/config.h"
@@ -59,6 +60,8 @@ shared::Result<std::string> LoadCodec(const shared::ConfigFile& file, const std:
 // The [augment] table (keys augment.hflip, crop_pad, brightness, contrast, gamma, blur_prob,
 // noise_std; see shared/ml/augment.h), shared by coordinator.toml and scenario files.
 shared::Result<ml::AugmentOptions> LoadAugment(const shared::ConfigFile& file);
+// The keys LoadAugment reads, for CheckKnownKeys.
+const std::set<std::string>& AugmentKeys();
 
 // Loads and validates a coordinator config; errors name the file and the key.
 shared::Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path);
