@@ -9,6 +9,9 @@ namespace fedge::shared {
 
 struct ConfigFile::Impl {
   toml::table table;
+  // Prepended to keys in error messages: "" for a file, "drift.events[2]." for an element of
+  // an array of tables.
+  std::string key_prefix;
 };
 
 ConfigFile::ConfigFile(std::unique_ptr<Impl> impl, std::string path)
@@ -48,7 +51,7 @@ Result<ConfigFile> ConfigFile::Load(const std::string& path) {
 }
 
 Status ConfigFile::Error(const std::string& key, const std::string& what) const {
-  return Status::InvalidArgument(path_ + ": key '" + key + "': " + what);
+  return Status::InvalidArgument(path_ + ": key '" + impl_->key_prefix + key + "': " + what);
 }
 
 Result<std::string> ConfigFile::String(const std::string& key,
@@ -109,6 +112,50 @@ Result<bool> ConfigFile::Bool(const std::string& key, std::optional<bool> fallba
   }
   if (node.is_boolean()) return *node.value<bool>();
   return Error(key, "expected true or false");
+}
+
+Result<std::vector<int64_t>> ConfigFile::IntList(const std::string& key,
+                                                 std::optional<std::vector<int64_t>> fallback,
+                                                 int64_t min, int64_t max) const {
+  auto node = impl_->table.at_path(key);
+  if (!node) {
+    if (fallback) return *std::move(fallback);
+    return Error(key, "is required but missing");
+  }
+  const toml::array* array = node.as_array();
+  if (!array) return Error(key, "expected an array of integers, e.g. [0, 1, 2]");
+  std::vector<int64_t> values;
+  values.reserve(array->size());
+  for (size_t i = 0; i < array->size(); ++i) {
+    const std::string where = "element " + std::to_string(i);
+    const toml::node& element = *array->get(i);
+    if (!element.is_integer()) return Error(key, where + " is not an integer");
+    const int64_t value = *element.value<int64_t>();
+    if (value < min || value > max) {
+      return Error(key, where + " must be between " + std::to_string(min) + " and " +
+                            std::to_string(max) + ", got " + std::to_string(value));
+    }
+    values.push_back(value);
+  }
+  return values;
+}
+
+Result<std::vector<ConfigFile>> ConfigFile::Tables(const std::string& key) const {
+  auto node = impl_->table.at_path(key);
+  std::vector<ConfigFile> tables;
+  if (!node) return tables;
+  const toml::array* array = node.as_array();
+  if (!array || (!array->empty() && !array->is_array_of_tables())) {
+    return Error(key, "expected an array of tables ([[" + impl_->key_prefix + key + "]])");
+  }
+  tables.reserve(array->size());
+  for (size_t i = 0; i < array->size(); ++i) {
+    auto impl = std::make_unique<Impl>();
+    impl->table = *array->get(i)->as_table();
+    impl->key_prefix = impl_->key_prefix + key + "[" + std::to_string(i) + "].";
+    tables.push_back(ConfigFile(std::move(impl), path_));
+  }
+  return tables;
 }
 
 std::string ConfigFile::ResolvePath(const std::string& value) const {

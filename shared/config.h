@@ -6,6 +6,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "shared/status.h"
 
@@ -32,6 +33,16 @@ class ConfigFile {
   // A path value resolved against the directory of the config file.
   Result<std::string> Path(const std::string& key,
                            std::optional<std::string> fallback = std::nullopt) const;
+  // An array of integers, e.g. `clients = [0, 1, 2]`; every element must lie in [min, max].
+  // Errors name the key and the index of a bad element.
+  Result<std::vector<int64_t>> IntList(const std::string& key,
+                                       std::optional<std::vector<int64_t>> fallback, int64_t min,
+                                       int64_t max) const;
+  // The array of tables at `key` (TOML [[key]]), each element as its own ConfigFile (same
+  // path(), keys relative to the element) whose errors name the element:
+  // "<file>: key 'drift.events[2].kind': ...". Missing key: empty vector. InvalidArgument if
+  // `key` is not an array of tables.
+  Result<std::vector<ConfigFile>> Tables(const std::string& key) const;
   // InvalidArgument naming the first key not in `known` (catches typos).
   Status CheckKnownKeys(const std::set<std::string>& known) const;
 

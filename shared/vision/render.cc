@@ -19,6 +19,8 @@ using shared::Status;
 
 constexpr int kItemSide = 28;
 constexpr float kItemBrightness = 235.0f;
+constexpr double kContrastPivot = 128.0;  // contrast scales values around this level
+constexpr double kHazeLevel = 200.0;      // the brightness a full haze (1.0) veils a frame in
 
 // Own uniform/normal draws (not <random>'s distributions, whose output differs between
 // standard libraries) so that a seed renders the same frames everywhere.
@@ -83,7 +85,8 @@ void PlaceItem(std::span<const uint8_t> item, std::mt19937_64& rng, cv::Mat& fra
   }
 }
 
-// Exposure, gamma, colour cast, noise, blur, in that order, on a CV_32FC3 frame.
+// Exposure, gamma, contrast, haze, colour cast, noise, blur, in that order, on a CV_32FC3 frame.
+// Contrast and haze are skipped at their defaults so that those render bit for bit as before.
 void ApplyConditions(const SiteConditions& c, std::mt19937_64& rng, cv::Mat& f) {
   f *= c.exposure;
   cv::max(cv::min(f, 255.0), 0.0, f);
@@ -91,6 +94,14 @@ void ApplyConditions(const SiteConditions& c, std::mt19937_64& rng, cv::Mat& f) 
     f *= 1.0 / 255.0;
     cv::pow(f, c.gamma, f);
     f *= 255.0;
+  }
+  if (c.contrast != 1.0) {
+    f.convertTo(f, CV_32F, c.contrast, kContrastPivot * (1 - c.contrast));
+    cv::max(cv::min(f, 255.0), 0.0, f);
+  }
+  if (c.haze != 0.0) {
+    const double haze = std::clamp(c.haze, 0.0, 1.0);
+    f.convertTo(f, CV_32F, 1 - haze, haze * kHazeLevel);
   }
   cv::multiply(f, cv::Scalar(c.color_gain[0], c.color_gain[1], c.color_gain[2]), f);
   if (c.noise_std > 0) {

@@ -14,10 +14,14 @@
 namespace fedge::vision {
 
 // How one camera site sees the world. Applied to a rendered frame in this order: exposure,
-// gamma, colour cast, sensor noise, blur; jpeg_quality applies when frames are written.
+// gamma, contrast, haze, colour cast, sensor noise, blur (values are clamped to 0..255 after
+// exposure, after contrast and after noise); jpeg_quality applies when frames are written. The
+// defaults of contrast and haze leave a frame unchanged; haze is clamped to 0..1.
 struct SiteConditions {
   double exposure = 1.0;  // multiplies every pixel value (1 = unchanged)
   double gamma = 1.0;     // v -> 255 * (v / 255)^gamma after exposure (>1 darkens mid-tones)
+  double contrast = 1.0;  // v -> 128 + contrast * (v - 128), after gamma (fog lowers it)
+  double haze = 0.0;      // 0..1: v -> (1 - haze) * v + haze * 200 (bright veil), after contrast
   std::array<double, 3> color_gain{1, 1, 1};  // per-channel gains, B, G, R order
   double noise_std = 0;   // Gaussian sensor noise, standard deviation in 0..255 units
   double blur_sigma = 0;  // Gaussian blur sigma in pixels; 0 = no blur
@@ -30,7 +34,8 @@ struct SiteConditions {
 // Renders one 28x28 grey item (white item on black, row-major) as a frame_size x frame_size
 // BGR frame: the item scaled to ~70-83% of the frame with random scale/offset jitter drawn from
 // `rng`, blended as a light object over the site's textured background, then the site's
-// conditions applied. Deterministic for a given item, conditions and rng state.
+// conditions applied (exposure, gamma, contrast, haze, colour cast, noise, blur). Deterministic
+// for a given item, conditions and rng state.
 // REQUIRES: item28x28.size() == 784, 32 <= frame_size <= 1024 (else an empty Image).
 Image RenderFrame(std::span<const uint8_t> item28x28, const SiteConditions& conditions,
                   std::mt19937_64& rng, int frame_size = 96);

@@ -256,5 +256,49 @@ TEST(RenderTest, WriteSiteVideoRejectsBadArgumentsAndUnwritablePaths) {
   EXPECT_FALSE(std::filesystem::exists(csv));
 }
 
+double StdAll(const Image& img) {
+  const double mean = MeanAll(img);
+  double sum_sq = 0;
+  for (uint8_t v : img.pixels) sum_sq += (v - mean) * (v - mean);
+  return std::sqrt(sum_sq / img.pixels.size());
+}
+
+TEST(RenderTest, DefaultContrastAndHazeLeaveFramesUnchanged) {
+  for (int site = 0; site < 5; ++site) {
+    const SiteConditions defaults = SiteConditionsForIndex(site, 3);
+    SiteConditions explicit_neutral = defaults;
+    explicit_neutral.contrast = 1.0;
+    explicit_neutral.haze = 0.0;
+    EXPECT_EQ(Render(defaults, site).pixels, Render(explicit_neutral, site).pixels) << site;
+  }
+  EXPECT_EQ(SiteConditions{}.contrast, 1.0);
+  EXPECT_EQ(SiteConditions{}.haze, 0.0);
+}
+
+TEST(RenderTest, ContrastScalesAroundMidGreyAndHazeVeilsInBrightGrey) {
+  SiteConditions flat, veiled;
+  flat.contrast = 0;  // every value -> 128
+  veiled.haze = 1;    // every value -> 200
+  for (uint8_t v : Render(flat).pixels) ASSERT_EQ(v, 128);
+  for (uint8_t v : Render(veiled).pixels) ASSERT_EQ(v, 200);
+}
+
+TEST(RenderTest, HazeRaisesTheMeanAndLowersTheSpread) {
+  SiteConditions hazy;
+  hazy.haze = 0.5;
+  const Image clear = Render(SiteConditions{}), fog = Render(hazy);
+  EXPECT_GT(MeanAll(fog), MeanAll(clear) + 20);
+  EXPECT_LT(StdAll(fog), 0.6 * StdAll(clear));
+}
+
+TEST(RenderTest, ContrastBelowOneLowersTheSpread) {
+  SiteConditions low, high;
+  low.contrast = 0.5;
+  high.contrast = 1.3;
+  const double neutral = StdAll(Render(SiteConditions{}));
+  EXPECT_LT(StdAll(Render(low)), 0.6 * neutral);
+  EXPECT_GT(StdAll(Render(high)), 1.1 * neutral);
+}
+
 }  // namespace
 }  // namespace fedge::vision
