@@ -77,6 +77,8 @@ Result<LocalData> LoadStoreData(SampleStore& store, const vision::InputSpec& spe
   data->images.resize(frames.size() * per_example);
   data->labels.reserve(frames.size());
   uint64_t quarantined = 0;
+  std::vector<int64_t> captured;
+  captured.reserve(frames.size());
   for (const LabelledFrame& f : frames) {
     if (f.label < 0 || f.label >= num_classes) {
       return Status::InvalidArgument("frame " + f.id + " has label " + std::to_string(f.label) +
@@ -97,6 +99,7 @@ Result<LocalData> LoadStoreData(SampleStore& store, const vision::InputSpec& spe
       continue;
     }
     data->labels.push_back(f.label);
+    captured.push_back(f.captured_unix_ms);
   }
   if (quarantined > 0) {
     FEDGE_LOG(Warn, kLog) << quarantined << " stored frames no longer decode; quarantined";
@@ -117,6 +120,7 @@ Result<LocalData> LoadStoreData(SampleStore& store, const vision::InputSpec& spe
   out.class_counts.assign(static_cast<size_t>(num_classes), 0);
   for (int64_t i : out.train) ++out.class_counts[static_cast<size_t>(data->labels[i])];
   out.dataset = std::move(data);
+  out.captured_ms = std::move(captured);
   return out;
 }
 

@@ -2,6 +2,7 @@
 
 #include "client/camera_data.h"
 #include "shared/bundle_codec.h"
+#include "shared/drift/drift_wire.h"
 #include "shared/frame.h"
 #include "shared/log.h"
 #include "shared/ml/runtime.h"
@@ -32,11 +33,14 @@ struct Client::Task {
   std::chrono::steady_clock::time_point deadline;
   wire::Codec codec = wire::Codec::Fp32;  // how the coordinator wants the update encoded
   float topk_fraction = 0;                // TopKInt8: fraction of values to send
+  uint64_t focus_since_ms = 0;            // drift retraining: favour frames since then
+  float focus_fraction = 0;
   // Results, filled by Work() on the compute pool.
   Status status;
   std::vector<uint8_t> update_blob;
   ml::TrainResult trained;
   ml::EvalResult evaluated;
+  std::optional<drift::Summary> profile;  // drift statistics of the evaluated data
 };
 
 Client::Client(ClientConfig config, LocalData data, net::asio::io_context& io,
@@ -48,7 +52,8 @@ Client::Client(ClientConfig config, LocalData data, net::asio::io_context& io,
       strand_(net::asio::make_strand(io)),
       download_(config_.max_frame_bytes * 16ull),
       backoff_timer_(strand_),
-      jitter_(std::random_device{}()) {}
+      jitter_(std::random_device{}()),
+      live_(std::make_unique<LiveMonitor>(config_.drift)) {}
 
 Client::~Client() = default;
 
@@ -72,6 +77,15 @@ Status Client::Init() {
   FEDGE_ASSIGN_OR_RETURN(store_, SampleStore::Open(StoreDir(config_), options));
   if (Result<InstalledModel> m = ReadInstalledModel(config_.state_dir); m.ok()) {
     installed_version_ = m->version;
+    // The camera keeps classifying with the installed model after a restart.
+    Result<std::vector<uint8_t>> blob = cache_->Get(m->digest);
+    Result<shared::TensorBundle> state =
+        blob.ok() ? shared::DecodeBundle(*blob) : Result<shared::TensorBundle>(blob.status());
+    Status s = state.ok() ? UpdateServing(m->version, m->arch, *state) : state.status();
+    if (!s.ok()) {
+      FEDGE_LOG(Warn, kLog) << "installed model version " << m->version
+                            << " not loaded for inference: " << s.message();
+    }
   }
   return LoadOutbox();
 }
@@ -243,6 +257,8 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
         task->options.learning_rate = p->learning_rate();
         task->options.momentum = p->momentum();
         task->options.seed = p->seed();
+        task->focus_since_ms = p->focus_since_ms();
+        task->focus_fraction = std::clamp(p->focus_fraction(), 0.0f, 0.95f);
         if (const wire::Augment* a = p->augment()) {
           ml::AugmentOptions& o = task->options.augment;
           o.hflip = a->hflip();
@@ -327,6 +343,9 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
       const wire::Error* e = env.message_as_Error();
       ++stats_.errors_received;
       FEDGE_LOG(Warn, kLog) << "coordinator error: " << e->message()->str();
+      if (e->task_id() == 0 && e->message()->str().find("drift report") != std::string::npos) {
+        ++stats_.drift_reports_refused;
+      }
       auto it = outbox_.find(e->task_id());
       if (it != outbox_.end() && e->code() != wire::ErrorCode::IOError &&
           e->code() != wire::ErrorCode::Unavailable) {
@@ -337,6 +356,9 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
       }
       return Status::Ok();
     }
+    case wire::Message::ReferenceProfile:
+      OnReferenceProfile(*env.message_as_ReferenceProfile());
+      return Status::Ok();
     case wire::Message::Heartbeat:
       return Status::Ok();
     default:
@@ -397,6 +419,7 @@ Status Client::Work(Task& task) {
   }
   FEDGE_RETURN_IF_ERROR(model_->LoadState(state));
   FEDGE_RETURN_IF_ERROR(RecordInstalled(task.model_version, task.digest, task.arch));
+  FEDGE_RETURN_IF_ERROR(UpdateServing(task.model_version, task.arch, state));
   FEDGE_RETURN_IF_ERROR(EnsureStoreData(*model_));
   if (task.train && task.options.augment.Enabled()) {
     // Photometric augmentation works on pixels: undo the model's input normalisation.
@@ -410,7 +433,10 @@ Status Client::Work(Task& task) {
                               .WithContext("the task's augmentation"));
   }
   if (task.train) {
-    FEDGE_ASSIGN_OR_RETURN(task.trained, model_->Train(*data_.dataset, data_.train, task.options));
+    const std::vector<int64_t> indices =
+        task.focus_fraction > 0 ? FocusIndices(task.focus_since_ms, task.focus_fraction)
+                                : data_.train;
+    FEDGE_ASSIGN_OR_RETURN(task.trained, model_->Train(*data_.dataset, indices, task.options));
     if (task.codec == wire::Codec::TopKInt8) {
       // Error feedback: what top-k leaves out this round stays in residual_ for the next.
       FEDGE_ASSIGN_OR_RETURN(task.update_blob,
@@ -424,6 +450,15 @@ Status Client::Work(Task& task) {
     return Status::NotFound("no held-out examples to evaluate on");
   } else {
     FEDGE_ASSIGN_OR_RETURN(task.evaluated, model_->Evaluate(*data_.dataset, data_.eval));
+    if (config_.drift.enabled) {
+      // This site's reference profile of the version: its held-out data under the model.
+      vision::InputSpec spec =
+          InputSpecFor(model_->input_channels(), model_->input_height(), model_->input_width());
+      FEDGE_ASSIGN_OR_RETURN(task.profile, ComputeProfile(*model_, *data_.dataset, data_.eval, spec,
+                                                          config_.drift.profile_frames));
+      FEDGE_RETURN_IF_ERROR(SaveLocalProfile(task.model_version, *task.profile));
+      UseReference(task.model_version);
+    }
   }
   return Status::Ok();
 }
@@ -484,10 +519,12 @@ net::awaitable<void> Client::DoTask(std::shared_ptr<shared::Connection> conn,
     const ml::EvalResult& e = task->evaluated;
     std::vector<uint64_t> confusion(e.confusion.begin(), e.confusion.end());
     auto c = fbb.CreateVector(confusion);
+    flatbuffers::Offset<wire::DriftSummary> profile = 0;
+    if (task->profile) profile = drift::ToWire(fbb, *task->profile);
     conn->Send(shared::FinishEnvelope(
         fbb, wire::CreateEvalReport(fbb, task->task_id, task->round, task->model_version,
                                     static_cast<uint64_t>(e.examples), e.loss, e.accuracy, c,
-                                    static_cast<uint32_t>(e.num_classes))));
+                                    static_cast<uint32_t>(e.num_classes), profile)));
   }
 }
 

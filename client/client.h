@@ -14,6 +14,8 @@
 #include <string>
 
 #include "client/config.h"
+#include "client/frame_source.h"
+#include "client/live_monitor.h"
 #include "client/local_data.h"
 #include "client/model_cache.h"
 #include "client/sample_store.h"
@@ -35,6 +37,17 @@ struct ClientStats {
   std::atomic<uint64_t> tasks_skipped{0};   // superseded or past their deadline
   std::atomic<uint64_t> updates_resent{0};  // submitted again after a reconnect or by a fault
   std::atomic<uint64_t> duplicates_acked{0};
+  std::atomic<uint64_t> frames_observed{0};
+  std::atomic<uint64_t> drift_reports_sent{0};
+  std::atomic<uint64_t> drift_reports_dropped{0};  // finished while disconnected
+  std::atomic<uint64_t> drift_reports_refused{0};  // answered with an Error
+};
+
+// What ObserveFrames did with a batch of frames.
+struct ObserveResult {
+  std::vector<ml::Prediction> predictions;  // one per frame, in order
+  std::vector<DriftWindow> windows;         // drift windows the batch completed (and reported)
+  uint64_t stored = 0;                      // new frames kept in the store
 };
 
 // Faults a simulation can inject into an otherwise normal client.
@@ -63,6 +76,22 @@ class Client {
   // The private sample store (thread-safe); null before Init().
   SampleStore* store() { return store_.get(); }
   const ClientStats& stats() const { return stats_; }
+  // Classifies `frames` (a camera's, in capture order) with the serving model: the newest
+  // version this client installed, kept apart from the model being trained. Each frame feeds
+  // the drift monitor (finished windows are sent to the coordinator as DriftReports while
+  // connected) and, with camera.keep_frames, is kept in the store with its prediction.
+  // Thread-safe; runs on the calling thread (computations take turns with training steps).
+  // Unavailable if no model was installed yet.
+  shared::Result<ObserveResult> ObserveFrames(std::span<const Frame> frames);
+  // Reads `source` until it ends or `stop`, classifying every frame (ObserveFrames); each
+  // prediction is written to `sink` (JSON lines) when it is not null. Frames arriving before
+  // the first model is installed are skipped (counted). Returns the frames classified.
+  shared::Result<uint64_t> RunCamera(FrameSource& source, std::ostream* sink,
+                                     const std::atomic<bool>& stop);
+  // The serving model's version (0: none yet) and the drift reference in use.
+  uint64_t serving_version() const;
+  const LiveMonitor& live_monitor() const { return *live_; }
+
   // Client id as confirmed by the coordinator (empty before the first Welcome).
   std::string id() const;
   // Why the client stopped by itself (e.g. its certificate was revoked), or OK.
@@ -99,6 +128,20 @@ class Client {
     std::vector<uint64_t> class_counts;
   };
   HelloData Hello() const;
+  // Drift (client_drift.cc). Under model_mu_ on the compute pool: makes `state` the serving
+  // model if `version` is newer than the serving one, and picks its drift reference.
+  shared::Status UpdateServing(uint64_t version, const std::string& arch,
+                               const shared::TensorBundle& state);
+  // The stored reference of `version` this client's settings prefer (local, else global), if
+  // the monitor is not already using it.
+  void UseReference(uint64_t version);
+  // Stores this client's own profile of `version` (computed when evaluating it).
+  shared::Status SaveLocalProfile(uint64_t version, const drift::Summary& profile);
+  void OnReferenceProfile(const wire::ReferenceProfile& profile);
+  void SendDriftWindow(const DriftWindow& window);
+  // Training indices with frames captured at or after `since_ms` oversampled to make at least
+  // `fraction` of them (drift retraining); data_'s train indices otherwise.
+  std::vector<int64_t> FocusIndices(uint64_t since_ms, double fraction) const;
   void SendBlob(const std::shared_ptr<shared::Connection>& conn, const Outgoing& out,
                 uint64_t offset);
   net::awaitable<void> Run();
@@ -144,6 +187,10 @@ class Client {
   std::mt19937_64 jitter_;
   ClientStats stats_;
   ClientFaults faults_;
+  std::unique_ptr<LiveMonitor> live_;
+  mutable std::mutex serving_mu_;
+  std::shared_ptr<const ml::Model> serving_;  // guarded by serving_mu_
+  uint64_t serving_version_ = 0;              // guarded by serving_mu_
 };
 
 }  // namespace fedge::client

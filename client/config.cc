@@ -1,6 +1,7 @@
 #include "client/config.h"
 
 #include <limits>
+#include <sstream>
 
 #include "shared/config.h"
 
@@ -39,6 +40,51 @@ Status LoadCameraAndStore(const ConfigFile& file, const std::string& path, Clien
   return Status::Ok();
 }
 
+Status LoadDrift(const ConfigFile& file, const std::string& path, DriftMonitorSettings* d) {
+  drift::MonitorOptions& m = d->monitor;
+  FEDGE_ASSIGN_OR_RETURN(d->enabled, file.Bool("drift.enabled", true));
+  FEDGE_ASSIGN_OR_RETURN(int64_t window, file.Int("drift.window", m.window, 10, 100000));
+  m.window = static_cast<int>(window);
+  FEDGE_ASSIGN_OR_RETURN(std::string features, file.String("drift.features", "all"));
+  if (features != "all") {
+    m.features.clear();
+    std::stringstream list(features);
+    std::string name;
+    while (std::getline(list, name, ',')) {
+      name.erase(0, name.find_first_not_of(' '));
+      name.erase(name.find_last_not_of(' ') + 1);
+      std::optional<drift::Feature> f = drift::FeatureFromName(name);
+      if (!f) {
+        return Status::InvalidArgument(
+            path + ": key 'drift.features': unknown feature '" + name +
+            "'; use \"all\" or a comma-separated list of brightness, contrast, sharpness, "
+            "saturation, clipped, confidence, entropy");
+      }
+      m.features.push_back(*f);
+    }
+  }
+  FEDGE_ASSIGN_OR_RETURN(m.psi_threshold,
+                         file.Double("drift.psi_threshold", m.psi_threshold, 0.0, 1e6));
+  FEDGE_ASSIGN_OR_RETURN(m.detector.delta,
+                         file.Double("drift.ph_delta", m.detector.delta, 0.0, 1e6));
+  FEDGE_ASSIGN_OR_RETURN(m.detector.lambda,
+                         file.Double("drift.ph_lambda", m.detector.lambda, 1e-9, 1e9));
+  FEDGE_ASSIGN_OR_RETURN(int64_t min_windows,
+                         file.Int("drift.ph_min_windows", m.detector.min_samples, 1, 100000));
+  m.detector.min_samples = static_cast<int>(min_windows);
+  FEDGE_ASSIGN_OR_RETURN(d->reference, file.String("drift.reference", "local"));
+  if (d->reference != "local" && d->reference != "global") {
+    return Status::InvalidArgument(path + ": key 'drift.reference': '" + d->reference +
+                                   "' is not one of local, global");
+  }
+  FEDGE_ASSIGN_OR_RETURN(int64_t frames, file.Int("drift.profile_frames", 2000, 10, 1000000));
+  d->profile_frames = static_cast<int>(frames);
+  if (Status s = drift::ValidateMonitorOptions(m); !s.ok()) {
+    return Status::InvalidArgument(path + ": [drift]: " + s.message());
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<ClientConfig> LoadClientConfig(const std::string& path) {
@@ -73,7 +119,16 @@ Result<ClientConfig> LoadClientConfig(const std::string& path) {
                                              "store.dir",
                                              "store.disk_budget_mb",
                                              "store.max_age_days",
-                                             "inference.predictions"}));
+                                             "inference.predictions",
+                                             "drift.enabled",
+                                             "drift.window",
+                                             "drift.features",
+                                             "drift.psi_threshold",
+                                             "drift.ph_delta",
+                                             "drift.ph_lambda",
+                                             "drift.ph_min_windows",
+                                             "drift.reference",
+                                             "drift.profile_frames"}));
   ClientConfig c;
   c.config_path = path;
   FEDGE_ASSIGN_OR_RETURN(c.host, file.String("coordinator.host"));
@@ -120,6 +175,7 @@ Result<ClientConfig> LoadClientConfig(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(int64_t threads, file.Int("training.threads", 2, 1, 256));
   c.threads = static_cast<int>(threads);
   FEDGE_RETURN_IF_ERROR(LoadCameraAndStore(file, path, &c));
+  FEDGE_RETURN_IF_ERROR(LoadDrift(file, path, &c.drift));
   return c;
 }
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "shared/drift/monitor.h"
 #include "shared/status.h"
 #include "shared/tls.h"
 
@@ -40,6 +41,19 @@ struct StoreSettings {
   int64_t max_age_seconds = 0;  // 0: frames are kept until evicted or purged
 };
 
+// Drift monitoring of the frames the model sees ([drift]; shared/drift/monitor.h). Each
+// finished window is compared with the installed model version's reference profile and sent to
+// the coordinator as a DriftReport (summaries only).
+struct DriftMonitorSettings {
+  bool enabled = true;
+  drift::MonitorOptions monitor;  // window, features, psi_threshold, detector
+  // Which reference the monitor compares with: "local" (this site's own evaluation data under
+  // the model version, falling back to the shipped global profile until it exists) or "global"
+  // (the coordinator's profile merged from every client).
+  std::string reference = "local";
+  int profile_frames = 2000;  // evaluation frames summarised for the reference profile (max)
+};
+
 struct ClientConfig {
   std::string config_path;
   std::string host = "localhost";
@@ -48,6 +62,7 @@ struct ClientConfig {
   DataSettings data;
   CameraSettings camera;
   StoreSettings store;
+  DriftMonitorSettings drift;
   std::string predictions_path;  // sink of `fedge-client infer`; empty: <state>/predictions.jsonl
   std::string state_dir;
   uint32_t max_frame_bytes = 16u << 20;

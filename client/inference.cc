@@ -22,29 +22,25 @@ double MsSince(SteadyClock::time_point start, SteadyClock::time_point end) {
   return std::chrono::duration<double, std::milli>(end - start).count();
 }
 
-// Keeps a classified frame with its prediction; exact duplicates are quarantined by the store.
-Status KeepFrame(SampleStore& store, const Frame& frame, const ml::Prediction& p,
-                 const InferenceOptions& options, InferenceSummary* summary) {
+}  // namespace
+
+Result<bool> KeepFrame(SampleStore& store, const Frame& frame, const ml::Prediction& p,
+                       const std::string& frame_format) {
   FrameRecord record;
   record.id = frame.id;
   record.captured_unix_ms = frame.captured_unix_ms;
-  record.format = options.frame_format;
+  record.format = frame_format;
   record.width = frame.image.width;
   record.height = frame.image.height;
   record.channels = frame.image.channels;
   record.predicted = p.label;
   record.confidence = std::clamp(p.confidence, 0.0f, 1.0f);
   const auto format =
-      options.frame_format == "jpeg" ? vision::ImageFormat::kJpeg : vision::ImageFormat::kPng;
+      frame_format == "jpeg" ? vision::ImageFormat::kJpeg : vision::ImageFormat::kPng;
   FEDGE_ASSIGN_OR_RETURN(record.bytes, vision::EncodeImage(frame.image, format));
   FEDGE_ASSIGN_OR_RETURN(AddOutcome outcome, store.AddFrame(record));
-  if (outcome.kind == AddOutcome::Kind::kStored || outcome.kind == AddOutcome::Kind::kReplaced) {
-    ++summary->stored;
-  }
-  return Status::Ok();
+  return outcome.kind == AddOutcome::Kind::kStored || outcome.kind == AddOutcome::Kind::kReplaced;
 }
-
-}  // namespace
 
 LatencyStats ComputeLatencyStats(std::vector<double> samples) {
   LatencyStats s;
@@ -109,7 +105,10 @@ Result<InferenceSummary> RunInference(FrameSource& source, const ml::Model& mode
     sink << line.dump() << '\n';
     total.push_back(MsSince(t0, SteadyClock::now()));
     if (!sink) return Status::IOError("cannot write the prediction sink");
-    if (store != nullptr) FEDGE_RETURN_IF_ERROR(KeepFrame(*store, *frame, p[0], options, &summary));
+    if (store != nullptr) {
+      FEDGE_ASSIGN_OR_RETURN(bool stored, KeepFrame(*store, *frame, p[0], options.frame_format));
+      if (stored) ++summary.stored;
+    }
   }
   sink.flush();
   summary.seconds = MsSince(start, SteadyClock::now()) / 1000.0;

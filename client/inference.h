@@ -38,6 +38,11 @@ struct InferenceSummary {
   std::vector<uint64_t> class_histogram;               // predictions per class
 };
 
+// Keeps a classified frame in `store` with its prediction, encoded as `frame_format` (png or
+// jpeg); exact duplicates are quarantined by the store. True if the frame is new (or replaced).
+shared::Result<bool> KeepFrame(SampleStore& store, const Frame& frame, const ml::Prediction& p,
+                               const std::string& frame_format);
+
 // Runs until the source ends, max_frames, or *stop becomes true. Each frame's line in `sink`:
 // {"frame_id", "captured_unix_ms", "class", "confidence", "entropy", "latency_ms": {"capture",
 // "preprocess", "inference", "total"}}. `store` may be null (frames are not kept). Errors from

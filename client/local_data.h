@@ -14,6 +14,8 @@ struct LocalData {
   std::vector<int64_t> train;
   std::vector<int64_t> eval;
   std::vector<uint64_t> class_counts;  // of `train`; counts only ever leave the client
+  // Capture time of each example of `dataset` (camera frames from the store); empty otherwise.
+  std::vector<int64_t> captured_ms;
 };
 
 // Loads `settings.dir` (unless `preloaded` is given) and takes partition `settings.index`.

@@ -68,6 +68,7 @@ const std::vector<std::pair<std::string, std::string>>& AdminService::Commands()
       {"model import", ""},
       {"round start", "[ROUNDS]"},
       {"revoke", "CLIENT_ID [REASON]"},
+      {"drift", ""},
   };
   return commands;
 }
@@ -87,6 +88,11 @@ void AdminService::Handle(AdminCommand c, std::function<void(Result<json>)> resp
     if (c.name == "rounds") {
       FEDGE_RETURN_IF_ERROR(NeedArgs(c, 0, 0, ""));
       return Rounds();
+    }
+    if (c.name == "drift") {
+      FEDGE_RETURN_IF_ERROR(NeedArgs(c, 0, 0, ""));
+      json engine = engine_->Snapshot();
+      return engine.contains("drift") ? engine["drift"] : json::object();
     }
     if (c.name == "models") {
       FEDGE_RETURN_IF_ERROR(NeedArgs(c, 0, 0, ""));
@@ -190,6 +196,11 @@ Result<json> AdminService::Clients() const {
     j["connected"] = connected.count(c.id) > 0;
     FEDGE_ASSIGN_OR_RETURN(std::optional<RevocationRecord> r, store_->GetRevocation(c.id));
     j["revoked"] = r.has_value();
+    if (engine.contains("drift")) {
+      for (const json& d : engine["drift"]["clients"]) {
+        if (d["client"] == c.id) j["drift"] = d;
+      }
+    }
     out.push_back(std::move(j));
   }
   return json{{"clients", out}};

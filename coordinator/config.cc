@@ -44,9 +44,35 @@ Result<ml::AugmentOptions> LoadAugment(const shared::ConfigFile& file) {
   return a;
 }
 
+const std::set<std::string>& DriftKeys() {
+  static const std::set<std::string> keys = {"drift.enabled",         "drift.score_threshold",
+                                             "drift.persistence",     "drift.min_clients",
+                                             "drift.min_fraction",    "drift.campaign_rounds",
+                                             "drift.cooldown_rounds", "drift.focus_fraction"};
+  return keys;
+}
+
+Result<DriftSettings> LoadDriftSettings(const shared::ConfigFile& file) {
+  DriftSettings d;
+  FEDGE_ASSIGN_OR_RETURN(d.enabled, file.Bool("drift.enabled", true));
+  FEDGE_ASSIGN_OR_RETURN(d.score_threshold, file.Double("drift.score_threshold", 0.25, 0.0, 1e6));
+  FEDGE_ASSIGN_OR_RETURN(int64_t persistence, file.Int("drift.persistence", 3, 1, 100000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t min_clients, file.Int("drift.min_clients", 1, 1, 1000000));
+  FEDGE_ASSIGN_OR_RETURN(d.min_fraction, file.Double("drift.min_fraction", 0.0, 0.0, 1.0));
+  FEDGE_ASSIGN_OR_RETURN(int64_t rounds, file.Int("drift.campaign_rounds", 5, 1, 10000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t cooldown, file.Int("drift.cooldown_rounds", 2, 0, 100000));
+  FEDGE_ASSIGN_OR_RETURN(d.focus_fraction, file.Double("drift.focus_fraction", 0.5, 0.0, 0.95));
+  d.persistence = static_cast<int>(persistence);
+  d.min_clients = static_cast<int>(min_clients);
+  d.campaign_rounds = static_cast<int>(rounds);
+  d.cooldown_rounds = static_cast<int>(cooldown);
+  return d;
+}
+
 Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(ConfigFile file, ConfigFile::Load(path));
   std::set<std::string> known = AugmentKeys();
+  known.insert(DriftKeys().begin(), DriftKeys().end());
   known.insert({"server.listen",
                 "server.port",
                 "server.data_dir",
@@ -110,6 +136,7 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(r.codec, LoadCodec(file, "rounds.codec"));
   FEDGE_ASSIGN_OR_RETURN(r.topk_fraction, file.Double("rounds.topk_fraction", 0.07, 1e-6, 1.0));
   FEDGE_ASSIGN_OR_RETURN(r.augment, LoadAugment(file));
+  FEDGE_ASSIGN_OR_RETURN(c.drift, LoadDriftSettings(file));
   r.count = static_cast<int>(count);
   r.min_clients = static_cast<int>(min_clients);
   r.min_fit = static_cast<int>(min_fit);

@@ -34,6 +34,19 @@ struct RoundSettings {
   ml::AugmentOptions augment;
 };
 
+// The drift policy ([drift]): when persistent drift reports from enough clients start a
+// retraining campaign by themselves (coordinator/drift_policy.h).
+struct DriftSettings {
+  bool enabled = true;
+  double score_threshold = 0.25;  // a window counts when its score (max PSI) is at least this
+  int persistence = 3;            // ... and the client reported so many such windows in a row
+  int min_clients = 1;            // drifted clients needed to start a campaign
+  double min_fraction = 0.0;      // ... and at least this fraction of connected clients
+  int campaign_rounds = 5;        // rounds of a campaign
+  int cooldown_rounds = 2;        // rounds after a campaign before another may start
+  double focus_fraction = 0.5;    // share of drifted clients' epochs from frames since the drift
+};
+
 struct CoordinatorConfig {
   std::string config_path;
   std::string listen = "0.0.0.0";
@@ -44,6 +57,7 @@ struct CoordinatorConfig {
   int heartbeat_ms = 5000;  // clients heartbeat this often; silent for 6x is dropped
   shared::TlsFiles tls;
   RoundSettings rounds;
+  DriftSettings drift;
   std::string model_arch = "cnn_small";
   uint64_t model_seed = 0;
   // Registry retention: after each round, keep the blobs of the newest `keep_last` versions
@@ -62,6 +76,12 @@ shared::Result<std::string> LoadCodec(const shared::ConfigFile& file, const std:
 shared::Result<ml::AugmentOptions> LoadAugment(const shared::ConfigFile& file);
 // The keys LoadAugment reads, for CheckKnownKeys.
 const std::set<std::string>& AugmentKeys();
+
+// The [drift] table (keys drift.enabled, score_threshold, persistence, min_clients,
+// min_fraction, campaign_rounds, cooldown_rounds, focus_fraction), shared by coordinator.toml
+// and scenario files, and the keys it reads.
+shared::Result<DriftSettings> LoadDriftSettings(const shared::ConfigFile& file);
+const std::set<std::string>& DriftKeys();
 
 // Loads and validates a coordinator config; errors name the file and the key.
 shared::Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path);

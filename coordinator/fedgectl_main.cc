@@ -224,19 +224,55 @@ void AddAdminCommands(CLI::App& app, std::vector<Command>& commands,
               << j["clients_registered"] << " registered, " << j["clients_revoked"] << " revoked\n"
               << "updates       " << e["duplicates_ignored"] << " duplicates ignored, "
               << e["updates_rejected"] << " rejected\n";
+    if (e.contains("drift")) {
+      const json& d = e["drift"];
+      int drifted = 0;
+      std::string worst;
+      double worst_score = -1;
+      for (const json& c : d["clients"]) {
+        if (c["drifted"].get<bool>()) ++drifted;
+        if (c["score"].get<double>() > worst_score) {
+          worst_score = c["score"].get<double>();
+          worst = c["client"].get<std::string>();
+        }
+      }
+      std::cout << "drift         " << drifted << " of " << d["clients"].size()
+                << " reporting clients drifted";
+      if (!worst.empty())
+        std::cout << "; highest score " << Num(worst_score, 3) << " (" << worst << ")";
+      std::cout << "\n";
+      for (const json& c : d["campaigns"]) {
+        std::cout << "campaign      " << c["id"] << " " << c["state"].get<std::string>()
+                  << ": rounds " << c["first_round"] << "-" << c["last_round"] << ", "
+                  << c["clients"].size() << " drifted client(s)";
+        const json& o = c["outcome"];
+        if (o.contains("version_after")) {
+          std::cout << ", version " << o["version_before"] << " -> " << o["version_after"]
+                    << ", accuracy " << Num(o.value("accuracy_before", json())) << " -> "
+                    << Num(o["accuracy_after"]);
+        }
+        std::cout << "\n";
+      }
+    }
   });
   listing("clients", "Registered clients", [](const json& j) {
     std::vector<std::vector<std::string>> rows;
     for (const json& c : j["clients"]) {
+      std::string drift = "-";
+      if (c.contains("drift")) {
+        drift = Num(c["drift"]["score"], 3) + (c["drift"]["drifted"].get<bool>() ? " drifted" : "");
+      }
       rows.push_back({c["id"].get<std::string>(),
                       c["revoked"].get<bool>()     ? "revoked"
                       : c["connected"].get<bool>() ? "connected"
                                                    : "offline",
                       Time(c["last_seen_ms"].get<uint64_t>()), Num(c["train_examples"]),
-                      Num(c["updates_accepted"]),
+                      Num(c["updates_accepted"]), drift,
                       c["fingerprint"].get<std::string>().substr(0, 16)});
     }
-    PrintTable({"CLIENT", "STATE", "LAST SEEN (UTC)", "EXAMPLES", "UPDATES", "CERT SHA-256"}, rows);
+    PrintTable(
+        {"CLIENT", "STATE", "LAST SEEN (UTC)", "EXAMPLES", "UPDATES", "DRIFT", "CERT SHA-256"},
+        rows);
   });
   listing("rounds", "Completed rounds and the open one", [](const json& j) {
     std::vector<std::vector<std::string>> rows;
@@ -255,6 +291,36 @@ void AddAdminCommands(CLI::App& app, std::vector<Command>& commands,
       std::cout << "open: round " << j["open_round"]["round"] << " ("
                 << j["open_round"]["phase"].get<std::string>() << ")\n";
     }
+  });
+  listing("drift", "Drift per client and retraining campaigns", [](const json& j) {
+    std::vector<std::vector<std::string>> rows;
+    for (const json& c : j["clients"]) {
+      rows.push_back({c["client"].get<std::string>(), Num(c["model_version"]), Num(c["window"]),
+                      Num(c["score"], 3), c["top_feature"].get<std::string>(), Num(c["streak"]),
+                      c["drifted"].get<bool>() ? "yes" : "no", Time(c["onset_ms"].get<uint64_t>()),
+                      Time(c["last_report_ms"].get<uint64_t>())});
+    }
+    PrintTable({"CLIENT", "VERSION", "WINDOW", "SCORE", "FEATURE", "STREAK", "DRIFTED",
+                "ONSET (UTC)", "LAST REPORT (UTC)"},
+               rows);
+    rows.clear();
+    for (const json& c : j["campaigns"]) {
+      std::string ids;
+      for (const json& d : c["clients"])
+        ids += (ids.empty() ? "" : ",") + d["client"].get<std::string>();
+      const json& o = c["outcome"];
+      rows.push_back(
+          {Num(c["id"]), c["state"].get<std::string>(), Time(c["triggered_ms"].get<uint64_t>()),
+           Num(c["first_round"]) + "-" + Num(c["last_round"]), ids,
+           Num(o.value("version_before", json())), Num(o.value("version_after", json())),
+           Num(o.value("accuracy_before", json())), Num(o.value("accuracy_after", json())),
+           Num(o.value("drifted_accuracy_before", json())),
+           Num(o.value("drifted_accuracy_after", json()))});
+    }
+    std::cout << "\n";
+    PrintTable({"CAMPAIGN", "STATE", "TRIGGERED (UTC)", "ROUNDS", "CLIENTS", "FROM", "TO",
+                "ACC BEFORE", "ACC AFTER", "DRIFTED BEFORE", "DRIFTED AFTER"},
+               rows);
   });
   listing("models", "Model versions in the registry (* = head)",
           [](const json& j) { PrintModels(j["models"]); });

@@ -6,6 +6,7 @@
 
 #include "coordinator/registry.h"
 #include "shared/bundle_codec.h"
+#include "shared/drift/drift_wire.h"
 #include "shared/log.h"
 #include "shared/ml/model.h"
 #include "shared/wire.h"
@@ -58,7 +59,25 @@ struct RoundEngine::RoundState {
   double eval_loss_sum = 0;
   uint64_t eval_examples = 0;
   int eval_reports = 0;
+  nlohmann::json eval_per_client = nlohmann::json::object();  // id -> accuracy, examples
+  drift::Summary profile;  // merged drift statistics of the evaluated version
+  int profile_clients = 0;
 };
+
+namespace {
+std::string ProfileKey(uint64_t version) {
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "profile/%020llu", static_cast<unsigned long long>(version));
+  return buf;
+}
+
+std::vector<uint8_t> ProfileMessage(uint64_t version, const drift::Summary& summary,
+                                    uint32_t clients) {
+  flatbuffers::FlatBufferBuilder fbb(1024);
+  auto sum = drift::ToWire(fbb, summary);
+  return shared::FinishEnvelope(fbb, wire::CreateReferenceProfile(fbb, version, clients, sum));
+}
+}  // namespace
 
 uint64_t MakeTaskId(uint64_t round, uint64_t attempt, bool train, uint64_t index) {
   // Decimal fields keep ids readable in logs: RRRR AAA K IIIII (K: 0 train, 5 evaluate).
@@ -91,6 +110,7 @@ RoundEngine::RoundEngine(net::any_io_executor strand, Store* store, CoordinatorC
       config_(std::move(config)),
       traffic_(std::move(traffic)),
       wake_(strand),
+      drift_(config_.drift, store),
       ingest_(std::make_unique<net::asio::thread_pool>(2)) {}
 
 RoundEngine::~RoundEngine() = default;
@@ -132,6 +152,16 @@ Status RoundEngine::Init() {
   }
   FEDGE_ASSIGN_OR_RETURN(std::optional<uint64_t> target, store_->TargetRound());
   target_round_ = target ? *target : static_cast<uint64_t>(config_.rounds.count);
+  target_atomic_ = target_round_;
+  FEDGE_RETURN_IF_ERROR(drift_.Init());
+  if (Result<std::optional<std::vector<uint8_t>>> stored =
+          store_->GetDrift(ProfileKey(model_.version));
+      stored.ok() && stored->has_value()) {
+    if (Result<drift::Summary> p = drift::DecodeSummary(**stored); p.ok()) {
+      profile_message_ =
+          std::make_shared<const std::vector<uint8_t>>(ProfileMessage(model_.version, *p, 0));
+    }
+  }
   FEDGE_ASSIGN_OR_RETURN(std::optional<nlohmann::json> open, store_->OpenRound());
   if (open) {
     if (Status s = ResumeRound(*open); !s.ok()) {
@@ -266,6 +296,7 @@ void RoundEngine::PublishSnapshot() {
   s["connected"] = connected;
   s["duplicates_ignored"] = duplicates_ignored_;
   s["updates_rejected"] = updates_rejected_;
+  s["drift"] = drift_.Snapshot();
   if (round_) {
     nlohmann::json pending = nlohmann::json::array();
     for (const auto& [id, task] : round_->pending) pending.push_back(id);
@@ -349,6 +380,7 @@ void RoundEngine::Connected(std::shared_ptr<Peer> peer, ClientHello hello) {
         peer->Send(MakeOffer(round_->pending[id], round_->round, /*train=*/false, id));
       }
     }
+    if (profile_message_) peer->Send(*profile_message_);
     PublishSnapshot();
     Wake();
   });
@@ -416,18 +448,68 @@ void RoundEngine::SubmitEval(std::shared_ptr<Peer> peer, EvalIn eval) {
 void RoundEngine::StartRounds(uint64_t rounds, std::function<void(uint64_t)> done) {
   net::asio::post(strand_, [this, rounds, done = std::move(done)] {
     uint64_t base = round_ ? round_->round : model_.round;
-    uint64_t target = std::max(target_round_, base + rounds);
-    if (target != target_round_) {
-      if (Status s = store_->PutTargetRound(target); !s.ok()) {
-        FEDGE_LOG(Error, kLog) << "cannot store the round target: " << s.ToString();
-      }
-      target_round_ = target;
-      FEDGE_LOG(Info, kLog) << "rounds requested: running up to round " << target;
-    }
-    PublishSnapshot();
-    Wake();
+    RaiseTarget(base + rounds);
     if (done) done(target_round_);
   });
+}
+
+void RoundEngine::RaiseTarget(uint64_t target) {
+  if (target > target_round_) {
+    if (Status s = store_->PutTargetRound(target); !s.ok()) {
+      FEDGE_LOG(Error, kLog) << "cannot store the round target: " << s.ToString();
+    }
+    target_round_ = target;
+    target_atomic_ = target;
+    FEDGE_LOG(Info, kLog) << "rounds requested: running up to round " << target;
+  }
+  PublishSnapshot();
+  Wake();
+}
+
+void RoundEngine::LimitRounds(std::optional<uint64_t> permits) {
+  net::asio::post(strand_, [this, permits] {
+    round_permits_ = permits;
+    Wake();
+  });
+}
+
+void RoundEngine::SubmitDriftReport(std::shared_ptr<Peer> peer, DriftReportIn report) {
+  net::asio::post(
+      strand_, [this, peer = std::move(peer), r = std::move(report)] { OnDriftReport(peer, r); });
+}
+
+void RoundEngine::OnDriftReport(const std::shared_ptr<Peer>& peer, const DriftReportIn& r) {
+  const std::string& id = peer->client_id();
+  const uint64_t now = shared::UnixMillis();
+  if (Status s = drift_.OnReport(id, r, model_.version, now); !s.ok()) {
+    FEDGE_LOG(Warn, kLog) << "client " << id << ": " << s.message();
+    peer->Send(shared::MakeErrorMessage(s, 0));
+    return;
+  }
+  ++drift_reports_;
+  std::set<std::string> connected;
+  for (const auto& [cid, p] : connected_) connected.insert(cid);
+  const uint64_t base = std::max(target_round_, round_ ? round_->round : model_.round);
+  Result<std::optional<Campaign>> fired = drift_.MaybeTrigger(connected, base, model_.version, now);
+  if (!fired.ok()) {
+    FEDGE_LOG(Error, kLog) << "drift policy: " << fired.status().ToString();
+  } else if (fired->has_value()) {
+    RaiseTarget((*fired)->last_round);
+  }
+  PublishSnapshot();
+}
+
+void RoundEngine::PublishProfile() {
+  if (round_->profile.Empty()) return;
+  const uint64_t version = round_->eval_version;
+  if (Status s = store_->PutDrift(ProfileKey(version), drift::EncodeSummary(round_->profile));
+      !s.ok()) {
+    FEDGE_LOG(Error, kLog) << "cannot store the reference profile of version " << version << ": "
+                           << s.ToString();
+  }
+  profile_message_ = std::make_shared<const std::vector<uint8_t>>(
+      ProfileMessage(version, round_->profile, static_cast<uint32_t>(round_->profile_clients)));
+  for (const auto& [id, peer] : connected_) peer->Send(*profile_message_);
 }
 
 void RoundEngine::Post(std::function<void()> fn) { net::asio::post(strand_, std::move(fn)); }
@@ -623,6 +705,18 @@ void RoundEngine::OnEval(std::shared_ptr<Peer> peer, EvalIn e) {
     if (round_->confusion.empty()) round_->confusion.assign(static_cast<size_t>(k) * k, 0);
     round_->num_classes = k;
     for (size_t i = 0; i < e.confusion.size(); ++i) round_->confusion[i] += e.confusion[i];
+    uint64_t correct = 0;
+    for (uint32_t c = 0; c < k; ++c) correct += e.confusion[static_cast<size_t>(c) * k + c];
+    round_->eval_per_client[id] = {
+        {"accuracy", e.examples ? static_cast<double>(correct) / e.examples : 0.0},
+        {"examples", e.examples}};
+    if (e.profile && !e.profile->Empty()) {
+      if (Status s = round_->profile.Merge(*e.profile); s.ok()) {
+        ++round_->profile_clients;
+      } else {
+        FEDGE_LOG(Warn, kLog) << "client " << id << ": drift profile not merged: " << s.message();
+      }
+    }
     round_->eval_loss_sum += e.loss * static_cast<double>(e.examples);
     round_->eval_examples += e.examples;
     ++round_->eval_reports;
@@ -653,10 +747,12 @@ std::vector<uint8_t> RoundEngine::MakeOffer(uint64_t task_id, uint64_t round, bo
     augment = wire::CreateAugment(fbb, a.hflip, static_cast<uint32_t>(a.crop_pad), a.brightness,
                                   a.contrast, a.gamma, a.blur_prob, a.noise_std);
   }
+  std::optional<uint64_t> focus = train ? drift_.FocusSince(client_id, round) : std::nullopt;
   auto params = wire::CreateTrainParams(
       fbb, static_cast<uint32_t>(r.local_epochs), static_cast<uint32_t>(r.batch_size),
       static_cast<float>(r.learning_rate), static_cast<float>(r.momentum),
-      MixSeed(MixSeed(r.seed, round), HashString(client_id)), augment);
+      MixSeed(MixSeed(r.seed, round), HashString(client_id)), augment, focus.value_or(0),
+      focus ? static_cast<float>(config_.drift.focus_fraction) : 0.0f);
   uint32_t deadline_ms = static_cast<uint32_t>(r.eval_timeout_seconds * 1000);
   if (train) {
     int64_t left =
@@ -690,7 +786,14 @@ net::awaitable<Status> RoundEngine::RunTrainRound(uint64_t round) {
     }
     std::mt19937_64 rng(MixSeed(MixSeed(r.seed, round), next_attempt_));
     std::shuffle(ids.begin(), ids.end(), rng);
+    // A drift campaign's drifted clients are sampled first (all of them that are connected).
+    std::vector<std::string> favoured = drift_.FavouredClients(round);
+    auto is_favoured = [&favoured](const std::string& id) {
+      return std::find(favoured.begin(), favoured.end(), id) != favoured.end();
+    };
+    auto split = std::stable_partition(ids.begin(), ids.end(), is_favoured);
     size_t k = static_cast<size_t>(std::ceil(r.fraction_fit * static_cast<double>(ids.size())));
+    k = std::max(k, static_cast<size_t>(split - ids.begin()));
     k = std::min(ids.size(), std::max<size_t>(k, static_cast<size_t>(r.min_fit)));
     ids.resize(k);
 
@@ -797,13 +900,19 @@ net::awaitable<void> RoundEngine::RunEvaluation(RoundSummary* summary) {
   std::vector<int64_t> confusion(round_->confusion.begin(), round_->confusion.end());
   ml::EvalResult m = ml::MetricsFromConfusion(confusion, static_cast<int>(round_->num_classes),
                                               round_->eval_loss_sum);
+  PublishProfile();
   summary->evaluation = {{"clients", round_->eval_reports},
                          {"examples", m.examples},
                          {"accuracy", m.accuracy},
                          {"loss", m.loss},
                          {"macro_f1", m.macro_f1},
                          {"precision", m.precision},
-                         {"recall", m.recall}};
+                         {"recall", m.recall},
+                         {"per_client", round_->eval_per_client}};
+  if (round_->profile_clients > 0) {
+    summary->evaluation["profile_clients"] = round_->profile_clients;
+    summary->evaluation["profile_frames"] = round_->profile.frames;
+  }
   nlohmann::json metrics = model_.metrics;
   metrics["federated_eval"] = summary->evaluation;
   model_.metrics = metrics;
@@ -819,7 +928,8 @@ net::awaitable<void> RoundEngine::Run(bool exit_when_done) {
     return static_cast<int>(connected_.size()) >= r.min_clients;
   };
   const std::function<bool()> more_rounds = [this] {
-    return round_ != nullptr || model_.round < target_round_;
+    return round_ != nullptr ||
+           (model_.round < target_round_ && (!round_permits_ || *round_permits_ > 0));
   };
   const std::function<bool()> never = [] { return false; };
   const auto forever = [] { return Clock::now() + std::chrono::hours(24 * 365); };
@@ -846,6 +956,7 @@ net::awaitable<void> RoundEngine::Run(bool exit_when_done) {
     auto t0 = Clock::now();
     uint64_t in0 = traffic_ ? traffic_->bytes_in.load() : 0;
     uint64_t out0 = traffic_ ? traffic_->bytes_out.load() : 0;
+    const bool fresh = !round_;
     if (!round_ || resuming_training) {
       Status s = co_await RunTrainRound(round);
       if (!s.ok()) {
@@ -869,6 +980,7 @@ net::awaitable<void> RoundEngine::Run(bool exit_when_done) {
       }
       failures = 0;
       next_attempt_ = 0;
+      if (fresh && round_permits_ && *round_permits_ > 0) --*round_permits_;
     }
     RoundSummary summary;
     summary.round = round;
@@ -898,6 +1010,11 @@ net::awaitable<void> RoundEngine::Run(bool exit_when_done) {
                              << s.ToString();
     }
     round_.reset();
+    if (Result<std::optional<Campaign>> ended =
+            drift_.OnRoundDone(round, summary.model_version, summary.evaluation, summary.ended_ms);
+        !ended.ok()) {
+      FEDGE_LOG(Error, kLog) << "drift policy: " << ended.status().ToString();
+    }
     if (config_.keep_last > 0) {
       RetentionPolicy policy{config_.keep_last, config_.keep_every};
       Result<RetentionResult> pruned = ApplyRetention(*store_, policy, model_.version);

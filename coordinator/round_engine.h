@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "coordinator/config.h"
+#include "coordinator/drift_policy.h"
 #include "coordinator/fedavg.h"
 #include "coordinator/store.h"
 #include "shared/asio.h"
@@ -72,6 +73,7 @@ struct UpdateIn {
 };
 
 struct EvalIn {
+  std::optional<drift::Summary> profile;  // the client's drift statistics under this model
   uint64_t task_id = 0;
   uint64_t round = 0;
   uint64_t model_version = 0;
@@ -123,6 +125,16 @@ class RoundEngine {
   void OfferUpload(std::shared_ptr<Peer> peer, UploadIntent intent);
   void SubmitUpdate(std::shared_ptr<Peer> peer, UpdateIn update);
   void SubmitEval(std::shared_ptr<Peer> peer, EvalIn eval);
+  // A drift-monitor window from a client: recorded by the drift policy, which may start a
+  // retraining campaign; a garbage report is answered with an Error and changes nothing.
+  void SubmitDriftReport(std::shared_ptr<Peer> peer, DriftReportIn report);
+  // Thread-safe. Rounds may start only while permits remain (each fresh round takes one);
+  // nullopt (the default) means no limit. Simulations use it to interleave rounds with time.
+  void LimitRounds(std::optional<uint64_t> permits);
+  // Thread-safe: rounds run up to this round (raised by StartRounds and by campaigns).
+  uint64_t target_round() const { return target_atomic_.load(); }
+  // Thread-safe: drift reports accepted so far.
+  uint64_t drift_reports() const { return drift_reports_.load(); }
   // Runs `rounds` more rounds after the last one started (durable). Thread-safe.
   void StartRounds(uint64_t rounds, std::function<void(uint64_t target)> done);
   void Stop();
@@ -181,6 +193,11 @@ class RoundEngine {
   void RejectUpdate(const std::shared_ptr<Peer>& peer, const UpdateIn& update,
                     const shared::Status& status);
   void OnEval(std::shared_ptr<Peer> peer, EvalIn eval);
+  void OnDriftReport(const std::shared_ptr<Peer>& peer, const DriftReportIn& report);
+  // Raises the round target (durably) to `target`.
+  void RaiseTarget(uint64_t target);
+  // Stores and broadcasts the merged reference profile of the evaluated version.
+  void PublishProfile();
   std::vector<uint8_t> MakeOffer(uint64_t task_id, uint64_t round, bool train,
                                  const std::string& client_id) const;
   shared::Status InstallModel(const ModelRecord& record, std::vector<uint8_t> blob,
@@ -206,6 +223,9 @@ class RoundEngine {
   uint64_t duplicates_ignored_ = 0;
   uint64_t updates_rejected_ = 0;
   bool stopped_ = false;
+  DriftPolicy drift_;
+  std::optional<uint64_t> round_permits_;
+  std::shared_ptr<const std::vector<uint8_t>> profile_message_;  // newest ReferenceProfile
 
   // Shared with other threads.
   mutable std::mutex blobs_mu_;
@@ -213,6 +233,8 @@ class RoundEngine {
   std::atomic<uint64_t> version_{0};
   std::atomic<uint64_t> max_update_bytes_{0};
   std::atomic<bool> finished_{false};
+  std::atomic<uint64_t> target_atomic_{0};
+  std::atomic<uint64_t> drift_reports_{0};
   mutable std::mutex snapshot_mu_;
   nlohmann::json snapshot_;  // guarded by snapshot_mu_
   std::mutex uploads_mu_;

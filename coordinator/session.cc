@@ -1,6 +1,7 @@
 #include "coordinator/session.h"
 
 #include "coordinator/admin.h"
+#include "shared/drift/drift_wire.h"
 #include "shared/frame.h"
 #include "shared/log.h"
 #include "shared/tls.h"
@@ -166,6 +167,8 @@ Status Session::Dispatch(const wire::Envelope& env) {
       return OnUpdateSubmit(*env.message_as_UpdateSubmit());
     case wire::Message::EvalReport:
       return OnEvalReport(*env.message_as_EvalReport());
+    case wire::Message::DriftReport:
+      return OnDriftReport(*env.message_as_DriftReport());
     case wire::Message::Error: {
       const wire::Error* e = env.message_as_Error();
       FEDGE_LOG(Warn, kLog) << "client " << client_id()
@@ -294,7 +297,44 @@ Status Session::OnEvalReport(const wire::EvalReport& report) {
   if (report.confusion() != nullptr) {
     e.confusion.assign(report.confusion()->begin(), report.confusion()->end());
   }
+  if (report.profile() != nullptr) {
+    Result<drift::Summary> profile = drift::FromWire(*report.profile());
+    if (profile.ok()) {
+      e.profile = std::move(*profile);
+    } else {
+      FEDGE_LOG(Warn, kLog) << "client " << client_id() << ": evaluation's drift profile ignored: "
+                            << profile.status().message();
+    }
+  }
   engine_->SubmitEval(shared_from_this(), std::move(e));
+  return Status::Ok();
+}
+
+Status Session::OnDriftReport(const wire::DriftReport& report) {
+  Result<drift::Summary> summary = drift::FromWire(*report.summary());
+  if (!summary.ok()) {
+    // A bad report is refused; the session goes on.
+    Send(shared::MakeErrorMessage(summary.status().WithContext("drift report rejected")));
+    return Status::Ok();
+  }
+  DriftReportIn r;
+  r.model_version = report.model_version();
+  r.window = report.window();
+  r.score = report.score();
+  r.top_feature = report.top_feature() ? report.top_feature()->str() : "";
+  r.over_threshold = report.over_threshold();
+  r.alarm = report.alarm();
+  r.drifted = report.drifted();
+  r.detector = report.detector();
+  if (report.distances() != nullptr) {
+    for (const wire::KeyValue* kv : *report.distances()) {
+      r.distances.emplace_back(kv->key()->str(), kv->value());
+    }
+  }
+  r.summary = std::move(*summary);
+  r.onset_ms = report.onset_ms();
+  r.captured_ms = report.captured_ms();
+  engine_->SubmitDriftReport(shared_from_this(), std::move(r));
   return Status::Ok();
 }
 

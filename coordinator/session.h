@@ -46,6 +46,7 @@ class Session : public Peer, public std::enable_shared_from_this<Session> {
   shared::Status OnBlobChunk(const wire::BlobChunk& chunk);
   shared::Status OnUpdateSubmit(const wire::UpdateSubmit& submit);
   shared::Status OnEvalReport(const wire::EvalReport& report);
+  shared::Status OnDriftReport(const wire::DriftReport& report);
   net::awaitable<shared::Status> Greet(bool client);
   // The admin half: AdminRequest, model blob download (export) and upload (import).
   net::awaitable<void> RunAdmin();

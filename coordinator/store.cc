@@ -24,10 +24,11 @@ enum Cf {
   kAccepted,     // idempotency id -> UpdateRecord (kept after the round closes)
   kRounds,       // round -> summary
   kRevoked,      // client id -> RevocationRecord
+  kDrift,        // drift state: client/<id>, campaign/<id>, profile/<version> (see store.h)
   kNumCf
 };
-const char* const kCfNames[kNumCf] = {"default",      "clients",  "models", "blobs",  "updates",
-                                      "update_blobs", "accepted", "rounds", "revoked"};
+const char* const kCfNames[kNumCf] = {"default",      "clients",  "models", "blobs",   "updates",
+                                      "update_blobs", "accepted", "rounds", "revoked", "drift"};
 const char* const kHeadKey = "head";
 const char* const kOpenRoundKey = "open_round";
 const char* const kTargetRoundKey = "target_round";
@@ -539,6 +540,33 @@ Result<std::vector<RevocationRecord>> Store::ListRevocations() {
   }
   FEDGE_RETURN_IF_ERROR(FromRocks(it->status(), "listing revocations"));
   return out;
+}
+
+Status Store::PutDrift(const std::string& key, std::span<const uint8_t> value) {
+  return FromRocks(impl_->db->Put(impl_->SyncWrite(), impl_->cfs[kDrift], key, AsSlice(value)),
+                   "storing drift record " + key);
+}
+
+Result<std::optional<std::vector<uint8_t>>> Store::GetDrift(const std::string& key) {
+  std::string value;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cfs[kDrift], key, &value);
+  if (s.IsNotFound()) return std::optional<std::vector<uint8_t>>();
+  FEDGE_RETURN_IF_ERROR(FromRocks(s, "reading drift record " + key));
+  return std::optional<std::vector<uint8_t>>(std::vector<uint8_t>(value.begin(), value.end()));
+}
+
+Status Store::ForEachDrift(
+    const std::string& prefix,
+    const std::function<Status(const std::string&, std::span<const uint8_t>)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cfs[kDrift]));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    rocksdb::Slice v = it->value();
+    FEDGE_RETURN_IF_ERROR(
+        fn(it->key().ToString(),
+           std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(v.data()), v.size())));
+  }
+  return FromRocks(it->status(), "listing drift records " + prefix);
 }
 
 }  // namespace fedge::coordinator

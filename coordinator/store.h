@@ -139,6 +139,16 @@ class Store {
   shared::Result<std::optional<RevocationRecord>> GetRevocation(const std::string& client_id);
   shared::Result<std::vector<RevocationRecord>> ListRevocations();
 
+  // Drift state (coordinator/drift_policy.h), synced: "client/<id>" (a client's drift state,
+  // JSON), "campaign/<20-digit id>" (a retraining campaign, JSON), "profile/<20-digit version>"
+  // (a version's reference profile, a DriftSummary FlatBuffer).
+  shared::Status PutDrift(const std::string& key, std::span<const uint8_t> value);
+  shared::Result<std::optional<std::vector<uint8_t>>> GetDrift(const std::string& key);
+  // Every record whose key starts with `prefix`, in key order.
+  shared::Status ForEachDrift(
+      const std::string& prefix,
+      const std::function<shared::Status(const std::string&, std::span<const uint8_t>)>& fn);
+
  private:
   struct Impl;
   explicit Store(std::unique_ptr<Impl> impl);

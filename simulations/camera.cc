@@ -16,8 +16,6 @@ namespace fedge::sim {
 using shared::Result;
 using shared::Status;
 
-namespace {
-
 // Back from the normalised floats to the 28x28 8-bit item.
 std::vector<uint8_t> Items(const ml::Dataset& data, const std::vector<int64_t>& indices,
                            std::vector<int64_t>* labels) {
@@ -33,8 +31,6 @@ std::vector<uint8_t> Items(const ml::Dataset& data, const std::vector<int64_t>& 
   }
   return items;
 }
-
-}  // namespace
 
 Status ParallelFor(size_t n, int threads, const std::function<Status(size_t)>& fn) {
   std::vector<Status> results(n);

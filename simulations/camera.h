@@ -25,6 +25,11 @@ struct SiteVideo {
   uint64_t frames = 0;
 };
 
+// The 28x28 8-bit items of `indices` of `data` (normalised Fashion-MNIST), 784 bytes each, and
+// their labels appended to *labels.
+std::vector<uint8_t> Items(const ml::Dataset& data, const std::vector<int64_t>& indices,
+                           std::vector<int64_t>* labels);
+
 // Runs fn(0..n-1) on `threads` threads; the first error (by index) is returned.
 shared::Status ParallelFor(size_t n, int threads, const std::function<shared::Status(size_t)>& fn);
 

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "client/camera_data.h"
@@ -19,6 +20,7 @@
 #include "shared/ml/runtime.h"
 #include "shared/pki.h"
 #include "simulations/camera.h"
+#include "simulations/stream.h"
 
 namespace fedge::sim {
 
@@ -144,6 +146,7 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   cc.rounds.topk_fraction = sc.topk_fraction;
   cc.rounds.augment = sc.augment;
   cc.rounds.seed = sc.seed;
+  cc.drift = sc.drift;
   cc.model_arch = sc.arch;
   cc.model_seed = sc.model_seed;
   coordinator::Server server(cc);
@@ -178,12 +181,14 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   std::vector<std::unique_ptr<client::Client>> clients;
   json camera_sites = json::array();
   std::vector<std::vector<int64_t>> site_indices;  // camera: frames of each site
+  std::vector<StreamSite> stream_sites;            // stream: what each site sees later
   const auto t_camera = Clock::now();
   for (size_t i = 0; i < kits.client_kits.size(); ++i) {
     FEDGE_ASSIGN_OR_RETURN(client::ClientConfig ccfg,
                            client::LoadClientConfig(kits.client_kits[i] + "/client.toml"));
     ccfg.port = server.port();
     ccfg.threads = sc.torch_threads;
+    ccfg.drift.monitor = sc.monitor;
     // ccfg.state_dir stays the kit's (project/clients/<id>/state), so `fedge-client infer
     // --config <kit>/client.toml` finds the model the client installed during the run.
     ccfg.data.num_partitions = sc.clients;
@@ -202,6 +207,27 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
       FEDGE_ASSIGN_OR_RETURN(client::LocalData part, client::LoadLocalData(all, shared_train));
       if (static_cast<int>(i) < sc.clients) {
         site_indices.push_back(SampleIndices(part.train, sc.frames_per_client, sc.seed + i));
+        if (sc.stream_frames > 0) {
+          // The rest of the partition: held-out items for the paired evaluation, then the
+          // live stream (looping if shorter than the stream).
+          StreamSite site;
+          site.id = kits.client_ids[i];
+          const std::set<int64_t> used(site_indices.back().begin(), site_indices.back().end());
+          for (int64_t k : part.train) {
+            if (used.count(k)) continue;
+            if (static_cast<int>(site.eval_items.size()) < sc.eval_frames) {
+              site.eval_items.push_back(k);
+            } else {
+              site.stream_items.push_back(k);
+            }
+          }
+          if (site.stream_items.empty()) {
+            return Status::InvalidArgument(sc.path + ": client " + site.id +
+                                           " has no items left for its live stream; "
+                                           "lower camera.frames_per_client or stream.eval_frames");
+          }
+          stream_sites.push_back(std::move(site));
+        }
       }
       ccfg.data.source = "store";
     } else {
@@ -211,6 +237,7 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
         std::make_unique<client::Client>(std::move(ccfg), std::move(data), client_io, &compute);
     FEDGE_RETURN_IF_ERROR(c->Init().WithContext(kits.client_ids[i]));
     if (static_cast<int>(i) >= sc.clients) c->set_faults({.never_answer = true});
+    if (static_cast<size_t>(i) < stream_sites.size()) stream_sites[i].client = c.get();
     clients.push_back(std::move(c));
   }
   if (sc.camera) {
@@ -245,8 +272,19 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   }
   // When the rounds are done, stop the clients first, then the coordinator: clients that see
   // their coordinator vanish would (rightly) start reconnecting.
-  std::thread watcher([&server, &clients] {
+  StreamEnv stream_env;
+  stream_env.scenario = &sc;
+  stream_env.train = shared_train.get();
+  stream_env.server = &server;
+  stream_env.completed_rounds = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return summaries.size();
+  };
+  stream_env.quiet = options.quiet;
+  Result<json> stream_json = json();
+  std::thread watcher([&] {
     while (!server.engine().finished()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!stream_sites.empty()) stream_json = RunStream(stream_env, stream_sites);
     for (auto& c : clients) c->Stop();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     server.Stop();
@@ -257,6 +295,7 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   client_io.stop();
   client_thread.join();
   compute.join();
+  FEDGE_RETURN_IF_ERROR(stream_json.status().WithContext("live stream phase"));
 
   // 4. Report: every round's model evaluated on the 10,000 test images.
   FEDGE_ASSIGN_OR_RETURN(ml::Dataset test, ml::LoadFashionMnist(sc.data_dir, ml::Split::kTest));
@@ -312,6 +351,31 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
                         {"render_and_ingest_seconds", camera_seconds},
                         {"test_split", "rendered: first " + std::to_string(test.size) +
                                            " test images spread over the sites' conditions"}};
+  }
+  report["drift"] = server.engine().Snapshot().value("drift", json::object());
+  if (!stream_sites.empty()) {
+    std::vector<uint64_t> versions;
+    for (const auto& s : summaries) versions.push_back(s.model_version);
+    const uint64_t pre = (*stream_json)["pre_drift_version"].get<uint64_t>();
+    FEDGE_ASSIGN_OR_RETURN(json paired, EvaluatePaired(stream_env, stream_sites, versions, pre));
+    report["stream"] = std::move(*stream_json);
+    report["stream"]["paired"] = std::move(paired);
+    if (!options.quiet && report["stream"]["paired"]["summary"].contains("drifted_clients")) {
+      const json& d = report["stream"]["paired"]["summary"]["drifted_clients"];
+      std::printf(
+          "drifted clients: pre-drift %.4f, after drift %.4f, after retraining %.4f "
+          "(%+.2f points)\n",
+          d["pre_drift_accuracy"].get<double>(),
+          d["accuracy_after_drift_before_retraining"].get<double>(),
+          d["final_accuracy_on_drifted_frames"].get<double>(),
+          d["points_from_pre_drift"].get<double>());
+    }
+    if (!options.quiet && report["stream"]["paired"]["summary"].contains("untouched_clients")) {
+      const json& u = report["stream"]["paired"]["summary"]["untouched_clients"];
+      std::printf("untouched clients: pre-drift %.4f, final %.4f (%+.2f points)\n",
+                  u["pre_drift_accuracy"].get<double>(), u["final_accuracy"].get<double>(),
+                  u["points_from_pre_drift"].get<double>());
+    }
   }
   std::ofstream out(options.out_dir + "/report.json");
   out << report.dump(2) << "\n";

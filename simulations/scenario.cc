@@ -11,9 +11,53 @@ using shared::ConfigFile;
 using shared::Result;
 using shared::Status;
 
+namespace {
+
+Status LoadStream(const ConfigFile& f, const std::string& path, Scenario* s) {
+  FEDGE_ASSIGN_OR_RETURN(int64_t frames, f.Int("stream.frames", 0, 0, 10000000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t step, f.Int("stream.step_frames", 100, 1, 1000000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t budget, f.Int("stream.label_budget", 30, 0, 1000000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t delay, f.Int("stream.label_delay_steps", 1, 0, 1000000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t eval, f.Int("stream.eval_frames", 500, 0, 100000));
+  if (frames > 0 && !s->camera) {
+    return Status::InvalidArgument(path +
+                                   ": key 'stream.frames': live streams need "
+                                   "[camera] enabled = true");
+  }
+  s->stream_frames = static_cast<int>(frames);
+  s->step_frames = static_cast<int>(step);
+  s->label_budget = static_cast<int>(std::min(budget, step));
+  s->label_delay_steps = static_cast<int>(delay);
+  s->eval_frames = static_cast<int>(eval);
+  drift::MonitorOptions& m = s->monitor;
+  FEDGE_ASSIGN_OR_RETURN(int64_t window, f.Int("monitor.window", m.window, 10, 100000));
+  m.window = static_cast<int>(window);
+  FEDGE_ASSIGN_OR_RETURN(m.psi_threshold,
+                         f.Double("monitor.psi_threshold", m.psi_threshold, 0, 1e6));
+  FEDGE_ASSIGN_OR_RETURN(m.detector.delta, f.Double("monitor.ph_delta", m.detector.delta, 0, 1e6));
+  FEDGE_ASSIGN_OR_RETURN(m.detector.lambda,
+                         f.Double("monitor.ph_lambda", m.detector.lambda, 1e-9, 1e9));
+  FEDGE_ASSIGN_OR_RETURN(int64_t minw,
+                         f.Int("monitor.ph_min_windows", m.detector.min_samples, 1, 100000));
+  m.detector.min_samples = static_cast<int>(minw);
+  FEDGE_ASSIGN_OR_RETURN(s->drift, coordinator::LoadDriftSettings(f));
+  FEDGE_ASSIGN_OR_RETURN(s->timeline, LoadDriftTimeline(f, s->clients));
+  if (!s->timeline.Empty() && s->stream_frames == 0) {
+    return Status::InvalidArgument(path + ": [[drift.events]] need a stream: set stream.frames");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<Scenario> LoadScenario(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(ConfigFile f, ConfigFile::Load(path));
   std::set<std::string> known = coordinator::AugmentKeys();
+  known.insert(coordinator::DriftKeys().begin(), coordinator::DriftKeys().end());
+  known.insert({"drift.events", "stream.frames", "stream.step_frames", "stream.label_budget",
+                "stream.label_delay_steps", "stream.eval_frames", "monitor.window",
+                "monitor.psi_threshold", "monitor.ph_delta", "monitor.ph_lambda",
+                "monitor.ph_min_windows"});
   known.insert({"scenario.name",
                 "scenario.clients",
                 "scenario.rounds",
@@ -97,6 +141,7 @@ Result<Scenario> LoadScenario(const std::string& path) {
   s.model_seed = static_cast<uint64_t>(mseed);
   s.torch_threads = static_cast<int>(tt);
   s.silent_clients = static_cast<int>(silent);
+  FEDGE_RETURN_IF_ERROR(LoadStream(f, path, &s));
   return s;
 }
 

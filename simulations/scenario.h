@@ -4,8 +4,11 @@
 #include <cstdint>
 #include <string>
 
+#include "coordinator/config.h"
+#include "shared/drift/monitor.h"
 #include "shared/ml/augment.h"
 #include "shared/status.h"
+#include "simulations/drift_timeline.h"
 
 namespace fedge::sim {
 
@@ -49,6 +52,19 @@ struct Scenario {
   int torch_threads = 2;  // LibTorch threads for each training
   // faults
   int silent_clients = 0;  // extra clients that connect, get sampled and never answer
+  // Live camera streams after the first `rounds` rounds (camera scenarios; [stream]): every
+  // step, each client classifies step_frames new frames of its site (rendered under the drift
+  // timeline's conditions), its drift monitor reports to the coordinator, and a simulated
+  // reviewer labels label_budget frames of the step label_delay_steps steps later. Rounds the
+  // coordinator starts by itself (drift campaigns) run one per step.
+  int stream_frames = 0;  // per client; 0: no stream phase
+  int step_frames = 100;
+  int label_budget = 30;
+  int label_delay_steps = 1;
+  int eval_frames = 500;          // per client: held-out items rendered clean and drifted, paired
+  drift::MonitorOptions monitor;  // [monitor]: the clients' drift monitor
+  coordinator::DriftSettings drift;  // [drift]: the coordinator's policy
+  DriftTimeline timeline;            // [[drift.events]]
 };
 
 shared::Result<Scenario> LoadScenario(const std::string& path);

@@ -15,6 +15,7 @@
 #include <exception>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
@@ -24,6 +25,14 @@
 
 namespace fedge::ml {
 namespace {
+
+// OpenMP OpenBLAS must not run two computations at once in one process: training steps,
+// evaluations and predictions (e.g. a camera's inference thread beside a training task) take
+// turns under this lock. Training takes it per step, so inference keeps running meanwhile.
+std::mutex& ComputeMutex() {
+  static std::mutex mu;
+  return mu;
+}
 
 using shared::Result;
 using shared::Status;
@@ -315,6 +324,7 @@ Status Model::Impl::TrainLoop(const Dataset& data, std::span<const int64_t> indi
         augmenter->Apply(std::span<float>(x.data_ptr<float>(), x.numel()), len, data.channels,
                          data.height, data.width);
       }
+      std::lock_guard<std::mutex> compute(ComputeMutex());
       optimizer.zero_grad();
       torch::Tensor loss = torch::cross_entropy_loss(net->forward(x), y);
       loss.backward();
@@ -394,6 +404,7 @@ Result<EvalResult> Model::Evaluate(const Dataset& data, std::span<const int64_t>
   if (batch_size < 1) return Status::InvalidArgument("Evaluate: batch_size must be >= 1");
   FEDGE_RETURN_IF_ERROR(impl_->CheckData(data, indices));
   EvalResult result;
+  std::lock_guard<std::mutex> compute(ComputeMutex());
   FEDGE_RETURN_IF_ERROR(
       CatchTorch("Evaluate", [&] { return impl_->EvalLoop(data, indices, batch_size, result); }));
   return result;
@@ -450,6 +461,7 @@ Result<std::vector<Prediction>> Model::Predict(std::span<const float> batch, int
   std::vector<Prediction> out;
   if (probabilities != nullptr) probabilities->clear();
   if (n == 0) return out;
+  std::lock_guard<std::mutex> compute(ComputeMutex());
   FEDGE_RETURN_IF_ERROR(
       CatchTorch("Predict", [&] { return impl_->PredictLoop(batch, n, out, probabilities); }));
   return out;

@@ -1,0 +1,322 @@
+#include "simulations/stream.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "client/camera_data.h"
+#include "shared/bundle_codec.h"
+#include "shared/ml/model.h"
+#include "shared/vision/image_codec.h"
+#include "shared/vision/render.h"
+#include "shared/wire.h"
+#include "simulations/camera.h"
+#include "simulations/drift_timeline.h"
+
+namespace fedge::sim {
+
+using nlohmann::json;
+using shared::Result;
+using shared::Status;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Renders item `item` (784 bytes) under `conditions` with `rng`, through the site's JPEG
+// compression (as frames of the rendered training videos were).
+Result<vision::Image> RenderCompressed(std::span<const uint8_t> item,
+                                       const vision::SiteConditions& conditions,
+                                       std::mt19937_64& rng, int frame_size) {
+  vision::Image img = vision::RenderFrame(item, conditions, rng, frame_size);
+  FEDGE_ASSIGN_OR_RETURN(
+      std::vector<uint8_t> jpeg,
+      vision::EncodeImage(img, vision::ImageFormat::kJpeg, conditions.jpeg_quality));
+  return vision::DecodeImage(jpeg);
+}
+
+bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (!done()) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+uint64_t HeadVersion(coordinator::Server& server) { return server.engine().current_version(); }
+
+}  // namespace
+
+Result<json> RunStream(const StreamEnv& env, std::vector<StreamSite>& sites) {
+  const Scenario& sc = *env.scenario;
+  coordinator::RoundEngine& engine = env.server->engine();
+  engine.LimitRounds(0);  // from now on rounds run only when the stream lets them
+  const int steps = (sc.stream_frames + sc.step_frames - 1) / sc.step_frames;
+  const int64_t t0_ms = static_cast<int64_t>(shared::UnixMillis());
+  constexpr int64_t kFrameMs = 100;  // 10 frames a second of simulated time
+
+  std::vector<std::vector<uint8_t>> items(sites.size());
+  std::vector<std::vector<int64_t>> labels(sites.size());
+  std::vector<std::mt19937_64> rngs;
+  for (size_t i = 0; i < sites.size(); ++i) {
+    items[i] = Items(*env.train, sites[i].stream_items, &labels[i]);
+    rngs.emplace_back(sc.seed * 1000003 + i * 7919 + 17);
+  }
+  // Reviewer: labels of step s become visible at step s + delay.
+  std::vector<std::map<int, std::vector<client::LabelAssignment>>> pending(sites.size());
+
+  json windows = json::object(), accuracy = json::object(), rounds_at = json::array();
+  for (const StreamSite& s : sites) {
+    windows[s.id] = json::array();
+    accuracy[s.id] = json::array();
+  }
+  json steps_json = json::array();
+  uint64_t first_onset_version = 0;
+  std::optional<uint64_t> first_onset;
+  for (size_t i = 0; i < sites.size(); ++i) {
+    if (auto o = DriftOnset(sc.timeline, static_cast<int>(i))) {
+      first_onset = first_onset ? std::min(*first_onset, *o) : *o;
+    }
+  }
+  const auto t_start = Clock::now();
+  for (int step = 0; step < steps; ++step) {
+    const uint64_t begin = static_cast<uint64_t>(step) * sc.step_frames;
+    const uint64_t n = std::min<uint64_t>(sc.step_frames, sc.stream_frames - begin);
+    if (first_onset && first_onset_version == 0 && begin + n > *first_onset) {
+      first_onset_version = HeadVersion(*env.server);
+    }
+    const uint64_t reports_before = engine.drift_reports();
+    uint64_t windows_sent = 0;
+    json step_acc = json::object();
+    for (size_t i = 0; i < sites.size(); ++i) {
+      StreamSite& site = sites[i];
+      const vision::SiteConditions base =
+          vision::SiteConditionsForIndex(static_cast<int>(i), sc.seed);
+      const size_t pool = site.stream_items.size();
+      std::vector<client::Frame> frames(n);
+      std::vector<int64_t> truth(n);
+      for (uint64_t j = 0; j < n; ++j) {
+        const uint64_t g = begin + j;
+        const size_t k = static_cast<size_t>(g % pool);
+        const vision::SiteConditions c = ConditionsAt(sc.timeline, static_cast<int>(i), g, base);
+        FEDGE_ASSIGN_OR_RETURN(
+            frames[j].image,
+            RenderCompressed(std::span<const uint8_t>(items[i].data() + k * 784, 784), c, rngs[i],
+                             sc.frame_size));
+        frames[j].id = site.id + "-live#" + std::to_string(g);
+        frames[j].index = g;
+        frames[j].captured_unix_ms = t0_ms + static_cast<int64_t>(g) * kFrameMs;
+        truth[j] = labels[i][k];
+      }
+      FEDGE_ASSIGN_OR_RETURN(client::ObserveResult r, site.client->ObserveFrames(frames));
+      uint64_t correct = 0;
+      for (uint64_t j = 0; j < n; ++j) correct += r.predictions[j].label == truth[j];
+      const double acc = static_cast<double>(correct) / static_cast<double>(n);
+      accuracy[site.id].push_back(acc);
+      step_acc[site.id] = acc;
+      for (const client::DriftWindow& w : r.windows) {
+        ++windows_sent;
+        windows[site.id].push_back({{"step", step},
+                                    {"frame", begin + n},
+                                    {"model_version", w.model_version},
+                                    {"reference", w.reference},
+                                    {"window", w.result.index},
+                                    {"score", w.result.score},
+                                    {"feature", drift::FeatureName(w.result.top_feature)},
+                                    {"detector", w.result.detector_statistic},
+                                    {"alarm", w.result.alarm},
+                                    {"drifted", w.result.drifted}});
+      }
+      // The reviewer labels label_budget frames of this step, spread over it.
+      std::vector<client::LabelAssignment> batch;
+      for (int b = 0; b < sc.label_budget && n > 0; ++b) {
+        const uint64_t j = static_cast<uint64_t>(b) * n / static_cast<uint64_t>(sc.label_budget);
+        batch.push_back({frames[j].id, truth[j]});
+      }
+      pending[i][step + sc.label_delay_steps] = std::move(batch);
+      if (auto due = pending[i].find(step); due != pending[i].end()) {
+        FEDGE_RETURN_IF_ERROR(
+            site.client->store()
+                ->SetLabels(due->second, static_cast<int64_t>(shared::UnixMillis()))
+                .status());
+        pending[i].erase(due);
+      }
+    }
+    // The coordinator has seen this step's reports before the next step starts.
+    const std::function<bool()> reported = [&] {
+      return engine.drift_reports() >= reports_before + windows_sent;
+    };
+    WaitFor(reported, std::chrono::seconds(20));
+    json step_json = {{"step", step},
+                      {"frames", begin + n},
+                      {"model_version", HeadVersion(*env.server)},
+                      {"accuracy", step_acc}};
+    // Rounds the coordinator decided to run (a drift campaign): one per step.
+    const size_t done_before = env.completed_rounds();
+    if (engine.target_round() > done_before) {
+      engine.LimitRounds(1);
+      const std::function<bool()> round_done = [&] { return env.completed_rounds() > done_before; };
+      if (!WaitFor(round_done, std::chrono::seconds(sc.round_timeout_seconds * 3 + 60))) {
+        return Status::DeadlineExceeded("stream step " + std::to_string(step) +
+                                        ": the coordinator's round did not complete");
+      }
+      engine.LimitRounds(0);
+      step_json["round"] = env.completed_rounds();
+      step_json["model_version_after"] = HeadVersion(*env.server);
+      rounds_at.push_back({{"step", step}, {"round", env.completed_rounds()}});
+    }
+    steps_json.push_back(step_json);
+    if (!env.quiet) {
+      double mean = 0;
+      for (const auto& [id, a] : step_acc.items()) mean += a.get<double>();
+      mean /= static_cast<double>(std::max<size_t>(1, sites.size()));
+      int drifted = 0;
+      for (const StreamSite& s : sites) {
+        drifted += !windows[s.id].empty() && windows[s.id].back()["drifted"].get<bool>();
+      }
+      std::printf("stream step %3d/%d  frames %6llu  stream accuracy %.4f  drifted clients %d%s\n",
+                  step + 1, steps, static_cast<unsigned long long>(begin + n), mean, drifted,
+                  step_json.contains("round")
+                      ? ("  round " + std::to_string(step_json["round"].get<size_t>())).c_str()
+                      : "");
+      std::fflush(stdout);
+    }
+  }
+  json events = json::array();
+  for (const DriftEvent& e : sc.timeline.events) {
+    events.push_back({{"kind", KindName(e.kind)},
+                      {"clients", e.clients},
+                      {"at_frame", e.at_frame},
+                      {"mode", e.gradual ? "gradual" : "abrupt"},
+                      {"ramp_frames", e.ramp_frames},
+                      {"severity", e.severity}});
+  }
+  return json{{"steps", steps_json},
+              {"windows", windows},
+              {"stream_accuracy", accuracy},
+              {"events", events},
+              {"rounds_at_step", rounds_at},
+              {"pre_drift_version", first_onset_version},
+              {"seconds", std::chrono::duration<double>(Clock::now() - t_start).count()}};
+}
+
+Result<json> EvaluatePaired(const StreamEnv& env, const std::vector<StreamSite>& sites,
+                            const std::vector<uint64_t>& versions, uint64_t pre_drift_version) {
+  const Scenario& sc = *env.scenario;
+  coordinator::Store& store = env.server->store();
+  FEDGE_ASSIGN_OR_RETURN(coordinator::ModelRecord head, store.GetModel(versions.back()));
+  FEDGE_ASSIGN_OR_RETURN(ml::Model shape, ml::Model::Create(head.arch, 0));
+  const vision::InputSpec spec =
+      client::InputSpecFor(shape.input_channels(), shape.input_height(), shape.input_width());
+  const size_t per = spec.Floats();
+  // Per site: the same items with the same jitter, clean and under the stream's final
+  // conditions.
+  std::vector<ml::Dataset> clean(sites.size()), drifted(sites.size());
+  std::vector<bool> affected(sites.size(), false);
+  for (size_t i = 0; i < sites.size(); ++i) {
+    std::vector<int64_t> labels;
+    std::vector<uint8_t> items = Items(*env.train, sites[i].eval_items, &labels);
+    const vision::SiteConditions base =
+        vision::SiteConditionsForIndex(static_cast<int>(i), sc.seed);
+    const uint64_t last = sc.stream_frames > 0 ? static_cast<uint64_t>(sc.stream_frames - 1) : 0;
+    const vision::SiteConditions end = ConditionsAt(sc.timeline, static_cast<int>(i), last, base);
+    affected[i] = DriftOnset(sc.timeline, static_cast<int>(i)).has_value();
+    for (ml::Dataset* d : {&clean[i], &drifted[i]}) {
+      d->channels = spec.channels;
+      d->height = spec.height;
+      d->width = spec.width;
+      d->num_classes = shape.num_classes();
+      d->size = static_cast<int64_t>(labels.size());
+      d->labels = labels;
+      d->images.resize(labels.size() * per);
+    }
+    for (size_t k = 0; k < labels.size(); ++k) {
+      std::span<const uint8_t> item(items.data() + k * 784, 784);
+      for (int pass = 0; pass < 2; ++pass) {
+        std::mt19937_64 rng(sc.seed * 31 + i * 1000003 + k);
+        FEDGE_ASSIGN_OR_RETURN(vision::Image img,
+                               RenderCompressed(item, pass == 0 ? base : end, rng, sc.frame_size));
+        ml::Dataset& d = pass == 0 ? clean[i] : drifted[i];
+        FEDGE_RETURN_IF_ERROR(
+            vision::Preprocess(img, spec, std::span<float>(d.images.data() + k * per, per)));
+      }
+    }
+  }
+  json per_client = json::object();
+  std::map<uint64_t, json> by_version;
+  for (uint64_t v : versions) {
+    FEDGE_ASSIGN_OR_RETURN(coordinator::ModelRecord rec, store.GetModel(v));
+    FEDGE_ASSIGN_OR_RETURN(shared::Digest digest, shared::DigestFromHex(rec.digest_hex));
+    FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> blob, store.GetBlob(digest));
+    FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle state, shared::DecodeBundle(blob));
+    FEDGE_ASSIGN_OR_RETURN(ml::Model model, ml::Model::Create(rec.arch, 0));
+    FEDGE_RETURN_IF_ERROR(model.LoadState(state));
+    double drifted_sum = 0, untouched_sum = 0;
+    int n_drifted = 0, n_untouched = 0;
+    for (size_t i = 0; i < sites.size(); ++i) {
+      FEDGE_ASSIGN_OR_RETURN(ml::EvalResult c, model.Evaluate(clean[i], {}));
+      FEDGE_ASSIGN_OR_RETURN(ml::EvalResult d, model.Evaluate(drifted[i], {}));
+      per_client[sites[i].id][std::to_string(v)] = {{"clean", c.accuracy}, {"drifted", d.accuracy}};
+      if (affected[i]) {
+        drifted_sum += d.accuracy;
+        ++n_drifted;
+      } else {
+        untouched_sum += c.accuracy;
+        ++n_untouched;
+      }
+    }
+    json vj = {{"version", v}};
+    if (n_drifted) vj["drifted_clients_on_drifted_frames"] = drifted_sum / n_drifted;
+    if (n_untouched) vj["untouched_clients"] = untouched_sum / n_untouched;
+    by_version[v] = vj;
+  }
+  // Pre-drift reference: the version serving when the first event began, on clean frames.
+  json summary = json::object();
+  if (pre_drift_version > 0 && per_client.size() > 0 &&
+      per_client.begin().value().contains(std::to_string(pre_drift_version))) {
+    const std::string pre = std::to_string(pre_drift_version);
+    const std::string fin = std::to_string(versions.back());
+    double pre_d = 0, drop_d = 0, fin_d = 0, pre_u = 0, fin_u = 0;
+    int nd = 0, nu = 0;
+    for (size_t i = 0; i < sites.size(); ++i) {
+      const json& pc = per_client[sites[i].id];
+      if (affected[i]) {
+        pre_d += pc[pre]["clean"].get<double>();
+        drop_d += pc[pre]["drifted"].get<double>();
+        fin_d += pc[fin]["drifted"].get<double>();
+        ++nd;
+      } else {
+        pre_u += pc[pre]["clean"].get<double>();
+        fin_u += pc[fin]["clean"].get<double>();
+        ++nu;
+      }
+    }
+    if (nd > 0) {
+      summary["drifted_clients"] = {{"clients", nd},
+                                    {"pre_drift_accuracy", pre_d / nd},
+                                    {"accuracy_after_drift_before_retraining", drop_d / nd},
+                                    {"final_accuracy_on_drifted_frames", fin_d / nd},
+                                    {"points_from_pre_drift", 100.0 * (fin_d - pre_d) / nd}};
+    }
+    if (nu > 0) {
+      summary["untouched_clients"] = {{"clients", nu},
+                                      {"pre_drift_accuracy", pre_u / nu},
+                                      {"final_accuracy", fin_u / nu},
+                                      {"points_from_pre_drift", 100.0 * (fin_u - pre_u) / nu}};
+    }
+    summary["pre_drift_version"] = pre_drift_version;
+    summary["final_version"] = versions.back();
+  }
+  json versions_json = json::array();
+  for (auto& [v, j] : by_version) versions_json.push_back(j);
+  return json{{"items_per_client", sites.empty() ? 0 : sites[0].eval_items.size()},
+              {"per_client", per_client},
+              {"by_version", versions_json},
+              {"summary", summary}};
+}
+
+}  // namespace fedge::sim
