@@ -161,27 +161,20 @@ Result<ObserveResult> Client::ObserveFrames(std::span<const Frame> frames) {
         "no model installed yet: the client classifies frames once it has "
         "taken part in a round");
   }
-  const vision::InputSpec spec =
-      InputSpecFor(model->input_channels(), model->input_height(), model->input_width());
-  const size_t per = spec.Floats();
-  const int k = model->num_classes();
-  std::vector<float> batch(frames.size() * per);
-  std::vector<vision::ImageStats> stats(frames.size());
-  for (size_t i = 0; i < frames.size(); ++i) {
-    std::span<float> input(batch.data() + i * per, per);
-    FEDGE_RETURN_IF_ERROR(
-        vision::Preprocess(frames[i].image, spec, input).WithContext("frame " + frames[i].id));
-    // Statistics of exactly what the model sees, as for the reference profile.
-    stats[i] = vision::ComputeImageStats(ImageFromInput(input, spec));
-  }
+  std::vector<const vision::Image*> images;
+  images.reserve(frames.size());
+  for (const Frame& f : frames) images.push_back(&f.image);
   ObserveResult out;
-  FEDGE_ASSIGN_OR_RETURN(out.predictions,
-                         model->Predict(batch, static_cast<int64_t>(frames.size())));
+  std::vector<drift::FrameObservation> observations;
+  Result<std::vector<ml::Prediction>> predictions = ClassifyForDrift(*model, images, &observations);
+  if (!predictions.ok()) {
+    return predictions.status().WithContext("classifying frames " + frames.front().id + "...");
+  }
+  out.predictions = std::move(*predictions);
   for (size_t i = 0; i < frames.size(); ++i) {
     ++stats_.frames_observed;
     if (config_.drift.enabled) {
-      std::optional<DriftWindow> w =
-          live_->Observe(Observation(stats[i], &out.predictions[i], k), frames[i].captured_unix_ms);
+      std::optional<DriftWindow> w = live_->Observe(observations[i], frames[i].captured_unix_ms);
       if (w) {
         SendDriftWindow(*w);
         out.windows.push_back(std::move(*w));

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "client/camera_data.h"
+
 namespace fedge::client {
 
 using shared::Result;
@@ -45,6 +47,28 @@ vision::Image ImageFromInput(std::span<const float> chw, const vision::InputSpec
     }
   }
   return img;
+}
+
+Result<std::vector<ml::Prediction>> ClassifyForDrift(
+    const ml::Model& model, std::span<const vision::Image* const> images,
+    std::vector<drift::FrameObservation>* observations) {
+  const vision::InputSpec spec =
+      InputSpecFor(model.input_channels(), model.input_height(), model.input_width());
+  const size_t per = spec.Floats();
+  std::vector<float> batch(images.size() * per);
+  std::vector<vision::ImageStats> stats(images.size());
+  for (size_t i = 0; i < images.size(); ++i) {
+    std::span<float> input(batch.data() + i * per, per);
+    FEDGE_RETURN_IF_ERROR(vision::Preprocess(*images[i], spec, input));
+    stats[i] = vision::ComputeImageStats(ImageFromInput(input, spec));
+  }
+  FEDGE_ASSIGN_OR_RETURN(std::vector<ml::Prediction> predictions,
+                         model.Predict(batch, static_cast<int64_t>(images.size())));
+  observations->clear();
+  for (size_t i = 0; i < images.size(); ++i) {
+    observations->push_back(Observation(stats[i], &predictions[i], model.num_classes()));
+  }
+  return predictions;
 }
 
 Result<drift::Summary> ComputeProfile(const ml::Model& model, const ml::Dataset& data,

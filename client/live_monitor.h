@@ -31,6 +31,13 @@ drift::FrameObservation Observation(const vision::ImageStats& stats,
 // pixels the live monitor sees. REQUIRES: chw.size() == spec.Floats().
 vision::Image ImageFromInput(std::span<const float> chw, const vision::InputSpec& spec);
 
+// Classifies `images` (camera frames, any size) with `model` and fills one drift observation
+// per image: statistics of exactly what the model sees (the preprocessed input turned back
+// into pixels, as ComputeProfile does for references) and the model's outputs.
+shared::Result<std::vector<ml::Prediction>> ClassifyForDrift(
+    const ml::Model& model, std::span<const vision::Image* const> images,
+    std::vector<drift::FrameObservation>* observations);
+
 // The drift summary of up to `max_frames` of `indices` (the first ones) of `data` under
 // `model`: image statistics of every example and the model's outputs.
 shared::Result<drift::Summary> ComputeProfile(const ml::Model& model, const ml::Dataset& data,

@@ -2,19 +2,56 @@
 // camera stream with the installed model (no coordinator needed); `labels`, `store` and `audit`
 // are the data owner's tools for the private sample store.
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
+#include <thread>
 
 #include "client/client.h"
 #include "client/commands.h"
 #include "client/config.h"
+#include "client/frame_source.h"
 #include "shared/log.h"
 #include "shared/ml/runtime.h"
 
 namespace {
 fedge::client::Client* g_client = nullptr;
+std::atomic<bool> g_stop{false};
 void OnSignal(int) {
+  g_stop = true;
   if (g_client != nullptr) g_client->Stop();
+}
+
+// With [camera] source set, `run` also classifies the camera's frames with the installed model
+// (drift monitoring and frames kept for review included) on its own thread; predictions go to
+// the sink. Training steps and inference take turns on the CPU.
+std::thread StartCamera(fedge::client::Client& client, const fedge::client::ClientConfig& config) {
+  if (config.camera.source.empty()) return {};
+  return std::thread([&client, config] {
+    fedge::client::SourceOptions so;
+    so.uri = config.camera.source;
+    so.name = config.camera.name;
+    so.fps = config.camera.fps;
+    so.width = config.camera.width;
+    so.height = config.camera.height;
+    auto source = fedge::client::OpenFrameSource(so);
+    if (!source.ok()) {
+      FEDGE_LOG(Error, "camera") << source.status().ToString() << "; running without the camera";
+      return;
+    }
+    const std::string sink_path = config.predictions_path.empty()
+                                      ? config.state_dir + "/predictions.jsonl"
+                                      : config.predictions_path;
+    std::ofstream sink(sink_path, std::ios::app);
+    FEDGE_LOG(Info, "camera") << "classifying " << so.uri << "; predictions to " << sink_path;
+    auto n = client.RunCamera(**source, sink ? &sink : nullptr, g_stop);
+    if (!n.ok()) {
+      FEDGE_LOG(Error, "camera") << n.status().ToString() << "; camera stopped";
+    } else {
+      FEDGE_LOG(Info, "camera") << "camera source ended after " << *n << " classified frames";
+    }
+  });
 }
 
 int Run(const std::string& config_path) {
@@ -35,6 +72,7 @@ int Run(const std::string& config_path) {
   }
   fedge::net::asio::io_context io(1);
   fedge::net::asio::thread_pool compute(1);
+  const fedge::client::ClientConfig client_config = *config;
   fedge::client::Client client(std::move(*config), std::move(data), io, &compute);
   if (auto s = client.Init(); !s.ok()) {
     std::fprintf(stderr, "fedge-client: %s\n", s.ToString().c_str());
@@ -44,7 +82,10 @@ int Run(const std::string& config_path) {
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   client.Start();
+  std::thread camera = StartCamera(client, client_config);
   io.run();
+  g_stop = true;
+  if (camera.joinable()) camera.join();
   compute.join();
   g_client = nullptr;
   if (fedge::shared::Status s = client.fatal(); !s.ok()) {
@@ -61,7 +102,8 @@ int main(int argc, char** argv) {
   app.fallthrough();  // --log-level also after the subcommand
   std::string config_path, log_level = "info";
   app.add_option("--log-level", log_level, "debug, info, warn or error");
-  CLI::App* run = app.add_subcommand("run", "connect to the coordinator and answer tasks");
+  CLI::App* run = app.add_subcommand(
+      "run", "connect to the coordinator, answer tasks and classify [camera] source");
   run->add_option("--config", config_path, "client.toml from the startup kit")->required();
   fedge::client::InferCommand infer;
   CLI::App* inf = app.add_subcommand("infer", "classify frames with the installed model");

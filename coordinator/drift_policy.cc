@@ -217,6 +217,20 @@ Status DriftPolicy::OnReport(const std::string& client_id, const DriftReportIn& 
   d.last_report_ms = now_ms;
   double b = r.summary.Mean(drift::Feature::kBrightness);
   d.mean_brightness = std::isfinite(b) ? b : 0.0;
+  if (!campaigns_.empty() && campaigns_.back().running && d.drifted &&
+      d.streak >= settings_.persistence) {
+    // Drift found on another client while a campaign runs: it joins the campaign's remaining
+    // rounds instead of waiting for the next campaign.
+    Campaign& c = campaigns_.back();
+    const bool member = std::any_of(c.clients.begin(), c.clients.end(),
+                                    [&](const ClientDrift& m) { return m.client_id == client_id; });
+    if (!member) {
+      c.clients.push_back(d);
+      handled_onset_[client_id] = std::max(handled_onset_[client_id], d.onset_ms);
+      FEDGE_LOG(Info, kLog) << client_id << " joins retraining campaign " << c.id;
+      FEDGE_RETURN_IF_ERROR(StoreCampaign(c));
+    }
+  }
   if (r.alarm) {
     FEDGE_LOG(Info, kLog) << client_id << ": drift detected on model version " << r.model_version
                           << " (window " << r.window << ", score " << r.score << ", "
@@ -238,14 +252,19 @@ Result<std::optional<Campaign>> DriftPolicy::MaybeTrigger(const std::set<std::st
                                               static_cast<uint64_t>(settings_.cooldown_rounds)) {
     return std::optional<Campaign>();
   }
+  // Members: every connected client whose monitor says drifted and whose last window was over
+  // the threshold; the campaign fires on those that were so for `persistence` windows.
   std::vector<ClientDrift> drifted;
+  size_t persistent = 0;
   bool news = false;
   for (const std::string& id : connected) {
     auto it = clients_.find(id);
     if (it == clients_.end()) continue;
     const ClientDrift& d = it->second;
-    if (!d.drifted || d.streak < settings_.persistence) continue;
+    if (!d.drifted || d.streak < 1) continue;
     drifted.push_back(d);
+    if (d.streak < settings_.persistence) continue;
+    ++persistent;
     auto h = handled_onset_.find(id);
     if (h == handled_onset_.end() || d.onset_ms > h->second) news = true;
   }
@@ -253,7 +272,7 @@ Result<std::optional<Campaign>> DriftPolicy::MaybeTrigger(const std::set<std::st
       std::max<size_t>(static_cast<size_t>(settings_.min_clients),
                        static_cast<size_t>(std::ceil(settings_.min_fraction *
                                                      static_cast<double>(connected.size()))));
-  if (drifted.size() < need || !news) return std::optional<Campaign>();
+  if (persistent < need || !news) return std::optional<Campaign>();
   Campaign c;
   c.id = campaigns_.empty() ? 1 : campaigns_.back().id + 1;
   c.triggered_ms = now_ms;

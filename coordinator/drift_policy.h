@@ -10,6 +10,8 @@
 // max(min_clients, ceil(min_fraction * connected)) connected clients count as drifted, no
 // campaign is running, `cooldown_rounds` have passed since the last one ended, and the drift
 // of at least one of them is newer than the drift a previous campaign handled (its onset).
+// The campaign's members are all connected clients that say drifted with their last window
+// over the threshold; a client whose drift becomes persistent while a campaign runs joins it.
 
 #include <cstdint>
 #include <deque>

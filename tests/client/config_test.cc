@@ -68,6 +68,74 @@ max_age_days = 1.5
   EXPECT_NE(bad.status().message().find("data.source"), std::string::npos);
 }
 
+TEST(ClientConfigTest, DriftMonitorSettings) {
+  auto c = client::LoadClientConfig(Write("client-drift-default.toml", kClient));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->drift.enabled);
+  EXPECT_EQ(c->drift.reference, "local");
+  EXPECT_EQ(c->drift.monitor.features.size(), 7u);
+  c = client::LoadClientConfig(Write("client-drift.toml", std::string(kClient) + R"([drift]
+window = 50
+features = "brightness, sharpness,entropy"
+psi_threshold = 0.3
+ph_delta = 0.1
+ph_lambda = 2.5
+ph_min_windows = 3
+reference = "global"
+profile_frames = 500
+)"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->drift.monitor.window, 50);
+  EXPECT_EQ(c->drift.monitor.features,
+            (std::vector<drift::Feature>{drift::Feature::kBrightness, drift::Feature::kSharpness,
+                                         drift::Feature::kEntropy}));
+  EXPECT_DOUBLE_EQ(c->drift.monitor.psi_threshold, 0.3);
+  EXPECT_DOUBLE_EQ(c->drift.monitor.detector.delta, 0.1);
+  EXPECT_DOUBLE_EQ(c->drift.monitor.detector.lambda, 2.5);
+  EXPECT_EQ(c->drift.monitor.detector.min_samples, 3);
+  EXPECT_EQ(c->drift.reference, "global");
+  EXPECT_EQ(c->drift.profile_frames, 500);
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"features = \"brightness,hue\"", "unknown feature 'hue'"},
+      {"features = \"contrast,contrast\"", "contrast"},
+      {"reference = \"neighbour\"", "drift.reference"},
+      {"window = 3", "drift.window"},
+      {"ph_lambda = 0", "drift.ph_lambda"},
+      {"windw = 100", "unknown key"}};
+  for (const auto& [line, what] : bad) {
+    auto b = client::LoadClientConfig(
+        Write("client-drift-bad.toml", std::string(kClient) + "[drift]\n" + line + "\n"));
+    ASSERT_FALSE(b.ok()) << line;
+    EXPECT_NE(b.status().message().find(what), std::string::npos) << b.status().message();
+  }
+}
+
+TEST(CoordinatorConfigTest, DriftPolicySettings) {
+  const std::string head = "[tls]\nca = \"ca.crt\"\ncert = \"c.crt\"\nkey = \"c.key\"\n";
+  auto c = coordinator::LoadCoordinatorConfig(Write("coordinator-drift.toml", head + R"([drift]
+score_threshold = 0.4
+persistence = 4
+min_clients = 3
+min_fraction = 0.25
+campaign_rounds = 6
+cooldown_rounds = 1
+focus_fraction = 0.6
+)"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->drift.enabled);
+  EXPECT_DOUBLE_EQ(c->drift.score_threshold, 0.4);
+  EXPECT_EQ(c->drift.persistence, 4);
+  EXPECT_EQ(c->drift.min_clients, 3);
+  EXPECT_DOUBLE_EQ(c->drift.min_fraction, 0.25);
+  EXPECT_EQ(c->drift.campaign_rounds, 6);
+  EXPECT_EQ(c->drift.cooldown_rounds, 1);
+  EXPECT_DOUBLE_EQ(c->drift.focus_fraction, 0.6);
+  auto bad = coordinator::LoadCoordinatorConfig(
+      Write("coordinator-drift-bad.toml", head + "[drift]\nfocus_fraction = 1.0\n"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("drift.focus_fraction"), std::string::npos);
+}
+
 TEST(ClientConfigTest, IndexOutsidePartitionsIsAnError) {
   std::string text = kClient;
   text.replace(text.find("index = 3"), 9, "index = 10");

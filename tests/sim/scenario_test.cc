@@ -39,6 +39,41 @@ TEST(ScenarioTest, BadValuesNameTheKey) {
   EXPECT_NE(s.status().message().find("fp32, fp16, int8 or topk_int8"), std::string::npos);
 }
 
+TEST(ScenarioTest, DriftScenarioLoadsStreamMonitorPolicyAndEvents) {
+  auto s = LoadScenario(std::string(FEDGE_SOURCE_DIR) + "/simulations/drift.toml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(s->camera);
+  EXPECT_EQ(s->stream_frames, 4000);
+  EXPECT_EQ(s->step_frames, 200);
+  EXPECT_EQ(s->label_budget, 60);
+  EXPECT_EQ(s->label_delay_steps, 1);
+  EXPECT_EQ(s->monitor.window, 100);
+  EXPECT_EQ(s->drift.persistence, 2);
+  EXPECT_EQ(s->drift.campaign_rounds, 5);
+  ASSERT_EQ(s->timeline.events.size(), 1u);
+  EXPECT_EQ(s->timeline.events[0].kind, DriftKind::kDusk);
+  EXPECT_EQ(s->timeline.events[0].clients, (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(s->timeline.events[0].at_frame, 1000u);
+  auto no_camera = LoadScenario(Write("fedge-stream-no-camera.toml", "[stream]\nframes = 100\n"));
+  ASSERT_FALSE(no_camera.ok());
+  EXPECT_NE(no_camera.status().message().find("stream.frames"), std::string::npos);
+  auto no_stream = LoadScenario(
+      Write("fedge-events-no-stream.toml",
+            "[camera]\nenabled = true\n[[drift.events]]\nkind = \"fog\"\nclients = [0]\n"));
+  ASSERT_FALSE(no_stream.ok());
+  EXPECT_NE(no_stream.status().message().find("stream.frames"), std::string::npos);
+  auto bad_client = LoadScenario(
+      Write("fedge-events-bad-client.toml",
+            "[scenario]\nclients = 3\n[camera]\nenabled = true\n[stream]\nframes = 100\n"
+            "[[drift.events]]\nkind = \"fog\"\nclients = [0, 3]\n"));
+  ASSERT_FALSE(bad_client.ok());
+  EXPECT_NE(bad_client.status().message().find("drift.events[0].clients"), std::string::npos)
+      << bad_client.status().message();
+  auto bad_policy = LoadScenario(Write("fedge-bad-policy.toml", "[drift]\npersistence = 0\n"));
+  ASSERT_FALSE(bad_policy.ok());
+  EXPECT_NE(bad_policy.status().message().find("drift.persistence"), std::string::npos);
+}
+
 TEST(ScenarioTest, CameraScenarioLoadsWithItsSettings) {
   auto s = LoadScenario(std::string(FEDGE_SOURCE_DIR) + "/simulations/camera.toml");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
