@@ -120,8 +120,11 @@ Result<json> RunStream(const StreamEnv& env, std::vector<StreamSite>& sites) {
       step_acc[site.id] = acc;
       for (const client::DriftWindow& w : r.windows) {
         ++windows_sent;
+        // Frames of the stream seen when the window ended.
+        const uint64_t frame =
+            (w.captured_ms - static_cast<uint64_t>(t0_ms)) / static_cast<uint64_t>(kFrameMs) + 1;
         windows[site.id].push_back({{"step", step},
-                                    {"frame", begin + n},
+                                    {"frame", frame},
                                     {"model_version", w.model_version},
                                     {"reference", w.reference},
                                     {"window", w.result.index},

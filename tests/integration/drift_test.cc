@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <limits>
+#include <random>
 
 #include "shared/drift/drift_wire.h"
+#include "shared/vision/render.h"
 #include "shared/wire.h"
 #include "tests/integration/test_support.h"
 
@@ -264,6 +267,74 @@ TEST_F(DriftCampaignTest, PersistentDriftOnEnoughClientsStartsAFocusedCampaign) 
   EXPECT_EQ(state["campaigns"][0]["state"], "running");
   EXPECT_EQ(state["clients"].size(), 3u);
   EXPECT_EQ(server_->server().engine().target_round(), 2u);
+}
+
+// `fedge-client run` with [camera] source: it classifies the camera's frames beside its rounds
+// with the installed model, writes predictions, and its drift monitor's windows reach the
+// coordinator (fedgectl drift lists them).
+TEST(ClientCameraProcessTest, RunClassifiesTheCameraAndReportsDrift) {
+  TempDir dir("drift-camera");
+  ProcessProject project(dir.path(), 1, /*rounds=*/3, /*min_clients=*/1);
+  // A 600-frame camera video, read at 60 frames/s (10 s), so that most frames arrive after the
+  // first round has installed a model and its evaluation set the drift reference.
+  const int frames = 600;
+  std::vector<int64_t> labels(frames);
+  std::vector<uint8_t> items(frames * 784);
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < frames; ++i) {
+    labels[i] = i % 10;
+    for (int p = 0; p < 784; ++p) {
+      const bool on = p % 28 >= 2 + 2 * labels[i] && p % 28 < 6 + 2 * labels[i];
+      items[i * 784 + p] = static_cast<uint8_t>(on ? 200 + rng() % 50 : rng() % 40);
+    }
+  }
+  const std::string video = dir.path() + "/gate.avi";
+  ASSERT_TRUE(vision::WriteSiteVideo(video, dir.path() + "/gate.csv", items, labels,
+                                     vision::SiteConditionsForIndex(2, 0), 30, 48)
+                  .ok());
+  const std::string config = project.ClientConfig(0, "cam");
+  const std::string sink = dir.path() + "/predictions.jsonl";
+  std::ofstream(config, std::ios::app)
+      << "[camera]\nsource = \"" << video << "\"\nname = \"gate\"\nfps = 60\n"
+      << "[inference]\npredictions = \"" << sink << "\"\n[drift]\nwindow = 20\n";
+  auto coordinator = project.StartCoordinator("cam", {"--serve"});
+  auto client = std::make_unique<Process>(
+      std::vector<std::string>{FEDGE_CLIENT_BIN, "run", "--config", config},
+      project.Log("client-cam"));
+  // Wait until the video has been read to its end (predictions stop growing).
+  size_t lines = 0;
+  for (int i = 0; i < 600; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::ifstream in(sink);
+    size_t n = 0;
+    for (std::string line; std::getline(in, line);) ++n;
+    if (n > 0 && n == lines && i > 150) break;
+    lines = n;
+  }
+  std::ifstream in(sink);
+  size_t classified = 0, with_model = 0, trained = 0, with_drift = 0;
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    ++classified;
+    EXPECT_EQ(j["frame_id"].get<std::string>().rfind("gate#", 0), 0u) << line;
+    if (j["model_version"].get<uint64_t>() >= 1) ++with_model;
+    if (j["model_version"].get<uint64_t>() >= 2) ++trained;
+    if (j.contains("drift")) ++with_drift;
+  }
+  EXPECT_GT(classified, 300u) << "see " << project.Log("client-cam");
+  EXPECT_EQ(with_model, classified);  // frames before the first model are skipped, not guessed
+  EXPECT_GT(trained, 200u);           // the newest installed version classifies
+  EXPECT_GT(with_drift, 5u);
+  std::string out;
+  const std::string admin = project.kits().admin_kits[0];
+  ASSERT_EQ(RunCommand({FEDGE_FEDGECTL_BIN, "--kit", admin, "drift", "--json"}, &out), 0) << out;
+  auto state = nlohmann::json::parse(out.substr(out.find('{')));
+  ASSERT_EQ(state["clients"].size(), 1u) << out;
+  EXPECT_EQ(state["clients"][0]["client"], project.kits().client_ids[0]);
+  EXPECT_GT(state["clients"][0]["reports"].get<uint64_t>(), 5u) << out;
+  ASSERT_EQ(RunCommand({FEDGE_FEDGECTL_BIN, "--kit", admin, "drift"}, &out), 0) << out;
+  EXPECT_NE(out.find(project.kits().client_ids[0]), std::string::npos) << out;
+  EXPECT_NE(out.find("CAMPAIGN"), std::string::npos) << out;
 }
 
 }  // namespace

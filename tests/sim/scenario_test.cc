@@ -50,6 +50,7 @@ TEST(ScenarioTest, DriftScenarioLoadsStreamMonitorPolicyAndEvents) {
   EXPECT_EQ(s->monitor.window, 100);
   EXPECT_EQ(s->drift.persistence, 2);
   EXPECT_EQ(s->drift.campaign_rounds, 5);
+  EXPECT_EQ(s->rounds, 20);
   ASSERT_EQ(s->timeline.events.size(), 1u);
   EXPECT_EQ(s->timeline.events[0].kind, DriftKind::kDusk);
   EXPECT_EQ(s->timeline.events[0].clients, (std::vector<int>{0, 1, 2}));
