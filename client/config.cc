@@ -65,6 +65,7 @@ Status LoadDrift(const ConfigFile& file, const std::string& path, DriftMonitorSe
   }
   FEDGE_ASSIGN_OR_RETURN(m.psi_threshold,
                          file.Double("drift.psi_threshold", m.psi_threshold, 0.0, 1e6));
+  FEDGE_ASSIGN_OR_RETURN(m.min_shift, file.Double("drift.min_shift", m.min_shift, 0.0, 1.0));
   FEDGE_ASSIGN_OR_RETURN(m.detector.delta,
                          file.Double("drift.ph_delta", m.detector.delta, 0.0, 1e6));
   FEDGE_ASSIGN_OR_RETURN(m.detector.lambda,
@@ -124,6 +125,7 @@ Result<ClientConfig> LoadClientConfig(const std::string& path) {
                                              "drift.window",
                                              "drift.features",
                                              "drift.psi_threshold",
+                                             "drift.min_shift",
                                              "drift.ph_delta",
                                              "drift.ph_lambda",
                                              "drift.ph_min_windows",

@@ -34,6 +34,7 @@ Status LoadStream(const ConfigFile& f, const std::string& path, Scenario* s) {
   m.window = static_cast<int>(window);
   FEDGE_ASSIGN_OR_RETURN(m.psi_threshold,
                          f.Double("monitor.psi_threshold", m.psi_threshold, 0, 1e6));
+  FEDGE_ASSIGN_OR_RETURN(m.min_shift, f.Double("monitor.min_shift", m.min_shift, 0, 1));
   FEDGE_ASSIGN_OR_RETURN(m.detector.delta, f.Double("monitor.ph_delta", m.detector.delta, 0, 1e6));
   FEDGE_ASSIGN_OR_RETURN(m.detector.lambda,
                          f.Double("monitor.ph_lambda", m.detector.lambda, 1e-9, 1e9));
@@ -56,8 +57,8 @@ Result<Scenario> LoadScenario(const std::string& path) {
   known.insert(coordinator::DriftKeys().begin(), coordinator::DriftKeys().end());
   known.insert({"drift.events", "stream.frames", "stream.step_frames", "stream.label_budget",
                 "stream.label_delay_steps", "stream.eval_frames", "monitor.window",
-                "monitor.psi_threshold", "monitor.ph_delta", "monitor.ph_lambda",
-                "monitor.ph_min_windows"});
+                "monitor.psi_threshold", "monitor.min_shift", "monitor.ph_delta",
+                "monitor.ph_lambda", "monitor.ph_min_windows"});
   known.insert({"scenario.name",
                 "scenario.clients",
                 "scenario.rounds",

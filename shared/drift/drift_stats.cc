@@ -120,7 +120,10 @@ void Summary::Add(const FrameObservation& f, int num_classes) {
     if (IsOutputFeature(feature) && !output) continue;
     std::vector<uint64_t>& h = hist[Index(feature)];
     if (h.empty()) h.assign(kBins, 0);
-    ++h[BinOf(feature, f.Value(feature))];
+    const double v = f.Value(feature);
+    ++h[BinOf(feature, v)];
+    const FeatureRange r = RangeOf(feature);
+    sum[Index(feature)] += std::isfinite(v) ? std::clamp(v, r.lo, r.hi) : r.lo;
   }
 }
 
@@ -186,6 +189,7 @@ shared::Status Summary::Merge(const Summary& other) {
     if (theirs.empty()) continue;
     if (mine.empty()) mine.assign(kBins, 0);
     for (int i = 0; i < kBins; ++i) mine[i] += theirs[i];
+    sum[Index(f)] += other.sum[Index(f)];
   }
   if (classes.empty()) {
     classes = other.classes;
@@ -219,6 +223,15 @@ shared::Status Summary::Validate(uint64_t max_frames, size_t max_classes) const 
     }
     const uint64_t expected = IsOutputFeature(f) ? outputs : frames;
     const char* what = IsOutputFeature(f) ? "outputs" : "frames";
+    const FeatureRange r = RangeOf(f);
+    const double s = sum[Index(f)], n = static_cast<double>(expected);
+    const double slack = 1e-9 * std::max(1.0, n);
+    if (!std::isfinite(s) || s < r.lo * n - slack || s > r.hi * n + slack) {
+      return Status::InvalidArgument("summary: sum of '" + name + "' is " + std::to_string(s) +
+                                     ", not within [" + std::to_string(r.lo) + ", " +
+                                     std::to_string(r.hi) + "] times its " + Str(expected) + " " +
+                                     what);
+    }
     const std::optional<uint64_t> total = CheckedSum(h);
     if (total != expected) {
       return Status::InvalidArgument("summary: histogram '" + name + "' sums to " +
@@ -240,15 +253,9 @@ shared::Status Summary::Validate(uint64_t max_frames, size_t max_classes) const 
 uint64_t Summary::Observed(Feature f) const { return Sum(hist[Index(f)]); }
 
 double Summary::Mean(Feature f) const {
-  const std::vector<uint64_t>& h = hist[Index(f)];
-  const uint64_t total = Sum(h);
+  const uint64_t total = Observed(f);
   if (total == 0) return std::numeric_limits<double>::quiet_NaN();
-  const FeatureRange r = RangeOf(f);
-  double weighted = 0;
-  for (int i = 0; i < static_cast<int>(h.size()); ++i) {
-    weighted += static_cast<double>(h[i]) * 0.5 * (Edge(r, i) + Edge(r, i + 1));
-  }
-  return weighted / static_cast<double>(total);
+  return sum[Index(f)] / static_cast<double>(total);
 }
 
 double Psi(std::span<const uint64_t> reference, std::span<const uint64_t> current, double alpha) {

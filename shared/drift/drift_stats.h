@@ -75,6 +75,9 @@ struct Summary {
   uint64_t frames = 0;                                   // frames added
   uint64_t outputs = 0;                                  // of which had model outputs
   std::array<std::vector<uint64_t>, kNumFeatures> hist;  // indexed by Feature
+  // Sum of each feature's values clamped to its range (0 when not observed): exact means, so
+  // that a narrow distribution sliding across a bin edge is not mistaken for a shift.
+  std::array<double, kNumFeatures> sum{};
   std::vector<uint64_t> classes;  // predicted-class counts (size = num_classes) or empty
 
   // Adds one frame. The first call with num_classes > 0 sizes `classes` to num_classes; later
@@ -86,14 +89,15 @@ struct Summary {
   // size other than 0 or kBins, when both have class counts of different sizes, or when a count
   // would overflow. Does not check other's sums: Validate summaries from untrusted peers first.
   shared::Status Merge(const Summary& other);
-  // Checks the invariants above and the limits frames <= max_frames and
+  // Checks the invariants above, that each sum is finite and within [lo, hi] times its count,
+  // and the limits frames <= max_frames and
   // classes.size() <= max_classes. InvalidArgument saying which part is wrong (feature name,
   // expected vs actual) otherwise.
   shared::Status Validate(uint64_t max_frames = 1u << 30, size_t max_classes = 1000) const;
   bool Empty() const { return frames == 0; }
   // Sum of the counts of f's histogram (0 when empty).
   uint64_t Observed(Feature f) const;
-  // Mean of f estimated from bin centres, for display; NaN if f was never observed.
+  // Mean of f's (range-clamped) values, sum / observed; NaN if f was never observed.
   double Mean(Feature f) const;
 };
 

@@ -14,7 +14,8 @@ flatbuffers::Offset<wire::DriftSummary> ToWire(flatbuffers::FlatBufferBuilder& f
     const std::vector<uint64_t>& h = summary.hist[static_cast<size_t>(f)];
     if (h.empty()) continue;
     auto name = fbb.CreateString(std::string(FeatureName(static_cast<Feature>(f))));
-    hists.push_back(wire::CreateFeatureHistogram(fbb, name, fbb.CreateVector(h)));
+    hists.push_back(wire::CreateFeatureHistogram(fbb, name, fbb.CreateVector(h),
+                                                 summary.sum[static_cast<size_t>(f)]));
   }
   auto hv = fbb.CreateVector(hists);
   auto classes = fbb.CreateVector(summary.classes);
@@ -40,6 +41,7 @@ Result<Summary> FromWire(const wire::DriftSummary& in, size_t max_classes) {
                                        std::to_string(kBins));
       }
       dst.assign(h->counts()->begin(), h->counts()->end());
+      s.sum[static_cast<size_t>(*f)] = h->sum();
     }
   }
   if (in.classes() != nullptr) {

@@ -40,6 +40,9 @@ shared::Status ValidateMonitorOptions(const MonitorOptions& options) {
   if (!FiniteAtLeast(options.psi_threshold, 0)) {
     return Status::InvalidArgument("monitor options: psi_threshold must be finite and >= 0");
   }
+  if (!FiniteAtLeast(options.min_shift, 0) || options.min_shift > 1) {
+    return Status::InvalidArgument("monitor options: min_shift must be in [0, 1]");
+  }
   if (!FiniteAtLeast(options.detector.delta, 0)) {
     return Status::InvalidArgument("monitor options: detector.delta must be finite and >= 0");
   }
@@ -69,16 +72,33 @@ WindowResult Monitor::FinishWindow() {
   WindowResult result;
   result.index = next_index_++;
   result.summary = std::exchange(window_, Summary{});
-  bool scored = false;
-  for (Feature f : options_.features) {
+  // Every feature both sides observed is compared (reported); the listed ones that passed the
+  // mean-shift gate make the score.
+  for (Feature f : AllFeatures()) {
     const int i = static_cast<int>(f);
-    if (i < 0 || i >= kNumFeatures) continue;
     const std::vector<uint64_t>& ref = reference_.hist[i];
     const std::vector<uint64_t>& cur = result.summary.hist[i];
     if (ref.size() != kBins || cur.size() != kBins) continue;
     if (reference_.Observed(f) == 0 || result.summary.Observed(f) == 0) continue;
     result.psi[i] = Psi(ref, cur, options_.psi_alpha);
     result.ks[i] = KsBinned(ref, cur);
+  }
+  bool scored = false;
+  double best_ungated = -1;  // names top_feature while no feature passes the mean-shift gate
+  for (Feature f : options_.features) {
+    const int i = static_cast<int>(f);
+    if (i < 0 || i >= kNumFeatures) continue;
+    if (reference_.Observed(f) == 0 || result.summary.Observed(f) == 0) continue;
+    if (reference_.hist[i].size() != kBins || result.summary.hist[i].size() != kBins) continue;
+    const FeatureRange range = RangeOf(f);
+    const double shift = std::abs(result.summary.Mean(f) - reference_.Mean(f));
+    if (shift < options_.min_shift * (range.hi - range.lo)) {
+      if (!scored && result.psi[i] > best_ungated) {
+        best_ungated = result.psi[i];
+        result.top_feature = f;
+      }
+      continue;
+    }
     if (!scored || result.psi[i] > result.score) {
       result.score = result.psi[i];
       result.top_feature = f;

@@ -73,11 +73,13 @@ TEST(ClientConfigTest, DriftMonitorSettings) {
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_TRUE(c->drift.enabled);
   EXPECT_EQ(c->drift.reference, "local");
-  EXPECT_EQ(c->drift.monitor.features.size(), 7u);
+  EXPECT_EQ(c->drift.monitor.features.size(), 5u);  // the image features
+  EXPECT_DOUBLE_EQ(c->drift.monitor.min_shift, 0.03);
   c = client::LoadClientConfig(Write("client-drift.toml", std::string(kClient) + R"([drift]
 window = 50
 features = "brightness, sharpness,entropy"
 psi_threshold = 0.3
+min_shift = 0.05
 ph_delta = 0.1
 ph_lambda = 2.5
 ph_min_windows = 3
@@ -90,6 +92,7 @@ profile_frames = 500
             (std::vector<drift::Feature>{drift::Feature::kBrightness, drift::Feature::kSharpness,
                                          drift::Feature::kEntropy}));
   EXPECT_DOUBLE_EQ(c->drift.monitor.psi_threshold, 0.3);
+  EXPECT_DOUBLE_EQ(c->drift.monitor.min_shift, 0.05);
   EXPECT_DOUBLE_EQ(c->drift.monitor.detector.delta, 0.1);
   EXPECT_DOUBLE_EQ(c->drift.monitor.detector.lambda, 2.5);
   EXPECT_EQ(c->drift.monitor.detector.min_samples, 3);
@@ -100,6 +103,7 @@ profile_frames = 500
       {"features = \"contrast,contrast\"", "contrast"},
       {"reference = \"neighbour\"", "drift.reference"},
       {"window = 3", "drift.window"},
+      {"min_shift = 2", "drift.min_shift"},
       {"ph_lambda = 0", "drift.ph_lambda"},
       {"windw = 100", "unknown key"}};
   for (const auto& [line, what] : bad) {

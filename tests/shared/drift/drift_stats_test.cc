@@ -189,6 +189,29 @@ TEST(SummaryTest, ValidateNamesEachInconsistency) {
   ExpectInvalid(s.Validate(), "'clipped' sums to more than 2^64");
 }
 
+TEST(SummaryTest, SumsGiveExactMeansAndAreValidated) {
+  Summary s = ThreeFrames();
+  // Brightness 0.05 + 0.45 + 0.95 = 1.45 over 3 frames; confidence (0.9 + 0.6) over 2 outputs.
+  EXPECT_NEAR(s.sum[static_cast<int>(Feature::kBrightness)], 1.45, 1e-12);
+  EXPECT_NEAR(s.Mean(Feature::kBrightness), 1.45 / 3, 1e-12);
+  EXPECT_NEAR(s.Mean(Feature::kConfidence), 0.75, 1e-12);
+  // Values outside the range count at its ends: sharpness 9 is 4 (the top of [0, 4]).
+  Summary clamp;
+  FrameObservation f = Frame(0.5);
+  f.sharpness = 9;
+  clamp.Add(f, 0);
+  EXPECT_DOUBLE_EQ(clamp.Mean(Feature::kSharpness), 4.0);
+  ASSERT_TRUE(s.Merge(ThreeFrames()).ok());
+  EXPECT_NEAR(s.Mean(Feature::kBrightness), 1.45 / 3, 1e-12);
+  EXPECT_TRUE(s.Validate().ok());
+  Summary bad = ThreeFrames();
+  bad.sum[static_cast<int>(Feature::kBrightness)] = 3.5;  // above 1 * 3 frames
+  ExpectInvalid(bad.Validate(), "sum of 'brightness'");
+  bad.sum[static_cast<int>(Feature::kBrightness)] = std::nan("");
+  ExpectInvalid(bad.Validate(), "sum of 'brightness'");
+  EXPECT_TRUE(std::isnan(Summary().Mean(Feature::kBrightness)));
+}
+
 TEST(PsiTest, MatchesHandComputedValues) {
   // r = {2,1,1} (R=4), c = {0,1,3} (C=4), alpha = 0.5, B = 3: denominators 4 + 1.5 = 5.5.
   //   p = {2.5, 1.5, 1.5} / 5.5 = {5, 3, 3} / 11;  q = {0.5, 1.5, 3.5} / 5.5 = {1, 3, 7} / 11.
