@@ -139,8 +139,8 @@ class Client {
   shared::Status SaveLocalProfile(uint64_t version, const drift::Summary& profile);
   void OnReferenceProfile(const wire::ReferenceProfile& profile);
   void SendDriftWindow(const DriftWindow& window);
-  // Training indices with frames captured at or after `since_ms` oversampled to make at least
-  // `fraction` of them (drift retraining); data_'s train indices otherwise.
+  // Training indices with frames captured at or after `since_ms` oversampled towards `fraction`
+  // of them, each at most 4 times (drift retraining); data_'s train indices otherwise.
   std::vector<int64_t> FocusIndices(uint64_t since_ms, double fraction) const;
   void SendBlob(const std::shared_ptr<shared::Connection>& conn, const Outgoing& out,
                 uint64_t offset);

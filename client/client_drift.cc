@@ -130,23 +130,14 @@ void Client::SendDriftWindow(const DriftWindow& w) {
 }
 
 std::vector<int64_t> Client::FocusIndices(uint64_t since_ms, double fraction) const {
-  std::vector<int64_t> out = data_.train;
-  if (data_.captured_ms.size() != static_cast<size_t>(data_.dataset->size)) return out;
-  std::vector<int64_t> recent;
-  for (int64_t i : data_.train) {
-    if (data_.captured_ms[static_cast<size_t>(i)] >= static_cast<int64_t>(since_ms)) {
-      recent.push_back(i);
-    }
+  if (data_.captured_ms.size() != static_cast<size_t>(data_.dataset->size)) return data_.train;
+  std::vector<int64_t> out =
+      client::FocusIndices(data_.train, data_.captured_ms, since_ms, fraction);
+  if (out.size() > data_.train.size()) {
+    FEDGE_LOG(Info, kLog) << "drift retraining: " << (out.size() - data_.train.size())
+                          << " extra draws of the labelled frames captured since the drift, "
+                          << out.size() << " examples";
   }
-  const double n = static_cast<double>(out.size());
-  const double r = static_cast<double>(recent.size());
-  if (recent.empty() || r >= fraction * n) return out;
-  // (r + x) / (n + x) >= fraction  <=>  x >= (fraction * n - r) / (1 - fraction)
-  const auto extra = static_cast<size_t>(std::ceil((fraction * n - r) / (1.0 - fraction)));
-  for (size_t i = 0; i < extra; ++i) out.push_back(recent[i % recent.size()]);
-  FEDGE_LOG(Info, kLog) << "drift retraining: " << recent.size() << " labelled frames since the "
-                        << "drift, oversampled to " << (recent.size() + extra) << " of "
-                        << out.size() << " examples";
   return out;
 }
 

@@ -45,8 +45,12 @@ Status LoadDrift(const ConfigFile& file, const std::string& path, DriftMonitorSe
   FEDGE_ASSIGN_OR_RETURN(d->enabled, file.Bool("drift.enabled", true));
   FEDGE_ASSIGN_OR_RETURN(int64_t window, file.Int("drift.window", m.window, 10, 100000));
   m.window = static_cast<int>(window);
-  FEDGE_ASSIGN_OR_RETURN(std::string features, file.String("drift.features", "all"));
-  if (features != "all") {
+  // Missing: the image features (drift::MonitorOptions); "all": the model outputs too.
+  FEDGE_ASSIGN_OR_RETURN(std::string features, file.String("drift.features", ""));
+  if (features == "all") {
+    const auto every = drift::AllFeatures();
+    m.features.assign(every.begin(), every.end());
+  } else if (!features.empty()) {
     m.features.clear();
     std::stringstream list(features);
     std::string name;

@@ -102,6 +102,24 @@ Result<drift::Summary> ComputeProfile(const ml::Model& model, const ml::Dataset&
   return summary;
 }
 
+std::vector<int64_t> FocusIndices(const std::vector<int64_t>& train,
+                                  const std::vector<int64_t>& captured_ms, uint64_t since_ms,
+                                  double fraction) {
+  std::vector<int64_t> out = train;
+  std::vector<int64_t> recent;
+  for (int64_t i : train) {
+    if (captured_ms[static_cast<size_t>(i)] >= static_cast<int64_t>(since_ms)) recent.push_back(i);
+  }
+  const double n = static_cast<double>(train.size());
+  const double r = static_cast<double>(recent.size());
+  if (recent.empty() || fraction <= 0 || fraction >= 1 || r >= fraction * n) return out;
+  // (r + x) / (n + x) >= fraction  <=>  x >= (fraction * n - r) / (1 - fraction)
+  const auto wanted = static_cast<size_t>(std::ceil((fraction * n - r) / (1.0 - fraction)));
+  const size_t extra = std::min(wanted, recent.size() * (kMaxFocusRepeats - 1));
+  for (size_t i = 0; i < extra; ++i) out.push_back(recent[i % recent.size()]);
+  return out;
+}
+
 LiveMonitor::LiveMonitor(DriftMonitorSettings settings) : settings_(std::move(settings)) {}
 
 void LiveMonitor::SetReference(uint64_t version, drift::Summary reference,

@@ -44,6 +44,16 @@ shared::Result<drift::Summary> ComputeProfile(const ml::Model& model, const ml::
                                               std::span<const int64_t> indices,
                                               const vision::InputSpec& spec, int max_frames);
 
+// Drift retraining: `train` (indices into a dataset whose examples were captured at
+// `captured_ms`) with the examples captured at or after `since_ms` repeated so that they make
+// up `fraction` of the result, but each at most kMaxFocusRepeats times in all (a few new labels
+// repeated dozens of times are memorised, and such an update can swing the federated model).
+// `train` unchanged when there are none or they already make up `fraction`.
+inline constexpr size_t kMaxFocusRepeats = 4;
+std::vector<int64_t> FocusIndices(const std::vector<int64_t>& train,
+                                  const std::vector<int64_t>& captured_ms, uint64_t since_ms,
+                                  double fraction);
+
 // A finished window, ready to be reported.
 struct DriftWindow {
   uint64_t model_version = 0;

@@ -45,10 +45,10 @@ Result<ml::AugmentOptions> LoadAugment(const shared::ConfigFile& file) {
 }
 
 const std::set<std::string>& DriftKeys() {
-  static const std::set<std::string> keys = {"drift.enabled",         "drift.score_threshold",
-                                             "drift.persistence",     "drift.min_clients",
-                                             "drift.min_fraction",    "drift.campaign_rounds",
-                                             "drift.cooldown_rounds", "drift.focus_fraction"};
+  static const std::set<std::string> keys = {
+      "drift.enabled",         "drift.score_threshold", "drift.persistence",
+      "drift.min_clients",     "drift.min_fraction",    "drift.campaign_rounds",
+      "drift.cooldown_rounds", "drift.focus_fraction",  "drift.campaign_augment"};
   return keys;
 }
 
@@ -62,6 +62,7 @@ Result<DriftSettings> LoadDriftSettings(const shared::ConfigFile& file) {
   FEDGE_ASSIGN_OR_RETURN(int64_t rounds, file.Int("drift.campaign_rounds", 5, 1, 10000));
   FEDGE_ASSIGN_OR_RETURN(int64_t cooldown, file.Int("drift.cooldown_rounds", 2, 0, 100000));
   FEDGE_ASSIGN_OR_RETURN(d.focus_fraction, file.Double("drift.focus_fraction", 0.5, 0.0, 0.95));
+  FEDGE_ASSIGN_OR_RETURN(d.campaign_augment, file.Bool("drift.campaign_augment", true));
   d.persistence = static_cast<int>(persistence);
   d.min_clients = static_cast<int>(min_clients);
   d.campaign_rounds = static_cast<int>(rounds);

@@ -45,6 +45,10 @@ struct DriftSettings {
   int campaign_rounds = 5;        // rounds of a campaign
   int cooldown_rounds = 2;        // rounds after a campaign before another may start
   double focus_fraction = 0.5;    // share of drifted clients' epochs from frames since the drift
+  // Campaign rounds add photometric augmentation matching the drifted features (brightness:
+  // brightness and gamma; contrast: contrast; sharpness: blur and noise) for every client, so
+  // that all sites' data teaches the model the new conditions, not only the few new labels.
+  bool campaign_augment = true;
 };
 
 struct CoordinatorConfig {

@@ -66,6 +66,7 @@ Campaign CampaignFromJson(const json& j) {
     for (const json& cj : j["clients"]) c.clients.push_back(ClientDriftFromJson(cj));
   }
   c.outcome = j.value("outcome", json());
+  c.augment = j.value("augment", json::object());
   return c;
 }
 
@@ -157,7 +158,24 @@ json ToJson(const Campaign& c) {
           {"last_round", c.last_round},
           {"connected", c.connected},
           {"clients", clients},
+          {"augment", c.augment},
           {"outcome", c.outcome}};
+}
+
+json CampaignAugmentFor(const std::vector<ClientDrift>& members) {
+  json a = json::object();
+  for (const ClientDrift& d : members) {
+    if (d.top_feature == "brightness" || d.top_feature == "clipped") {
+      a["brightness"] = 0.5;
+      a["gamma"] = 0.5;
+    } else if (d.top_feature == "contrast") {
+      a["contrast"] = 0.5;
+    } else if (d.top_feature == "sharpness") {
+      a["blur_prob"] = 0.5;
+      a["noise_std"] = 0.05;
+    }
+  }
+  return a;
 }
 
 DriftPolicy::DriftPolicy(DriftSettings settings, Store* store)
@@ -201,8 +219,9 @@ Status DriftPolicy::OnReport(const std::string& client_id, const DriftReportIn& 
   FEDGE_RETURN_IF_ERROR(ValidateDriftReport(r, newest_version));
   ClientDrift& d = clients_[client_id];
   d.client_id = client_id;
+  // Windows in a row: same reference, next index. A lower index means the client's monitor
+  // restarted (e.g. the client did); reports are not resent, so it is not a duplicate.
   const bool same_reference = d.model_version == r.model_version && d.reports > 0;
-  if (same_reference && r.window <= d.window) return Status::Ok();  // a resend or out of order
   if (!same_reference || r.window != d.window + 1) d.streak = 0;
   d.streak = r.score >= settings_.score_threshold ? d.streak + 1 : 0;
   d.model_version = r.model_version;
@@ -226,6 +245,7 @@ Status DriftPolicy::OnReport(const std::string& client_id, const DriftReportIn& 
                                     [&](const ClientDrift& m) { return m.client_id == client_id; });
     if (!member) {
       c.clients.push_back(d);
+      if (settings_.campaign_augment) c.augment = CampaignAugmentFor(c.clients);
       handled_onset_[client_id] = std::max(handled_onset_[client_id], d.onset_ms);
       FEDGE_LOG(Info, kLog) << client_id << " joins retraining campaign " << c.id;
       FEDGE_RETURN_IF_ERROR(StoreCampaign(c));
@@ -282,6 +302,7 @@ Result<std::optional<Campaign>> DriftPolicy::MaybeTrigger(const std::set<std::st
   c.clients = drifted;
   c.connected = connected.size();
   c.outcome = {{"version_before", head_version}};
+  if (settings_.campaign_augment) c.augment = CampaignAugmentFor(drifted);
   if (last_evaluated_version_ == head_version) {
     c.outcome["accuracy_before"] = AccuracyOrNull(last_evaluation_);
     std::optional<double> mean = MeanClientAccuracy(last_evaluation_, drifted);
@@ -320,6 +341,21 @@ std::vector<std::string> DriftPolicy::FavouredClients(uint64_t round) const {
     break;
   }
   return out;
+}
+
+std::optional<ml::AugmentOptions> DriftPolicy::CampaignAugment(uint64_t round) const {
+  for (auto it = campaigns_.rbegin(); it != campaigns_.rend(); ++it) {
+    if (round < it->first_round || round > it->last_round) continue;
+    if (it->augment.empty()) return std::nullopt;
+    ml::AugmentOptions a;
+    a.brightness = it->augment.value("brightness", 0.0f);
+    a.contrast = it->augment.value("contrast", 0.0f);
+    a.gamma = it->augment.value("gamma", 0.0f);
+    a.blur_prob = it->augment.value("blur_prob", 0.0f);
+    a.noise_std = it->augment.value("noise_std", 0.0f);
+    return a;
+  }
+  return std::nullopt;
 }
 
 Result<std::optional<Campaign>> DriftPolicy::OnRoundDone(uint64_t round, uint64_t version,

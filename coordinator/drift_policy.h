@@ -25,6 +25,7 @@
 #include "coordinator/config.h"
 #include "coordinator/store.h"
 #include "shared/drift/drift_stats.h"
+#include "shared/ml/augment.h"
 #include "shared/status.h"
 
 namespace fedge::coordinator {
@@ -77,7 +78,13 @@ struct Campaign {
   std::vector<ClientDrift> clients;  // the drifted clients that triggered it, as they were
   uint64_t connected = 0;
   nlohmann::json outcome;  // set when it ends: versions and accuracy before/after
+  // Photometric augmentation of its rounds (AugmentOptions fields), from the members' drifted
+  // features; empty when drift.campaign_augment is off or nothing matches.
+  nlohmann::json augment = nlohmann::json::object();
 };
+
+// The augmentation that teaches the conditions the drifted clients' top features point at.
+nlohmann::json CampaignAugmentFor(const std::vector<ClientDrift>& members);
 
 nlohmann::json ToJson(const Campaign& c);
 
@@ -106,6 +113,8 @@ class DriftPolicy {
   std::optional<uint64_t> FocusSince(const std::string& client_id, uint64_t round) const;
   // The drifted clients of the campaign covering `round` (sampled first), else empty.
   std::vector<std::string> FavouredClients(uint64_t round) const;
+  // The augmentation of the campaign covering `round`, if it has one (for every client).
+  std::optional<ml::AugmentOptions> CampaignAugment(uint64_t round) const;
 
   // After round `round` completed with `version` and its evaluation (which may hold
   // "per_client": {id: {"accuracy": ...}}): ends the running campaign once its last round is

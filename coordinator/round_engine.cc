@@ -742,8 +742,17 @@ std::vector<uint8_t> RoundEngine::MakeOffer(uint64_t task_id, uint64_t round, bo
   auto d = fbb.CreateVector(digest->data(), digest->size());
   auto arch = fbb.CreateString(model_.arch);
   flatbuffers::Offset<wire::Augment> augment = 0;
-  if (r.augment.Enabled()) {
-    const ml::AugmentOptions& a = r.augment;
+  // A drift campaign's round adds its augmentation to the configured one (the larger of each).
+  ml::AugmentOptions a = r.augment;
+  if (std::optional<ml::AugmentOptions> extra =
+          train ? drift_.CampaignAugment(round) : std::nullopt) {
+    a.brightness = std::max(a.brightness, extra->brightness);
+    a.contrast = std::max(a.contrast, extra->contrast);
+    a.gamma = std::max(a.gamma, extra->gamma);
+    a.blur_prob = std::max(a.blur_prob, extra->blur_prob);
+    a.noise_std = std::max(a.noise_std, extra->noise_std);
+  }
+  if (a.Enabled()) {
     augment = wire::CreateAugment(fbb, a.hflip, static_cast<uint32_t>(a.crop_pad), a.brightness,
                                   a.contrast, a.gamma, a.blur_prob, a.noise_std);
   }

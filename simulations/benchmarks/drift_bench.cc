@@ -288,7 +288,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (features == "all") {
-    settings.monitor.features.assign(drift::AllFeatures().begin(), drift::AllFeatures().end());
+    const auto every = drift::AllFeatures();
+    settings.monitor.features.assign(every.begin(), every.end());
   } else if (features != "default") {
     settings.monitor.features.clear();
     std::stringstream list(features);

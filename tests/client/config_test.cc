@@ -98,6 +98,10 @@ profile_frames = 500
   EXPECT_EQ(c->drift.monitor.detector.min_samples, 3);
   EXPECT_EQ(c->drift.reference, "global");
   EXPECT_EQ(c->drift.profile_frames, 500);
+  auto all = client::LoadClientConfig(
+      Write("client-drift-all.toml", std::string(kClient) + "[drift]\nfeatures = \"all\"\n"));
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->drift.monitor.features.size(), 7u);
   const std::vector<std::pair<std::string, std::string>> bad = {
       {"features = \"brightness,hue\"", "unknown feature 'hue'"},
       {"features = \"contrast,contrast\"", "contrast"},

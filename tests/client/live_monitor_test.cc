@@ -101,6 +101,25 @@ TEST(ComputeProfileTest, SummarisesImagesAndOutputsOfTheFirstFrames) {
   EXPECT_LT(all->Mean(drift::Feature::kBrightness), profile->Mean(drift::Feature::kBrightness));
 }
 
+TEST(FocusIndicesTest, OversamplesRecentFramesUpToTheFractionAndTheRepeatCap) {
+  // 10 examples captured at t = 0..9; train on all but #5.
+  std::vector<int64_t> captured(10), train = {0, 1, 2, 3, 4, 6, 7, 8, 9};
+  for (int i = 0; i < 10; ++i) captured[i] = i;
+  // Recent (t >= 7): #7, #8, #9, 3 of 9. For 50%: x >= (4.5 - 3) / 0.5 = 3 extra draws.
+  std::vector<int64_t> out = FocusIndices(train, captured, 7, 0.5);
+  ASSERT_EQ(out.size(), 12u);
+  EXPECT_EQ(std::vector<int64_t>(out.begin(), out.begin() + 9), train);
+  EXPECT_EQ(std::vector<int64_t>(out.begin() + 9, out.end()), (std::vector<int64_t>{7, 8, 9}));
+  // One recent frame (#9) of 9 for 90%: 63 wanted, capped at 3 more (4 in all).
+  out = FocusIndices(train, captured, 9, 0.9);
+  ASSERT_EQ(out.size(), 12u);
+  EXPECT_EQ(std::count(out.begin(), out.end(), 9), static_cast<long>(kMaxFocusRepeats));
+  // Nothing recent, already enough, or no fraction: unchanged.
+  EXPECT_EQ(FocusIndices(train, captured, 100, 0.5), train);
+  EXPECT_EQ(FocusIndices(train, captured, 0, 0.5), train);
+  EXPECT_EQ(FocusIndices(train, captured, 7, 0.0), train);
+}
+
 drift::FrameObservation Frame(std::mt19937_64& rng, double brightness) {
   std::normal_distribution<double> n(0, 0.05);
   drift::FrameObservation f;

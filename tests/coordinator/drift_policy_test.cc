@@ -125,9 +125,11 @@ TEST_F(DriftPolicyTest, StreakCountsWindowsInARowOverTheThreshold) {
   EXPECT_EQ(policy_->clients().at("a").streak, 1);
   Report("a", Good(1, 0.9, true));
   EXPECT_EQ(policy_->clients().at("a").streak, 2);
-  Report("a", Good(1, 0.1, false));  // a resend of window 1: ignored
+  Report("a", Good(0, 0.9, true));  // the client's monitor restarted: a new streak
+  EXPECT_EQ(policy_->clients().at("a").streak, 1);
+  EXPECT_EQ(policy_->clients().at("a").reports, 3u);
+  Report("a", Good(1, 0.9, true));
   EXPECT_EQ(policy_->clients().at("a").streak, 2);
-  EXPECT_EQ(policy_->clients().at("a").reports, 2u);
   Report("a", Good(2, 0.2, false));  // below the threshold: the streak ends
   EXPECT_EQ(policy_->clients().at("a").streak, 0);
   Report("a", Good(3, 0.9, true));
@@ -187,6 +189,39 @@ TEST_F(DriftPolicyTest, LateDriftedClientsJoinTheRunningCampaign) {
   EXPECT_EQ(policy_->FocusSince("d", 2), 2000u);
   Reopen();
   EXPECT_EQ(policy_->running()->clients.size(), 4u);
+}
+
+TEST_F(DriftPolicyTest, CampaignRoundsAugmentForTheDriftedFeatures) {
+  for (const char* id : {"a", "b"}) {
+    Report(id, Good(0, 0.9, true));
+    Report(id, Good(1, 0.9, true));  // top feature: brightness
+  }
+  std::optional<Campaign> c = Trigger({"a", "b"}, 0);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->augment, (json{{"brightness", 0.5}, {"gamma", 0.5}}));
+  std::optional<ml::AugmentOptions> a = policy_->CampaignAugment(2);
+  ASSERT_TRUE(a);
+  EXPECT_FLOAT_EQ(a->brightness, 0.5f);
+  EXPECT_FLOAT_EQ(a->gamma, 0.5f);
+  EXPECT_EQ(a->contrast, 0.0f);
+  EXPECT_FALSE(policy_->CampaignAugment(9));  // after the campaign
+  ClientDrift blur;
+  blur.top_feature = "sharpness";
+  ClientDrift fog;
+  fog.top_feature = "contrast";
+  EXPECT_EQ(CampaignAugmentFor({blur, fog}),
+            (json{{"blur_prob", 0.5}, {"noise_std", 0.05}, {"contrast", 0.5}}));
+  // Off: no augmentation (a fresh policy, not loading the stored campaign).
+  settings_.campaign_augment = false;
+  policy_ = std::make_unique<DriftPolicy>(settings_, store_.get());
+  for (const char* id : {"a", "b"}) {
+    Report(id, Good(0, 0.9, true));
+    Report(id, Good(1, 0.9, true));
+  }
+  c = Trigger({"a", "b"}, 0);
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->augment.empty());
+  EXPECT_FALSE(policy_->CampaignAugment(1));
 }
 
 TEST_F(DriftPolicyTest, MinFractionOfConnectedClients) {

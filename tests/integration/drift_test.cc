@@ -242,9 +242,16 @@ TEST_F(DriftCampaignTest, PersistentDriftOnEnoughClientsStartsAFocusedCampaign) 
   EXPECT_EQ(oa->kind(), wire::TaskKind::Train);
   EXPECT_EQ(oa->train()->focus_since_ms(), onset);
   EXPECT_FLOAT_EQ(oa->train()->focus_fraction(), 0.4f);
+  // Campaign rounds teach the drifted conditions to everyone: brightness drift, brightness and
+  // gamma augmentation, for the quiet client too.
+  ASSERT_NE(oa->train()->augment(), nullptr);
+  EXPECT_FLOAT_EQ(oa->train()->augment()->brightness(), 0.5f);
+  EXPECT_FLOAT_EQ(oa->train()->augment()->gamma(), 0.5f);
   const wire::TaskOffer* oq = Verified(offer_quiet)->message_as_TaskOffer();
   EXPECT_EQ(oq->train()->focus_since_ms(), 0u);
   EXPECT_EQ(oq->train()->focus_fraction(), 0.0f);
+  ASSERT_NE(oq->train()->augment(), nullptr);
+  EXPECT_FLOAT_EQ(oq->train()->augment()->brightness(), 0.5f);
   EXPECT_EQ(server_->server().engine().target_round(), 2u);
 
   nlohmann::json state = DriftState();

@@ -134,7 +134,8 @@ TEST(MonitorTest, WindowResultScoresEachObservedFeatureAgainstTheReference) {
   FrameGenerator gen(7);
   const Summary reference = gen.Reference(1000);
   MonitorOptions all_features{.window = 10};
-  all_features.features.assign(AllFeatures().begin(), AllFeatures().end());
+  const auto every = AllFeatures();
+  all_features.features.assign(every.begin(), every.end());
   Monitor monitor(all_features, reference, kClasses);
   std::optional<WindowResult> r;
   for (int i = 0; i < 10; ++i) {
@@ -240,7 +241,8 @@ TEST(MonitorTest, OutputFeaturesAreIgnoredWhenTheReferenceHasNone) {
   FrameGenerator ref_gen(41, /*outputs=*/false);
   FrameGenerator gen(42);
   MonitorOptions all_features;
-  all_features.features.assign(AllFeatures().begin(), AllFeatures().end());
+  const auto every = AllFeatures();
+  all_features.features.assign(every.begin(), every.end());
   Monitor monitor(all_features, ref_gen.Reference(5000), kClasses);
   EXPECT_EQ(monitor.reference().outputs, 0u);
   for (int i = 0; i < 3000; ++i) {
