@@ -45,7 +45,7 @@ TEST(ScenarioTest, DriftScenarioLoadsStreamMonitorPolicyAndEvents) {
   EXPECT_TRUE(s->camera);
   EXPECT_EQ(s->stream_frames, 4000);
   EXPECT_EQ(s->step_frames, 200);
-  EXPECT_EQ(s->label_budget, 60);
+  EXPECT_EQ(s->label_budget, 100);
   EXPECT_EQ(s->label_delay_steps, 1);
   EXPECT_EQ(s->monitor.window, 100);
   EXPECT_EQ(s->drift.persistence, 2);
