@@ -73,12 +73,7 @@ json EvalJson(const ml::EvalResult& e) {
 // Evaluates a stored model version on the test set.
 Result<ml::EvalResult> EvaluateVersion(coordinator::Store& store, uint64_t version,
                                        const ml::Dataset& test) {
-  FEDGE_ASSIGN_OR_RETURN(coordinator::ModelRecord rec, store.GetModel(version));
-  FEDGE_ASSIGN_OR_RETURN(shared::Digest digest, shared::DigestFromHex(rec.digest_hex));
-  FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> blob, store.GetBlob(digest));
-  FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle state, shared::DecodeBundle(blob));
-  FEDGE_ASSIGN_OR_RETURN(ml::Model model, ml::Model::Create(rec.arch, 0));
-  FEDGE_RETURN_IF_ERROR(model.LoadState(state));
+  FEDGE_ASSIGN_OR_RETURN(ml::Model model, LoadVersion(store, version));
   return model.Evaluate(test, {});
 }
 

@@ -51,6 +51,16 @@ uint64_t HeadVersion(coordinator::Server& server) { return server.engine().curre
 
 }  // namespace
 
+Result<ml::Model> LoadVersion(coordinator::Store& store, uint64_t version) {
+  FEDGE_ASSIGN_OR_RETURN(coordinator::ModelRecord rec, store.GetModel(version));
+  FEDGE_ASSIGN_OR_RETURN(shared::Digest digest, shared::DigestFromHex(rec.digest_hex));
+  FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> blob, store.GetBlob(digest));
+  FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle state, shared::DecodeBundle(blob));
+  FEDGE_ASSIGN_OR_RETURN(ml::Model model, ml::Model::Create(rec.arch, 0));
+  FEDGE_RETURN_IF_ERROR(model.LoadState(state));
+  return model;
+}
+
 Result<json> RunStream(const StreamEnv& env, std::vector<StreamSite>& sites) {
   const Scenario& sc = *env.scenario;
   coordinator::RoundEngine& engine = env.server->engine();
@@ -252,12 +262,7 @@ Result<json> EvaluatePaired(const StreamEnv& env, const std::vector<StreamSite>&
   json per_client = json::object();
   std::map<uint64_t, json> by_version;
   for (uint64_t v : versions) {
-    FEDGE_ASSIGN_OR_RETURN(coordinator::ModelRecord rec, store.GetModel(v));
-    FEDGE_ASSIGN_OR_RETURN(shared::Digest digest, shared::DigestFromHex(rec.digest_hex));
-    FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> blob, store.GetBlob(digest));
-    FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle state, shared::DecodeBundle(blob));
-    FEDGE_ASSIGN_OR_RETURN(ml::Model model, ml::Model::Create(rec.arch, 0));
-    FEDGE_RETURN_IF_ERROR(model.LoadState(state));
+    FEDGE_ASSIGN_OR_RETURN(ml::Model model, LoadVersion(store, v));
     double drifted_sum = 0, untouched_sum = 0;
     int n_drifted = 0, n_untouched = 0;
     for (size_t i = 0; i < sites.size(); ++i) {

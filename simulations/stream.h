@@ -17,6 +17,7 @@
 #include "client/client.h"
 #include "coordinator/server.h"
 #include "shared/ml/dataset.h"
+#include "shared/ml/model.h"
 #include "simulations/scenario.h"
 
 namespace fedge::sim {
@@ -35,6 +36,9 @@ struct StreamEnv {
   std::function<size_t()> completed_rounds;  // rounds finished so far (thread-safe)
   bool quiet = false;
 };
+
+// The stored model `version` of `store`, loaded.
+shared::Result<ml::Model> LoadVersion(coordinator::Store& store, uint64_t version);
 
 // Runs the stream phase; returns report.json's "stream" section. REQUIRES: the first rounds
 // are done (the engine is idle).
