@@ -178,7 +178,7 @@ Result<json> AdminService::Status() const {
                 {"data_dir", config_.data_dir},
                 {"started_ms", started_ms_},
                 {"uptime_s", (now - started_ms_) / 1000.0},
-                {"model_arch", config_.model_arch}}},
+                {"model_arch", engine.value("model_arch", config_.model_arch)}}},
               {"engine", engine},
               {"clients_registered", clients.size()},
               {"clients_connected", engine["connected"].size()},

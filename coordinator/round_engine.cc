@@ -289,6 +289,7 @@ void RoundEngine::PublishSnapshot() {
   nlohmann::json s;
   s["model_version"] = model_.version;
   s["model_round"] = model_.round;
+  s["model_arch"] = model_.arch;
   s["target_round"] = target_round_;
   s["finished"] = finished_.load();
   nlohmann::json connected = nlohmann::json::array();
