@@ -49,6 +49,8 @@ struct DriftSettings {
   // brightness and gamma; contrast: contrast; sharpness: blur and noise) for every client, so
   // that all sites' data teaches the model the new conditions, not only the few new labels.
   bool campaign_augment = true;
+  // In campaign rounds a drifted client's update weighs this many times its example count.
+  int update_weight = 2;
 };
 
 struct CoordinatorConfig {

@@ -192,7 +192,8 @@ Status RoundEngine::RefoldStored(const UpdateRecord& record, std::vector<uint8_t
   FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle bundle,
                          shared::DecodeUpdate(blob, limits, state_, model_digest_));
   blob = {};
-  FEDGE_RETURN_IF_ERROR(round_->acc->Fold(std::move(bundle), record.examples));
+  FEDGE_RETURN_IF_ERROR(round_->acc->Fold(
+      std::move(bundle), FoldWeight(record.client_id, record.round, record.examples)));
   round_->accepted_ids.insert(record.idempotency_id);
   round_->contributions.push_back({record.client_id, record.examples});
   if (std::isfinite(record.loss)) {
@@ -467,6 +468,13 @@ void RoundEngine::RaiseTarget(uint64_t target) {
   Wake();
 }
 
+uint64_t RoundEngine::FoldWeight(const std::string& client_id, uint64_t round,
+                                 uint64_t examples) const {
+  const std::vector<std::string> favoured = drift_.FavouredClients(round);
+  const bool drifted = std::find(favoured.begin(), favoured.end(), client_id) != favoured.end();
+  return drifted ? examples * static_cast<uint64_t>(config_.drift.update_weight) : examples;
+}
+
 void RoundEngine::LimitRounds(std::optional<uint64_t> permits) {
   net::asio::post(strand_, [this, permits] {
     round_permits_ = permits;
@@ -621,7 +629,7 @@ void RoundEngine::OnDecoded(std::shared_ptr<Peer> peer, UpdateIn u,
                         Status::InvalidArgument("round " + std::to_string(u.round) +
                                                 " closed while the update was decoded"));
   }
-  if (Status s = round_->acc->Validate(*bundle, u.examples); !s.ok()) {
+  if (Status s = round_->acc->Validate(*bundle, FoldWeight(id, u.round, u.examples)); !s.ok()) {
     return RejectUpdate(peer, u, s);
   }
   double loss = std::nan("");
@@ -662,7 +670,8 @@ void RoundEngine::OnStored(std::shared_ptr<Peer> peer, UpdateIn u, const UpdateR
     if (round_->inflight.empty()) Wake();
     return;
   }
-  if (Status s = round_->acc->Fold(std::move(values), u.examples); !s.ok()) {
+  if (Status s = round_->acc->Fold(std::move(values), FoldWeight(id, u.round, u.examples));
+      !s.ok()) {
     // Validate passed, so this cannot happen; the stored update is folded again on resume.
     FEDGE_LOG(Error, kLog) << "update from " << id
                            << " was stored but not folded: " << s.ToString();
@@ -867,7 +876,8 @@ net::awaitable<Status> RoundEngine::RunTrainRound(uint64_t round) {
   record.contributors = round_->contributions;
   std::sort(record.contributors.begin(), record.contributors.end(),
             [](const Contribution& a, const Contribution& b) { return a.client_id < b.client_id; });
-  record.total_examples = round_->acc->total_weight();
+  record.total_examples = 0;  // examples, not fold weights (a campaign weighs some clients more)
+  for (const Contribution& c : round_->contributions) record.total_examples += c.examples;
   double train_loss = round_->loss_sum / static_cast<double>(record.total_examples);
   record.metrics = {{"train", {{"loss", train_loss}, {"examples", record.total_examples}}}};
   round_->training = false;  // the stored state moves to the evaluation phase

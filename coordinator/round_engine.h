@@ -194,6 +194,10 @@ class RoundEngine {
                     const shared::Status& status);
   void OnEval(std::shared_ptr<Peer> peer, EvalIn eval);
   void OnDriftReport(const std::shared_ptr<Peer>& peer, const DriftReportIn& report);
+  // The weight of a client's update in `round`: its examples, times drift.update_weight for a
+  // drifted client of a campaign covering the round (from the stored campaigns, so a re-fold
+  // after a restart weighs it the same).
+  uint64_t FoldWeight(const std::string& client_id, uint64_t round, uint64_t examples) const;
   // Raises the round target (durably) to `target`.
   void RaiseTarget(uint64_t target);
   // Stores and broadcasts the merged reference profile of the evaluated version.

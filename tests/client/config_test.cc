@@ -128,6 +128,8 @@ min_fraction = 0.25
 campaign_rounds = 6
 cooldown_rounds = 1
 focus_fraction = 0.6
+update_weight = 3
+campaign_augment = false
 )"));
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_TRUE(c->drift.enabled);
@@ -138,6 +140,8 @@ focus_fraction = 0.6
   EXPECT_EQ(c->drift.campaign_rounds, 6);
   EXPECT_EQ(c->drift.cooldown_rounds, 1);
   EXPECT_DOUBLE_EQ(c->drift.focus_fraction, 0.6);
+  EXPECT_EQ(c->drift.update_weight, 3);
+  EXPECT_FALSE(c->drift.campaign_augment);
   auto bad = coordinator::LoadCoordinatorConfig(
       Write("coordinator-drift-bad.toml", head + "[drift]\nfocus_fraction = 1.0\n"));
   ASSERT_FALSE(bad.ok());

@@ -8,6 +8,7 @@
 #include <limits>
 #include <random>
 
+#include "shared/bundle_codec.h"
 #include "shared/drift/drift_wire.h"
 #include "shared/vision/render.h"
 #include "shared/wire.h"
@@ -253,6 +254,54 @@ TEST_F(DriftCampaignTest, PersistentDriftOnEnoughClientsStartsAFocusedCampaign) 
   ASSERT_NE(oq->train()->augment(), nullptr);
   EXPECT_FLOAT_EQ(oq->train()->augment()->brightness(), 0.5f);
   EXPECT_EQ(server_->server().engine().target_round(), 2u);
+
+  std::vector<uint8_t> offer_b = Expect(b, wire::Message::TaskOffer);
+  ASSERT_FALSE(offer_b.empty());
+
+  // The drifted clients' updates weigh drift.update_weight (2) times their examples: with every
+  // value 1 from the two drifted clients and 0 from the quiet one, 10 examples each, the new
+  // model is (2*10*1 + 2*10*1 + 10*0) / 50 = 0.8 everywhere (not 2/3).
+  auto model = server_->server().store().GetBlob(
+      *shared::DigestField(oa->model_digest(), "TaskOffer.model_digest"));
+  ASSERT_TRUE(model.ok());
+  auto layout = shared::DecodeBundle(*model);
+  ASSERT_TRUE(layout.ok());
+  auto upload = [&](RawClient& c, const std::vector<uint8_t>& offer_frame, float value) {
+    const wire::TaskOffer* o = Verified(offer_frame)->message_as_TaskOffer();
+    shared::TensorBundle update = *layout;
+    for (shared::Tensor& t : update.tensors) std::fill(t.data.begin(), t.data.end(), value);
+    auto blob = shared::EncodeBundle(update);
+    ASSERT_TRUE(blob.ok());
+    const shared::Digest digest = shared::Sha256(*blob);
+    ASSERT_TRUE(c.WriteFrame(Submit(o->task_id(), o->round(), "u/" + std::to_string(o->task_id()),
+                                    *blob, 10))
+                    .ok());
+    ASSERT_FALSE(Expect(c, wire::Message::BlobRequest).empty());
+    const size_t chunk = 128 << 10;
+    for (size_t off = 0; off < blob->size(); off += chunk) {
+      const size_t n = std::min(chunk, blob->size() - off);
+      ASSERT_TRUE(c.WriteFrame(shared::MakeBlobChunk(wire::BlobKind::Update, digest, blob->size(),
+                                                     off, std::span(blob->data() + off, n)))
+                      .ok());
+    }
+    ASSERT_FALSE(Expect(c, wire::Message::Ack).empty());
+  };
+  upload(a, offer_a, 1.0f);
+  upload(b, offer_b, 1.0f);
+  upload(quiet, offer_quiet, 0.0f);
+  for (int i = 0; i < 500 && server_->server().engine().current_version() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(server_->server().engine().current_version(), 2u);
+  auto rec = server_->server().store().GetModel(2);
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->total_examples, 30u);  // examples, not weights
+  auto v2 = server_->server().store().GetBlob(*shared::DigestFromHex(rec->digest_hex));
+  ASSERT_TRUE(v2.ok());
+  auto state2 = shared::DecodeBundle(*v2);
+  ASSERT_TRUE(state2.ok());
+  EXPECT_NEAR(state2->tensors.front().data.front(), 0.8, 1e-6);
+  EXPECT_NEAR(state2->tensors.back().data.back(), 0.8, 1e-6);
 
   nlohmann::json state = DriftState();
   ASSERT_EQ(state["campaigns"].size(), 1u) << state.dump();
