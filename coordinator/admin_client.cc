@@ -105,7 +105,13 @@ Result<std::vector<uint8_t>> AdminClient::ReadMessage() {
     net::asio::read(*impl_->stream, net::asio::buffer(payload), ec);
     if (ec) return Status::Unavailable("reading from " + endpoint_ + ": " + ec.message());
     FEDGE_ASSIGN_OR_RETURN(const wire::Envelope* env, shared::VerifyEnvelope(payload));
-    if (env->message_type() != wire::Message::Heartbeat) return payload;
+    // Messages the coordinator sends every client session (a client kit used by mistake gets
+    // them before the Error its AdminRequest earns) are not answers.
+    const wire::Message type = env->message_type();
+    if (type != wire::Message::Heartbeat && type != wire::Message::ReferenceProfile &&
+        type != wire::Message::TaskOffer) {
+      return payload;
+    }
   }
 }
 
