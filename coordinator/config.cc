@@ -64,7 +64,7 @@ Result<DriftSettings> LoadDriftSettings(const shared::ConfigFile& file) {
   FEDGE_ASSIGN_OR_RETURN(int64_t cooldown, file.Int("drift.cooldown_rounds", 2, 0, 100000));
   FEDGE_ASSIGN_OR_RETURN(d.focus_fraction, file.Double("drift.focus_fraction", 0.5, 0.0, 0.95));
   FEDGE_ASSIGN_OR_RETURN(d.campaign_augment, file.Bool("drift.campaign_augment", true));
-  FEDGE_ASSIGN_OR_RETURN(int64_t weight, file.Int("drift.update_weight", 2, 1, 100));
+  FEDGE_ASSIGN_OR_RETURN(int64_t weight, file.Int("drift.update_weight", 1, 1, 100));
   d.update_weight = static_cast<int>(weight);
   d.persistence = static_cast<int>(persistence);
   d.min_clients = static_cast<int>(min_clients);

@@ -85,6 +85,7 @@ class DriftTest : public ::testing::Test {
     config_.drift.min_clients = 2;
     config_.drift.campaign_rounds = 2;
     config_.drift.focus_fraction = 0.4;
+    config_.drift.update_weight = 2;
     server_ = std::make_unique<RunningServer>(config_);
   }
 
@@ -258,7 +259,7 @@ TEST_F(DriftCampaignTest, PersistentDriftOnEnoughClientsStartsAFocusedCampaign) 
   std::vector<uint8_t> offer_b = Expect(b, wire::Message::TaskOffer);
   ASSERT_FALSE(offer_b.empty());
 
-  // The drifted clients' updates weigh drift.update_weight (2) times their examples: with every
+  // The drifted clients' updates weigh drift.update_weight (2 here) times their examples: with every
   // value 1 from the two drifted clients and 0 from the quiet one, 10 examples each, the new
   // model is (2*10*1 + 2*10*1 + 10*0) / 50 = 0.8 everywhere (not 2/3).
   auto model = server_->server().store().GetBlob(
