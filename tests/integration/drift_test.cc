@@ -259,8 +259,8 @@ TEST_F(DriftCampaignTest, PersistentDriftOnEnoughClientsStartsAFocusedCampaign) 
   std::vector<uint8_t> offer_b = Expect(b, wire::Message::TaskOffer);
   ASSERT_FALSE(offer_b.empty());
 
-  // The drifted clients' updates weigh drift.update_weight (2 here) times their examples: with every
-  // value 1 from the two drifted clients and 0 from the quiet one, 10 examples each, the new
+  // The drifted clients' updates weigh drift.update_weight (2 here) times their examples: with
+  // every value 1 from the two drifted clients and 0 from the quiet one, 10 examples each, the new
   // model is (2*10*1 + 2*10*1 + 10*0) / 50 = 0.8 everywhere (not 2/3).
   auto model = server_->server().store().GetBlob(
       *shared::DigestField(oa->model_digest(), "TaskOffer.model_digest"));
