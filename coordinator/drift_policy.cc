@@ -207,7 +207,7 @@ Status DriftPolicy::Init() {
 }
 
 Status DriftPolicy::StoreClient(const ClientDrift& d) {
-  return store_->PutDrift("client/" + d.client_id, Bytes(ToJson(d)));
+  return store_->PutDrift("client/" + d.client_id, Bytes(ToJson(d)), /*sync=*/false);
 }
 
 Status DriftPolicy::StoreCampaign(const Campaign& c) {

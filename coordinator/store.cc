@@ -542,8 +542,10 @@ Result<std::vector<RevocationRecord>> Store::ListRevocations() {
   return out;
 }
 
-Status Store::PutDrift(const std::string& key, std::span<const uint8_t> value) {
-  return FromRocks(impl_->db->Put(impl_->SyncWrite(), impl_->cfs[kDrift], key, AsSlice(value)),
+Status Store::PutDrift(const std::string& key, std::span<const uint8_t> value, bool sync) {
+  rocksdb::WriteOptions options;
+  options.sync = sync;
+  return FromRocks(impl_->db->Put(options, impl_->cfs[kDrift], key, AsSlice(value)),
                    "storing drift record " + key);
 }
 

@@ -142,7 +142,9 @@ class Store {
   // Drift state (coordinator/drift_policy.h), synced: "client/<id>" (a client's drift state,
   // JSON), "campaign/<20-digit id>" (a retraining campaign, JSON), "profile/<20-digit version>"
   // (a version's reference profile, a DriftSummary FlatBuffer).
-  shared::Status PutDrift(const std::string& key, std::span<const uint8_t> value);
+  // `sync` = false for records a crash may lose (a client's latest window: the next report
+  // restores it), so the per-window writes do not wait for the disk on the engine's strand.
+  shared::Status PutDrift(const std::string& key, std::span<const uint8_t> value, bool sync = true);
   shared::Result<std::optional<std::vector<uint8_t>>> GetDrift(const std::string& key);
   // Every record whose key starts with `prefix`, in key order.
   shared::Status ForEachDrift(
