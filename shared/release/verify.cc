@@ -26,7 +26,7 @@ Status CheckPinned(const Envelope& envelope, const MetaFileInfo& pinned, Role ro
   const std::string name = RoleName(role);
   if (envelope.payload().size() != pinned.length) {
     return Status::Corruption(name + ": payload is " + Str(envelope.payload().size()) +
-                              " bytes but " + RoleName(by) + " version pins " + name + " version " +
+                              " bytes but " + RoleName(by) + " pins " + name + " version " +
                               Str(pinned.version) + " at " + Str(pinned.length) +
                               " bytes (mixed versions or tampering)");
   }

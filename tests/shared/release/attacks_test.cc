@@ -184,6 +184,13 @@ TEST_F(AttackTest, SnapshotAndTargetsFromDifferentVersions) {
       "targets: SHA-256 of the payload does not match the one snapshot pins for targets "
       "version 2");
   EXPECT_REJECTED(updater->Refresh(mixed), Code::kCorruption, "(mixed versions or tampering)");
+  // Another targets v2 (not the one snapshot pins) is caught by its length already.
+  Envelope other = Signed(
+      MakeTargets(2, kStart + kDay, {TestRepo::Artifact("longer-name.pt", kModel, 4)}).value(),
+      All(repo.targets_keys));
+  mixed.targets = ToBytes(other);
+  EXPECT_REJECTED(updater->Refresh(mixed), Code::kCorruption,
+                  "bytes but snapshot pins targets version 2 at");
   mixed = second;
   mixed.snapshot = first.snapshot;  // snapshot v1 under timestamp v2
   EXPECT_REJECTED(updater->Refresh(mixed), Code::kCorruption,
