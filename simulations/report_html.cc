@@ -1,0 +1,213 @@
+#include "simulations/report_html.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string_view>
+
+#include "shared/crypto.h"
+#include "simulations/report_html_chart.h"
+#include "simulations/report_html_parts.h"
+
+namespace fedge::sim {
+
+using nlohmann::json;
+using shared::Result;
+using shared::Status;
+
+namespace {
+
+using html::Escape;
+using html::Fixed;
+using namespace report_html;  // NOLINT: the accessors of report_html_parts.h
+
+constexpr const char* kStyle = R"(
+body{font-family:"DejaVu Sans",Arial,sans-serif;margin:24px auto;max-width:1000px;color:#222}
+h1{font-size:24px;margin-bottom:4px}h2{font-size:19px;border-bottom:1px solid #ccc;
+padding-bottom:4px;margin-top:32px}h3{font-size:15px;margin-top:20px}
+.sub{color:#666;margin-top:0}nav a{margin-right:14px}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.empty{color:#666;font-style:italic}
+svg.chart{display:block;margin:12px 0;background:#fff;border:1px solid #e4e4e4}
+svg.chart text{font-size:12px;fill:#333}svg.chart .chart-title{font-size:15px;font-weight:bold}
+svg.chart .grid{stroke:#eee}svg.chart .axis-line,svg.chart .tick-mark{stroke:#888}
+svg.chart .no-data{font-size:16px;fill:#999}svg.chart .marker text{font-size:11px;fill:#444}
+)";
+
+std::string Row(const std::string& key, const std::string& value, const std::string& id = "") {
+  return "<tr><th>" + Escape(key) + "</th><td" + (id.empty() ? "" : " id=\"" + id + "\"") + ">" +
+         Escape(value) + "</td></tr>";
+}
+
+std::string Head(const json& report) {
+  const std::string name = Text(Sub(report, "scenario"), "name");
+  return "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+         "style-src 'unsafe-inline'\"><meta name=\"viewport\" content=\"width=device-width\">"
+         "<title>fedge-sim report: " +
+         Escape(name) + "</title><style>" + kStyle +
+         "</style></head>\n<body>\n<h1>fedge-sim report: " + Escape(name) +
+         "</h1><p class=\"sub\">scenario file " + Escape(Text(Sub(report, "scenario"), "file")) +
+         "; written by fedge-sim beside report.json, which holds every figure shown here.</p>"
+         "<nav><a href=\"#summary\">Summary</a><a href=\"#training\">Training</a>"
+         "<a href=\"#drift\">Drift</a><a href=\"#releases\">Releases</a></nav>\n";
+}
+
+std::string SummaryTable(const json& report) {
+  const json& sc = Sub(report, "scenario");
+  const json& fin = Sub(report, "final");
+  const json& timing = Sub(report, "timing");
+  const json& traffic = Sub(report, "traffic");
+  std::string clients = Text(sc, "clients");
+  if (Num(sc, "silent_clients").value_or(0) > 0)
+    clients += " + " + Text(sc, "silent_clients") + " silent";
+  std::string s = "<table id=\"summary-table\" class=\"kv\">";
+  s += Row("Scenario", Text(sc, "name"), "scenario-name");
+  s += Row("Clients", clients);
+  s += Row("Rounds", std::to_string(Arr(report, "rounds").size()) + " completed of " +
+                         Text(sc, "rounds") + " planned (then campaign rounds, if any)");
+  s += Row("Data", Text(sc, "partition") + " partition (alpha " + Text(sc, "alpha") + ")" +
+                       (Flag(sc, "camera") ? ", rendered camera frames" : ""));
+  s += Row("Model", Text(sc, "arch") + ", update codec " + Text(sc, "codec"));
+  s += Row("Final test accuracy", Fixed4(fin, "accuracy"), "final-accuracy");
+  s += Row("Final macro-F1", Fixed4(fin, "macro_f1"));
+  s += Row("Final test loss", Fixed4(fin, "loss"));
+  s += Row("Final model version", Text(fin, "model_version"), "final-version");
+  s += Row("Final model digest", Text(fin, "model_digest"));
+  s += Row("Test examples", Text(fin, "test_examples"));
+  s += Row("Traffic", Megabytes(Num(traffic, "bytes_up")) + " up, " +
+                          Megabytes(Num(traffic, "bytes_down")) + " down");
+  s += Row("Time", Fixed(Num(timing, "total_seconds").value_or(NAN), 1) + " s in all, " +
+                       Fixed(Num(timing, "mean_round_seconds").value_or(NAN), 2) +
+                       " s per round on average");
+  s += Row("BLAS", Text(Sub(report, "runtime"), "blas"));
+  return s + "</table>";
+}
+
+std::string PerClassTable(const json& fin) {
+  const json& precision = Arr(fin, "precision");
+  const json& recall = Arr(fin, "recall");
+  const size_t n = std::max(precision.size(), recall.size());
+  if (n == 0) return "<p class=\"empty\">No per-class figures in this report.</p>";
+  std::string s = "<h3>Per class (final model, test set)</h3><table id=\"per-class\">" +
+                  Header({"class", "name", "precision", "recall"});
+  for (size_t k = 0; k < n; ++k) {
+    s += "<tr class=\"class-row\">" + Cell(std::to_string(k), true) + Cell(ClassName(k, n)) +
+         Cell(Fixed4At(precision, k), true) + Cell(Fixed4At(recall, k), true) + "</tr>";
+  }
+  return s + "</table>";
+}
+
+// Campaigns as shaded spans over their rounds that completed.
+std::vector<html::Band> CampaignRoundBands(const json& report) {
+  double completed = 0;
+  for (const json& r : Arr(report, "rounds"))
+    completed = std::max(completed, Num(r, "round").value_or(0));
+  std::vector<html::Band> bands;
+  for (const json& c : Arr(Sub(report, "drift"), "campaigns")) {
+    const auto first = Num(c, "first_round");
+    if (!first || *first > completed) continue;
+    const double last = std::clamp(Num(c, "last_round").value_or(completed), *first, completed);
+    bands.push_back({*first - 0.5, last + 0.5, CampaignLabel(c)});
+  }
+  return bands;
+}
+
+html::Chart RoundChart(const json& report, std::string id, std::string title, std::string y_label) {
+  html::Chart c;
+  c.id = std::move(id);
+  c.title = std::move(title);
+  c.x_label = "round";
+  c.y_label = std::move(y_label);
+  c.integer_x = true;
+  c.bands = CampaignRoundBands(report);
+  return c;
+}
+
+// One series of `key` per round, scaled by `scale`; rounds without the value are left out.
+html::Series RoundSeries(const json& rounds, std::string name, const json::json_pointer& key,
+                         double scale, int decimals) {
+  html::Series s{std::move(name), {}, false};
+  for (const json& r : rounds) {
+    const auto round = Num(r, "round");
+    if (!round || !r.contains(key) || !r.at(key).is_number()) continue;
+    const double y = r.at(key).get<double>() * scale;
+    s.points.push_back({*round, y,
+                        "round " + Fixed(*round, 0) + " (version " + Text(r, "model_version") +
+                            "): " + s.name + " " + Fixed(y, decimals)});
+  }
+  return s;
+}
+
+std::string TrainingSection(const json& report) {
+  const json& rounds = Arr(report, "rounds");
+  std::string s = "<section id=\"training\"><h2>Training rounds</h2>";
+  if (rounds.empty()) return s + "<p class=\"empty\">No round completed.</p></section>";
+  s += "<p>Every round's model evaluated on the test set by fedge-sim; shaded spans are drift "
+       "retraining campaigns.</p>";
+  html::Chart acc = RoundChart(report, "chart-accuracy", "Test accuracy per round", "accuracy");
+  acc.y_max = 1;
+  acc.series.push_back(RoundSeries(rounds, "test accuracy", json::json_pointer("/accuracy"), 1, 4));
+  acc.series.push_back(RoundSeries(rounds, "macro-F1", json::json_pointer("/macro_f1"), 1, 4));
+  html::Series fed = RoundSeries(rounds, "federated accuracy",
+                                 json::json_pointer("/federated_eval/accuracy"), 1, 4);
+  fed.dashed = true;
+  if (!fed.points.empty()) acc.series.push_back(std::move(fed));
+  html::Chart loss = RoundChart(report, "chart-loss", "Loss per round", "cross-entropy");
+  loss.series.push_back(RoundSeries(rounds, "test loss", json::json_pointer("/loss"), 1, 4));
+  loss.series.push_back(
+      RoundSeries(rounds, "train loss (clients)", json::json_pointer("/train_loss"), 1, 4));
+  html::Chart bytes = RoundChart(report, "chart-bytes", "Bytes per round", "MB");
+  bytes.kind = html::ChartKind::kBars;
+  bytes.series.push_back(RoundSeries(rounds, "up (MB)", json::json_pointer("/bytes_up"), 1e-6, 2));
+  bytes.series.push_back(
+      RoundSeries(rounds, "down (MB)", json::json_pointer("/bytes_down"), 1e-6, 2));
+  html::Chart secs = RoundChart(report, "chart-seconds", "Round duration", "seconds");
+  secs.series.push_back(RoundSeries(rounds, "round seconds", json::json_pointer("/seconds"), 1, 2));
+  for (const html::Chart* c : {&acc, &loss, &bytes, &secs}) s += html::RenderChart(*c);
+  return s + "</section>";
+}
+
+std::string ReleasesSection(const json& report) {
+  std::string s = "<section id=\"releases\"><h2>Releases</h2>";
+  const json& releases = Arr(report, "releases");
+  if (releases.empty())
+    return s + "<p id=\"no-releases\" class=\"empty\">No releases in this run.</p></section>";
+  s += "<table id=\"releases\">" + Header({"name", "version", "state"});
+  for (const json& r : releases) {
+    s += "<tr class=\"release\">" + Cell(Text(r, "name")) + Cell(Text(r, "version"), true) +
+         Cell(Text(r, "state")) + "</tr>";
+  }
+  return s + "</table></section>";
+}
+
+}  // namespace
+
+Result<std::string> RenderReportHtml(const json& report) {
+  if (!report.is_object() || !Sub(report, "scenario").is_object()) {
+    return Status::InvalidArgument("report.html: the report is not an object with a \"scenario\"");
+  }
+  try {
+    std::string page = Head(report);
+    page += "<section id=\"summary\"><h2>Summary</h2>" + SummaryTable(report) +
+            PerClassTable(Sub(report, "final")) + "</section>\n";
+    page += TrainingSection(report) + "\n";
+    page += DriftSection(report) + "\n";
+    page += ReleasesSection(report) + "\n";
+    page +=
+        "<footer><p class=\"sub\">fedge-sim report page: self-contained, no script, opens "
+        "offline.</p></footer>\n</body></html>\n";
+    return page;
+  } catch (const json::exception& e) {  // a field of an unexpected type the accessors missed
+    return Status::InvalidArgument(std::string("report.html: unexpected report content: ") +
+                                   e.what());
+  }
+}
+
+Status WriteReportHtml(const json& report, const std::string& path) {
+  FEDGE_ASSIGN_OR_RETURN(std::string page, RenderReportHtml(report));
+  return shared::WriteFileAtomic(path, shared::AsBytes(page), 0644);
+}
+
+}  // namespace fedge::sim

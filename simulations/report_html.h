@@ -1,0 +1,33 @@
+#pragma once
+// report.html: fedge-sim's report.json as one self-contained page (inline CSS and SVG, no
+// script, nothing fetched; a Content-Security-Policy forbids any load), so it opens offline.
+//
+// Sections and the ids a test can rely on:
+//   #summary   table#summary-table (td#final-accuracy, td#final-version), table#per-class
+//   #training  svg#chart-accuracy, svg#chart-loss, svg#chart-bytes, svg#chart-seconds
+//              (data-points = rounds drawn per series times series)
+//   #drift     svg#chart-drift (one series per client, points = drift windows, threshold line,
+//              event markers, campaign bands), svg#chart-stream-accuracy, svg#chart-paired,
+//              table#drift-events, table#campaigns, table#drift-clients, table#paired-summary;
+//              or p#no-drift when the run has no drift data
+//   #releases  table#releases (tr.release per entry of report["releases"]: name, version,
+//              state) or p#no-releases
+// Every chart is <svg class="chart" data-points="N">; every point has class "point" and a
+// <title> tooltip. Every string taken from the report is HTML-escaped.
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "shared/status.h"
+
+namespace fedge::sim {
+
+// The page for `report` (the object RunScenario writes to report.json). Sections the report
+// lacks are stated as absent, not errors. InvalidArgument if `report` is not an object or
+// has no "scenario" object.
+shared::Result<std::string> RenderReportHtml(const nlohmann::json& report);
+
+// Renders `report` and writes it to `path` atomically (0644).
+shared::Status WriteReportHtml(const nlohmann::json& report, const std::string& path);
+
+}  // namespace fedge::sim
