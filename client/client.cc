@@ -157,6 +157,7 @@ net::awaitable<Status> Client::RunSession() {
   FEDGE_CO_RETURN_IF_ERROR(shared::ConfigureClientStream(stream, config_.host));
   auto conn = std::make_shared<shared::Connection>(std::move(stream), config_.max_frame_bytes);
   conn->set_send_observer([this](std::span<const uint8_t> payload) { AuditSent(payload); });
+  conn->set_traffic_counters(traffic_);
   conn_ = conn;
   if (stopping_) co_return Status::Unavailable("stopping");
   Status hs = co_await conn->Handshake(net::ssl::stream_base::client, milliseconds(10000));

@@ -17,6 +17,7 @@
 #include "client/frame_source.h"
 #include "client/live_monitor.h"
 #include "client/local_data.h"
+#include "client/metrics.h"
 #include "client/model_cache.h"
 #include "client/sample_store.h"
 #include "schemas/fedge_generated.h"
@@ -76,6 +77,10 @@ class Client {
   // The private sample store (thread-safe); null before Init().
   SampleStore* store() { return store_.get(); }
   const ClientStats& stats() const { return stats_; }
+  // Wire bytes of every session (frame headers and payloads).
+  const std::shared_ptr<shared::TrafficCounters>& traffic() const { return traffic_; }
+  // Where ObserveFrames counts frames, latency and drift. REQUIRES: before Start().
+  void set_metrics(std::shared_ptr<ClientMetrics> metrics) { metrics_ = std::move(metrics); }
   // Classifies `frames` (a camera's, in capture order) with the serving model: the newest
   // version this client installed, kept apart from the model being trained. Each frame feeds
   // the drift monitor (finished windows are sent to the coordinator as DriftReports while
@@ -188,6 +193,9 @@ class Client {
   ClientStats stats_;
   ClientFaults faults_;
   std::unique_ptr<LiveMonitor> live_;
+  std::shared_ptr<shared::TrafficCounters> traffic_ = std::make_shared<shared::TrafficCounters>();
+  std::shared_ptr<ClientMetrics> metrics_ =
+      std::make_shared<ClientMetrics>(std::make_shared<shared::MetricsRegistry>());
   mutable std::mutex serving_mu_;
   std::shared_ptr<const ml::Model> serving_;  // guarded by serving_mu_
   uint64_t serving_version_ = 0;              // guarded by serving_mu_

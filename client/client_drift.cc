@@ -47,6 +47,7 @@ Status Client::UpdateServing(uint64_t version, const std::string& arch,
     serving_ = std::make_shared<const ml::Model>(std::move(m));
     serving_version_ = version;
   }
+  metrics_->model_version->Set(static_cast<double>(version));
   UseReference(version);
   return Status::Ok();
 }
@@ -157,16 +158,26 @@ Result<ObserveResult> Client::ObserveFrames(std::span<const Frame> frames) {
   for (const Frame& f : frames) images.push_back(&f.image);
   ObserveResult out;
   std::vector<drift::FrameObservation> observations;
+  const auto start = ClientMetrics::Clock::now();
   Result<std::vector<ml::Prediction>> predictions = ClassifyForDrift(*model, images, &observations);
+  const auto end = ClientMetrics::Clock::now();
   if (!predictions.ok()) {
     return predictions.status().WithContext("classifying frames " + frames.front().id + "...");
   }
   out.predictions = std::move(*predictions);
+  const double per_frame =
+      std::chrono::duration<double>(end - start).count() / static_cast<double>(frames.size());
   for (size_t i = 0; i < frames.size(); ++i) {
     ++stats_.frames_observed;
+    metrics_->inference_latency->Observe(per_frame);
+    metrics_->FrameDone(end);
     if (config_.drift.enabled) {
       std::optional<DriftWindow> w = live_->Observe(observations[i], frames[i].captured_unix_ms);
       if (w) {
+        metrics_->drift_windows->Inc();
+        metrics_->drift_score->Set(w->result.score);
+        metrics_->drifted->Set(w->result.drifted ? 1 : 0);
+        if (w->result.alarm) metrics_->drift_alarms->Inc();
         SendDriftWindow(*w);
         out.windows.push_back(std::move(*w));
       }
@@ -187,6 +198,7 @@ Result<uint64_t> Client::RunCamera(FrameSource& source, std::ostream* sink,
     FEDGE_ASSIGN_OR_RETURN(std::optional<Frame> frame, source.Next());
     if (!frame) break;
     if (!frame->unreadable.empty()) {
+      metrics_->frames_unreadable->Inc();
       FEDGE_RETURN_IF_ERROR(store_->Quarantine(frame->id, "unreadable: " + frame->unreadable,
                                                frame->captured_unix_ms));
       continue;

@@ -8,6 +8,7 @@
 #include "client/config.h"
 #include "client/inference.h"
 #include "client/label_import.h"
+#include "client/metrics.h"
 #include "client/model_cache.h"
 #include "client/sample_store.h"
 #include "shared/bundle_codec.h"
@@ -36,7 +37,7 @@ Result<std::unique_ptr<SampleStore>> OpenStore(const ClientConfig& c) {
 
 // The model to run: --model/--arch, or the one the client installed last.
 Result<ml::Model> LoadModel(const InferCommand& cmd, const std::optional<ClientConfig>& config,
-                            std::string* described) {
+                            std::string* described, uint64_t* version) {
   std::vector<uint8_t> blob;
   std::string arch = cmd.arch;
   if (!cmd.model_path.empty()) {
@@ -49,6 +50,7 @@ Result<ml::Model> LoadModel(const InferCommand& cmd, const std::optional<ClientC
     FEDGE_ASSIGN_OR_RETURN(ModelCache cache, ModelCache::Open(config->state_dir, 1ull << 31));
     FEDGE_ASSIGN_OR_RETURN(blob, cache.Get(installed.digest));
     arch = installed.arch;
+    *version = installed.version;
     *described = "installed model version " + std::to_string(installed.version) + " (" + arch + ")";
   }
   FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle state, shared::DecodeBundle(blob));
@@ -83,7 +85,8 @@ int RunInferCommand(const InferCommand& cmd) {
   }
   ml::ConfigureRuntime(cmd.threads > 0 ? cmd.threads : config ? config->threads : 2);
   std::string described;
-  Result<ml::Model> model = LoadModel(cmd, config, &described);
+  uint64_t version = 0;  // 0: a --model file
+  Result<ml::Model> model = LoadModel(cmd, config, &described, &version);
   if (!model.ok()) return Fail(model.status());
   SourceOptions so;
   so.uri = !cmd.source.empty() ? cmd.source : config ? config->camera.source : "";
@@ -120,6 +123,16 @@ int RunInferCommand(const InferCommand& cmd) {
   InferenceOptions options;
   options.max_frames = cmd.max_frames;
   if (config) options.frame_format = config->camera.frame_format;
+  std::unique_ptr<shared::HttpServer> endpoint;  // [metrics] enabled: served while inferring
+  if (config && config->metrics.enabled) {
+    auto metrics = std::make_shared<ClientMetrics>(std::make_shared<shared::MetricsRegistry>());
+    metrics->model_version->Set(static_cast<double>(version));
+    Result<std::unique_ptr<shared::HttpServer>> served =
+        ServeMetrics(metrics, config->metrics, config->config_path);
+    if (!served.ok()) return Fail(served.status());
+    endpoint = std::move(*served);
+    options.metrics = metrics;
+  }
   Result<InferenceSummary> summary = RunInference(**source, *model, sink, store.get(), options);
   if (!summary.ok()) return Fail(summary.status());
   PrintSummary(*summary);

@@ -134,7 +134,10 @@ Result<ClientConfig> LoadClientConfig(const std::string& path) {
                                              "drift.ph_lambda",
                                              "drift.ph_min_windows",
                                              "drift.reference",
-                                             "drift.profile_frames"}));
+                                             "drift.profile_frames",
+                                             "metrics.enabled",
+                                             "metrics.listen",
+                                             "metrics.port"}));
   ClientConfig c;
   c.config_path = path;
   FEDGE_ASSIGN_OR_RETURN(c.host, file.String("coordinator.host"));
@@ -182,6 +185,8 @@ Result<ClientConfig> LoadClientConfig(const std::string& path) {
   c.threads = static_cast<int>(threads);
   FEDGE_RETURN_IF_ERROR(LoadCameraAndStore(file, path, &c));
   FEDGE_RETURN_IF_ERROR(LoadDrift(file, path, &c.drift));
+  FEDGE_ASSIGN_OR_RETURN(c.metrics,
+                         shared::LoadMetricsSettings(file, ClientConfig::DefaultMetrics()));
   return c;
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "shared/drift/monitor.h"
+#include "shared/metrics.h"
 #include "shared/status.h"
 #include "shared/tls.h"
 
@@ -70,6 +71,9 @@ struct ClientConfig {
   int reconnect_initial_ms = 500;  // exponential backoff with jitter between reconnects
   int reconnect_max_ms = 30000;
   int connect_timeout_ms = 10000;
+  // [metrics]: GET /metrics in the Prometheus text format from `run` and `infer`; off by default.
+  shared::MetricsSettings metrics = DefaultMetrics();
+  static shared::MetricsSettings DefaultMetrics() { return {false, "127.0.0.1", 9465}; }
 };
 
 shared::Result<ClientConfig> LoadClientConfig(const std::string& path);

@@ -77,6 +77,7 @@ Result<InferenceSummary> RunInference(FrameSource& source, const ml::Model& mode
     if (!frame) break;
     if (!frame->unreadable.empty()) {
       ++summary.unreadable;
+      if (options.metrics) options.metrics->frames_unreadable->Inc();
       if (store != nullptr) {
         FEDGE_RETURN_IF_ERROR(store->Quarantine(frame->id, "unreadable: " + frame->unreadable,
                                                 frame->captured_unix_ms));
@@ -93,6 +94,10 @@ Result<InferenceSummary> RunInference(FrameSource& source, const ml::Model& mode
     capture.push_back(MsSince(t0, t1));
     preprocess.push_back(MsSince(t1, t2));
     inference.push_back(MsSince(t2, t3));
+    if (options.metrics) {
+      options.metrics->inference_latency->Observe(MsSince(t1, t3) / 1000.0);
+      options.metrics->FrameDone(t3);
+    }
     nlohmann::json line = {{"frame_id", frame->id},
                            {"captured_unix_ms", frame->captured_unix_ms},
                            {"class", p[0].label},

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "client/frame_source.h"
+#include "client/metrics.h"
 #include "client/sample_store.h"
 #include "shared/ml/model.h"
 #include "shared/status.h"
@@ -20,6 +21,8 @@ namespace fedge::client {
 struct InferenceOptions {
   uint64_t max_frames = 0;           // 0: until the source ends (or `stop` is set)
   std::string frame_format = "png";  // how kept frames are encoded: png or jpeg
+  // When set: per-frame latency (preprocess + inference), frames and frame rate are counted.
+  std::shared_ptr<ClientMetrics> metrics;
 };
 
 // Latency percentiles of one stage over all frames, in milliseconds (nearest rank).

@@ -78,6 +78,20 @@ int Run(const std::string& config_path) {
     std::fprintf(stderr, "fedge-client: %s\n", s.ToString().c_str());
     return 1;
   }
+  std::unique_ptr<fedge::shared::HttpServer> endpoint;  // destroyed before `client`
+  if (client_config.metrics.enabled) {
+    auto metrics = std::make_shared<fedge::client::ClientMetrics>(
+        std::make_shared<fedge::shared::MetricsRegistry>());
+    client.set_metrics(metrics);
+    fedge::client::AddClientCallbacks(*metrics, client);
+    auto served =
+        fedge::client::ServeMetrics(metrics, client_config.metrics, client_config.config_path);
+    if (!served.ok()) {
+      std::fprintf(stderr, "fedge-client: %s\n", served.status().message().c_str());
+      return 1;
+    }
+    endpoint = std::move(*served);
+  }
   g_client = &client;
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);

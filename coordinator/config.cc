@@ -77,6 +77,7 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(ConfigFile file, ConfigFile::Load(path));
   std::set<std::string> known = AugmentKeys();
   known.insert(DriftKeys().begin(), DriftKeys().end());
+  known.insert(shared::MetricsKeys().begin(), shared::MetricsKeys().end());
   known.insert({"server.listen",
                 "server.port",
                 "server.data_dir",
@@ -162,6 +163,8 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(int64_t keep_every, file.Int("registry.keep_every", 0, 0, 1000000000));
   c.keep_last = static_cast<uint64_t>(keep_last);
   c.keep_every = static_cast<uint64_t>(keep_every);
+  FEDGE_ASSIGN_OR_RETURN(c.metrics,
+                         shared::LoadMetricsSettings(file, CoordinatorConfig::DefaultMetrics()));
   return c;
 }
 

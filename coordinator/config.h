@@ -6,6 +6,7 @@
 #include <string>
 
 #include "shared/config.h"
+#include "shared/metrics.h"
 #include "shared/ml/augment.h"
 #include "shared/status.h"
 #include "shared/tls.h"
@@ -72,6 +73,9 @@ struct CoordinatorConfig {
   // version 1. Records are always kept, so lineage stays complete.
   uint64_t keep_last = 0;
   uint64_t keep_every = 0;
+  // [metrics]: GET /metrics in the Prometheus text format, on by default, local only.
+  shared::MetricsSettings metrics = DefaultMetrics();
+  static shared::MetricsSettings DefaultMetrics() { return {true, "127.0.0.1", 9464}; }
 };
 
 // Reads an update codec name (fp32, fp16, int8, topk_int8) from `key`, default fp32;

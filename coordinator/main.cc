@@ -39,10 +39,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fedge-coordinator: %s\n", config.status().message().c_str());
     return 1;
   }
+  const bool metrics_enabled = config->metrics.enabled;
   fedge::coordinator::Server server(std::move(*config));
   if (auto s = server.Start(); !s.ok()) {
     std::fprintf(stderr, "fedge-coordinator: %s\n", s.ToString().c_str());
     return 1;
+  }
+  if (metrics_enabled) {
+    if (auto s = server.StartMetrics(); !s.ok()) {
+      std::fprintf(stderr, "fedge-coordinator: %s\n", s.message().c_str());
+      return 1;
+    }
   }
   g_server = &server;
   std::signal(SIGINT, OnSignal);

@@ -28,6 +28,13 @@ uint64_t MixSeed(uint64_t a, uint64_t b) {
   return x;
 }
 
+// The rejection reason for a failed CheckSubmission.
+const char* SubmissionReason(const Status& s) {
+  return s.code() == shared::Code::kIOError || s.code() == shared::Code::kCorruption
+             ? reject::kStorage
+             : reject::kNotExpected;
+}
+
 uint64_t HashString(const std::string& s) {
   uint64_t h = 1469598103934665603ull;
   for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
@@ -154,6 +161,7 @@ Status RoundEngine::Init() {
   target_round_ = target ? *target : static_cast<uint64_t>(config_.rounds.count);
   target_atomic_ = target_round_;
   FEDGE_RETURN_IF_ERROR(drift_.Init());
+  InitMetrics();
   if (Result<std::optional<std::vector<uint8_t>>> stored =
           store_->GetDrift(ProfileKey(model_.version));
       stored.ok() && stored->has_value()) {
@@ -272,6 +280,7 @@ Status RoundEngine::InstallModel(const ModelRecord& record, std::vector<uint8_t>
   model_ = record;
   state_ = std::move(state);
   version_ = record.version;
+  metrics_->model_version->Set(static_cast<double>(record.version));
   return Status::Ok();
 }
 
@@ -365,6 +374,8 @@ void RoundEngine::Connected(std::shared_ptr<Peer> peer, ClientHello hello) {
       old->second->Close();
     }
     connected_[id] = peer;
+    metrics_->connected_clients->Set(static_cast<double>(connected_.size()));
+    metrics_->client_connected->Labels({id}).Set(1);
     hellos_[id] = std::move(hello);
     FEDGE_LOG(Debug, kLog) << "client " << id << " ready (" << connected_.size() << " connected)";
     // A client that comes back during a round gets its open task again (after a restart of
@@ -394,6 +405,8 @@ void RoundEngine::Disconnected(std::shared_ptr<Peer> peer) {
     auto it = connected_.find(id);
     if (it == connected_.end() || it->second != peer) return;  // replaced by a newer session
     connected_.erase(it);
+    metrics_->connected_clients->Set(static_cast<double>(connected_.size()));
+    metrics_->client_connected->Labels({id}).Set(0);
     if (round_ && round_->pending.count(id)) {
       if (round_->training) {
         FEDGE_LOG(Warn, kLog) << "client " << id << " disconnected with an open task in round "
@@ -428,6 +441,8 @@ void RoundEngine::OfferUpload(std::shared_ptr<Peer> peer, UploadIntent intent) {
                                                  " ignored: it was accepted before"));
       PublishSnapshot();
     } else if (!s.ok()) {
+      metrics_->Rejected(s.code() == shared::Code::kResourceExhausted ? reject::kTooLarge
+                                                                      : SubmissionReason(s));
       peer->Send(shared::MakeErrorMessage(s, in.task_id));
     } else {
       peer->Send(shared::MakeBlobRequest(wire::BlobKind::Update, in.digest, in.offset));
@@ -496,6 +511,8 @@ void RoundEngine::OnDriftReport(const std::shared_ptr<Peer>& peer, const DriftRe
     return;
   }
   ++drift_reports_;
+  metrics_->drift_reports->Inc();
+  RecordDriftMetrics(id);
   std::set<std::string> connected;
   for (const auto& [cid, p] : connected_) connected.insert(cid);
   const uint64_t base = std::max(target_round_, round_ ? round_->round : model_.round);
@@ -503,9 +520,27 @@ void RoundEngine::OnDriftReport(const std::shared_ptr<Peer>& peer, const DriftRe
   if (!fired.ok()) {
     FEDGE_LOG(Error, kLog) << "drift policy: " << fired.status().ToString();
   } else if (fired->has_value()) {
+    metrics_->campaigns_started->Inc();
+    metrics_->campaign_running->Set(1);
     RaiseTarget((*fired)->last_round);
   }
   PublishSnapshot();
+}
+
+void RoundEngine::InitMetrics() {
+  if (Result<std::vector<ClientRecord>> clients = store_->ListClients(); clients.ok()) {
+    for (const ClientRecord& c : *clients) metrics_->client_connected->Labels({c.id}).Set(0);
+  }
+  for (const auto& [id, d] : drift_.clients()) RecordDriftMetrics(id);
+  metrics_->campaign_running->Set(drift_.running() != nullptr ? 1 : 0);
+}
+
+void RoundEngine::RecordDriftMetrics(const std::string& client_id) {
+  auto it = drift_.clients().find(client_id);
+  if (it == drift_.clients().end()) return;
+  metrics_->client_drift_score->Labels({client_id}).Set(it->second.score);
+  metrics_->client_drifted->Labels({client_id}).Set(it->second.drifted ? 1 : 0);
+  metrics_->client_drift_streak->Labels({client_id}).Set(it->second.streak);
 }
 
 void RoundEngine::PublishProfile() {
@@ -561,11 +596,12 @@ Status RoundEngine::CheckSubmission(const std::string& client_id, uint64_t round
 }
 
 void RoundEngine::RejectUpdate(const std::shared_ptr<Peer>& peer, const UpdateIn& u,
-                               const Status& s) {
+                               const Status& s, const char* reason) {
   const std::string& id = peer->client_id();
   FEDGE_LOG(Warn, kLog) << "rejected update from " << id << " for round " << u.round << ": "
                         << s.ToString();
   ++updates_rejected_;
+  metrics_->Rejected(reason);
   if (round_ && round_->training && u.round == round_->round &&
       s.code() != shared::Code::kIOError) {
     ++round_->rejected;
@@ -584,7 +620,7 @@ void RoundEngine::OnUpdate(std::shared_ptr<Peer> peer, UpdateIn u) {
   const std::string& id = peer->client_id();
   bool duplicate = false;
   if (Status s = CheckSubmission(id, u.round, u.task_id, u.idempotency_id, &duplicate); !s.ok()) {
-    return RejectUpdate(peer, u, s);
+    return RejectUpdate(peer, u, s, SubmissionReason(s));
   }
   if (duplicate) {
     ++duplicates_ignored_;
@@ -600,9 +636,10 @@ void RoundEngine::OnUpdate(std::shared_ptr<Peer> peer, UpdateIn u) {
     return;
   }
   if (u.examples == 0 || u.examples > (1ull << 32)) {
-    return RejectUpdate(peer, u,
-                        Status::InvalidArgument("example count " + std::to_string(u.examples) +
-                                                " is out of range"));
+    return RejectUpdate(
+        peer, u,
+        Status::InvalidArgument("example count " + std::to_string(u.examples) + " is out of range"),
+        reject::kExampleCount);
   }
   round_->inflight.insert(id);
   shared::DecodeLimits limits;
@@ -623,14 +660,17 @@ void RoundEngine::OnDecoded(std::shared_ptr<Peer> peer, UpdateIn u,
                             Result<shared::TensorBundle> bundle) {
   const std::string id = peer->client_id();
   if (round_) round_->inflight.erase(id);
-  if (!bundle.ok()) return RejectUpdate(peer, u, bundle.status().WithContext("update blob"));
+  if (!bundle.ok()) {
+    return RejectUpdate(peer, u, bundle.status().WithContext("update blob"), reject::kUndecodable);
+  }
   if (!round_ || !round_->training || round_->round != u.round) {
     return RejectUpdate(peer, u,
                         Status::InvalidArgument("round " + std::to_string(u.round) +
-                                                " closed while the update was decoded"));
+                                                " closed while the update was decoded"),
+                        reject::kRoundClosed);
   }
   if (Status s = round_->acc->Validate(*bundle, FoldWeight(id, u.round, u.examples)); !s.ok()) {
-    return RejectUpdate(peer, u, s);
+    return RejectUpdate(peer, u, s, reject::kInvalidValues);
   }
   double loss = std::nan("");
   for (const auto& [k, v] : u.metrics) {
@@ -666,10 +706,12 @@ void RoundEngine::OnStored(std::shared_ptr<Peer> peer, UpdateIn u, const UpdateR
   round_->inflight.erase(id);  // the round waits for in-flight updates, so it is still open
   if (!stored.ok()) {
     RejectUpdate(peer, u,
-                 Status::IOError("cannot store the update (" + stored.message() + "); resend it"));
+                 Status::IOError("cannot store the update (" + stored.message() + "); resend it"),
+                 reject::kStorage);
     if (round_->inflight.empty()) Wake();
     return;
   }
+  const auto fold_start = Clock::now();
   if (Status s = round_->acc->Fold(std::move(values), FoldWeight(id, u.round, u.examples));
       !s.ok()) {
     // Validate passed, so this cannot happen; the stored update is folded again on resume.
@@ -677,6 +719,8 @@ void RoundEngine::OnStored(std::shared_ptr<Peer> peer, UpdateIn u, const UpdateR
                            << " was stored but not folded: " << s.ToString();
   }
   round_->accepted_ids.insert(u.idempotency_id);
+  metrics_->fold_seconds->Observe(std::chrono::duration<double>(Clock::now() - fold_start).count());
+  metrics_->updates_accepted->Inc();
   round_->contributions.push_back({id, u.examples});
   if (std::isfinite(record.loss)) {
     round_->loss_sum += record.loss * static_cast<double>(u.examples);
@@ -820,6 +864,7 @@ net::awaitable<Status> RoundEngine::RunTrainRound(uint64_t round) {
     round_->round = round;
     round_->attempt = next_attempt_;
     round_->started_ms = shared::UnixMillis();
+    metrics_->rounds_started->Inc();
     round_->deadline_ms = round_->started_ms + static_cast<uint64_t>(r.timeout_seconds) * 1000;
     round_->acc = std::make_unique<FedAvgAccumulator>(state_);
     for (size_t i = 0; i < ids.size(); ++i) {
@@ -861,8 +906,11 @@ net::awaitable<Status> RoundEngine::RunTrainRound(uint64_t round) {
     FEDGE_LOG(Warn, kLog) << "round " << round << ": deadline passed; " << round_->pending.size()
                           << " sampled client(s) did not answer";
   }
+  const auto finalize_start = Clock::now();
   FEDGE_CO_ASSIGN_OR_RETURN(shared::TensorBundle state, round_->acc->Finalize());
   FEDGE_CO_ASSIGN_OR_RETURN(std::vector<uint8_t> blob, shared::EncodeBundle(state));
+  metrics_->finalize_seconds->Observe(
+      std::chrono::duration<double>(Clock::now() - finalize_start).count());
   // Imports may have taken version numbers since the head was made: take the next free one.
   FEDGE_CO_ASSIGN_OR_RETURN(std::optional<ModelRecord> highest, store_->LatestModel());
   ModelRecord record;
@@ -982,6 +1030,7 @@ net::awaitable<void> RoundEngine::Run(bool exit_when_done) {
       if (!s.ok()) {
         if (stopped_) break;
         ++failures;
+        metrics_->rounds_failed->Inc();
         uint64_t attempt = round_ ? round_->attempt + 1 : next_attempt_;
         if (round_) {
           // Drop this attempt's updates; the next attempt samples again with new task ids.
@@ -1054,6 +1103,13 @@ net::awaitable<void> RoundEngine::Run(bool exit_when_done) {
                                         std::to_string(summary.evaluation["accuracy"].get<double>())
                                   : std::string())
                           << ", " << summary.seconds << " s";
+    metrics_->rounds_completed->Inc();
+    metrics_->round_duration->Observe(summary.seconds);
+    if (summary.evaluation.contains("accuracy")) {
+      metrics_->eval_accuracy->Set(summary.evaluation["accuracy"].get<double>());
+      metrics_->eval_loss->Set(summary.evaluation["loss"].get<double>());
+    }
+    metrics_->campaign_running->Set(drift_.running() != nullptr ? 1 : 0);
     if (on_round_) on_round_(summary);
   }
   FEDGE_LOG(Info, kLog) << "finished: model version " << model_.version << " after round "

@@ -25,6 +25,7 @@
 #include "coordinator/config.h"
 #include "coordinator/drift_policy.h"
 #include "coordinator/fedavg.h"
+#include "coordinator/metrics.h"
 #include "coordinator/store.h"
 #include "shared/asio.h"
 #include "shared/blob.h"
@@ -153,6 +154,9 @@ class RoundEngine {
   // Thread-safe: the engine's state for `fedgectl status` (JSON).
   nlohmann::json Snapshot() const;
 
+  // Where the engine counts rounds, updates, clients and drift. REQUIRES: before Init().
+  void set_metrics(std::shared_ptr<CoordinatorMetrics> metrics) { metrics_ = std::move(metrics); }
+
   // Called on the strand after each completed round (after its evaluation).
   void set_round_callback(std::function<void(const RoundSummary&)> cb) {
     on_round_ = std::move(cb);
@@ -190,8 +194,12 @@ class RoundEngine {
                  shared::Result<shared::TensorBundle> bundle);
   void OnStored(std::shared_ptr<Peer> peer, UpdateIn update, const UpdateRecord& record,
                 shared::TensorBundle values, const shared::Status& stored);
+  // Metrics from the stored state (registered clients, drift) at start-up; one client's drift.
+  void InitMetrics();
+  void RecordDriftMetrics(const std::string& client_id);
+  // `reason`: a reject:: constant (coordinator/metrics.h).
   void RejectUpdate(const std::shared_ptr<Peer>& peer, const UpdateIn& update,
-                    const shared::Status& status);
+                    const shared::Status& status, const char* reason);
   void OnEval(std::shared_ptr<Peer> peer, EvalIn eval);
   void OnDriftReport(const std::shared_ptr<Peer>& peer, const DriftReportIn& report);
   // The weight of a client's update in `round`: its examples, times drift.update_weight for a
@@ -214,6 +222,8 @@ class RoundEngine {
   std::shared_ptr<shared::TrafficCounters> traffic_;
   net::asio::steady_timer wake_;
   std::function<void(const RoundSummary&)> on_round_;
+  std::shared_ptr<CoordinatorMetrics> metrics_ =
+      std::make_shared<CoordinatorMetrics>(std::make_shared<shared::MetricsRegistry>());
 
   // Strand-owned state.
   std::map<std::string, std::shared_ptr<Peer>> connected_;

@@ -13,13 +13,26 @@ constexpr const char* kLog = "coordinator";
 }  // namespace
 
 Server::Server(CoordinatorConfig config, SessionOptions session_options)
-    : config_(std::move(config)), session_options_(session_options), io_(config_.threads) {
+    : config_(std::move(config)),
+      session_options_(session_options),
+      io_(config_.threads),
+      metrics_(std::make_shared<CoordinatorMetrics>(std::make_shared<shared::MetricsRegistry>())) {
+  std::shared_ptr<shared::TrafficCounters> t = traffic_;
+  metrics_->registry().AddCounterCallback(
+      "fedge_coordinator_received_bytes_total",
+      "Bytes received from clients and admins (frame headers and payloads, after TLS).",
+      [t] { return static_cast<double>(t->bytes_in.load()); });
+  metrics_->registry().AddCounterCallback(
+      "fedge_coordinator_sent_bytes_total",
+      "Bytes sent to clients and admins (frame headers and payloads, before TLS).",
+      [t] { return static_cast<double>(t->bytes_out.load()); });
   session_options_.heartbeat_ms = static_cast<uint32_t>(config_.heartbeat_ms);
   session_options_.idle_timeout = std::chrono::milliseconds(config_.heartbeat_ms * 6);
 }
 
 Server::~Server() {
   Stop();
+  http_.reset();
   admin_.reset();
   engine_.reset();
 }
@@ -29,6 +42,7 @@ Status Server::Start() {
   FEDGE_ASSIGN_OR_RETURN(store_, Store::Open(config_.data_dir));
   engine_ =
       std::make_unique<RoundEngine>(net::asio::make_strand(io_), store_.get(), config_, traffic_);
+  engine_->set_metrics(metrics_);
   FEDGE_RETURN_IF_ERROR(engine_->Init());
   admin_ = std::make_unique<AdminService>(store_.get(), engine_.get(), config_,
                                           [this](const std::string& id) { CloseClient(id); });
@@ -50,6 +64,25 @@ Status Server::Start() {
   }
   port_ = acceptor_->local_endpoint().port();
   FEDGE_LOG(Info, kLog) << "listening on " << config_.listen << ":" << port_ << " (mutual TLS 1.3)";
+  return Status::Ok();
+}
+
+Status Server::StartMetrics() {
+  auto router = std::make_shared<shared::HttpRouter>();
+  std::shared_ptr<CoordinatorMetrics> metrics = metrics_;
+  router->Get("/metrics", [metrics](const shared::HttpRequest&) {
+    shared::HttpResponse r;
+    r.content_type = shared::kMetricsContentType;
+    r.body = metrics->registry().Render();
+    return r;
+  });
+  auto http = std::make_unique<shared::HttpServer>(std::move(router));
+  if (Status s = http->Start(config_.metrics.listen, config_.metrics.port); !s.ok()) {
+    return s.WithContext(config_.config_path + ": [metrics]");
+  }
+  http_ = std::move(http);
+  FEDGE_LOG(Info, kLog) << "metrics on http://" << config_.metrics.listen << ":" << http_->port()
+                        << "/metrics";
   return Status::Ok();
 }
 

@@ -9,10 +9,12 @@
 
 #include "coordinator/admin.h"
 #include "coordinator/config.h"
+#include "coordinator/metrics.h"
 #include "coordinator/round_engine.h"
 #include "coordinator/session.h"
 #include "coordinator/store.h"
 #include "shared/asio.h"
+#include "shared/http_server.h"
 
 namespace fedge::coordinator {
 
@@ -26,6 +28,15 @@ class Server {
   shared::Status Start();
   // Port actually bound. REQUIRES: Start() succeeded.
   uint16_t port() const { return port_; }
+  // Serves GET /metrics (Prometheus text) on metrics.listen:metrics.port on its own thread
+  // (port 0 picks a free port). Separate from Start() so that programs embedding a Server
+  // (fedge-sim) open no HTTP port; fedge-coordinator calls it when metrics.enabled.
+  // REQUIRES: Start() succeeded.
+  shared::Status StartMetrics();
+  // Port of the metrics endpoint. REQUIRES: StartMetrics() succeeded.
+  uint16_t metrics_port() const { return http_ ? http_->port() : 0; }
+  // The metrics (always counted, whether or not they are served). Thread-safe.
+  CoordinatorMetrics& metrics() { return *metrics_; }
 
   // Runs network threads, accepting clients and running rounds, until Stop() or until the
   // rounds are done when `exit_when_done`. Blocks.
@@ -53,6 +64,8 @@ class Server {
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<net::tcp::acceptor> acceptor_;
   std::shared_ptr<shared::TrafficCounters> traffic_ = std::make_shared<shared::TrafficCounters>();
+  std::shared_ptr<CoordinatorMetrics> metrics_;
+  std::unique_ptr<shared::HttpServer> http_;  // the metrics endpoint, once started
   std::mutex sessions_mu_;
   std::vector<std::weak_ptr<Session>> sessions_;  // guarded by sessions_mu_
   uint16_t port_ = 0;

@@ -300,7 +300,9 @@ std::string ProcessProject::CoordinatorConfig(const std::string& run) const {
                       "\nmin_fit = " + min + "\nfraction_fit = 1.0\n" +
                       "timeout_seconds = 300\neval_timeout_seconds = 60\nevaluate = true\n" +
                       "local_epochs = 1\nbatch_size = 32\nlearning_rate = 0.05\n" +
-                      "momentum = 0.9\nseed = 7\n[model]\narch = \"cnn_small\"\nseed = 3\n");
+                      "momentum = 0.9\nseed = 7\n[model]\narch = \"cnn_small\"\nseed = 3\n" +
+                      // A free port: tests run side by side (the default is 9464).
+                      "[metrics]\nport = 0\n");
   return path;
 }
 

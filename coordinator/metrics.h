@@ -1,0 +1,71 @@
+#pragma once
+// The coordinator's Prometheus metrics (names and meanings: docs/operations.md). The round
+// engine updates them on its strand; the server adds the wire byte counters and serves
+// Render() on GET /metrics. Thread-safe (shared/metrics.h).
+
+#include <memory>
+#include <string>
+
+#include "shared/metrics.h"
+
+namespace fedge::coordinator {
+
+// Why an update (or the intent to upload one) was refused: the `reason` label values of
+// fedge_coordinator_updates_rejected_total.
+namespace reject {
+inline constexpr const char* kNotExpected = "not_expected";  // no open round/task for it
+inline constexpr const char* kTooLarge = "too_large";        // over the model's update size
+inline constexpr const char* kExampleCount = "bad_example_count";
+inline constexpr const char* kUndecodable = "undecodable";       // codec, digest base, layout
+inline constexpr const char* kRoundClosed = "round_closed";      // closed while decoding
+inline constexpr const char* kInvalidValues = "invalid_values";  // shapes, NaN/Inf, range
+inline constexpr const char* kStorage = "storage_error";         // the synced write failed
+}  // namespace reject
+
+class CoordinatorMetrics {
+ public:
+  // Registers every coordinator metric in `registry` (kept alive by this object).
+  explicit CoordinatorMetrics(std::shared_ptr<shared::MetricsRegistry> registry);
+
+  shared::MetricsRegistry& registry() { return *registry_; }
+
+  // Every pointer below is set by the constructor and lives as long as this object.
+
+  // Rounds: attempts started, completed, failed; duration of completed rounds (training and
+  // evaluation); accepted updates and refusals by reason.
+  shared::Counter* rounds_started = nullptr;
+  shared::Counter* rounds_completed = nullptr;
+  shared::Counter* rounds_failed = nullptr;
+  shared::Histogram* round_duration = nullptr;
+  shared::Counter* updates_accepted = nullptr;
+  // REQUIRES: `reason` is one of the reject:: constants (bounded label values).
+  void Rejected(const char* reason) { rejected_->Labels({reason}).Inc(); }
+
+  // Aggregation: folding one update into the aggregate, finalising a round's model.
+  shared::Histogram* fold_seconds = nullptr;
+  shared::Histogram* finalize_seconds = nullptr;
+
+  // Models and evaluation.
+  shared::Gauge* model_version = nullptr;
+  shared::Gauge* eval_accuracy = nullptr;
+  shared::Gauge* eval_loss = nullptr;
+
+  // Clients. client_connected is 1 while a client has a session, 0 once it has gone (every
+  // client the registry knows appears, from start-up on).
+  shared::Gauge* connected_clients = nullptr;
+  shared::GaugeFamily* client_connected = nullptr;
+
+  // Drift: the latest report per client, reports accepted, campaigns.
+  shared::GaugeFamily* client_drift_score = nullptr;
+  shared::GaugeFamily* client_drifted = nullptr;
+  shared::GaugeFamily* client_drift_streak = nullptr;
+  shared::Counter* drift_reports = nullptr;
+  shared::Counter* campaigns_started = nullptr;
+  shared::Gauge* campaign_running = nullptr;
+
+ private:
+  std::shared_ptr<shared::MetricsRegistry> registry_;
+  shared::CounterFamily* rejected_ = nullptr;
+};
+
+}  // namespace fedge::coordinator
