@@ -19,6 +19,7 @@
 #include "shared/ml/model.h"
 #include "shared/ml/runtime.h"
 #include "shared/pki.h"
+#include "shared/progress.h"
 #include "simulations/camera.h"
 #include "simulations/stream.h"
 
@@ -150,19 +151,25 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   std::mutex mu;
   std::vector<coordinator::RoundSummary> summaries;
   auto t_first_round = Clock::now();
+  // Rounds on a terminal: a progress bar with rate and ETA under the round lines; elsewhere
+  // the round lines and a plain progress line each quarter.
+  std::optional<shared::Progress> progress;  // guarded by mu; from the first round on
   server.engine().set_round_callback([&](const coordinator::RoundSummary& s) {
     std::lock_guard<std::mutex> lock(mu);
     summaries.push_back(s);
-    if (!options.quiet) {
+    if (progress) {
       std::string acc = s.evaluation.contains("accuracy")
                             ? std::to_string(s.evaluation["accuracy"].get<double>()).substr(0, 6)
                             : "n/a";
-      std::printf(
-          "round %3llu/%d  federated accuracy %s  train loss %.4f  updates %d/%d  "
-          "up %s  down %s  %.1f s\n",
-          static_cast<unsigned long long>(s.round), sc.rounds, acc.c_str(), s.train_loss, s.updates,
-          s.sampled, Megabytes(s.bytes_in).c_str(), Megabytes(s.bytes_out).c_str(), s.seconds);
-      std::fflush(stdout);
+      char line[256];
+      std::snprintf(line, sizeof(line),
+                    "round %3llu/%d  federated accuracy %s  train loss %.4f  updates %d/%d  "
+                    "up %s  down %s  %.1f s",
+                    static_cast<unsigned long long>(s.round), sc.rounds, acc.c_str(), s.train_loss,
+                    s.updates, s.sampled, Megabytes(s.bytes_in).c_str(),
+                    Megabytes(s.bytes_out).c_str(), s.seconds);
+      progress->Println(line);
+      progress->Set(s.round, "accuracy " + acc);
     }
   });
 
@@ -264,6 +271,13 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
         sc.silent_clients ? (" + " + std::to_string(sc.silent_clients) + " silent").c_str() : "",
         sc.rounds, server.port(), startup_seconds);
     std::fflush(stdout);
+    std::lock_guard<std::mutex> lock(mu);
+    shared::Progress::Options bar;
+    bar.label = "rounds";
+    bar.total = static_cast<uint64_t>(sc.rounds);
+    bar.out = stdout;
+    bar.plain_every = 0.25;
+    progress.emplace(std::move(bar));
   }
   // When the rounds are done, stop the clients first, then the coordinator: clients that see
   // their coordinator vanish would (rightly) start reconnecting.
@@ -279,6 +293,10 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   Result<json> stream_json = json();
   std::thread watcher([&] {
     while (!server.engine().finished()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (progress) progress->Finish();  // the stream (if any) prints its own lines
+    }
     if (!stream_sites.empty()) stream_json = RunStream(stream_env, stream_sites);
     for (auto& c : clients) c->Stop();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
