@@ -5,10 +5,12 @@
 #include <string_view>
 
 #include "shared/crypto.h"
-#include "simulations/report_html_chart.h"
+#include "shared/html_chart.h"
 #include "simulations/report_html_parts.h"
 
 namespace fedge::sim {
+
+namespace html = shared::html;
 
 using nlohmann::json;
 using shared::Result;

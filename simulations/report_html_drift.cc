@@ -3,10 +3,12 @@
 #include <map>
 #include <utility>
 
-#include "simulations/report_html_chart.h"
+#include "shared/html_chart.h"
 #include "simulations/report_html_parts.h"
 
 namespace fedge::sim::report_html {
+
+namespace html = shared::html;
 
 using html::Fixed;
 using nlohmann::json;

@@ -2,9 +2,11 @@
 
 #include <cmath>
 
-#include "simulations/report_html_chart.h"
+#include "shared/html_chart.h"
 
 namespace fedge::sim::report_html {
+
+namespace html = shared::html;
 
 using nlohmann::json;
 

@@ -6,10 +6,12 @@
 #include <regex>
 #include <sstream>
 
-#include "simulations/report_html_chart.h"
+#include "shared/html_chart.h"
 #include "tests/temp_dir.h"
 
 namespace fedge::sim {
+
+namespace html = shared::html;
 namespace {
 
 using nlohmann::json;

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-namespace fedge::sim::html {
+namespace fedge::shared::html {
 
 // `text` with & < > " ' replaced by entities: safe in element content and quoted attributes.
 std::string Escape(std::string_view text);
@@ -75,4 +75,4 @@ size_t PointCount(const Chart& chart);
 // and says "no data". Bars: one group per distinct x, one bar per series.
 std::string RenderChart(const Chart& chart);
 
-}  // namespace fedge::sim::html
+}  // namespace fedge::shared::html

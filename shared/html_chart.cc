@@ -1,4 +1,4 @@
-#include "simulations/report_html_chart.h"
+#include "shared/html_chart.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <limits>
 #include <set>
 
-namespace fedge::sim::html {
+namespace fedge::shared::html {
 
 namespace {
 
@@ -362,4 +362,4 @@ std::string RenderChart(const Chart& c) {
   return s + LegendSvg(c) + "</svg>";
 }
 
-}  // namespace fedge::sim::html
+}  // namespace fedge::shared::html
