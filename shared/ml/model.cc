@@ -20,6 +20,7 @@
 #include <random>
 #include <set>
 
+#include "shared/ml/arch.h"
 #include "shared/ml/augment.h"
 #include "shared/ml/nets.h"
 
@@ -38,20 +39,16 @@ using shared::Result;
 using shared::Status;
 using shared::TensorBundle;
 
-struct ArchSpec {
-  const char* name;
-  int64_t channels, height, width;
-  int num_classes;
-  std::function<std::shared_ptr<NetImpl>()> make;
-};
-
-const std::vector<ArchSpec>& Architectures() {
-  static const std::vector<ArchSpec> kArchs = {
-      {"cnn_small", 1, 28, 28, 10, MakeCnnSmall},
-      {"cnn_color", 3, 32, 32, 10, MakeCnnColor},
-      {"mobilenet_small", 3, 32, 32, 10, MakeMobileNetSmall},
-  };
-  return kArchs;
+// The network of a parsed architecture string.
+std::shared_ptr<NetImpl> MakeNet(const ArchInfo& info) {
+  if (info.base == "cnn_small") {
+    return MakeCnnSmall(info.Width("c1"), info.Width("c2"), info.Width("f1"), info.num_classes);
+  }
+  if (info.base == "cnn_color") {
+    return MakeCnnColor(info.Width("c1"), info.Width("c2"), info.Width("c3"), info.Width("f1"),
+                        info.num_classes);
+  }
+  return MakeMobileNetSmall();
 }
 
 // Re-draws every parameter from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's default for Conv
@@ -111,8 +108,7 @@ Status CatchTorch(const char* what, F&& body) {
 }  // namespace
 
 struct Model::Impl {
-  std::string arch;
-  const ArchSpec* spec = nullptr;
+  ArchInfo spec;  // the parsed architecture string
   std::shared_ptr<NetImpl> net;
   // Parameters then buffers, in registration order; aliases of the module's tensors.
   std::vector<std::pair<std::string, torch::Tensor>> state;
@@ -126,11 +122,7 @@ struct Model::Impl {
                      std::vector<float>* probabilities);
 };
 
-std::vector<std::string> KnownArchitectures() {
-  std::vector<std::string> names;
-  for (const ArchSpec& spec : Architectures()) names.emplace_back(spec.name);
-  return names;
-}
+std::vector<std::string> KnownArchitectures() { return BaseArchitectures(); }
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::Model(Model&&) noexcept = default;
@@ -138,23 +130,11 @@ Model& Model::operator=(Model&&) noexcept = default;
 Model::~Model() = default;
 
 Result<Model> Model::Create(const std::string& arch, uint64_t seed) {
-  const auto& archs = Architectures();
-  auto spec =
-      std::find_if(archs.begin(), archs.end(), [&](const ArchSpec& s) { return arch == s.name; });
-  if (spec == archs.end()) {
-    std::string known;
-    for (const ArchSpec& s : archs) {
-      if (!known.empty()) known += ", ";
-      known += s.name;
-    }
-    return Status::InvalidArgument("unknown model architecture '" + arch + "' (known: " + known +
-                                   ")");
-  }
+  FEDGE_ASSIGN_OR_RETURN(ArchInfo info, ParseArch(arch));
   auto impl = std::make_unique<Impl>();
-  impl->arch = arch;
-  impl->spec = &*spec;
+  impl->spec = std::move(info);
   Status status = CatchTorch("Model::Create", [&] {
-    impl->net = spec->make();
+    impl->net = MakeNet(impl->spec);
     InitParameters(*impl->net, seed);
     for (auto& item : impl->net->named_parameters(true)) {
       impl->state.emplace_back(item.key(), item.value());
@@ -168,11 +148,11 @@ Result<Model> Model::Create(const std::string& arch, uint64_t seed) {
   return Model(std::move(impl));
 }
 
-const std::string& Model::arch() const { return impl_->arch; }
-int64_t Model::input_channels() const { return impl_->spec->channels; }
-int64_t Model::input_height() const { return impl_->spec->height; }
-int64_t Model::input_width() const { return impl_->spec->width; }
-int Model::num_classes() const { return impl_->spec->num_classes; }
+const std::string& Model::arch() const { return impl_->spec.name; }
+int64_t Model::input_channels() const { return impl_->spec.channels; }
+int64_t Model::input_height() const { return impl_->spec.height; }
+int64_t Model::input_width() const { return impl_->spec.width; }
+int Model::num_classes() const { return impl_->spec.num_classes; }
 
 int64_t Model::NumParameters() const {
   int64_t n = 0;
@@ -226,7 +206,7 @@ Status Model::LoadState(const TensorBundle& state) {
   if (!by_name.empty()) {
     return Status::InvalidArgument("LoadState: unexpected tensor '" +
                                    std::string(by_name.begin()->first) + "' for model " +
-                                   impl_->arch);
+                                   impl_->spec.name);
   }
   return CatchTorch("LoadState", [&] {
     torch::NoGradGuard no_grad;
@@ -240,12 +220,12 @@ Status Model::LoadState(const TensorBundle& state) {
 }
 
 Status Model::Impl::CheckData(const Dataset& data, std::span<const int64_t> indices) const {
-  if (data.channels != spec->channels || data.height != spec->height || data.width != spec->width) {
+  if (data.channels != spec.channels || data.height != spec.height || data.width != spec.width) {
     return Status::InvalidArgument("dataset images are " + std::to_string(data.channels) + "x" +
                                    std::to_string(data.height) + "x" + std::to_string(data.width) +
-                                   " but " + arch + " expects " + std::to_string(spec->channels) +
-                                   "x" + std::to_string(spec->height) + "x" +
-                                   std::to_string(spec->width));
+                                   " but " + spec.name + " expects " +
+                                   std::to_string(spec.channels) + "x" +
+                                   std::to_string(spec.height) + "x" + std::to_string(spec.width));
   }
   if (data.size < 0 || static_cast<int64_t>(data.labels.size()) != data.size ||
       static_cast<int64_t>(data.images.size()) != data.size * data.ExampleElements()) {
@@ -259,10 +239,10 @@ Status Model::Impl::CheckData(const Dataset& data, std::span<const int64_t> indi
       return Status::InvalidArgument("example index " + std::to_string(i) + " outside [0, " +
                                      std::to_string(data.size) + ")");
     }
-    if (data.labels[i] < 0 || data.labels[i] >= spec->num_classes) {
+    if (data.labels[i] < 0 || data.labels[i] >= spec.num_classes) {
       return Status::InvalidArgument("label " + std::to_string(data.labels[i]) + " of example " +
                                      std::to_string(i) + " outside [0, " +
-                                     std::to_string(spec->num_classes) + ")");
+                                     std::to_string(spec.num_classes) + ")");
     }
     return Status::Ok();
   };
@@ -353,7 +333,7 @@ Status Model::Impl::EvalLoop(const Dataset& data, std::span<const int64_t> indic
   const torch::Tensor labels = LabelsView(data);
   const bool all = indices.empty();
   const int64_t n = all ? data.size : static_cast<int64_t>(indices.size());
-  const int k = spec->num_classes;
+  const int k = spec.num_classes;
   std::vector<int64_t> confusion(static_cast<size_t>(k) * k, 0);
   double loss_sum = 0;
   const int64_t pass = std::min<int64_t>(batch_size, kMaxEvalPass);
@@ -414,9 +394,9 @@ Status Model::Impl::PredictLoop(std::span<const float> batch, int64_t n,
                                 std::vector<Prediction>& out, std::vector<float>* probabilities) {
   torch::NoGradGuard no_grad;
   net->eval();
-  const int k = spec->num_classes;
+  const int k = spec.num_classes;
   const torch::Tensor images = torch::from_blob(const_cast<float*>(batch.data()),
-                                                {n, spec->channels, spec->height, spec->width});
+                                                {n, spec.channels, spec.height, spec.width});
   out.resize(n);
   if (probabilities != nullptr) probabilities->resize(n * k);
   for (int64_t start = 0; start < n; start += kMaxEvalPass) {
@@ -447,11 +427,11 @@ Status Model::Impl::PredictLoop(std::span<const float> batch, int64_t n,
 
 Result<std::vector<Prediction>> Model::Predict(std::span<const float> batch, int64_t n,
                                                std::vector<float>* probabilities) const {
-  const int64_t per_example = impl_->spec->channels * impl_->spec->height * impl_->spec->width;
+  const int64_t per_example = impl_->spec.channels * impl_->spec.height * impl_->spec.width;
   if (n < 0 || static_cast<int64_t>(batch.size()) != n * per_example) {
     return Status::InvalidArgument("Predict: " + std::to_string(batch.size()) +
                                    " values for n = " + std::to_string(n) + ", want n * " +
-                                   std::to_string(per_example) + " (" + impl_->arch + ")");
+                                   std::to_string(per_example) + " (" + impl_->spec.name + ")");
   }
   auto bad = std::find_if(batch.begin(), batch.end(), [](float v) { return !std::isfinite(v); });
   if (bad != batch.end()) {

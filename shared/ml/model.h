@@ -41,7 +41,7 @@ struct TrainResult {
   double seconds = 0;    // wall time
 };
 
-// Names of the architectures Model::Create accepts.
+// Names of the base architectures Model::Create accepts (each also with widths: see Create).
 std::vector<std::string> KnownArchitectures();
 
 // A classifier with its parameters. Movable, not copyable (copy with State()/LoadState()); a
@@ -76,14 +76,18 @@ class Model {
   // U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn from a private generator seeded with `seed`
   // (GroupNorm: weight 1, bias 0): same seed -> bitwise same State(), independent of torch's
   // global RNG and of other threads.
-  // InvalidArgument for an unknown arch (the message lists the known ones).
+  // Width variants (arch.h): "cnn_small/c1=A,c2=B,f1=C" and "cnn_color/c1=A,c2=B,c3=C,f1=D"
+  // are the same networks with those output widths (the plain names are the default widths,
+  // bitwise as before); pruning (prune.h) produces them. mobilenet_small has no width variants.
+  // InvalidArgument for an unknown or malformed arch (see ParseArch; an unknown base's message
+  // lists the known ones).
   static shared::Result<Model> Create(const std::string& arch, uint64_t seed);
 
   Model(Model&&) noexcept;
   Model& operator=(Model&&) noexcept;
   ~Model();
 
-  const std::string& arch() const;
+  const std::string& arch() const;  // as given to Create (its one canonical spelling)
   // Input shape (channels, height, width) and class count the architecture expects.
   int64_t input_channels() const;
   int64_t input_height() const;

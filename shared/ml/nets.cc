@@ -165,13 +165,14 @@ struct CnnImpl : NetImpl {
 
 // "cnn_color": three padded 3x3 convolutions, each followed by relu and 2x2 max-pooling
 // (32 -> 16 -> 8 -> 4), then two linear layers. No normalization layers (FedAvg-friendly).
+// Widths are parameters so pruned variants can reuse it.
 struct CnnColorImpl : NetImpl {
-  CnnColorImpl()
-      : c1(register_module("c1", torch::nn::Conv2d(Options(3, 32)))),
-        c2(register_module("c2", torch::nn::Conv2d(Options(32, 64)))),
-        c3(register_module("c3", torch::nn::Conv2d(Options(64, 64)))),
-        f1(register_module("f1", torch::nn::Linear(64 * 4 * 4, 128))),
-        f2(register_module("f2", torch::nn::Linear(128, 10))) {}
+  CnnColorImpl(int64_t w1, int64_t w2, int64_t w3, int64_t hidden, int64_t classes)
+      : c1(register_module("c1", torch::nn::Conv2d(Options(3, w1)))),
+        c2(register_module("c2", torch::nn::Conv2d(Options(w1, w2)))),
+        c3(register_module("c3", torch::nn::Conv2d(Options(w2, w3)))),
+        f1(register_module("f1", torch::nn::Linear(w3 * 4 * 4, hidden))),
+        f2(register_module("f2", torch::nn::Linear(hidden, classes))) {}
 
   static torch::nn::Conv2dOptions Options(int64_t in, int64_t out) {
     return torch::nn::Conv2dOptions(in, out, 3).padding(1);
@@ -257,8 +258,13 @@ struct MobileNetSmallImpl : NetImpl {
 
 }  // namespace
 
-std::shared_ptr<NetImpl> MakeCnnSmall() { return std::make_shared<CnnImpl>(32, 64, 128, 10); }
-std::shared_ptr<NetImpl> MakeCnnColor() { return std::make_shared<CnnColorImpl>(); }
+std::shared_ptr<NetImpl> MakeCnnSmall(int64_t c1, int64_t c2, int64_t f1, int64_t classes) {
+  return std::make_shared<CnnImpl>(c1, c2, f1, classes);
+}
+std::shared_ptr<NetImpl> MakeCnnColor(int64_t c1, int64_t c2, int64_t c3, int64_t f1,
+                                      int64_t classes) {
+  return std::make_shared<CnnColorImpl>(c1, c2, c3, f1, classes);
+}
 std::shared_ptr<NetImpl> MakeMobileNetSmall() { return std::make_shared<MobileNetSmallImpl>(); }
 
 }  // namespace fedge::ml

@@ -14,10 +14,13 @@ struct NetImpl : torch::nn::Module {
   virtual torch::Tensor forward(torch::Tensor x) = 0;
 };
 
-// The architectures of Model::Create (see model.h for their PyTorch definitions). Parameters
-// keep the module's default init; Model re-draws them from its seed.
-std::shared_ptr<NetImpl> MakeCnnSmall();
-std::shared_ptr<NetImpl> MakeCnnColor();
+// The architectures of Model::Create (see model.h for their PyTorch definitions), with the
+// widths of an arch string (arch.h); "cnn_small" is MakeCnnSmall(32, 64, 128, 10) and
+// "cnn_color" MakeCnnColor(32, 64, 64, 128, 10). Parameters keep the module's default init;
+// Model re-draws them from its seed.
+std::shared_ptr<NetImpl> MakeCnnSmall(int64_t c1, int64_t c2, int64_t f1, int64_t classes);
+std::shared_ptr<NetImpl> MakeCnnColor(int64_t c1, int64_t c2, int64_t c3, int64_t f1,
+                                      int64_t classes);
 std::shared_ptr<NetImpl> MakeMobileNetSmall();
 
 }  // namespace fedge::ml
