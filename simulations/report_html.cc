@@ -56,6 +56,15 @@ std::string Head(const json& report) {
          "<a href=\"#drift\">Drift</a><a href=\"#releases\">Releases</a></nav>\n";
 }
 
+// "7 (5 planned, 2 run by drift campaigns)" and the like.
+std::string RoundsText(size_t completed, double planned) {
+  const size_t p = static_cast<size_t>(std::max(0.0, planned));
+  if (completed == p) return std::to_string(completed);
+  if (completed < p) return std::to_string(completed) + " of " + std::to_string(p) + " planned";
+  return std::to_string(completed) + " (" + std::to_string(p) + " planned, " +
+         std::to_string(completed - p) + " run by drift campaigns)";
+}
+
 std::string SummaryTable(const json& report) {
   const json& sc = Sub(report, "scenario");
   const json& fin = Sub(report, "final");
@@ -67,8 +76,7 @@ std::string SummaryTable(const json& report) {
   std::string s = "<table id=\"summary-table\" class=\"kv\">";
   s += Row("Scenario", Text(sc, "name"), "scenario-name");
   s += Row("Clients", clients);
-  s += Row("Rounds", std::to_string(Arr(report, "rounds").size()) + " completed of " +
-                         Text(sc, "rounds") + " planned (then campaign rounds, if any)");
+  s += Row("Rounds", RoundsText(Arr(report, "rounds").size(), Num(sc, "rounds").value_or(0)));
   s += Row("Data", Text(sc, "partition") + " partition (alpha " + Text(sc, "alpha") + ")" +
                        (Flag(sc, "camera") ? ", rendered camera frames" : ""));
   s += Row("Model", Text(sc, "arch") + ", update codec " + Text(sc, "codec"));

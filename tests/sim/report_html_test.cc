@@ -62,6 +62,7 @@ json TrainingReport(int rounds) {
 // event on client 0 at frame 150 and a campaign whose round 4 ran in step 2.
 json DriftReport() {
   json r = TrainingReport(4);
+  r["scenario"]["rounds"] = 3;  // the fourth round is the campaign's
   json windows = json::object(), accuracy = json::object(), steps = json::array();
   for (const std::string id : {"site-1", "site-2"}) {
     for (int step = 0; step < 4; ++step) {
@@ -228,6 +229,11 @@ TEST(ReportHtmlTest, DriftChartHasAPointPerWindowThresholdEventAndCampaign) {
   EXPECT_NE(page.find("id=\"paired-summary\""), std::string::npos);
   // Round charts shade the campaign's round too.
   EXPECT_EQ(Count(Svg(page, "chart-accuracy"), "<rect class=\"band\""), 1u);
+  // Bars of rounds 1-4 and the campaign's span (3.5 to 4.5): no tick for a round 5.
+  const std::string bytes = Svg(page, "chart-bytes");
+  EXPECT_NE(bytes.find("text-anchor=\"middle\">4</text>"), std::string::npos);
+  EXPECT_EQ(bytes.find("text-anchor=\"middle\">5</text>"), std::string::npos);
+  EXPECT_NE(page.find("<td>4 (3 planned, 1 run by drift campaigns)</td>"), std::string::npos);
 }
 
 TEST(ReportHtmlTest, ReportWithoutDriftOrStreamSaysSo) {
