@@ -21,6 +21,7 @@
 #include "shared/pki.h"
 #include "shared/progress.h"
 #include "simulations/camera.h"
+#include "simulations/report_html.h"
 #include "simulations/stream.h"
 
 namespace fedge::sim {
@@ -393,6 +394,7 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   std::ofstream out(options.out_dir + "/report.json");
   out << report.dump(2) << "\n";
   if (!out) return Status::IOError("cannot write " + options.out_dir + "/report.json");
+  FEDGE_RETURN_IF_ERROR(WriteReportHtml(report, options.out_dir + "/report.html"));
   return report;
 }
 

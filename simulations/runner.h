@@ -1,7 +1,8 @@
 #pragma once
 // fedge-sim: provisions a throw-away project, starts a real coordinator and N real clients
 // in this process that talk mutual TLS over loopback through the production code paths,
-// runs the scenario's rounds and writes DIR/report.json.
+// runs the scenario's rounds and writes DIR/report.json and DIR/report.html (the same report as
+// a self-contained page with charts; simulations/report_html.h).
 
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -16,7 +17,8 @@ struct RunOptions {
   bool quiet = false;  // no progress lines
 };
 
-// Runs the scenario and returns the report (also written to out_dir/report.json).
+// Runs the scenario and returns the report (also written to out_dir/report.json and, as a page,
+// out_dir/report.html).
 shared::Result<nlohmann::json> RunScenario(const Scenario& scenario, const RunOptions& options);
 
 }  // namespace fedge::sim
