@@ -149,7 +149,8 @@ Result<nlohmann::json> AdminClient::Call(const std::string& command,
   return ParseAdminAnswer(frame, id);
 }
 
-Result<std::vector<uint8_t>> AdminClient::FetchBlob(const shared::Digest& digest) {
+Result<std::vector<uint8_t>> AdminClient::FetchBlob(const shared::Digest& digest,
+                                                    const TransferProgress& progress) {
   FEDGE_RETURN_IF_ERROR(WriteFrame(shared::MakeBlobRequest(wire::BlobKind::Model, digest, 0)));
   shared::BlobAssembler blob(size_t{2} << 30);
   while (!blob.complete()) {
@@ -163,17 +164,20 @@ Result<std::vector<uint8_t>> AdminClient::FetchBlob(const shared::Digest& digest
     FEDGE_ASSIGN_OR_RETURN(shared::Digest d, shared::DigestField(c->digest(), "BlobChunk.digest"));
     FEDGE_RETURN_IF_ERROR(blob.Append(d, c->total_size(), c->offset(),
                                       std::span(c->data()->data(), c->data()->size())));
+    if (progress) progress(blob.received(), c->total_size());
   }
   return blob.Take();
 }
 
-Status AdminClient::UploadExport(const std::vector<uint8_t>& bytes) {
+Status AdminClient::UploadExport(const std::vector<uint8_t>& bytes,
+                                 const TransferProgress& progress) {
   shared::Digest digest = shared::Sha256(bytes);
   for (const shared::ChunkRange& r :
        shared::ChunkRanges(bytes.size(), 0, shared::kDefaultChunkBytes)) {
     FEDGE_RETURN_IF_ERROR(
         WriteFrame(shared::MakeBlobChunk(wire::BlobKind::ModelExport, digest, bytes.size(),
                                          r.offset, std::span(bytes.data() + r.offset, r.size))));
+    if (progress) progress(r.offset + r.size, bytes.size());
   }
   return Status::Ok();
 }

@@ -3,6 +3,7 @@
 // connection made from an admin startup kit (admin.toml, ca.crt, admin.crt, admin.key).
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <span>
@@ -39,10 +40,14 @@ class AdminClient {
   // Runs one admin command; an Error from the coordinator becomes the status.
   shared::Result<nlohmann::json> Call(const std::string& command,
                                       const std::vector<std::string>& args = {});
+  // (bytes done, bytes in all), after each chunk of a transfer; e.g. for a progress bar.
+  using TransferProgress = std::function<void(uint64_t, uint64_t)>;
   // Downloads a stored model blob and checks it against `digest`.
-  shared::Result<std::vector<uint8_t>> FetchBlob(const shared::Digest& digest);
+  shared::Result<std::vector<uint8_t>> FetchBlob(const shared::Digest& digest,
+                                                 const TransferProgress& progress = {});
   // Uploads a model export file for "model import".
-  shared::Status UploadExport(const std::vector<uint8_t>& bytes);
+  shared::Status UploadExport(const std::vector<uint8_t>& bytes,
+                              const TransferProgress& progress = {});
 
  private:
   AdminClient();

@@ -18,6 +18,7 @@
 #include "coordinator/registry.h"
 #include "shared/crypto.h"
 #include "shared/pki.h"
+#include "shared/progress.h"
 #include "shared/status.h"
 
 namespace {
@@ -93,11 +94,34 @@ Command AddProvisionCommand(CLI::App& app) {
             if (options->clients == 0 && options->client_names.empty()) {
               return Fail(Status::InvalidArgument("provision needs --clients N or --names a,b,c"));
             }
-            auto result = fedge::shared::Provision(*options);
+            // Many kits take a while (a key pair and a certificate each): show progress.
+            fedge::shared::Progress::Options bar;
+            bar.label = "kits";
+            bar.total = 1 +
+                        static_cast<uint64_t>(options->client_names.empty()
+                                                  ? options->clients
+                                                  : options->client_names.size()) +
+                        options->admins.size();
+            bar.plain_every = bar.total < 20 ? 1.0 : 0.25;  // plain: few lines for few kits
+            fedge::shared::Progress progress(bar);
+            fedge::shared::ProvisionOptions o = *options;
+            o.on_kit = [&progress](size_t done, size_t) { progress.Set(done); };
+            auto result = fedge::shared::Provision(o);
+            progress.Finish();
             if (!result.ok()) return Fail(result.status());
             PrintProvisioned(*options, *result);
             return 0;
           }};
+}
+
+// A progress bar for a long transfer (model export/import), on stderr: redrawn on a terminal,
+// a line each quarter elsewhere.
+fedge::shared::Progress::Options TransferBar(const char* label) {
+  fedge::shared::Progress::Options bar;
+  bar.label = label;
+  bar.bytes = true;
+  bar.plain_every = 0.25;
+  return bar;
 }
 
 // ---- Admin commands (over mutual TLS) ----
@@ -427,7 +451,13 @@ void AddAdminCommands(CLI::App& app, std::vector<Command>& commands,
              FEDGE_ASSIGN_OR_RETURN(json j, c.Call("model export", {std::to_string(*version)}));
              FEDGE_ASSIGN_OR_RETURN(fedge::shared::Digest digest,
                                     fedge::shared::DigestFromHex(j["digest"].get<std::string>()));
-             FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> blob, c.FetchBlob(digest));
+             fedge::shared::Progress progress(TransferBar("download"));
+             FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> blob,
+                                    c.FetchBlob(digest, [&progress](uint64_t done, uint64_t total) {
+                                      progress.SetTotal(total);
+                                      progress.Set(done);
+                                    }));
+             progress.Finish();
              FEDGE_ASSIGN_OR_RETURN(auto record, fedge::coordinator::ModelRecordFromJson(j));
              FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes,
                                     fedge::coordinator::EncodeExport(record, blob));
@@ -452,7 +482,12 @@ void AddAdminCommands(CLI::App& app, std::vector<Command>& commands,
              FEDGE_ASSIGN_OR_RETURN(
                  std::vector<uint8_t> bytes,
                  fedge::shared::ReadFile(*file, fedge::coordinator::kMaxExportFileBytes));
-             FEDGE_RETURN_IF_ERROR(c.UploadExport(bytes));
+             fedge::shared::Progress::Options bar = TransferBar("upload");
+             bar.total = bytes.size();
+             fedge::shared::Progress progress(bar);
+             FEDGE_RETURN_IF_ERROR(c.UploadExport(
+                 bytes, [&progress](uint64_t done, uint64_t) { progress.Set(done); }));
+             progress.Finish();
              FEDGE_ASSIGN_OR_RETURN(json j, c.Call("model import"));
              std::cout << "imported " << *file << " as model version " << j["version"] << "\n";
              return Status::Ok();

@@ -525,20 +525,28 @@ Status WriteAllKits(const ProvisionOptions& o, const std::vector<std::string>& i
   FEDGE_RETURN_IF_ERROR(WritePrivateKey(root / "ca" / "ca.key", ca.key));
 
   const int n = static_cast<int>(ids.size());
+  const size_t kits = 1 + ids.size() + o.admins.size();
+  size_t done = 0;
+  auto kit_done = [&] {
+    if (o.on_kit) o.on_kit(++done, kits);
+  };
   CertSpec coordinator{"coordinator", kRoleCoordinator, "serverAuth", o.coordinator_hosts};
   FEDGE_RETURN_IF_ERROR(
       WriteKit(root / "coordinator", "coordinator", coordinator, CoordinatorToml(o, n), ca));
+  kit_done();
   FEDGE_RETURN_IF_ERROR(MakeDirectory(root / "clients", 0755));
   for (int i = 0; i < n; ++i) {
     CertSpec client{ids[i], kRoleClient, "clientAuth", {}};
     FEDGE_RETURN_IF_ERROR(
         WriteKit(root / "clients" / ids[i], "client", client, ClientToml(o, ids[i], i, n), ca));
+    kit_done();
   }
   if (o.admins.empty()) return Status::Ok();
   FEDGE_RETURN_IF_ERROR(MakeDirectory(root / "admins", 0755));
   for (const std::string& name : o.admins) {
     CertSpec admin{name, kRoleAdmin, "clientAuth", {}};
     FEDGE_RETURN_IF_ERROR(WriteKit(root / "admins" / name, "admin", admin, AdminToml(o, name), ca));
+    kit_done();
   }
   return Status::Ok();
 }

@@ -12,6 +12,7 @@
 // configs are 0644. See certs/README.md.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,9 @@ struct ProvisionOptions {
   int validity_days = 365;
   std::vector<std::string> admins = {"admin"};
   bool force = false;  // refuse a non-empty out_dir unless force
+  // Called after each kit is written (coordinator, clients, admins), e.g. for a progress bar:
+  // (kits done, kits in all).
+  std::function<void(size_t, size_t)> on_kit;
   // Round and data settings written into the generated configs:
   int rounds = 20;
   double fraction_fit = 1.0;

@@ -52,6 +52,21 @@ std::string FormatDuration(double seconds) {
   return buf;
 }
 
+std::string FormatBytes(double bytes) {
+  char buf[32];
+  if (!std::isfinite(bytes) || bytes < 0) return "?";
+  if (bytes < 1e3) {
+    std::snprintf(buf, sizeof(buf), "%.0f B", bytes);
+  } else if (bytes < 1e6) {
+    std::snprintf(buf, sizeof(buf), "%.1f kB", bytes / 1e3);
+  } else if (bytes < 1e9) {
+    std::snprintf(buf, sizeof(buf), "%.1f MB", bytes / 1e6);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.2f GB", bytes / 1e9);
+  }
+  return buf;
+}
+
 Progress::Progress(Options options) : options_(std::move(options)) {
   if (!options_.clock) options_.clock = SteadySeconds;
   terminal_ = options_.terminal.value_or(IsTerminal(options_.out));
@@ -74,15 +89,21 @@ std::string Progress::Render(uint64_t done, double elapsed, bool terminal) const
                                          std::min<double>(1.0, double(done) / total));
     text += "[" + std::string(filled, '#') + std::string(options_.bar_width - filled, '.') + "] ";
   }
-  text += std::to_string(done);
-  if (total > 0) text += "/" + std::to_string(total);
+  if (options_.bytes) {
+    text += total > 0 ? FormatBytes(static_cast<double>(done)) + " of " +
+                            FormatBytes(static_cast<double>(total))
+                      : FormatBytes(static_cast<double>(done));
+  } else {
+    text += std::to_string(done);
+    if (total > 0) text += "/" + std::to_string(total);
+  }
   if (!terminal && total > 0) {
     text += " (" + std::to_string(std::min<uint64_t>(100, done * 100 / total)) + "%)";
   }
   const std::string sep = terminal ? "  " : ", ";
   if (elapsed > 0 && done > 0) {
     const double rate = static_cast<double>(done) / elapsed;
-    text += sep + Rate(rate);
+    text += sep + (options_.bytes ? FormatBytes(rate) + "/s" : Rate(rate));
     if (total > 0 && done < total) {
       text += sep + "ETA " + FormatDuration(static_cast<double>(total - done) / rate);
     } else if (total > 0) {
@@ -106,6 +127,15 @@ void Progress::Add(uint64_t n, std::string_view note) {
   done_ += n;
   note_ = note;
   Draw(false);
+}
+
+void Progress::SetTotal(uint64_t total) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (total == options_.total) return;
+  options_.total = total;
+  plain_step_ = std::max<uint64_t>(
+      1, static_cast<uint64_t>(std::ceil(options_.plain_every * static_cast<double>(total))));
+  next_plain_ = (done_ / plain_step_ + 1) * plain_step_;
 }
 
 void Progress::Println(std::string_view line) {

@@ -20,6 +20,8 @@ namespace fedge::shared {
 
 // "12s", "3m05s", "1h02m"; "?" for a negative or non-finite value.
 std::string FormatDuration(double seconds);
+// "512 B", "12.5 kB", "3.4 MB", "1.20 GB" (powers of 1000).
+std::string FormatBytes(double bytes);
 
 class Progress {
  public:
@@ -33,6 +35,7 @@ class Progress {
     double plain_every = 0.1;       // plain: a line each time this fraction of total is done
     std::function<double()> clock;  // seconds, monotonic; default steady_clock
     int bar_width = 24;
+    bool bytes = false;  // amounts and rate in kB/MB/GB ("12.5/40.0 MB  3.1 MB/s")
   };
 
   explicit Progress(Options options);
@@ -44,6 +47,8 @@ class Progress {
   // `done` units of `total` are done; `note` is shown after the figures.
   void Set(uint64_t done, std::string_view note = "");
   void Add(uint64_t n = 1, std::string_view note = "");
+  // Sets the total once it is known (e.g. from a transfer's first chunk).
+  void SetTotal(uint64_t total);
   // Prints `line` (no newline needed) above the status line on a terminal; as is elsewhere.
   void Println(std::string_view line);
   // Draws the last state and ends the status line. Idempotent.

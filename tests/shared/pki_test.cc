@@ -103,7 +103,12 @@ class PkiTest : public ::testing::Test {
 
 TEST_F(PkiTest, CreatesTheLayout) {
   ProvisionOptions options = Options("kits");
+  std::vector<std::pair<size_t, size_t>> progress;
+  options.on_kit = [&](size_t done, size_t total) { progress.emplace_back(done, total); };
   ProvisionResult result = MustProvision(options);
+  // Coordinator, 3 clients and 1 admin, reported one by one.
+  EXPECT_EQ(progress,
+            (std::vector<std::pair<size_t, size_t>>{{1, 5}, {2, 5}, {3, 5}, {4, 5}, {5, 5}}));
   const fs::path out = options.out_dir;
   EXPECT_EQ(result.client_ids, (std::vector<std::string>{"site-001", "site-002", "site-003"}));
   EXPECT_EQ(result.ca_dir, (out / "ca").string());

@@ -106,6 +106,28 @@ TEST(ProgressTest, PlainModePrintsAtMostOneLinePerStepAndNoControlCharacters) {
   EXPECT_EQ(out.find('\033'), std::string::npos);
 }
 
+TEST(ProgressTest, ByteAmountsAndRates) {
+  EXPECT_EQ(FormatBytes(512), "512 B");
+  EXPECT_EQ(FormatBytes(12500), "12.5 kB");
+  EXPECT_EQ(FormatBytes(3.4e6), "3.4 MB");
+  EXPECT_EQ(FormatBytes(1.2e9), "1.20 GB");
+  FakeClock clock;
+  std::FILE* f = std::tmpfile();
+  Progress::Options o;
+  o.label = "download";
+  o.total = 40'000'000;
+  o.out = f;
+  o.terminal = false;
+  o.clock = clock.fn();
+  o.bytes = true;
+  Progress p(o);
+  // 10 MB of 40 MB in 2 s: 5 MB/s, 6 s left.
+  EXPECT_EQ(p.Render(10'000'000, 2.0, false),
+            "download: 10.0 MB of 40.0 MB (25%), 5.0 MB/s, ETA 6s");
+  p.Finish();
+  std::fclose(f);
+}
+
 TEST(ProgressTest, UnknownTotalShowsCountAndRateOnly) {
   FakeClock clock;
   std::FILE* f = std::tmpfile();
