@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "simulations/runner.h"
 #include "tests/temp_dir.h"
@@ -108,6 +109,16 @@ severity = 0.8
   // Dusk hurts the model from before the drift.
   EXPECT_LT(summary["drifted_clients"]["accuracy_after_drift_before_retraining"].get<double>(),
             summary["drifted_clients"]["pre_drift_accuracy"].get<double>());
+
+  // report.html beside report.json draws every window (checked in Chromium by
+  // tests/browser/report_page_browser_test).
+  std::stringstream page;
+  page << std::ifstream(options.out_dir + "/report.html").rdbuf();
+  size_t windows_total = 0;
+  for (const auto& [id, w] : windows.items()) windows_total += w.size();
+  EXPECT_NE(page.str().find("<svg id=\"chart-drift\" class=\"chart\" data-points=\"" +
+                            std::to_string(windows_total) + "\""),
+            std::string::npos);
 }
 
 }  // namespace
