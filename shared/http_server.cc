@@ -1,5 +1,7 @@
 #include "shared/http_server.h"
 
+#include <openssl/ssl.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -9,6 +11,7 @@
 
 #include "shared/asio.h"
 #include "shared/log.h"
+#include "shared/tls.h"
 
 namespace fedge::shared {
 namespace {
@@ -126,8 +129,14 @@ const char* HttpReason(int status) {
   switch (status) {
     case 200:
       return "OK";
+    case 303:
+      return "See Other";
     case 400:
       return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
     case 404:
       return "Not Found";
     case 405:
@@ -210,9 +219,9 @@ std::string SerializeHttpResponse(const HttpResponse& r, bool head_only) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Transport. ServeConnection is written against a generic stream (Socket() gives the TCP socket
-// under a tcp::socket or a net::TlsStream alike); a TLS listener wraps the accepted
-// socket in a net::TlsStream, runs async_handshake under the same read deadline, and calls it.
+// Transport. Serve() is written against a generic stream (Socket() gives the TCP socket under a
+// tcp::socket or a net::TlsStream alike); the TLS path runs the handshake under the read
+// deadline first, and ends with a TLS close_notify instead of draining the TCP socket.
 
 namespace {
 struct ServerState {
@@ -222,6 +231,7 @@ struct ServerState {
   net::tcp::acceptor acceptor{io};
   std::shared_ptr<const HttpRouter> router;
   HttpLimits limits;
+  std::unique_ptr<net::ssl::context> tls;  // set by EnableTls before Start
   std::thread thread;
   int open = 0;  // connections being served; io thread only
   std::once_flag stopped;
@@ -229,7 +239,7 @@ struct ServerState {
 
 // The TCP socket under a stream (a TLS stream's next layer).
 net::tcp::socket& Socket(net::tcp::socket& s) { return s; }
-[[maybe_unused]] net::tcp::socket& Socket(net::TlsStream& s) { return s.next_layer(); }
+net::tcp::socket& Socket(net::TlsStream& s) { return s.next_layer(); }
 
 // A stream and its deadline timer; the timer's handler holds it weakly.
 template <typename Stream>
@@ -258,11 +268,18 @@ struct Conn : std::enable_shared_from_this<Conn<Stream>> {
   }
 };
 
+// What the transport knows about the client, copied into each request.
+struct PeerInfo {
+  bool tls = false;
+  std::optional<PeerIdentity> peer;
+  std::string peer_error;
+};
+
 // Reads the request head; the answer to give (a parse error or the router's response) and
 // whether the request was HEAD.
 template <typename Stream>
 net::awaitable<std::optional<std::pair<HttpResponse, bool>>> ReadAndRoute(
-    std::shared_ptr<Conn<Stream>> c, const HttpRouter* router, HttpLimits limits) {
+    std::shared_ptr<Conn<Stream>> c, const HttpRouter* router, HttpLimits limits, PeerInfo info) {
   std::string data;
   std::array<char, 2048> chunk;
   c->Arm(limits.read_timeout, /*close=*/false);
@@ -271,6 +288,9 @@ net::awaitable<std::optional<std::pair<HttpResponse, bool>>> ReadAndRoute(
     if (p.kind == HttpParse::Kind::kError) co_return std::make_pair(p.error, false);
     if (p.kind == HttpParse::Kind::kComplete) {
       c->timer.cancel();
+      p.request.tls = info.tls;
+      p.request.peer = std::move(info.peer);
+      p.request.peer_error = std::move(info.peer_error);
       co_return std::make_pair(router->Handle(p.request), p.request.method == "HEAD");
     }
     net::error_code ec;
@@ -288,8 +308,32 @@ net::awaitable<std::optional<std::pair<HttpResponse, bool>>> ReadAndRoute(
   }
 }
 
-// Writes `bytes`, stops sending, then drains what the peer still sends (a body we did not
-// read) for up to a second so that closing does not reset the connection under the answer.
+// After the answer over plain TCP: stops sending, then drains what the peer still sends (a
+// body we did not read) for up to a second so that closing does not reset the connection under
+// the answer.
+net::awaitable<void> EndAfterAnswer(std::shared_ptr<Conn<net::tcp::socket>> c, HttpLimits limits) {
+  net::error_code ec;
+  c->stream.shutdown(net::tcp::socket::shutdown_send, ec);
+  c->Arm(std::chrono::milliseconds(1000), /*close=*/true);
+  std::array<char, 4096> sink;
+  uint64_t drained = 0;
+  while (!ec && drained <= limits.max_body_bytes + limits.max_head_bytes) {
+    drained += co_await c->stream.async_read_some(
+        net::asio::buffer(sink), net::asio::redirect_error(net::use_awaitable, ec));
+  }
+  c->timer.cancel();
+}
+
+// After the answer over TLS: sends close_notify and waits (up to a second) for the peer's, so
+// that the client sees a clean end of the stream rather than a truncation.
+net::awaitable<void> EndAfterAnswer(std::shared_ptr<Conn<net::TlsStream>> c, HttpLimits) {
+  net::error_code ec;
+  c->Arm(std::chrono::milliseconds(1000), /*close=*/true);
+  co_await c->stream.async_shutdown(net::asio::redirect_error(net::use_awaitable, ec));
+  c->timer.cancel();
+}
+
+// Writes `bytes`, ends the stream, closes.
 template <typename Stream>
 net::awaitable<void> WriteAndClose(std::shared_ptr<Conn<Stream>> c, std::string bytes,
                                    HttpLimits limits) {
@@ -298,30 +342,54 @@ net::awaitable<void> WriteAndClose(std::shared_ptr<Conn<Stream>> c, std::string 
   co_await net::asio::async_write(c->stream, net::asio::buffer(bytes),
                                   net::asio::redirect_error(net::use_awaitable, ec));
   c->timer.cancel();
-  if (!ec) {
-    Socket(c->stream).shutdown(net::tcp::socket::shutdown_send, ec);
-    c->Arm(std::chrono::milliseconds(1000), /*close=*/true);
-    std::array<char, 4096> sink;
-    uint64_t drained = 0;
-    while (!ec && drained <= limits.max_body_bytes + limits.max_head_bytes) {
-      drained += co_await Socket(c->stream).async_read_some(
-          net::asio::buffer(sink), net::asio::redirect_error(net::use_awaitable, ec));
-    }
-    c->timer.cancel();
-  }
+  if (!ec) co_await EndAfterAnswer(c, limits);
   Socket(c->stream).close(ec);
 }
 
 template <typename Stream>
-net::awaitable<void> ServeConnection(ServerState* impl, Stream stream) {
-  auto c = std::make_shared<Conn<Stream>>(std::move(stream));
+net::awaitable<void> Serve(ServerState* impl, std::shared_ptr<Conn<Stream>> c, PeerInfo info) {
   std::optional<std::pair<HttpResponse, bool>> answer =
-      co_await ReadAndRoute(c, impl->router.get(), impl->limits);
+      co_await ReadAndRoute(c, impl->router.get(), impl->limits, std::move(info));
   if (answer) {
     if (answer->first.status >= 400) {
       FEDGE_LOG(Debug, kLog) << "answered " << answer->first.status << ": " << answer->first.body;
     }
     co_await WriteAndClose(c, SerializeHttpResponse(answer->first, answer->second), impl->limits);
+  }
+}
+
+net::awaitable<void> ServeConnection(ServerState* impl, net::tcp::socket socket) {
+  auto c = std::make_shared<Conn<net::tcp::socket>>(std::move(socket));
+  PeerInfo plain;  // a named local: g++ 12 mishandles temporaries inside co_await expressions
+  co_await Serve(impl, c, std::move(plain));
+  --impl->open;
+}
+
+// The TLS handshake under the read deadline, then the request. A failed handshake (plain
+// HTTP, garbage, a certificate from another CA, a silent client) closes the connection.
+net::awaitable<void> ServeTlsConnection(ServerState* impl, net::tcp::socket socket) {
+  auto c = std::make_shared<Conn<net::TlsStream>>(net::TlsStream(std::move(socket), *impl->tls));
+  net::error_code ec;
+  c->Arm(impl->limits.read_timeout, /*close=*/true);
+  co_await c->stream.async_handshake(net::ssl::stream_base::server,
+                                     net::asio::redirect_error(net::use_awaitable, ec));
+  c->timer.cancel();
+  if (ec) {
+    FEDGE_LOG(Debug, kLog) << "TLS handshake failed: "
+                           << (c->timed_out ? "timed out" : ec.message());
+    Socket(c->stream).close(ec);
+  } else {
+    PeerInfo info;
+    info.tls = true;
+    if (SSL_get0_peer_certificate(c->stream.native_handle()) != nullptr) {
+      Result<PeerIdentity> id = PeerIdentityOf(c->stream);
+      if (id.ok()) {
+        info.peer = *id;
+      } else {
+        info.peer_error = id.status().message();
+      }
+    }
+    co_await Serve(impl, c, std::move(info));
   }
   --impl->open;
 }
@@ -341,7 +409,11 @@ net::awaitable<void> AcceptLoop(ServerState* impl) {
       continue;
     }
     ++impl->open;
-    net::asio::co_spawn(impl->io, ServeConnection(impl, std::move(socket)), LogOnError{kLog});
+    if (impl->tls) {
+      net::asio::co_spawn(impl->io, ServeTlsConnection(impl, std::move(socket)), LogOnError{kLog});
+    } else {
+      net::asio::co_spawn(impl->io, ServeConnection(impl, std::move(socket)), LogOnError{kLog});
+    }
   }
 }
 
@@ -355,6 +427,15 @@ HttpServer::HttpServer(std::shared_ptr<const HttpRouter> router, HttpLimits limi
     : impl_(std::make_unique<Impl>(std::move(router), limits)) {}
 
 HttpServer::~HttpServer() { Stop(); }
+
+Status HttpServer::EnableTls(const TlsFiles& files) {
+  FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<net::ssl::context> ctx, MakeServerTlsContext(files));
+  // Ask for a certificate and verify one that is presented, but do not require it: bearer
+  // token users have none. Handlers see who presented what (HttpRequest::peer).
+  ctx->set_verify_mode(net::ssl::verify_peer);
+  impl_->tls = std::move(ctx);
+  return Status::Ok();
+}
 
 Status HttpServer::Start(const std::string& address, uint16_t port) {
   net::error_code ec;

@@ -10,22 +10,28 @@
 //   431 head over the cap; 505 an HTTP version other than 1.0/1.1.
 //
 // Routing and parsing (HttpRouter, ParseHttpRequest, SerializeHttpResponse) know nothing of
-// the transport. HttpServer serves plain TCP; the per-connection code is a template over the
-// stream type, so a TLS listener only adds its accept-and-handshake step (see http_server.cc).
+// the transport. HttpServer serves plain TCP, or HTTPS after EnableTls(): TLS 1.3 with the
+// server's certificate; a client certificate is optional and, when presented, must chain to
+// the configured CA (the handshake fails otherwise) and its identity reaches the handlers in
+// HttpRequest::peer. Handlers decide who may see what.
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "shared/pki.h"
 #include "shared/status.h"
 
 namespace fedge::shared {
+
+struct TlsFiles;  // shared/tls.h
 
 struct HttpRequest {
   std::string method;                                        // as sent, e.g. "GET"
@@ -36,6 +42,13 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased, values trimmed
   // The first header named `lower_name`, or empty.
   std::string Header(std::string_view lower_name) const;
+
+  // Set by the server, not parsed. Over HTTPS, `tls` is true; if the client presented a
+  // certificate (it verified against the CA, or the handshake would have failed), `peer` holds
+  // its identity, or `peer_error` says why its identity could not be read.
+  bool tls = false;
+  std::optional<PeerIdentity> peer;
+  std::string peer_error;
 };
 
 struct HttpResponse {
@@ -90,7 +103,7 @@ HttpParse ParseHttpRequest(std::string_view data, const HttpLimits& limits);
 // unless `head_only`.
 std::string SerializeHttpResponse(const HttpResponse& response, bool head_only);
 
-// A plain-TCP HTTP server on its own thread and io_context.
+// An HTTP (or, after EnableTls, HTTPS) server on its own thread and io_context.
 class HttpServer {
  public:
   explicit HttpServer(std::shared_ptr<const HttpRouter> router, HttpLimits limits = {});
@@ -98,6 +111,13 @@ class HttpServer {
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
+
+  // Serves HTTPS: TLS 1.3 only, `files.cert` and `files.key` as the server's certificate; the
+  // server asks for a client certificate, verifies one that is presented against `files.ca`
+  // (a certificate that does not verify fails the handshake), but does not require one. The
+  // handshake must complete within limits.read_timeout. Errors of loading the files (naming
+  // them). REQUIRES: before Start().
+  Status EnableTls(const TlsFiles& files);
 
   // Binds `address`:`port` (port 0 picks a free port) and starts serving. InvalidArgument for
   // an address that is not an IP address, Unavailable if it cannot listen. REQUIRES: called
