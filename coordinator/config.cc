@@ -1,8 +1,14 @@
 #include "coordinator/config.h"
 
+#include <arpa/inet.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdio>
 #include <limits>
 
 #include "shared/config.h"
+#include "shared/crypto.h"
 
 namespace fedge::coordinator {
 
@@ -73,11 +79,75 @@ Result<DriftSettings> LoadDriftSettings(const shared::ConfigFile& file) {
   return d;
 }
 
+namespace {
+
+bool IsTokenChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '~' || c == '-';
+}
+
+// The token in `path`: one line (a final newline is allowed) of URL-safe characters, in a file
+// only its owner may read. Errors start with what `key` names.
+Result<std::string> ReadToken(const std::string& where, const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return Status::InvalidArgument(where + path + " does not exist");
+  }
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return Status::InvalidArgument(where + path + " may be read by others (mode " + mode +
+                                   "); chmod 600 it");
+  }
+  Result<std::vector<uint8_t>> bytes = shared::ReadFile(path, 4096);
+  if (!bytes.ok()) return Status::InvalidArgument(where + bytes.status().message());
+  std::string token(bytes->begin(), bytes->end());
+  if (!token.empty() && token.back() == '\n') token.pop_back();
+  if (!token.empty() && token.back() == '\r') token.pop_back();
+  if (token.size() < 32 || token.size() > 256 ||
+      !std::all_of(token.begin(), token.end(), IsTokenChar)) {
+    return Status::InvalidArgument(where + path +
+                                   " must hold one token of 32 to 256 characters from "
+                                   "A-Z a-z 0-9 . _ ~ - (e.g. `openssl rand -hex 32`)");
+  }
+  return token;
+}
+
+}  // namespace
+
+const std::set<std::string>& StatusKeys() {
+  static const std::set<std::string> keys = {"status.enabled", "status.listen", "status.port",
+                                             "status.token_file"};
+  return keys;
+}
+
+Result<StatusSettings> LoadStatusSettings(const shared::ConfigFile& file) {
+  StatusSettings s;
+  FEDGE_ASSIGN_OR_RETURN(s.enabled, file.Bool("status.enabled", false));
+  FEDGE_ASSIGN_OR_RETURN(s.listen, file.String("status.listen", "127.0.0.1"));
+  unsigned char addr[sizeof(in6_addr)];
+  if (inet_pton(AF_INET, s.listen.c_str(), addr) != 1 &&
+      inet_pton(AF_INET6, s.listen.c_str(), addr) != 1) {
+    return Status::InvalidArgument(file.path() + ": key 'status.listen': '" + s.listen +
+                                   "' is not an IP address");
+  }
+  FEDGE_ASSIGN_OR_RETURN(int64_t port, file.Int("status.port", 8443, 0, 65535));
+  s.port = static_cast<uint16_t>(port);
+  FEDGE_ASSIGN_OR_RETURN(s.token_file, file.String("status.token_file", ""));
+  if (!s.token_file.empty()) {
+    s.token_file = file.ResolvePath(s.token_file);
+    FEDGE_ASSIGN_OR_RETURN(s.token,
+                           ReadToken(file.path() + ": key 'status.token_file': ", s.token_file));
+  }
+  return s;
+}
+
 Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(ConfigFile file, ConfigFile::Load(path));
   std::set<std::string> known = AugmentKeys();
   known.insert(DriftKeys().begin(), DriftKeys().end());
   known.insert(shared::MetricsKeys().begin(), shared::MetricsKeys().end());
+  known.insert(StatusKeys().begin(), StatusKeys().end());
   known.insert({"server.listen",
                 "server.port",
                 "server.data_dir",
@@ -165,6 +235,12 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
   c.keep_every = static_cast<uint64_t>(keep_every);
   FEDGE_ASSIGN_OR_RETURN(c.metrics,
                          shared::LoadMetricsSettings(file, CoordinatorConfig::DefaultMetrics()));
+  FEDGE_ASSIGN_OR_RETURN(c.status, LoadStatusSettings(file));
+  if (c.status.enabled && c.metrics.enabled && c.status.port != 0 &&
+      c.status.port == c.metrics.port) {
+    return Status::InvalidArgument(path + ": key 'status.port': " + std::to_string(c.status.port) +
+                                   " is also metrics.port; give the status page its own port");
+  }
   return c;
 }
 

@@ -55,6 +55,24 @@ struct DriftSettings {
   int update_weight = 1;
 };
 
+// The status page ([status]): a read-only HTTPS page (GET /) and its data (GET /status.json)
+// for the central team. Off by default. Readers authenticate with an admin certificate of the
+// project CA, or with the read-only token kept in `token_file` (never in the toml).
+struct StatusSettings {
+  bool enabled = false;
+  std::string listen = "127.0.0.1";
+  uint16_t port = 8443;    // 0 picks a free port (tests)
+  std::string token_file;  // optional; resolved against the config file's directory
+  std::string token;       // read from token_file at load time; empty without one
+};
+
+// Reads the [status] table: status.enabled, listen (an IP address), port, token_file (a file
+// holding one token of 32 to 256 characters from [A-Za-z0-9._~-], readable by its owner
+// only). InvalidArgument naming the file and the key.
+shared::Result<StatusSettings> LoadStatusSettings(const shared::ConfigFile& file);
+// The keys LoadStatusSettings reads, for CheckKnownKeys.
+const std::set<std::string>& StatusKeys();
+
 struct CoordinatorConfig {
   std::string config_path;
   std::string listen = "0.0.0.0";
@@ -76,6 +94,8 @@ struct CoordinatorConfig {
   // [metrics]: GET /metrics in the Prometheus text format, on by default, local only.
   shared::MetricsSettings metrics = DefaultMetrics();
   static shared::MetricsSettings DefaultMetrics() { return {true, "127.0.0.1", 9464}; }
+  // [status]: the read-only status page over HTTPS, off by default.
+  StatusSettings status;
 };
 
 // Reads an update codec name (fp32, fp16, int8, topk_int8) from `key`, default fp32;

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const bool metrics_enabled = config->metrics.enabled;
+  const bool status_enabled = config->status.enabled;
   fedge::coordinator::Server server(std::move(*config));
   if (auto s = server.Start(); !s.ok()) {
     std::fprintf(stderr, "fedge-coordinator: %s\n", s.ToString().c_str());
@@ -47,6 +48,12 @@ int main(int argc, char** argv) {
   }
   if (metrics_enabled) {
     if (auto s = server.StartMetrics(); !s.ok()) {
+      std::fprintf(stderr, "fedge-coordinator: %s\n", s.message().c_str());
+      return 1;
+    }
+  }
+  if (status_enabled) {
+    if (auto s = server.StartStatus(); !s.ok()) {
       std::fprintf(stderr, "fedge-coordinator: %s\n", s.message().c_str());
       return 1;
     }

@@ -32,6 +32,7 @@ Server::Server(CoordinatorConfig config, SessionOptions session_options)
 
 Server::~Server() {
   Stop();
+  status_http_.reset();
   http_.reset();
   admin_.reset();
   engine_.reset();
@@ -83,6 +84,28 @@ Status Server::StartMetrics() {
   http_ = std::move(http);
   FEDGE_LOG(Info, kLog) << "metrics on http://" << config_.metrics.listen << ":" << http_->port()
                         << "/metrics";
+  return Status::Ok();
+}
+
+Status Server::StartStatus() {
+  Store* store = store_.get();
+  auto auth = std::make_shared<StatusAuth>(
+      config_.status.token, [store](const std::string& cn) -> shared::Result<bool> {
+        FEDGE_ASSIGN_OR_RETURN(std::optional<RevocationRecord> r, store->GetRevocation(cn));
+        return r.has_value();
+      });
+  const RoundEngine* engine = engine_.get();
+  StatusSources sources = status_sources_;
+  auto router = MakeStatusRouter(
+      std::move(auth), [store, engine, sources] { return GatherStatus(*store, *engine, sources); });
+  auto http = std::make_unique<shared::HttpServer>(std::move(router));
+  Status s = http->EnableTls(config_.tls);
+  if (s.ok()) s = http->Start(config_.status.listen, config_.status.port);
+  if (!s.ok()) return s.WithContext(config_.config_path + ": [status]");
+  status_http_ = std::move(http);
+  FEDGE_LOG(Info, kLog) << "status page on https://" << config_.status.listen << ":"
+                        << status_http_->port() << "/ (admin certificate"
+                        << (config_.status.token.empty() ? "" : " or read-only token") << ")";
   return Status::Ok();
 }
 

@@ -12,6 +12,7 @@
 #include "coordinator/metrics.h"
 #include "coordinator/round_engine.h"
 #include "coordinator/session.h"
+#include "coordinator/status_page.h"
 #include "coordinator/store.h"
 #include "shared/asio.h"
 #include "shared/http_server.h"
@@ -35,6 +36,16 @@ class Server {
   shared::Status StartMetrics();
   // Port of the metrics endpoint. REQUIRES: StartMetrics() succeeded.
   uint16_t metrics_port() const { return http_ ? http_->port() : 0; }
+  // Serves the read-only status page (coordinator/status_page.h) over HTTPS on
+  // status.listen:status.port with the coordinator's certificate (port 0 picks a free port).
+  // Like StartMetrics, only fedge-coordinator calls it (when status.enabled).
+  // REQUIRES: Start() succeeded; set_status_sources() before, if at all.
+  shared::Status StartStatus();
+  // Port of the status page. REQUIRES: StartStatus() succeeded.
+  uint16_t status_port() const { return status_http_ ? status_http_->port() : 0; }
+  // Where the status page gets what the engine and the store do not hold (releases).
+  void set_status_sources(StatusSources sources) { status_sources_ = std::move(sources); }
+
   // The metrics (always counted, whether or not they are served). Thread-safe.
   CoordinatorMetrics& metrics() { return *metrics_; }
 
@@ -66,6 +77,8 @@ class Server {
   std::shared_ptr<shared::TrafficCounters> traffic_ = std::make_shared<shared::TrafficCounters>();
   std::shared_ptr<CoordinatorMetrics> metrics_;
   std::unique_ptr<shared::HttpServer> http_;  // the metrics endpoint, once started
+  StatusSources status_sources_;
+  std::unique_ptr<shared::HttpServer> status_http_;  // the status page, once started
   std::mutex sessions_mu_;
   std::vector<std::weak_ptr<Session>> sessions_;  // guarded by sessions_mu_
   uint16_t port_ = 0;
