@@ -3,6 +3,7 @@
 
 #include <openssl/crypto.h>
 
+#include <map>
 #include <set>
 #include <string_view>
 
