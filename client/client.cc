@@ -83,8 +83,8 @@ Status Client::Init() {
         blob.ok() ? shared::DecodeBundle(*blob) : Result<shared::TensorBundle>(blob.status());
     Status s = state.ok() ? UpdateServing(m->version, m->arch, *state) : state.status();
     if (!s.ok()) {
-      FEDGE_LOG(Warn, kLog) << "installed model version " << m->version
-                            << " not loaded for inference: " << s.message();
+      FEDGE_LOG(Warn, kLog).Client(id()) << "installed model version " << m->version
+                                         << " not loaded for inference: " << s.message();
     }
   }
   return LoadOutbox();
@@ -112,7 +112,7 @@ net::awaitable<void> Client::Run() {
     if (stopping_) break;
     if (refused_ && s.code() == shared::Code::kPermissionDenied) {
       // Revoked or not a client certificate: retrying cannot help.
-      FEDGE_LOG(Error, kLog) << s.message() << "; not reconnecting";
+      FEDGE_LOG(Error, kLog).Client(id()) << s.message() << "; not reconnecting";
       {
         std::lock_guard<std::mutex> lock(id_mu_);
         fatal_ = s;
@@ -125,8 +125,9 @@ net::awaitable<void> Client::Run() {
         config_.reconnect_max_ms, int64_t{config_.reconnect_initial_ms} << std::min(attempt, 20));
     int64_t delay = std::uniform_int_distribution<int64_t>(base / 2, base)(jitter_);
     ++attempt;
-    FEDGE_LOG(Warn, kLog) << "connection to " << config_.host << ":" << config_.port << " ended ("
-                          << s.message() << "); reconnecting in " << delay << " ms";
+    FEDGE_LOG(Warn, kLog).Client(id())
+        << "connection to " << config_.host << ":" << config_.port << " ended (" << s.message()
+        << "); reconnecting in " << delay << " ms";
     backoff_timer_.expires_after(milliseconds(delay));
     net::error_code ec;
     co_await backoff_timer_.async_wait(net::asio::redirect_error(net::use_awaitable, ec));
@@ -189,8 +190,9 @@ net::awaitable<Status> Client::RunSession() {
     id_ = welcome->client_id() ? welcome->client_id()->str() : "";
   }
   ++stats_.sessions;
-  FEDGE_LOG(Info, kLog) << "connected to " << config_.host << ":" << config_.port << " as " << id()
-                        << " (protocol " << welcome->protocol() << ")";
+  FEDGE_LOG(Info, kLog).Client(id())
+      << "connected to " << config_.host << ":" << config_.port << " as " << id() << " (protocol "
+      << welcome->protocol() << ")";
   milliseconds heartbeat(std::max<uint32_t>(100, welcome->heartbeat_ms()));
   net::asio::co_spawn(strand_, HeartbeatLoop(conn, heartbeat), shared::LogOnError{kLog});
   // A task whose model download was interrupted resumes on this connection, and updates not
@@ -287,7 +289,8 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
       Status s = download_.Append(digest, c->total_size(), c->offset(),
                                   std::span(c->data()->data(), c->data()->size()));
       if (!s.ok()) {
-        FEDGE_LOG(Warn, kLog) << "model download failed: " << s.ToString() << "; retrying";
+        FEDGE_LOG(Warn, kLog).Client(id())
+            << "model download failed: " << s.ToString() << "; retrying";
         download_.Reset();
         conn->Send(shared::MakeBlobRequest(wire::BlobKind::Model, digest, 0));
         return Status::Ok();
@@ -319,7 +322,8 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
         SendBlob(conn, out, r->offset());
         return Status::Ok();
       }
-      FEDGE_LOG(Debug, kLog) << "coordinator asked for an update blob this client no longer has";
+      FEDGE_LOG(Debug, kLog).Client(id())
+          << "coordinator asked for an update blob this client no longer has";
       return Status::Ok();
     }
     case wire::Message::Ack: {
@@ -327,7 +331,7 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
       ++stats_.updates_acked;
       std::string message = ack->message() ? ack->message()->str() : "";
       if (message.rfind("duplicate", 0) == 0) ++stats_.duplicates_acked;
-      FEDGE_LOG(Debug, kLog) << "ack: " << message;
+      FEDGE_LOG(Debug, kLog).Client(id()) << "ack: " << message;
       auto it = outbox_.find(ack->task_id());
       if (it != outbox_.end()) {
         if (faults_.resend_updates && !it->second.resent_by_fault) {
@@ -344,15 +348,15 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
     case wire::Message::Error: {
       const wire::Error* e = env.message_as_Error();
       ++stats_.errors_received;
-      FEDGE_LOG(Warn, kLog) << "coordinator error: " << e->message()->str();
+      FEDGE_LOG(Warn, kLog).Client(id()) << "coordinator error: " << e->message()->str();
       if (e->task_id() == 0 && e->message()->str().find("drift report") != std::string::npos) {
         ++stats_.drift_reports_refused;
       }
       auto it = outbox_.find(e->task_id());
       if (it != outbox_.end() && e->code() != wire::ErrorCode::IOError &&
           e->code() != wire::ErrorCode::Unavailable) {
-        FEDGE_LOG(Warn, kLog) << "dropping the update of task " << e->task_id() << " (round "
-                              << it->second.round << ")";
+        FEDGE_LOG(Warn, kLog).Client(id()) << "dropping the update of task " << e->task_id()
+                                           << " (round " << it->second.round << ")";
         ForgetOutgoing(it->first);
         outbox_.erase(it);
       }
@@ -474,17 +478,18 @@ net::awaitable<void> Client::DoTask(std::shared_ptr<shared::Connection> conn,
   if (conn_ && !conn_->closed()) conn = conn_;
   if (task->status.code() == shared::Code::kDeadlineExceeded) {
     ++stats_.tasks_skipped;
-    FEDGE_LOG(Info, kLog) << task->status.message();
+    FEDGE_LOG(Info, kLog).Client(id()).Round(task->round) << task->status.message();
     co_return;
   }
   if (!task->status.ok()) {
-    FEDGE_LOG(Error, kLog) << "task " << task->task_id << " failed: " << task->status.ToString();
+    FEDGE_LOG(Error, kLog).Client(id()).Round(task->round)
+        << "task " << task->task_id << " failed: " << task->status.ToString();
     conn->Send(shared::MakeErrorMessage(task->status, task->task_id));
     co_return;
   }
   if (conn->closed() && !task->train) {
-    FEDGE_LOG(Warn, kLog) << "evaluation task " << task->task_id
-                          << " finished after the connection closed";
+    FEDGE_LOG(Warn, kLog).Client(id()).Round(task->round)
+        << "evaluation task " << task->task_id << " finished after the connection closed";
     co_return;
   }
   flatbuffers::FlatBufferBuilder fbb(512);
@@ -513,9 +518,9 @@ net::awaitable<void> Client::DoTask(std::shared_ptr<shared::Connection> conn,
       conn->Send(out.submit);
     }
     outbox_[task->task_id] = std::move(out);
-    FEDGE_LOG(Debug, kLog) << "round " << task->round << ": trained on " << task->trained.examples
-                           << " examples in " << task->trained.seconds << " s, loss "
-                           << task->trained.mean_loss;
+    FEDGE_LOG(Debug, kLog).Client(id()).Round(task->round)
+        << "round " << task->round << ": trained on " << task->trained.examples << " examples in "
+        << task->trained.seconds << " s, loss " << task->trained.mean_loss;
   } else {
     ++stats_.tasks_evaluated;
     const ml::EvalResult& e = task->evaluated;

@@ -72,12 +72,13 @@ void Client::UseReference(uint64_t version) {
     if (!bytes.ok() || !bytes->has_value()) continue;
     Result<drift::Summary> summary = drift::DecodeSummary(**bytes);
     if (!summary.ok()) {
-      FEDGE_LOG(Warn, kLog) << "stored " << source << " profile of version " << version
-                            << " unusable: " << summary.status().message();
+      FEDGE_LOG(Warn, kLog).Client(id()) << "stored " << source << " profile of version " << version
+                                         << " unusable: " << summary.status().message();
       continue;
     }
     live_->SetReference(version, std::move(*summary), source, num_classes);
-    FEDGE_LOG(Debug, kLog) << "drift reference: version " << version << " (" << source << ")";
+    FEDGE_LOG(Debug, kLog).Client(id())
+        << "drift reference: version " << version << " (" << source << ")";
     return;
   }
 }
@@ -85,14 +86,14 @@ void Client::UseReference(uint64_t version) {
 void Client::OnReferenceProfile(const wire::ReferenceProfile& p) {
   Result<drift::Summary> summary = drift::FromWire(*p.summary());
   if (!summary.ok()) {
-    FEDGE_LOG(Warn, kLog) << "reference profile of version " << p.model_version()
-                          << " ignored: " << summary.status().message();
+    FEDGE_LOG(Warn, kLog).Client(id()) << "reference profile of version " << p.model_version()
+                                       << " ignored: " << summary.status().message();
     return;
   }
   if (Status s =
           store_->PutState(ProfileKey("global", p.model_version()), drift::EncodeSummary(*summary));
       !s.ok()) {
-    FEDGE_LOG(Warn, kLog) << "cannot keep the reference profile: " << s.message();
+    FEDGE_LOG(Warn, kLog).Client(id()) << "cannot keep the reference profile: " << s.message();
     return;
   }
   UseReference(p.model_version());
@@ -116,9 +117,9 @@ void Client::SendDriftWindow(const DriftWindow& w) {
                                    r.alarm, r.drifted, r.detector_statistic, dv, summary,
                                    w.onset_ms, w.captured_ms));
   if (r.alarm) {
-    FEDGE_LOG(Info, kLog) << "drift detected: window " << r.index << " of model version "
-                          << w.model_version << ", score " << r.score << " ("
-                          << drift::FeatureName(r.top_feature) << ")";
+    FEDGE_LOG(Info, kLog).Client(id())
+        << "drift detected: window " << r.index << " of model version " << w.model_version
+        << ", score " << r.score << " (" << drift::FeatureName(r.top_feature) << ")";
   }
   net::asio::post(strand_, [this, payload = std::move(payload)]() mutable {
     if (conn_ && !conn_->closed()) {
@@ -135,9 +136,10 @@ std::vector<int64_t> Client::FocusIndices(uint64_t since_ms, double fraction) co
   std::vector<int64_t> out =
       client::FocusIndices(data_.train, data_.captured_ms, since_ms, fraction);
   if (out.size() > data_.train.size()) {
-    FEDGE_LOG(Info, kLog) << "drift retraining: " << (out.size() - data_.train.size())
-                          << " extra draws of the labelled frames captured since the drift, "
-                          << out.size() << " examples";
+    FEDGE_LOG(Info, kLog).Client(id())
+        << "drift retraining: " << (out.size() - data_.train.size())
+        << " extra draws of the labelled frames captured since the drift, " << out.size()
+        << " examples";
   }
   return out;
 }
@@ -206,7 +208,7 @@ Result<uint64_t> Client::RunCamera(FrameSource& source, std::ostream* sink,
     Result<ObserveResult> r = ObserveFrames(std::span<const Frame>(&*frame, 1));
     if (r.status().code() == shared::Code::kUnavailable) {
       if (skipped++ == 0) {
-        FEDGE_LOG(Info, kLog) << r.status().message();
+        FEDGE_LOG(Info, kLog).Client(id()) << r.status().message();
       }
       continue;
     }
@@ -232,7 +234,8 @@ Result<uint64_t> Client::RunCamera(FrameSource& source, std::ostream* sink,
   }
   if (sink != nullptr) sink->flush();
   if (skipped > 0) {
-    FEDGE_LOG(Info, kLog) << skipped << " camera frames arrived before a model was installed";
+    FEDGE_LOG(Info, kLog).Client(id())
+        << skipped << " camera frames arrived before a model was installed";
   }
   return classified;
 }

@@ -26,7 +26,8 @@ Status Client::LoadOutbox() {
     try {
       task_id = std::stoull(r.task_id);
     } catch (const std::exception&) {
-      FEDGE_LOG(Warn, kLog) << "dropping outbox record with a bad task id '" << r.task_id << "'";
+      FEDGE_LOG(Warn, kLog).Client(id())
+          << "dropping outbox record with a bad task id '" << r.task_id << "'";
       (void)store_->DeleteOutgoing(r.task_id);
       continue;
     }
@@ -38,9 +39,10 @@ Status Client::LoadOutbox() {
     outbox_[task_id] = std::move(out);
   }
   if (!outbox_.empty()) {
-    FEDGE_LOG(Info, kLog) << outbox_.size()
-                          << " update(s) from an earlier run wait in the outbox; they are "
-                             "delivered when the coordinator is reachable and their round is open";
+    FEDGE_LOG(Info, kLog).Client(id())
+        << outbox_.size()
+        << " update(s) from an earlier run wait in the outbox; they are "
+           "delivered when the coordinator is reachable and their round is open";
   }
   FEDGE_ASSIGN_OR_RETURN(auto residual, store_->GetState(kResidualKey));
   if (residual) {
@@ -48,7 +50,8 @@ Status Client::LoadOutbox() {
     if (r.ok()) {
       residual_ = std::move(*r);
     } else {
-      FEDGE_LOG(Warn, kLog) << "ignoring an unreadable top-k residual: " << r.status().message();
+      FEDGE_LOG(Warn, kLog).Client(id())
+          << "ignoring an unreadable top-k residual: " << r.status().message();
     }
   }
   return Status::Ok();
@@ -62,15 +65,15 @@ void Client::PersistOutgoing(uint64_t task_id, const Outgoing& out) {
   r.blob = out.blob;
   if (Status s = store_->PutOutgoing(r); !s.ok()) {
     // The update is still delivered from memory; only a restart before that would lose it.
-    FEDGE_LOG(Error, kLog) << "cannot keep the update of task " << task_id
-                           << " in the outbox: " << s.ToString();
+    FEDGE_LOG(Error, kLog).Client(id())
+        << "cannot keep the update of task " << task_id << " in the outbox: " << s.ToString();
   }
 }
 
 void Client::ForgetOutgoing(uint64_t task_id) {
   if (Status s = store_->DeleteOutgoing(std::to_string(task_id)); !s.ok()) {
-    FEDGE_LOG(Warn, kLog) << "cannot remove task " << task_id
-                          << " from the outbox: " << s.ToString();
+    FEDGE_LOG(Warn, kLog).Client(id())
+        << "cannot remove task " << task_id << " from the outbox: " << s.ToString();
   }
 }
 
@@ -101,7 +104,7 @@ void Client::AuditSent(std::span<const uint8_t> payload) {
     }
   }
   if (Status s = store_->AppendAudit(e); !s.ok()) {
-    FEDGE_LOG(Error, kLog) << "cannot write the audit log: " << s.ToString();
+    FEDGE_LOG(Error, kLog).Client(id()) << "cannot write the audit log: " << s.ToString();
   }
 }
 
@@ -117,8 +120,9 @@ Status Client::EnsureStoreData(const ml::Model& model) {
   FEDGE_ASSIGN_OR_RETURN(LocalData fresh,
                          LoadStoreData(*store_, spec, model.num_classes(),
                                        config_.data.holdout_fraction, config_.data.seed));
-  FEDGE_LOG(Info, kLog) << "training data: " << fresh.train.size() << " labelled frames ("
-                        << fresh.eval.size() << " held out) from the sample store";
+  FEDGE_LOG(Info, kLog).Client(id())
+      << "training data: " << fresh.train.size() << " labelled frames (" << fresh.eval.size()
+      << " held out) from the sample store";
   std::lock_guard<std::mutex> lock(data_mu_);
   data_ = std::move(fresh);
   data_labels_ = std::move(counts);

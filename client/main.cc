@@ -114,8 +114,9 @@ int main(int argc, char** argv) {
   CLI::App app{"fedge client: learns from on-site cameras; images never leave the site"};
   app.require_subcommand(1);
   app.fallthrough();  // --log-level also after the subcommand
-  std::string config_path, log_level = "info";
+  std::string config_path, log_level = "info", log_format;
   app.add_option("--log-level", log_level, "debug, info, warn or error");
+  app.add_option("--log-format", log_format, "text or json (one JSON object per line)");
   CLI::App* run = app.add_subcommand(
       "run", "connect to the coordinator, answer tasks and classify [camera] source");
   run->add_option("--config", config_path, "client.toml from the startup kit")->required();
@@ -149,12 +150,7 @@ int main(int argc, char** argv) {
   uint64_t last = 0;
   audit->add_option("--last", last, "only the newest N entries");
   CLI11_PARSE(app, argc, argv);
-  fedge::shared::LogLevel level;
-  if (!fedge::shared::ParseLogLevel(log_level, &level)) {
-    std::fprintf(stderr, "fedge-client: --log-level must be debug, info, warn or error\n");
-    return 2;
-  }
-  fedge::shared::SetLogLevel(level);
+  if (!fedge::shared::ConfigureLogging("fedge-client", log_level, log_format)) return 2;
   if (*run) return Run(config_path);
   if (*inf) {
     infer.keep_frames = !no_store;

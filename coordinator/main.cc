@@ -20,18 +20,14 @@ int main(int argc, char** argv) {
   CLI::App app{"fedge coordinator: authenticates clients by certificate and runs training rounds"};
   std::string config_path;
   bool serve = false;
-  std::string log_level = "info";
+  std::string log_level = "info", log_format;
   app.add_option("--config", config_path, "coordinator.toml from the coordinator's startup kit")
       ->required();
   app.add_flag("--serve", serve, "keep serving after the configured rounds are done");
   app.add_option("--log-level", log_level, "debug, info, warn or error");
+  app.add_option("--log-format", log_format, "text or json (one JSON object per line)");
   CLI11_PARSE(app, argc, argv);
-  fedge::shared::LogLevel level;
-  if (!fedge::shared::ParseLogLevel(log_level, &level)) {
-    std::fprintf(stderr, "fedge-coordinator: --log-level must be debug, info, warn or error\n");
-    return 2;
-  }
-  fedge::shared::SetLogLevel(level);
+  if (!fedge::shared::ConfigureLogging("fedge-coordinator", log_level, log_format)) return 2;
   fedge::ml::ConfigureRuntime(1);
 
   auto config = fedge::coordinator::LoadCoordinatorConfig(config_path);

@@ -232,7 +232,7 @@ Status RoundEngine::ResumeRound(const nlohmann::json& open) {
                                   std::to_string(model_.round));
       }
       round_->training = false;
-      FEDGE_LOG(Info, kLog) << "resuming round " << round << " at its evaluation";
+      FEDGE_LOG(Info, kLog).Round(round) << "resuming round " << round << " at its evaluation";
       return Status::Ok();
     }
     if (phase != "train") return Status::Corruption("unknown round phase '" + phase + "'");
@@ -258,11 +258,11 @@ Status RoundEngine::ResumeRound(const nlohmann::json& open) {
   FEDGE_RETURN_IF_ERROR(store_->ForEachUpdate(round_->round, refold));
   int64_t left_ms =
       static_cast<int64_t>(round_->deadline_ms) - static_cast<int64_t>(shared::UnixMillis());
-  FEDGE_LOG(Info, kLog) << "resuming round " << round_->round << ": "
-                        << round_->contributions.size() << " stored update(s) folded again, "
-                        << round_->pending.size() << " of " << round_->tasks.size()
-                        << " sampled client(s) still expected, " << std::max<int64_t>(0, left_ms)
-                        << " ms to the deadline";
+  FEDGE_LOG(Info, kLog).Round(round_->round)
+      << "resuming round " << round_->round << ": " << round_->contributions.size()
+      << " stored update(s) folded again, " << round_->pending.size() << " of "
+      << round_->tasks.size() << " sampled client(s) still expected, "
+      << std::max<int64_t>(0, left_ms) << " ms to the deadline";
   return Status::Ok();
 }
 
@@ -365,19 +365,21 @@ void RoundEngine::Connected(std::shared_ptr<Peer> peer, ClientHello hello) {
     record.eval_examples = hello.eval_examples;
     record.class_counts = hello.class_counts;
     if (Status s = store_->PutClient(record); !s.ok()) {
-      FEDGE_LOG(Error, kLog) << "cannot record client " << id << ": " << s.ToString();
+      FEDGE_LOG(Error, kLog).Client(id) << "cannot record client " << id << ": " << s.ToString();
     }
     if (auto old = connected_.find(id); old != connected_.end() && old->second != peer) {
       // One session per client: the newest wins (the old one is usually a dead connection
       // that has not timed out yet).
-      FEDGE_LOG(Info, kLog) << "client " << id << " connected again; closing its older session";
+      FEDGE_LOG(Info, kLog).Client(id)
+          << "client " << id << " connected again; closing its older session";
       old->second->Close();
     }
     connected_[id] = peer;
     metrics_->connected_clients->Set(static_cast<double>(connected_.size()));
     metrics_->client_connected->Labels({id}).Set(1);
     hellos_[id] = std::move(hello);
-    FEDGE_LOG(Debug, kLog) << "client " << id << " ready (" << connected_.size() << " connected)";
+    FEDGE_LOG(Debug, kLog).Client(id)
+        << "client " << id << " ready (" << connected_.size() << " connected)";
     // A client that comes back during a round gets its open task again (after a restart of
     // either side); one that answered already is not asked again.
     if (round_ && round_->training && round_->pending.count(id)) {
@@ -409,8 +411,9 @@ void RoundEngine::Disconnected(std::shared_ptr<Peer> peer) {
     metrics_->client_connected->Labels({id}).Set(0);
     if (round_ && round_->pending.count(id)) {
       if (round_->training) {
-        FEDGE_LOG(Warn, kLog) << "client " << id << " disconnected with an open task in round "
-                              << round_->round << "; waiting for it until the deadline";
+        FEDGE_LOG(Warn, kLog).Client(id)
+            << "client " << id << " disconnected with an open task in round " << round_->round
+            << "; waiting for it until the deadline";
       } else {
         round_->pending.erase(id);  // evaluation does not wait for absent clients
       }
@@ -507,7 +510,7 @@ void RoundEngine::OnDriftReport(const std::shared_ptr<Peer>& peer, const DriftRe
   const uint64_t now = shared::UnixMillis();
   if (Status s = drift_.OnReport(id, r, model_.version, now, ReferenceFor(r.model_version));
       !s.ok()) {
-    FEDGE_LOG(Warn, kLog) << "client " << id << ": " << s.message();
+    FEDGE_LOG(Warn, kLog).Client(id) << "client " << id << ": " << s.message();
     peer->Send(shared::MakeErrorMessage(s, 0));
     return;
   }
@@ -615,8 +618,8 @@ Status RoundEngine::CheckSubmission(const std::string& client_id, uint64_t round
 void RoundEngine::RejectUpdate(const std::shared_ptr<Peer>& peer, const UpdateIn& u,
                                const Status& s, const char* reason) {
   const std::string& id = peer->client_id();
-  FEDGE_LOG(Warn, kLog) << "rejected update from " << id << " for round " << u.round << ": "
-                        << s.ToString();
+  FEDGE_LOG(Warn, kLog).Client(id).Round(u.round)
+      << "rejected update from " << id << " for round " << u.round << ": " << s.ToString();
   ++updates_rejected_;
   metrics_->Rejected(reason);
   if (round_ && round_->training && u.round == round_->round &&
@@ -732,8 +735,8 @@ void RoundEngine::OnStored(std::shared_ptr<Peer> peer, UpdateIn u, const UpdateR
   if (Status s = round_->acc->Fold(std::move(values), FoldWeight(id, u.round, u.examples));
       !s.ok()) {
     // Validate passed, so this cannot happen; the stored update is folded again on resume.
-    FEDGE_LOG(Error, kLog) << "update from " << id
-                           << " was stored but not folded: " << s.ToString();
+    FEDGE_LOG(Error, kLog).Client(id)
+        << "update from " << id << " was stored but not folded: " << s.ToString();
   }
   round_->accepted_ids.insert(u.idempotency_id);
   metrics_->fold_seconds->Observe(std::chrono::duration<double>(Clock::now() - fold_start).count());
@@ -744,7 +747,8 @@ void RoundEngine::OnStored(std::shared_ptr<Peer> peer, UpdateIn u, const UpdateR
   }
   round_->pending.erase(id);
   peer->Send(shared::MakeAck(u.task_id, "update accepted for round " + std::to_string(u.round)));
-  FEDGE_LOG(Debug, kLog) << "folded update from " << id << " (" << u.examples << " examples)";
+  FEDGE_LOG(Debug, kLog).Client(id)
+      << "folded update from " << id << " (" << u.examples << " examples)";
   PublishSnapshot();
   Wake();
 }
@@ -785,7 +789,8 @@ void RoundEngine::OnEval(std::shared_ptr<Peer> peer, EvalIn e) {
       if (Status s = round_->profile.Merge(*e.profile); s.ok()) {
         ++round_->profile_clients;
       } else {
-        FEDGE_LOG(Warn, kLog) << "client " << id << ": drift profile not merged: " << s.message();
+        FEDGE_LOG(Warn, kLog).Client(id)
+            << "client " << id << ": drift profile not merged: " << s.message();
       }
     }
     round_->eval_loss_sum += e.loss * static_cast<double>(e.examples);
@@ -896,8 +901,8 @@ net::awaitable<Status> RoundEngine::RunTrainRound(uint64_t round) {
     for (const auto& [id, task] : round_->tasks) {
       connected_[id]->Send(MakeOffer(task, round, /*train=*/true, id));
     }
-    FEDGE_LOG(Info, kLog) << "round " << round << ": offered training to " << k << " of "
-                          << connected_.size() << " clients";
+    FEDGE_LOG(Info, kLog).Round(round) << "round " << round << ": offered training to " << k
+                                       << " of " << connected_.size() << " clients";
   } else {
     for (const auto& [id, task] : round_->pending) {
       if (auto it = connected_.find(id); it != connected_.end()) {
@@ -922,8 +927,9 @@ net::awaitable<Status> RoundEngine::RunTrainRound(uint64_t round) {
                                   std::to_string(r.min_fit));
   }
   if (!round_->pending.empty()) {
-    FEDGE_LOG(Warn, kLog) << "round " << round << ": deadline passed; " << round_->pending.size()
-                          << " sampled client(s) did not answer";
+    FEDGE_LOG(Warn, kLog).Round(round)
+        << "round " << round << ": deadline passed; " << round_->pending.size()
+        << " sampled client(s) did not answer";
   }
   const auto finalize_start = Clock::now();
   FEDGE_CO_ASSIGN_OR_RETURN(shared::TensorBundle state, round_->acc->Finalize());
@@ -1061,8 +1067,8 @@ net::awaitable<void> RoundEngine::Run(bool exit_when_done) {
         round_.reset();
         next_attempt_ = attempt;
         PublishSnapshot();
-        FEDGE_LOG(Warn, kLog) << "round " << round << " failed (attempt " << failures
-                              << "): " << s.message() << "; retrying";
+        FEDGE_LOG(Warn, kLog).Round(round) << "round " << round << " failed (attempt " << failures
+                                           << "): " << s.message() << "; retrying";
         co_await WaitUntil(never, Clock::now() + std::chrono::seconds(std::min(30, failures * 2)));
         continue;
       }
@@ -1094,8 +1100,8 @@ net::awaitable<void> RoundEngine::Run(bool exit_when_done) {
     summary.bytes_out = traffic_ ? traffic_->bytes_out.load() - out0 : 0;
     summary.ended_ms = shared::UnixMillis();
     if (Status s = store_->FinishRound(round, ToJson(summary)); !s.ok()) {
-      FEDGE_LOG(Error, kLog) << "cannot store the summary of round " << round << ": "
-                             << s.ToString();
+      FEDGE_LOG(Error, kLog).Round(round)
+          << "cannot store the summary of round " << round << ": " << s.ToString();
     }
     round_.reset();
     if (Result<std::optional<Campaign>> ended =
@@ -1114,14 +1120,15 @@ net::awaitable<void> RoundEngine::Run(bool exit_when_done) {
       }
     }
     PublishSnapshot();
-    FEDGE_LOG(Info, kLog) << "round " << round << " complete: version " << summary.model_version
-                          << ", " << summary.updates << "/" << summary.sampled << " updates, "
-                          << summary.examples << " examples, train loss " << summary.train_loss
-                          << (summary.evaluation.contains("accuracy")
-                                  ? ", federated accuracy " +
-                                        std::to_string(summary.evaluation["accuracy"].get<double>())
-                                  : std::string())
-                          << ", " << summary.seconds << " s";
+    FEDGE_LOG(Info, kLog).Round(round)
+        << "round " << round << " complete: version " << summary.model_version << ", "
+        << summary.updates << "/" << summary.sampled << " updates, " << summary.examples
+        << " examples, train loss " << summary.train_loss
+        << (summary.evaluation.contains("accuracy")
+                ? ", federated accuracy " +
+                      std::to_string(summary.evaluation["accuracy"].get<double>())
+                : std::string())
+        << ", " << summary.seconds << " s";
     metrics_->rounds_completed->Inc();
     metrics_->round_duration->Observe(summary.seconds);
     if (summary.evaluation.contains("accuracy")) {

@@ -31,7 +31,8 @@ Session::Session(std::shared_ptr<shared::Connection> conn, RoundEngine* engine, 
 void Session::CloseIfPeer(const std::string& client_id) {
   net::asio::post(conn_->executor(), [self = shared_from_this(), client_id] {
     if (self->identity_.common_name != client_id || self->conn_->closed()) return;
-    FEDGE_LOG(Info, kLog) << "closing the session of " << client_id << ": certificate revoked";
+    FEDGE_LOG(Info, kLog).Client(client_id)
+        << "closing the session of " << client_id << ": certificate revoked";
     self->conn_->SendAndClose(shared::MakeErrorMessage(
         Status::PermissionDenied("the certificate of " + client_id + " was revoked")));
   });
@@ -97,8 +98,8 @@ net::awaitable<void> Session::Run() {
                          ((*revoked)->reason.empty() ? "" : " (" + (*revoked)->reason + ")") +
                          "; ask the project's central team for a new startup kit");
     conn_->SendAndClose(shared::MakeErrorMessage(s));
-    FEDGE_LOG(Warn, kLog) << "refused " << remote_ << " (" << identity_.common_name
-                          << "): " << s.message();
+    FEDGE_LOG(Warn, kLog).Client(identity_.common_name)
+        << "refused " << remote_ << " (" << identity_.common_name << "): " << s.message();
     co_return;
   }
   const bool client = identity_.role == shared::kRoleClient;
@@ -106,13 +107,14 @@ net::awaitable<void> Session::Run() {
     Status s = Status::PermissionDenied("certificate role '" + identity_.role +
                                         "' may not join training rounds or run admin commands");
     conn_->SendAndClose(shared::MakeErrorMessage(s));
-    FEDGE_LOG(Warn, kLog) << "refused " << remote_ << " (" << identity_.common_name
-                          << "): " << s.message();
+    FEDGE_LOG(Warn, kLog).Client(identity_.common_name)
+        << "refused " << remote_ << " (" << identity_.common_name << "): " << s.message();
     co_return;
   }
   upload_ = shared::BlobAssembler(client ? engine_->max_update_bytes() : kMaxImportBytes);
   if (Status s = co_await Greet(client); !s.ok()) {
-    FEDGE_LOG(Warn, kLog) << identity_.common_name << " (" << remote_ << "): " << s.ToString();
+    FEDGE_LOG(Warn, kLog).Client(identity_.common_name)
+        << identity_.common_name << " (" << remote_ << "): " << s.ToString();
     if (!conn_->closed()) conn_->SendAndClose(shared::MakeErrorMessage(s));
     co_return;
   }
@@ -120,7 +122,8 @@ net::awaitable<void> Session::Run() {
     co_await RunAdmin();
     co_return;
   }
-  FEDGE_LOG(Info, kLog) << "client " << identity_.common_name << " connected from " << remote_;
+  FEDGE_LOG(Info, kLog).Client(identity_.common_name)
+      << "client " << identity_.common_name << " connected from " << remote_;
   net::asio::co_spawn(conn_->executor(), HeartbeatLoop(shared_from_this()),
                       shared::LogOnError{kLog});
   while (!conn_->closed()) {
@@ -132,10 +135,11 @@ net::awaitable<void> Session::Run() {
     }
     if (!s.ok()) {
       if (s.code() == shared::Code::kUnavailable) {
-        FEDGE_LOG(Info, kLog) << "client " << identity_.common_name << " disconnected ("
-                              << s.message() << ")";
+        FEDGE_LOG(Info, kLog).Client(identity_.common_name)
+            << "client " << identity_.common_name << " disconnected (" << s.message() << ")";
       } else {
-        FEDGE_LOG(Warn, kLog) << "closing client " << identity_.common_name << ": " << s.ToString();
+        FEDGE_LOG(Warn, kLog).Client(identity_.common_name)
+            << "closing client " << identity_.common_name << ": " << s.ToString();
         if (!conn_->closed()) conn_->SendAndClose(shared::MakeErrorMessage(s));
       }
       break;
@@ -171,8 +175,8 @@ Status Session::Dispatch(const wire::Envelope& env) {
       return OnDriftReport(*env.message_as_DriftReport());
     case wire::Message::Error: {
       const wire::Error* e = env.message_as_Error();
-      FEDGE_LOG(Warn, kLog) << "client " << client_id()
-                            << " reports error: " << e->message()->str();
+      FEDGE_LOG(Warn, kLog).Client(client_id())
+          << "client " << client_id() << " reports error: " << e->message()->str();
       return Status::Ok();
     }
     default:
@@ -279,8 +283,9 @@ Status Session::OnUpdateSubmit(const wire::UpdateSubmit& submit) {
   intent.size = submit.blob_size();
   intent.offset = upload_.received();
   if (intent.offset > 0) {
-    FEDGE_LOG(Info, kLog) << "client " << client_id() << " resumes its upload at byte "
-                          << intent.offset << " of " << intent.size;
+    FEDGE_LOG(Info, kLog).Client(client_id())
+        << "client " << client_id() << " resumes its upload at byte " << intent.offset << " of "
+        << intent.size;
   }
   engine_->OfferUpload(shared_from_this(), std::move(intent));
   return Status::Ok();
@@ -302,8 +307,9 @@ Status Session::OnEvalReport(const wire::EvalReport& report) {
     if (profile.ok()) {
       e.profile = std::move(*profile);
     } else {
-      FEDGE_LOG(Warn, kLog) << "client " << client_id() << ": evaluation's drift profile ignored: "
-                            << profile.status().message();
+      FEDGE_LOG(Warn, kLog).Client(client_id())
+          << "client " << client_id()
+          << ": evaluation's drift profile ignored: " << profile.status().message();
     }
   }
   engine_->SubmitEval(shared_from_this(), std::move(e));

@@ -7,20 +7,16 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"fedge-sim: runs a coordinator and many clients over real mutual TLS on loopback"};
-  std::string scenario_path, out_dir, log_level = "warn";
+  std::string scenario_path, out_dir, log_level = "warn", log_format;
   bool quiet = false;
   app.add_option("scenario", scenario_path, "scenario file (TOML)")->required();
   app.add_option("--out", out_dir, "output directory for report.json, report.html and state")
       ->required();
   app.add_option("--log-level", log_level, "debug, info, warn or error (default warn)");
+  app.add_option("--log-format", log_format, "text or json (one JSON object per line)");
   app.add_flag("--quiet", quiet, "no progress lines");
   CLI11_PARSE(app, argc, argv);
-  fedge::shared::LogLevel level;
-  if (!fedge::shared::ParseLogLevel(log_level, &level)) {
-    std::fprintf(stderr, "fedge-sim: --log-level must be debug, info, warn or error\n");
-    return 2;
-  }
-  fedge::shared::SetLogLevel(level);
+  if (!fedge::shared::ConfigureLogging("fedge-sim", log_level, log_format)) return 2;
   auto scenario = fedge::sim::LoadScenario(scenario_path);
   if (!scenario.ok()) {
     std::fprintf(stderr, "fedge-sim: %s\n", scenario.status().message().c_str());
