@@ -16,6 +16,7 @@
 
 #include "coordinator/admin_client.h"
 #include "coordinator/registry.h"
+#include "coordinator/release_cli.h"
 #include "shared/crypto.h"
 #include "shared/pki.h"
 #include "shared/progress.h"
@@ -559,6 +560,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   std::vector<Command> commands = {AddProvisionCommand(app)};
   AddAdminCommands(app, commands, global);
+  std::vector<fedge::coordinator::CliCommand> release_commands;
+  fedge::coordinator::AddReleaseCommands(
+      app, release_commands, std::shared_ptr<const AdminConnectOptions>(global, &global->connect));
+  for (auto& c : release_commands) commands.push_back({c.app, std::move(c.run)});
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
