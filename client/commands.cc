@@ -11,6 +11,7 @@
 #include "client/metrics.h"
 #include "client/model_cache.h"
 #include "client/sample_store.h"
+#include "client/updater.h"
 #include "shared/bundle_codec.h"
 #include "shared/crypto.h"
 #include "shared/ml/runtime.h"
@@ -46,6 +47,15 @@ Result<ml::Model> LoadModel(const InferCommand& cmd, const std::optional<ClientC
     *described = cmd.model_path;
   } else {
     if (!config) return Status::InvalidArgument("give --config, or --model FILE --arch ARCH");
+    // A verified, health-checked release in the active slot comes first (client/updater.h).
+    FEDGE_ASSIGN_OR_RETURN(std::optional<ActiveRelease> release,
+                           LoadActiveRelease(config->state_dir));
+    if (release) {
+      *version = release->counter;
+      *described = "release " + release->target + " (counter " + std::to_string(release->counter) +
+                   ", slot " + release->slot + ", " + release->model.arch() + ")";
+      return std::move(release->model);
+    }
     FEDGE_ASSIGN_OR_RETURN(InstalledModel installed, ReadInstalledModel(config->state_dir));
     FEDGE_ASSIGN_OR_RETURN(ModelCache cache, ModelCache::Open(config->state_dir, 1ull << 31));
     FEDGE_ASSIGN_OR_RETURN(blob, cache.Get(installed.digest));
@@ -75,6 +85,30 @@ void PrintSummary(const InferenceSummary& s) {
 }
 
 }  // namespace
+
+int RunUpdateCommand(const std::string& config_path, const std::string& repo) {
+  Result<ClientConfig> config = LoadClientConfig(config_path);
+  if (!config.ok()) return Fail(config.status());
+  const std::string dir = repo.empty() ? config->update.repo : repo;
+  if (dir.empty()) return Fail(Status::InvalidArgument("give --repo DIR or set [update] repo"));
+  ml::ConfigureRuntime(config->threads);
+  UpdateOptions o;
+  o.state_dir = config->state_dir;
+  o.initial_root_path = config->update.root;
+  o.max_artifact_bytes = config->update.max_artifact_bytes;
+  o.latency_budget_ms = config->update.latency_budget_ms;
+  o.health_frames = config->update.health_frames;
+  DirectoryReleaseSource source(dir);
+  Result<UpdateOutcome> out = RunUpdate(source, o);
+  if (!out.ok()) return Fail(out.status());
+  std::printf("%s\n", UpdateOutcomeJson(*out).c_str());
+  if (!out->error.empty()) {
+    std::fprintf(stderr, "fedge-client: update refused, still running slot %s: %s\n",
+                 out->slot.empty() ? "(none)" : out->slot.c_str(), out->error.c_str());
+    return 1;
+  }
+  return 0;
+}
 
 int RunInferCommand(const InferCommand& cmd) {
   std::optional<ClientConfig> config;

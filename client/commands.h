@@ -19,6 +19,10 @@ struct InferCommand {
   int threads = 0;          // 0: training.threads from the config (or 2)
 };
 int RunInferCommand(const InferCommand& command);
+// Verifies and installs the newest signed release from `repo` (or [update] repo) into an A/B
+// slot (client/updater.h) and prints the outcome (also kept in <state>/release/status.json).
+// Exit 0 when installed or already up to date, 1 when refused.
+int RunUpdateCommand(const std::string& config_path, const std::string& repo);
 
 int RunLabelsImport(const std::string& config_path, const std::string& file);
 // what: stats | purge | review | quarantine | retention

@@ -90,6 +90,20 @@ Status LoadDrift(const ConfigFile& file, const std::string& path, DriftMonitorSe
   return Status::Ok();
 }
 
+Status LoadUpdate(const ConfigFile& file, UpdateSettings* u) {
+  FEDGE_ASSIGN_OR_RETURN(u->repo, file.String("update.repo", ""));
+  if (!u->repo.empty()) u->repo = file.ResolvePath(u->repo);
+  FEDGE_ASSIGN_OR_RETURN(u->root, file.String("update.root", ""));
+  if (!u->root.empty()) u->root = file.ResolvePath(u->root);
+  FEDGE_ASSIGN_OR_RETURN(int64_t mb, file.Int("update.max_artifact_mb", 64, 1, 1024));
+  u->max_artifact_bytes = static_cast<uint64_t>(mb) << 20;
+  FEDGE_ASSIGN_OR_RETURN(u->latency_budget_ms,
+                         file.Double("update.latency_budget_ms", 200.0, 0.001, 1e6));
+  FEDGE_ASSIGN_OR_RETURN(int64_t frames, file.Int("update.health_frames", 8, 1, 10000));
+  u->health_frames = static_cast<int>(frames);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<ClientConfig> LoadClientConfig(const std::string& path) {
@@ -137,7 +151,12 @@ Result<ClientConfig> LoadClientConfig(const std::string& path) {
                                              "drift.profile_frames",
                                              "metrics.enabled",
                                              "metrics.listen",
-                                             "metrics.port"}));
+                                             "metrics.port",
+                                             "update.repo",
+                                             "update.root",
+                                             "update.max_artifact_mb",
+                                             "update.latency_budget_ms",
+                                             "update.health_frames"}));
   ClientConfig c;
   c.config_path = path;
   FEDGE_ASSIGN_OR_RETURN(c.host, file.String("coordinator.host"));
@@ -185,6 +204,7 @@ Result<ClientConfig> LoadClientConfig(const std::string& path) {
   c.threads = static_cast<int>(threads);
   FEDGE_RETURN_IF_ERROR(LoadCameraAndStore(file, path, &c));
   FEDGE_RETURN_IF_ERROR(LoadDrift(file, path, &c.drift));
+  FEDGE_RETURN_IF_ERROR(LoadUpdate(file, &c.update));
   FEDGE_ASSIGN_OR_RETURN(c.metrics,
                          shared::LoadMetricsSettings(file, ClientConfig::DefaultMetrics()));
   return c;

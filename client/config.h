@@ -55,6 +55,15 @@ struct DriftMonitorSettings {
   int profile_frames = 2000;  // evaluation frames summarised for the reference profile (max)
 };
 
+// Signed model releases ([update]; client/updater.h, `fedge-client update`).
+struct UpdateSettings {
+  std::string repo;  // release repository directory; empty: give --repo
+  std::string root;  // trusted root metadata from the startup kit (first update only)
+  uint64_t max_artifact_bytes = 64ull << 20;
+  double latency_budget_ms = 200;  // median batch-1 latency the health check allows
+  int health_frames = 8;
+};
+
 struct ClientConfig {
   std::string config_path;
   std::string host = "localhost";
@@ -64,6 +73,7 @@ struct ClientConfig {
   CameraSettings camera;
   StoreSettings store;
   DriftMonitorSettings drift;
+  UpdateSettings update;
   std::string predictions_path;  // sink of `fedge-client infer`; empty: <state>/predictions.jsonl
   std::string state_dir;
   uint32_t max_frame_bytes = 16u << 20;

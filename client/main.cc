@@ -149,6 +149,10 @@ int main(int argc, char** argv) {
   audit->add_option("--config", config_path, "client.toml")->required();
   uint64_t last = 0;
   audit->add_option("--last", last, "only the newest N entries");
+  CLI::App* update = app.add_subcommand("update", "verify and install the newest signed release");
+  std::string update_repo;
+  update->add_option("--config", config_path, "client.toml")->required();
+  update->add_option("--repo", update_repo, "release repository directory ([update] repo)");
   CLI11_PARSE(app, argc, argv);
   if (!fedge::shared::ConfigureLogging("fedge-client", log_level, log_format)) return 2;
   if (*run) return Run(config_path);
@@ -156,6 +160,7 @@ int main(int argc, char** argv) {
     infer.keep_frames = !no_store;
     return fedge::client::RunInferCommand(infer);
   }
+  if (*update) return fedge::client::RunUpdateCommand(config_path, update_repo);
   if (*import) return fedge::client::RunLabelsImport(config_path, labels_file);
   if (*store) return fedge::client::RunStoreCommand(config_path, store_what, count);
   return fedge::client::RunAuditCommand(config_path, last);

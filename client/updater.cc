@@ -1,0 +1,256 @@
+#include "client/updater.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "shared/crypto.h"
+#include "shared/ml/arch.h"
+#include "shared/release/envelope.h"
+#include "shared/release/updater.h"
+
+namespace fedge::client {
+
+namespace fs = std::filesystem;
+namespace rel = shared::release;
+using nlohmann::json;
+using shared::Result;
+using shared::Status;
+
+namespace {
+
+std::string ReleaseDir(const std::string& state_dir) { return state_dir + "/release"; }
+
+std::span<const uint8_t> Bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+Result<json> ReadJson(const std::string& path) {
+  FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, shared::ReadFile(path, 1 << 16));
+  json j = json::parse(bytes.begin(), bytes.end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::Corruption(path + " is not a JSON object");
+  return j;
+}
+
+// The bundle for Updater::Refresh: newer roots (N+1.root.json, ... until one is missing), then
+// timestamp, snapshot and targets.
+Result<rel::ReleaseBundle> FetchBundle(ReleaseSource& source, uint64_t trusted_root) {
+  rel::ReleaseBundle b;
+  for (uint64_t v = trusted_root + 1; b.roots.size() < rel::kMaxRootRotationsPerUpdate; ++v) {
+    Result<std::vector<uint8_t>> r =
+        source.ReadMetadata(std::to_string(v) + ".root.json", rel::kMaxEnvelopeBytes);
+    if (!r.ok() && r.status().code() == shared::Code::kNotFound) break;
+    FEDGE_RETURN_IF_ERROR(r.status());
+    b.roots.push_back(std::move(*r));
+  }
+  FEDGE_ASSIGN_OR_RETURN(b.timestamp,
+                         source.ReadMetadata("timestamp.json", rel::kMaxEnvelopeBytes));
+  FEDGE_ASSIGN_OR_RETURN(b.snapshot, source.ReadMetadata("snapshot.json", rel::kMaxEnvelopeBytes));
+  FEDGE_ASSIGN_OR_RETURN(b.targets, source.ReadMetadata("targets.json", rel::kMaxEnvelopeBytes));
+  return b;
+}
+
+// Installs the verified `bytes` of `target` into the inactive slot, health-checks and flips.
+Status Install(SlotStore& slots, const rel::TargetInfo& target, const std::vector<uint8_t>& bytes,
+               const UpdateOptions& o, UpdateOutcome* out) {
+  FEDGE_ASSIGN_OR_RETURN(ml::Artifact artifact, ml::DecodeArtifact(bytes));
+  if (artifact.arch != target.compatibility.arch || artifact.version != target.release_counter) {
+    return Status::InvalidArgument("artifact \"" + target.name + "\" is " + artifact.arch +
+                                   " counter " + std::to_string(artifact.version) +
+                                   " but targets lists " + target.compatibility.arch + " counter " +
+                                   std::to_string(target.release_counter));
+  }
+  FEDGE_ASSIGN_OR_RETURN(std::string id, slots.Inactive());
+  SlotStore::Slot meta{id, target.name, target.release_counter, shared::ToHex(target.sha256)};
+  FEDGE_RETURN_IF_ERROR(slots.Write(id, meta, bytes));
+  FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> stored, slots.Read(id));
+  FEDGE_ASSIGN_OR_RETURN(ml::Artifact loaded, ml::DecodeArtifact(stored));
+  FEDGE_RETURN_IF_ERROR(
+      HealthCheck(loaded, o.health_frames, o.latency_budget_ms, &out->median_latency_ms)
+          .WithContext("health check of \"" + target.name + "\""));
+  return slots.Activate(id);
+}
+
+}  // namespace
+
+Result<std::vector<uint8_t>> DirectoryReleaseSource::ReadMetadata(const std::string& name,
+                                                                  size_t max_bytes) {
+  return shared::ReadFile(repo_ + "/metadata/" + name, max_bytes);
+}
+
+Result<std::unique_ptr<rel::ByteSource>> DirectoryReleaseSource::OpenArtifact(
+    const std::string& name) {
+  FEDGE_ASSIGN_OR_RETURN(auto file, rel::FileSource::Open(repo_ + "/targets/" + name));
+  return std::unique_ptr<rel::ByteSource>(std::move(file));
+}
+
+Result<std::optional<SlotStore::Slot>> SlotStore::Active() const {
+  Result<std::vector<uint8_t>> p = shared::ReadFile(dir_ + "/active", 16);
+  if (!p.ok() && p.status().code() == shared::Code::kNotFound) return std::optional<Slot>();
+  FEDGE_RETURN_IF_ERROR(p.status());
+  std::string id(p->begin(), p->end());
+  if (id != "a\n" && id != "b\n") return Status::Corruption(dir_ + "/active names no slot");
+  id.pop_back();
+  FEDGE_ASSIGN_OR_RETURN(json j, ReadJson(dir_ + "/slot-" + id + "/target.json"));
+  Slot s;
+  s.id = id;
+  s.target = j.value("target", "");
+  s.counter = j.value("counter", uint64_t{0});
+  s.sha256_hex = j.value("sha256", "");
+  return std::optional<Slot>(s);
+}
+
+Result<std::string> SlotStore::Inactive() const {
+  FEDGE_ASSIGN_OR_RETURN(std::optional<Slot> active, Active());
+  return std::string(active && active->id == "a" ? "b" : "a");
+}
+
+Status SlotStore::Write(const std::string& id, const Slot& meta,
+                        const std::vector<uint8_t>& artifact) {
+  const std::string slot = dir_ + "/slot-" + id;
+  std::error_code ec;
+  fs::create_directories(slot, ec);
+  if (ec) return Status::IOError("cannot create " + slot + ": " + ec.message());
+  // The description first: a slot whose artifact does not match it fails Read (never used).
+  const std::string desc =
+      json{{"target", meta.target}, {"counter", meta.counter}, {"sha256", meta.sha256_hex}}.dump();
+  FEDGE_RETURN_IF_ERROR(shared::WriteFileAtomic(slot + "/target.json", Bytes(desc), 0644));
+  return shared::WriteFileAtomic(slot + "/artifact.fdga", artifact, 0644);
+}
+
+Result<std::vector<uint8_t>> SlotStore::Read(const std::string& id) const {
+  const std::string slot = dir_ + "/slot-" + id;
+  FEDGE_ASSIGN_OR_RETURN(json j, ReadJson(slot + "/target.json"));
+  FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes,
+                         shared::ReadFile(slot + "/artifact.fdga", 1u << 30));
+  const shared::Digest d = shared::Sha256(bytes);
+  if (shared::ToHex(d) != j.value("sha256", "")) {
+    return Status::Corruption(slot + "/artifact.fdga does not match its recorded SHA-256");
+  }
+  return bytes;
+}
+
+Status SlotStore::Activate(const std::string& id) {
+  return shared::WriteFileAtomic(dir_ + "/active", Bytes(id + "\n"), 0644);
+}
+
+Status HealthCheck(const ml::Artifact& artifact, int frames, double budget_ms, double* median_ms) {
+  FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle state, ml::ArtifactState(artifact));
+  FEDGE_ASSIGN_OR_RETURN(ml::Model model, ml::Model::Create(artifact.arch, 0));
+  FEDGE_RETURN_IF_ERROR(model.LoadState(state));
+  const int64_t n = model.input_channels() * model.input_height() * model.input_width();
+  std::mt19937 rng(12345);
+  std::normal_distribution<float> pixel(0.f, 1.f);
+  std::vector<float> input(static_cast<size_t>(n));
+  std::vector<double> latencies;
+  for (int i = 0; i < std::max(frames, 1); ++i) {
+    for (float& v : input) v = pixel(rng);
+    std::vector<float> probabilities;
+    auto start = std::chrono::steady_clock::now();
+    FEDGE_ASSIGN_OR_RETURN(std::vector<ml::Prediction> p, model.Predict(input, 1, &probabilities));
+    latencies.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
+    for (float v : probabilities) {
+      if (!std::isfinite(v)) return Status::InvalidArgument("the model's outputs are not finite");
+    }
+  }
+  std::sort(latencies.begin(), latencies.end());
+  *median_ms = latencies[latencies.size() / 2];
+  if (*median_ms > budget_ms) {
+    return Status::DeadlineExceeded("median latency " + std::to_string(*median_ms) +
+                                    " ms is over the budget of " + std::to_string(budget_ms) +
+                                    " ms");
+  }
+  return Status::Ok();
+}
+
+Result<UpdateOutcome> RunUpdate(ReleaseSource& source, const UpdateOptions& o) {
+  const std::string dir = ReleaseDir(o.state_dir);
+  std::vector<uint8_t> initial_root;
+  std::error_code ec;
+  if (!fs::exists(dir + "/" + rel::kStateFileName, ec)) {
+    if (o.initial_root_path.empty()) {
+      return Status::InvalidArgument(
+          "no trusted root yet: set [update] root to the root "
+          "metadata file from the startup kit (1.root.json)");
+    }
+    FEDGE_ASSIGN_OR_RETURN(initial_root, shared::ReadFile(o.initial_root_path, 1 << 22));
+  }
+  FEDGE_ASSIGN_OR_RETURN(rel::Updater updater,
+                         rel::Updater::Open({dir, o.max_artifact_bytes, o.clock}, initial_root));
+  SlotStore slots(dir);
+  UpdateOutcome out;
+  Status s = [&]() -> Status {
+    FEDGE_ASSIGN_OR_RETURN(rel::ReleaseBundle bundle,
+                           FetchBundle(source, updater.state().root.meta.version));
+    FEDGE_RETURN_IF_ERROR(updater.Refresh(bundle));
+    const rel::TargetInfo* newest = nullptr;
+    for (const auto& [name, t] : updater.state().targets->meta.targets) {
+      if (newest == nullptr || t.release_counter > newest->release_counter) newest = &t;
+    }
+    if (newest == nullptr) return Status::NotFound("the repository lists no release");
+    out.target = newest->name;
+    out.counter = newest->release_counter;
+    if (newest->release_counter == updater.state().installed_counter &&
+        newest->name == updater.state().installed_target) {
+      out.up_to_date = true;
+      return Status::Ok();
+    }
+    rel::ClientDescription client{{}, o.input_shape, kClientVersion};
+    Result<ml::ArchInfo> info = ml::ParseArch(newest->compatibility.arch);
+    if (info.ok() && std::count(o.arch_bases.begin(), o.arch_bases.end(), info->base) > 0) {
+      client.archs.push_back(newest->compatibility.arch);
+    } else {
+      client.archs = o.arch_bases;
+    }
+    FEDGE_ASSIGN_OR_RETURN(rel::TargetInfo target, updater.CheckTarget(newest->name, client));
+    FEDGE_ASSIGN_OR_RETURN(auto stream, source.OpenArtifact(target.name));
+    std::vector<uint8_t> bytes;
+    FEDGE_RETURN_IF_ERROR(updater.VerifyRelease(target.name, client, *stream, &bytes).status());
+    FEDGE_ASSIGN_OR_RETURN(std::optional<SlotStore::Slot> before, slots.Active());
+    FEDGE_RETURN_IF_ERROR(Install(slots, target, bytes, o, &out));
+    if (Status r = updater.RecordInstalled(target); !r.ok()) {
+      if (before) (void)slots.Activate(before->id);  // back to the last good slot
+      return r;
+    }
+    out.installed = true;
+    return Status::Ok();
+  }();
+  if (!s.ok()) out.error = s.message();
+  FEDGE_ASSIGN_OR_RETURN(std::optional<SlotStore::Slot> active, slots.Active());
+  if (active) out.slot = active->id;
+  const std::string status = UpdateOutcomeJson(out);
+  FEDGE_RETURN_IF_ERROR(shared::WriteFileAtomic(dir + "/status.json", Bytes(status), 0644));
+  return out;
+}
+
+std::string UpdateOutcomeJson(const UpdateOutcome& o) {
+  json j{{"installed", o.installed},
+         {"up_to_date", o.up_to_date},
+         {"target", o.target},
+         {"release_counter", o.counter},
+         {"active_slot", o.slot},
+         {"error", o.error},
+         {"median_latency_ms", o.median_latency_ms},
+         {"checked_unix", rel::SystemNow()}};
+  return j.dump();
+}
+
+Result<std::optional<ActiveRelease>> LoadActiveRelease(const std::string& state_dir) {
+  SlotStore slots(ReleaseDir(state_dir));
+  FEDGE_ASSIGN_OR_RETURN(std::optional<SlotStore::Slot> active, slots.Active());
+  if (!active) return std::optional<ActiveRelease>();
+  FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, slots.Read(active->id));
+  FEDGE_ASSIGN_OR_RETURN(ml::Artifact artifact, ml::DecodeArtifact(bytes));
+  FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle state, ml::ArtifactState(artifact));
+  FEDGE_ASSIGN_OR_RETURN(ml::Model model, ml::Model::Create(artifact.arch, 0));
+  FEDGE_RETURN_IF_ERROR(model.LoadState(state));
+  return std::optional<ActiveRelease>(
+      ActiveRelease{std::move(model), active->target, active->counter, active->id});
+}
+
+}  // namespace fedge::client

@@ -1,0 +1,136 @@
+#pragma once
+// The client's model updater: fetches signed releases from a ReleaseSource, verifies them in
+// TUF order (shared/release/updater.h), installs the artifact into an A/B slot, health-checks it
+// and only then makes it active. The inference path loads the active slot (LoadActiveRelease).
+//
+// On-disk layout under <state_dir>/release/:
+//   trusted.json          the verifier's trusted state (rollback and freeze protection)
+//   slot-a/, slot-b/      each: artifact.fdga and target.json (name, counter, SHA-256)
+//   active                "a" or "b", replaced atomically; absent before the first install
+//   status.json           the last update's outcome
+// An update writes the inactive slot (fsynced), health-checks it, then flips `active`. A crash
+// before the flip leaves the old slot active; the flip itself is one atomic rename.
+//
+// Thread-safety: one updater at a time per state dir (a separate command or thread); readers of
+// the active slot may run concurrently (they see the old or the new slot, never a mix).
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shared/ml/artifact.h"
+#include "shared/ml/model.h"
+#include "shared/release/verify.h"
+#include "shared/status.h"
+
+namespace fedge::client {
+
+// This client's version, checked against a release's min_client_version.
+inline constexpr char kClientVersion[] = "1.0.0";
+
+// Where releases come from. A later coordinator-served source implements the same interface.
+class ReleaseSource {
+ public:
+  virtual ~ReleaseSource() = default;
+  // A metadata file by its repository name ("timestamp.json", "3.root.json", ...), at most
+  // `max_bytes`. NotFound if the source has no such file.
+  virtual shared::Result<std::vector<uint8_t>> ReadMetadata(const std::string& name,
+                                                            size_t max_bytes) = 0;
+  // A stream of the artifact `name` (untrusted: the caller verifies it).
+  virtual shared::Result<std::unique_ptr<shared::release::ByteSource>> OpenArtifact(
+      const std::string& name) = 0;
+};
+
+// A repository directory written by `fedgectl release publish` (metadata/, targets/).
+class DirectoryReleaseSource : public ReleaseSource {
+ public:
+  explicit DirectoryReleaseSource(std::string repo) : repo_(std::move(repo)) {}
+  shared::Result<std::vector<uint8_t>> ReadMetadata(const std::string& name,
+                                                    size_t max_bytes) override;
+  shared::Result<std::unique_ptr<shared::release::ByteSource>> OpenArtifact(
+      const std::string& name) override;
+
+ private:
+  std::string repo_;
+};
+
+// The A/B slots under <state_dir>/release.
+class SlotStore {
+ public:
+  struct Slot {
+    std::string id;  // "a" or "b"
+    std::string target;
+    uint64_t counter = 0;
+    std::string sha256_hex;
+  };
+  explicit SlotStore(std::string release_dir) : dir_(std::move(release_dir)) {}
+
+  // The active slot; nullopt before the first install. Corruption for a bad pointer file.
+  shared::Result<std::optional<Slot>> Active() const;
+  // The slot an update writes: the one that is not active ("a" before the first install).
+  shared::Result<std::string> Inactive() const;
+  // Writes `artifact` and its description into slot `id` durably (does not activate it).
+  shared::Status Write(const std::string& id, const Slot& meta,
+                       const std::vector<uint8_t>& artifact);
+  // The artifact bytes of slot `id`, checked against its recorded SHA-256 (Corruption if not).
+  shared::Result<std::vector<uint8_t>> Read(const std::string& id) const;
+  // Makes slot `id` active (atomic replace of the pointer file).
+  shared::Status Activate(const std::string& id);
+
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+};
+
+struct UpdateOptions {
+  std::string state_dir;          // <state_dir>/release holds trusted state and slots
+  std::string initial_root_path;  // root metadata from the startup kit (first run only)
+  uint64_t max_artifact_bytes = 64ull << 20;
+  double latency_budget_ms = 200;  // median batch-1 latency the health check allows
+  int health_frames = 8;           // inputs the health check runs
+  // What this client runs: base architectures ("cnn_small"...; any width variant of them is
+  // accepted) and its input shape.
+  std::vector<std::string> arch_bases = {"cnn_small", "cnn_color", "mobilenet_small"};
+  std::vector<uint32_t> input_shape = {1, 28, 28};
+  shared::release::Clock clock = shared::release::SystemNow;
+};
+
+struct UpdateOutcome {
+  bool installed = false;   // a new release became active
+  bool up_to_date = false;  // nothing newer than the installed release
+  std::string target;       // the release considered
+  uint64_t counter = 0;     // its release counter
+  std::string slot;         // the active slot after the update
+  std::string error;        // why it was refused (empty on success)
+  double median_latency_ms = 0;
+};
+
+// One update: refresh metadata, pick the target with the highest counter, verify, install into
+// the inactive slot, health-check, flip. Never throws away the active slot on failure. Writes
+// <state_dir>/release/status.json with the outcome (also for a refused release) and returns it;
+// an error Status only if the outcome itself cannot be recorded or the trusted state cannot be
+// opened.
+shared::Result<UpdateOutcome> RunUpdate(ReleaseSource& source, const UpdateOptions& options);
+
+// Health check of a decoded artifact: loads it into ml::Model (dequantised), runs `frames`
+// deterministic synthetic inputs one at a time, requires finite outputs and a median latency
+// within budget. Sets *median_ms.
+shared::Status HealthCheck(const ml::Artifact& artifact, int frames, double latency_budget_ms,
+                           double* median_ms);
+
+struct ActiveRelease {
+  ml::Model model;
+  std::string target;
+  uint64_t counter = 0;
+  std::string slot;
+};
+
+// The active slot's model, or nullopt when no release was ever installed.
+shared::Result<std::optional<ActiveRelease>> LoadActiveRelease(const std::string& state_dir);
+
+std::string UpdateOutcomeJson(const UpdateOutcome& outcome);
+
+}  // namespace fedge::client
