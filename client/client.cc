@@ -271,7 +271,6 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
           o.gamma = a->gamma();
           o.blur_prob = a->blur_prob();
           o.noise_std = a->noise_std();
-          o.direction = std::clamp<int>(a->direction(), -1, 1);
         }
       }
       StartTask(conn, std::move(task));

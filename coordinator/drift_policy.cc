@@ -50,8 +50,6 @@ ClientDrift ClientDriftFromJson(const json& j) {
   d.alarms = j.value("alarms", uint64_t{0});
   d.last_report_ms = j.value("last_report_ms", uint64_t{0});
   d.mean_brightness = j.value("mean_brightness", 0.0);
-  d.brightness_shift = j.value("brightness_shift", 0.0);
-  d.contrast_shift = j.value("contrast_shift", 0.0);
   return d;
 }
 
@@ -146,9 +144,7 @@ json ToJson(const ClientDrift& d) {
           {"reports", d.reports},
           {"alarms", d.alarms},
           {"last_report_ms", d.last_report_ms},
-          {"mean_brightness", d.mean_brightness},
-          {"brightness_shift", d.brightness_shift},
-          {"contrast_shift", d.contrast_shift}};
+          {"mean_brightness", d.mean_brightness}};
 }
 
 json ToJson(const Campaign& c) {
@@ -168,27 +164,17 @@ json ToJson(const Campaign& c) {
 
 json CampaignAugmentFor(const std::vector<ClientDrift>& members) {
   json a = json::object();
-  int darker = 0, brighter = 0;  // members whose brightness/contrast moved down / up
-  auto side = [&](double shift) {
-    if (shift < 0) ++darker;
-    if (shift > 0) ++brighter;
-    if (shift == 0) ++darker, ++brighter;  // unknown side: no direction
-  };
   for (const ClientDrift& d : members) {
     if (d.top_feature == "brightness" || d.top_feature == "clipped") {
       a["brightness"] = 0.5;
       a["gamma"] = 0.5;
-      side(d.brightness_shift);
     } else if (d.top_feature == "contrast") {
       a["contrast"] = 0.5;
-      side(d.contrast_shift);
     } else if (d.top_feature == "sharpness") {
       a["blur_prob"] = 0.5;
       a["noise_std"] = 0.05;
     }
   }
-  if (darker > 0 && brighter == 0) a["direction"] = -1;
-  if (brighter > 0 && darker == 0) a["direction"] = 1;
   return a;
 }
 
@@ -229,8 +215,7 @@ Status DriftPolicy::StoreCampaign(const Campaign& c) {
 }
 
 Status DriftPolicy::OnReport(const std::string& client_id, const DriftReportIn& r,
-                             uint64_t newest_version, uint64_t now_ms,
-                             const drift::Summary* reference) {
+                             uint64_t newest_version, uint64_t now_ms) {
   FEDGE_RETURN_IF_ERROR(ValidateDriftReport(r, newest_version));
   ClientDrift& d = clients_[client_id];
   d.client_id = client_id;
@@ -251,15 +236,6 @@ Status DriftPolicy::OnReport(const std::string& client_id, const DriftReportIn& 
   d.last_report_ms = now_ms;
   double b = r.summary.Mean(drift::Feature::kBrightness);
   d.mean_brightness = std::isfinite(b) ? b : 0.0;
-  d.brightness_shift = d.contrast_shift = 0;
-  if (reference != nullptr) {
-    auto shift = [&](drift::Feature f) {
-      const double delta = r.summary.Mean(f) - reference->Mean(f);
-      return std::isfinite(delta) ? delta : 0.0;
-    };
-    d.brightness_shift = shift(drift::Feature::kBrightness);
-    d.contrast_shift = shift(drift::Feature::kContrast);
-  }
   if (!campaigns_.empty() && campaigns_.back().running && d.drifted &&
       d.streak >= settings_.persistence) {
     // Drift found on another client while a campaign runs: it joins the campaign's remaining
@@ -377,7 +353,6 @@ std::optional<ml::AugmentOptions> DriftPolicy::CampaignAugment(uint64_t round) c
     a.gamma = it->augment.value("gamma", 0.0f);
     a.blur_prob = it->augment.value("blur_prob", 0.0f);
     a.noise_std = it->augment.value("noise_std", 0.0f);
-    a.direction = std::clamp(it->augment.value("direction", 0), -1, 1);
     return a;
   }
   return std::nullopt;

@@ -64,10 +64,6 @@ struct ClientDrift {
   uint64_t alarms = 0;
   uint64_t last_report_ms = 0;
   double mean_brightness = 0;  // of the last window (bin-centre mean), for display
-  // The last window's mean minus the reference profile's, where the reference is known (else
-  // 0): the side of the drift (dusk: brightness_shift < 0), for the campaign's augmentation.
-  double brightness_shift = 0;
-  double contrast_shift = 0;
 };
 
 nlohmann::json ToJson(const ClientDrift& d);
@@ -87,10 +83,7 @@ struct Campaign {
   nlohmann::json augment = nlohmann::json::object();
 };
 
-// The augmentation that teaches the conditions the drifted clients' top features point at:
-// brightness (or clipped) -> brightness and gamma; contrast -> contrast; sharpness -> blur and
-// noise. When every member with a brightness or contrast drift moved the same way (all darker
-// or flatter, or all brighter), the photometric ops are one-sided towards it ("direction").
+// The augmentation that teaches the conditions the drifted clients' top features point at.
 nlohmann::json CampaignAugmentFor(const std::vector<ClientDrift>& members);
 
 nlohmann::json ToJson(const Campaign& c);
@@ -103,11 +96,9 @@ class DriftPolicy {
   shared::Status Init();
 
   // Validates and records one report (the client state is stored). InvalidArgument for a
-  // garbage report, which changes nothing. `reference`: the merged profile of the report's
-  // model version, if the coordinator has it (for the drift's side), else null.
+  // garbage report, which changes nothing.
   shared::Status OnReport(const std::string& client_id, const DriftReportIn& report,
-                          uint64_t newest_version, uint64_t now_ms,
-                          const drift::Summary* reference = nullptr);
+                          uint64_t newest_version, uint64_t now_ms);
 
   // If the policy fires now, records and returns the new campaign. `base_round` is the last
   // round started (the campaign's rounds follow it); `connected` the connected client ids.

@@ -508,8 +508,7 @@ void RoundEngine::SubmitDriftReport(std::shared_ptr<Peer> peer, DriftReportIn re
 void RoundEngine::OnDriftReport(const std::shared_ptr<Peer>& peer, const DriftReportIn& r) {
   const std::string& id = peer->client_id();
   const uint64_t now = shared::UnixMillis();
-  if (Status s = drift_.OnReport(id, r, model_.version, now, ReferenceFor(r.model_version));
-      !s.ok()) {
+  if (Status s = drift_.OnReport(id, r, model_.version, now); !s.ok()) {
     FEDGE_LOG(Warn, kLog).Client(id) << "client " << id << ": " << s.message();
     peer->Send(shared::MakeErrorMessage(s, 0));
     return;
@@ -555,25 +554,9 @@ void RoundEngine::PublishProfile() {
     FEDGE_LOG(Error, kLog) << "cannot store the reference profile of version " << version << ": "
                            << s.ToString();
   }
-  references_.erase(version);  // a cached "none" would hide it
   profile_message_ = std::make_shared<const std::vector<uint8_t>>(
       ProfileMessage(version, round_->profile, static_cast<uint32_t>(round_->profile_clients)));
   for (const auto& [id, peer] : connected_) peer->Send(*profile_message_);
-}
-
-const drift::Summary* RoundEngine::ReferenceFor(uint64_t version) {
-  constexpr size_t kCached = 8;  // clients report against the newest few versions
-  auto it = references_.find(version);
-  if (it == references_.end()) {
-    std::optional<drift::Summary> profile;
-    if (Result<std::optional<std::vector<uint8_t>>> stored = store_->GetDrift(ProfileKey(version));
-        stored.ok() && stored->has_value()) {
-      if (Result<drift::Summary> p = drift::DecodeSummary(**stored); p.ok()) profile = *p;
-    }
-    if (references_.size() >= kCached) references_.erase(references_.begin());
-    it = references_.emplace(version, std::move(profile)).first;
-  }
-  return it->second ? &*it->second : nullptr;
 }
 
 void RoundEngine::Post(std::function<void()> fn) { net::asio::post(strand_, std::move(fn)); }
@@ -827,12 +810,10 @@ std::vector<uint8_t> RoundEngine::MakeOffer(uint64_t task_id, uint64_t round, bo
     a.gamma = std::max(a.gamma, extra->gamma);
     a.blur_prob = std::max(a.blur_prob, extra->blur_prob);
     a.noise_std = std::max(a.noise_std, extra->noise_std);
-    if (extra->direction != 0) a.direction = extra->direction;  // the campaign's side wins
   }
   if (a.Enabled()) {
     augment = wire::CreateAugment(fbb, a.hflip, static_cast<uint32_t>(a.crop_pad), a.brightness,
-                                  a.contrast, a.gamma, a.blur_prob, a.noise_std,
-                                  static_cast<int8_t>(a.direction));
+                                  a.contrast, a.gamma, a.blur_prob, a.noise_std);
   }
   std::optional<uint64_t> focus = train ? drift_.FocusSince(client_id, round) : std::nullopt;
   auto params = wire::CreateTrainParams(

@@ -210,8 +210,6 @@ class RoundEngine {
   void RaiseTarget(uint64_t target);
   // Stores and broadcasts the merged reference profile of the evaluated version.
   void PublishProfile();
-  // The merged reference profile of `version` (cached; loaded from the store), or null.
-  const drift::Summary* ReferenceFor(uint64_t version);
   std::vector<uint8_t> MakeOffer(uint64_t task_id, uint64_t round, bool train,
                                  const std::string& client_id) const;
   shared::Status InstallModel(const ModelRecord& record, std::vector<uint8_t> blob,
@@ -242,7 +240,6 @@ class RoundEngine {
   DriftPolicy drift_;
   std::optional<uint64_t> round_permits_;
   std::shared_ptr<const std::vector<uint8_t>> profile_message_;  // newest ReferenceProfile
-  std::map<uint64_t, std::optional<drift::Summary>> references_;  // version -> profile (cache)
 
   // Shared with other threads.
   mutable std::mutex blobs_mu_;

@@ -42,7 +42,6 @@ Status ValidateAugment(const AugmentOptions& o, int64_t channels, int64_t height
   if (!InRange(o.gamma, 0, 2)) return bad("gamma (want [0, 2])");
   if (!InRange(o.blur_prob, 0, 1)) return bad("blur_prob (want [0, 1])");
   if (!InRange(o.noise_std, 0, 1)) return bad("noise_std (want [0, 1])");
-  if (o.direction < -1 || o.direction > 1) return bad("direction (want -1, 0 or 1)");
   for (const auto* values : {&o.mean, &o.stddev}) {
     const auto size = static_cast<int64_t>(values->size());
     if (size > 1 && size != channels) {
@@ -129,24 +128,17 @@ void Augmenter::ApplyPhotometric(std::span<float> image, int64_t c, int64_t h, i
   std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
   std::uniform_real_distribution<float> prob(0.0f, 1.0f);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  // A draw in [-1, 1], one-sided when `direction` says so (the sign that darkens/flattens for
-  // -1; `darkening` is the sign that darkens for the op at hand: -1 for factors, +1 for gamma).
-  auto draw = [&](float darkening) {
-    const float u = unit(rng_);
-    if (o.direction == 0) return u;
-    return std::abs(u) * (o.direction < 0 ? darkening : -darkening);
-  };
   for (int64_t ch = 0; ch < c; ++ch) {  // to pixel space
     const float mean = ChannelValue(o.mean, ch, 0.0f);
     const float stddev = ChannelValue(o.stddev, ch, 1.0f);
     for (float& v : image.subspan(ch * plane, plane)) v = v * stddev + mean;
   }
   if (o.brightness > 0) {
-    const float factor = 1.0f + o.brightness * draw(-1.0f);
+    const float factor = 1.0f + o.brightness * unit(rng_);
     for (float& v : image) v *= factor;
   }
   if (o.contrast > 0) {
-    const float factor = 1.0f + o.contrast * draw(-1.0f);
+    const float factor = 1.0f + o.contrast * unit(rng_);
     double sum = 0;
     for (float v : image) sum += v;
     const auto m = static_cast<float>(sum / static_cast<double>(image.size()));
@@ -154,7 +146,7 @@ void Augmenter::ApplyPhotometric(std::span<float> image, int64_t c, int64_t h, i
   }
   for (float& v : image) v = std::clamp(v, 0.0f, 1.0f);
   if (o.gamma > 0) {
-    const float g = std::exp(o.gamma * draw(1.0f));
+    const float g = std::exp(o.gamma * unit(rng_));
     for (float& v : image) v = std::pow(v, g);
   }
   if (o.blur_prob > 0 && prob(rng_) < o.blur_prob) augment::Blur(image, c, h, w, scratch_);

@@ -27,10 +27,6 @@ namespace fedge::ml {
 //      replicated borders; noise p += N(0, noise_std); clamp to [0, 1]; x = (p - mean) / stddev.
 //   The geometric ops (1, 2) do not need the normalization; the photometric ones assume
 //   pixels in [0, 1] after de-normalization.
-// `direction` makes brightness, contrast and gamma one-sided (the same random draw, its sign
-// forced): -1 only darker and flatter images (brightness and contrast factors <= 1, gamma
-// exponent g >= 1), +1 only brighter and more contrasted ones, 0 both ways. A drift campaign
-// uses it to teach the condition its clients drifted into (e.g. dusk) rather than its opposite.
 struct AugmentOptions {
   bool hflip = false;
   int crop_pad = 0;           // in [0, min(height, width) - 1]
@@ -39,7 +35,6 @@ struct AugmentOptions {
   float gamma = 0;            // in [0, 2]
   float blur_prob = 0;        // in [0, 1]
   float noise_std = 0;        // in [0, 1], in pixel units
-  int direction = 0;          // -1, 0 or +1 (see above)
   std::vector<float> mean;    // one per channel, or one for all; empty means 0
   std::vector<float> stddev;  // one per channel, or one for all, each > 0; empty means 1
 

@@ -224,40 +224,6 @@ TEST_F(DriftPolicyTest, CampaignRoundsAugmentForTheDriftedFeatures) {
   EXPECT_FALSE(policy_->CampaignAugment(1));
 }
 
-TEST_F(DriftPolicyTest, CampaignAugmentIsOneSidedTowardsTheDrift) {
-  // The windows' brightness is 0.4 (Window); the reference's 0.7: the clients got darker, so
-  // the campaign only darkens (direction -1) and the stored shift says by how much.
-  drift::Summary reference;
-  drift::FrameObservation bright;
-  bright.brightness = 0.7;
-  for (int i = 0; i < 50; ++i) reference.Add(bright, 10);
-  for (const char* id : {"a", "b"}) {
-    for (uint64_t w : {0, 1}) {
-      ASSERT_TRUE(policy_->OnReport(id, Good(w, 0.9, true), 3, 9000, &reference).ok());
-    }
-  }
-  EXPECT_NEAR(policy_->clients().at("a").brightness_shift, -0.3, 1e-6);
-  std::optional<Campaign> c = Trigger({"a", "b"}, 0);
-  ASSERT_TRUE(c);
-  EXPECT_EQ(c->augment, (json{{"brightness", 0.5}, {"gamma", 0.5}, {"direction", -1}}));
-  std::optional<ml::AugmentOptions> a = policy_->CampaignAugment(1);
-  ASSERT_TRUE(a);
-  EXPECT_EQ(a->direction, -1);
-
-  // Members that moved different ways, or whose side is unknown: both ways.
-  ClientDrift darker, brighter, unknown;
-  darker.top_feature = brighter.top_feature = unknown.top_feature = "brightness";
-  darker.brightness_shift = -0.3;
-  brighter.brightness_shift = 0.2;
-  EXPECT_FALSE(CampaignAugmentFor({darker, brighter}).contains("direction"));
-  EXPECT_FALSE(CampaignAugmentFor({darker, unknown}).contains("direction"));
-  EXPECT_EQ(CampaignAugmentFor({brighter}).value("direction", 0), 1);
-  ClientDrift foggy;
-  foggy.top_feature = "contrast";
-  foggy.contrast_shift = -0.1;
-  EXPECT_EQ(CampaignAugmentFor({darker, foggy}).value("direction", 0), -1);
-}
-
 TEST_F(DriftPolicyTest, MinFractionOfConnectedClients) {
   settings_.min_fraction = 0.5;
   policy_ = std::make_unique<DriftPolicy>(settings_, store_.get());
