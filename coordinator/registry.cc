@@ -11,6 +11,7 @@
 
 #include "shared/bundle_codec.h"
 #include "shared/crypto.h"
+#include "shared/json_depth.h"
 #include "shared/wire.h"
 
 namespace fedge::coordinator {
@@ -49,33 +50,9 @@ shared::Digest HeaderDigest(std::span<const uint8_t> fixed, std::span<const uint
   return hasher.Finish();
 }
 
-// nlohmann's parser recurses once per nesting level, so bound the depth of untrusted JSON first.
-bool JsonDepthWithin(std::string_view text, int max_depth) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return false;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return true;
-}
-
 // The inverse of ToJson(ModelRecord) for a record read from an export file.
 Result<ModelRecord> RecordFromJson(std::string_view text) {
-  if (!JsonDepthWithin(text, kMaxRecordJsonDepth)) {
+  if (!shared::JsonDepthWithin(text, kMaxRecordJsonDepth)) {
     return Status::Corruption("the export's record nests deeper than " +
                               std::to_string(kMaxRecordJsonDepth) + " levels");
   }

@@ -1,7 +1,10 @@
 #include "shared/release/canonical.h"
 
 #include <array>
+#include <string_view>
 #include <utility>
+
+#include "shared/json_depth.h"
 
 namespace fedge::shared::release {
 namespace {
@@ -34,31 +37,6 @@ Status CheckCanonicalTypes(const Json& value, int depth) {
       return Status::InvalidArgument(std::string("canonical JSON has no ") + value.type_name() +
                                      " values");
   }
-}
-
-// Nesting depth of raw JSON text, scanned before parsing so deep input cannot exhaust anything.
-bool DepthWithin(std::span<const uint8_t> bytes, int max_depth) {
-  int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (uint8_t c : bytes) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return false;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return true;
 }
 
 std::string Field(std::string_view what, std::string_view key) {
@@ -131,7 +109,8 @@ Result<Json> ParseJson(std::span<const uint8_t> bytes, size_t max_bytes, std::st
     return Status::InvalidArgument(std::string(what) + ": " + std::to_string(bytes.size()) +
                                    " bytes is over the limit of " + std::to_string(max_bytes));
   }
-  if (!DepthWithin(bytes, kMaxJsonDepth)) {
+  if (!JsonDepthWithin(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                       kMaxJsonDepth)) {
     return Status::InvalidArgument(std::string(what) + ": JSON nested deeper than " +
                                    std::to_string(kMaxJsonDepth) + " levels");
   }
