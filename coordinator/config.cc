@@ -51,11 +51,11 @@ Result<ml::AugmentOptions> LoadAugment(const shared::ConfigFile& file) {
 }
 
 const std::set<std::string>& DriftKeys() {
-  static const std::set<std::string> keys = {"drift.enabled",          "drift.score_threshold",
-                                             "drift.persistence",      "drift.min_clients",
-                                             "drift.min_fraction",     "drift.campaign_rounds",
-                                             "drift.cooldown_rounds",  "drift.focus_fraction",
-                                             "drift.campaign_augment", "drift.update_weight"};
+  static const std::set<std::string> keys = {
+      "drift.enabled",         "drift.score_threshold",  "drift.persistence",
+      "drift.min_clients",     "drift.min_fraction",     "drift.campaign_rounds",
+      "drift.cooldown_rounds", "drift.focus_fraction",   "drift.campaign_augment",
+      "drift.update_weight",   "drift.campaign_lr_scale"};
   return keys;
 }
 
@@ -71,6 +71,8 @@ Result<DriftSettings> LoadDriftSettings(const shared::ConfigFile& file) {
   FEDGE_ASSIGN_OR_RETURN(d.focus_fraction, file.Double("drift.focus_fraction", 0.5, 0.0, 0.95));
   FEDGE_ASSIGN_OR_RETURN(d.campaign_augment, file.Bool("drift.campaign_augment", true));
   FEDGE_ASSIGN_OR_RETURN(int64_t weight, file.Int("drift.update_weight", 1, 1, 100));
+  FEDGE_ASSIGN_OR_RETURN(d.campaign_lr_scale,
+                         file.Double("drift.campaign_lr_scale", 1.0, 0.001, 1.0));
   d.update_weight = static_cast<int>(weight);
   d.persistence = static_cast<int>(persistence);
   d.min_clients = static_cast<int>(min_clients);

@@ -53,6 +53,9 @@ struct DriftSettings {
   // In campaign rounds a drifted client's update weighs this many times its example count.
   // 1 (no extra weight) by default: 2 made the federated model collapse in a measured run.
   int update_weight = 1;
+  // Campaign rounds train at rounds.learning_rate times this (all clients): smaller steps
+  // while the new labels and augmentation pull the model, which diverged in measured runs.
+  double campaign_lr_scale = 1.0;
 };
 
 // The status page ([status]): a read-only HTTPS page (GET /) and its data (GET /status.json)

@@ -816,9 +816,11 @@ std::vector<uint8_t> RoundEngine::MakeOffer(uint64_t task_id, uint64_t round, bo
                                   a.contrast, a.gamma, a.blur_prob, a.noise_std);
   }
   std::optional<uint64_t> focus = train ? drift_.FocusSince(client_id, round) : std::nullopt;
+  const bool campaign = train && !drift_.FavouredClients(round).empty();
+  const double learning_rate = r.learning_rate * (campaign ? config_.drift.campaign_lr_scale : 1.0);
   auto params = wire::CreateTrainParams(
       fbb, static_cast<uint32_t>(r.local_epochs), static_cast<uint32_t>(r.batch_size),
-      static_cast<float>(r.learning_rate), static_cast<float>(r.momentum),
+      static_cast<float>(learning_rate), static_cast<float>(r.momentum),
       MixSeed(MixSeed(r.seed, round), HashString(client_id)), augment, focus.value_or(0),
       focus ? static_cast<float>(config_.drift.focus_fraction) : 0.0f);
   uint32_t deadline_ms = static_cast<uint32_t>(r.eval_timeout_seconds * 1000);

@@ -86,6 +86,7 @@ class DriftTest : public ::testing::Test {
     config_.drift.campaign_rounds = 2;
     config_.drift.focus_fraction = 0.4;
     config_.drift.update_weight = 2;
+    config_.drift.campaign_lr_scale = 0.5;
     server_ = std::make_unique<RunningServer>(config_);
   }
 
@@ -244,6 +245,9 @@ TEST_F(DriftCampaignTest, PersistentDriftOnEnoughClientsStartsAFocusedCampaign) 
   EXPECT_EQ(oa->kind(), wire::TaskKind::Train);
   EXPECT_EQ(oa->train()->focus_since_ms(), onset);
   EXPECT_FLOAT_EQ(oa->train()->focus_fraction(), 0.4f);
+  // Campaign rounds train at drift.campaign_lr_scale (0.5) times rounds.learning_rate.
+  EXPECT_FLOAT_EQ(oa->train()->learning_rate(),
+                  static_cast<float>(config_.rounds.learning_rate * 0.5));
   // Campaign rounds teach the drifted conditions to everyone: brightness drift, brightness and
   // gamma augmentation, for the quiet client too.
   ASSERT_NE(oa->train()->augment(), nullptr);
@@ -252,6 +256,7 @@ TEST_F(DriftCampaignTest, PersistentDriftOnEnoughClientsStartsAFocusedCampaign) 
   const wire::TaskOffer* oq = Verified(offer_quiet)->message_as_TaskOffer();
   EXPECT_EQ(oq->train()->focus_since_ms(), 0u);
   EXPECT_EQ(oq->train()->focus_fraction(), 0.0f);
+  EXPECT_FLOAT_EQ(oq->train()->learning_rate(), oa->train()->learning_rate());
   ASSERT_NE(oq->train()->augment(), nullptr);
   EXPECT_FLOAT_EQ(oq->train()->augment()->brightness(), 0.5f);
   EXPECT_EQ(server_->server().engine().target_round(), 2u);
