@@ -87,6 +87,33 @@ struct Range {
   bool empty() const { return lo > hi; }
 };
 
+// The ranges of everything `c` draws: points (bars get half a step either side, lines 2%),
+// bands, markers, levels, the fixed y range, and 0 under bars.
+void DataRanges(const Chart& c, Range* xr, Range* yr) {
+  for (const Series& s : c.series) {
+    for (const Point& p : s.points) {
+      xr->Add(p.x);
+      yr->Add(p.y);
+    }
+  }
+  if (!xr->empty() && c.kind == ChartKind::kBars) {
+    xr->lo -= 0.5;
+    xr->hi += 0.5;
+  } else if (xr->hi > xr->lo) {  // keep the first and last points off the frame
+    const double pad = (xr->hi - xr->lo) * 0.02;
+    xr->lo -= pad;
+    xr->hi += pad;
+  }
+  for (const Band& b : c.bands) xr->Add(b.x0), xr->Add(b.x1);
+  for (const Marker& m : c.markers) xr->Add(m.x);
+  for (const Level& l : c.levels) yr->Add(l.y);
+  if (c.kind == ChartKind::kBars) yr->Add(0);
+  if (c.y_min) yr->Add(*c.y_min), yr->lo = *c.y_min;
+  if (c.y_max) yr->Add(*c.y_max), yr->hi = std::max(yr->hi, *c.y_max);
+  if (xr->empty()) xr->Add(0), xr->Add(1);
+  if (yr->empty()) yr->Add(0), yr->Add(1);
+}
+
 struct Frame {
   Scale x, y;
   double height;  // of the whole svg
@@ -318,28 +345,7 @@ size_t PointCount(const Chart& chart) {
 
 std::string RenderChart(const Chart& c) {
   Range xr, yr;
-  for (const Series& s : c.series) {
-    for (const Point& p : s.points) {
-      xr.Add(p.x);
-      yr.Add(p.y);
-    }
-  }
-  for (const Band& b : c.bands) xr.Add(b.x0), xr.Add(b.x1);
-  for (const Marker& m : c.markers) xr.Add(m.x);
-  for (const Level& l : c.levels) yr.Add(l.y);
-  if (c.kind == ChartKind::kBars) yr.Add(0);
-  if (c.y_min) yr.Add(*c.y_min), yr.lo = *c.y_min;
-  if (c.y_max) yr.Add(*c.y_max), yr.hi = std::max(yr.hi, *c.y_max);
-  if (xr.empty()) xr.Add(0), xr.Add(1);
-  if (yr.empty()) yr.Add(0), yr.Add(1);
-  if (c.kind == ChartKind::kBars) {
-    xr.lo -= 0.5;
-    xr.hi += 0.5;
-  } else if (xr.hi > xr.lo) {  // keep the first and last points off the frame
-    const double pad = (xr.hi - xr.lo) * 0.02;
-    xr.lo -= pad;
-    xr.hi += pad;
-  }
+  DataRanges(c, &xr, &yr);
   const Axis xa = NiceAxis(xr.lo, xr.hi, 8, /*extend=*/false, c.integer_x);
   const Axis ya = NiceAxis(yr.lo, yr.hi, 5, /*extend=*/true, /*integer=*/false);
   const double legend_bottom = kTop + 6 + kLegendRow * static_cast<double>(LegendEntries(c));
