@@ -84,6 +84,14 @@ run_chromium() {  # run_chromium STDOUT_FILE EXTRA_FLAG...
 
 run_chromium "$work/dom.html" --dump-dom
 [ -s "$work/dom.html" ] || { echo "check_page: Chromium returned an empty DOM for $url" >&2; exit 1; }
+# Some Chromium versions (150 in Debian 12's main archive) exit 0 after a failed load and dump
+# their error page instead of saying "Page load failed" (156 from bookworm-security): both fail.
+if grep -q -e 'id="main-frame-error"' -e 'class="neterror' -e 'chrome-error://' \
+  -e 'class="interstitial-wrapper"' "$work/dom.html"; then
+  code="$(grep -o -m1 '"errorCode":"[A-Za-z_:]*"' "$work/dom.html" | head -1 | cut -d'"' -f4)"
+  echo "check_page: Chromium could not load $url (its error page says ${code:-no error code})" >&2
+  exit 1
+fi
 [ -z "$dom_out" ] || cp "$work/dom.html" "$dom_out"
 if [ -n "$screenshot" ]; then
   mkdir -p "$(dirname "$screenshot")"
