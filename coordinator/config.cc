@@ -72,7 +72,7 @@ Result<DriftSettings> LoadDriftSettings(const shared::ConfigFile& file) {
   FEDGE_ASSIGN_OR_RETURN(d.campaign_augment, file.Bool("drift.campaign_augment", true));
   FEDGE_ASSIGN_OR_RETURN(int64_t weight, file.Int("drift.update_weight", 1, 1, 100));
   FEDGE_ASSIGN_OR_RETURN(d.campaign_lr_scale,
-                         file.Double("drift.campaign_lr_scale", 1.0, 0.001, 1.0));
+                         file.Double("drift.campaign_lr_scale", 0.5, 0.001, 1.0));
   d.update_weight = static_cast<int>(weight);
   d.persistence = static_cast<int>(persistence);
   d.min_clients = static_cast<int>(min_clients);
