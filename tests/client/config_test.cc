@@ -130,6 +130,7 @@ cooldown_rounds = 1
 focus_fraction = 0.6
 update_weight = 3
 campaign_augment = false
+campaign_lr_scale = 0.25
 )"));
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_TRUE(c->drift.enabled);
@@ -142,6 +143,14 @@ campaign_augment = false
   EXPECT_DOUBLE_EQ(c->drift.focus_fraction, 0.6);
   EXPECT_EQ(c->drift.update_weight, 3);
   EXPECT_FALSE(c->drift.campaign_augment);
+  EXPECT_DOUBLE_EQ(c->drift.campaign_lr_scale, 0.25);
+  auto defaults = coordinator::LoadCoordinatorConfig(Write("coordinator-drift-def.toml", head));
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_DOUBLE_EQ(defaults->drift.campaign_lr_scale, 0.5);
+  auto zero = coordinator::LoadCoordinatorConfig(
+      Write("coordinator-drift-lr.toml", head + "[drift]\ncampaign_lr_scale = 0\n"));
+  ASSERT_FALSE(zero.ok());
+  EXPECT_NE(zero.status().message().find("drift.campaign_lr_scale"), std::string::npos);
   auto bad = coordinator::LoadCoordinatorConfig(
       Write("coordinator-drift-bad.toml", head + "[drift]\nfocus_fraction = 1.0\n"));
   ASSERT_FALSE(bad.ok());
