@@ -1,6 +1,7 @@
 #include "client/client.h"
 
 #include "client/camera_data.h"
+#include "client/updater.h"
 #include "shared/bundle_codec.h"
 #include "shared/drift/drift_wire.h"
 #include "shared/frame.h"
@@ -53,7 +54,8 @@ Client::Client(ClientConfig config, LocalData data, net::asio::io_context& io,
       download_(config_.max_frame_bytes * 16ull),
       backoff_timer_(strand_),
       jitter_(std::random_device{}()),
-      live_(std::make_unique<LiveMonitor>(config_.drift)) {}
+      live_(std::make_unique<LiveMonitor>(config_.drift)),
+      release_download_(std::max<uint64_t>(1, config_.update.max_artifact_bytes)) {}
 
 Client::~Client() = default;
 
@@ -86,6 +88,11 @@ Status Client::Init() {
       FEDGE_LOG(Warn, kLog).Client(id()) << "installed model version " << m->version
                                          << " not loaded for inference: " << s.message();
     }
+  }
+  // An installed signed release takes precedence over registry models for inference.
+  if (Status s = ServeActiveRelease(); !s.ok()) {
+    FEDGE_LOG(Warn, kLog).Client(id()) << "active release not loaded for inference: " << s.message()
+                                       << "; serving the registry model";
   }
   return LoadOutbox();
 }
@@ -170,9 +177,17 @@ net::awaitable<Status> Client::RunSession() {
   auto software = fbb.CreateString("fedge-client 0.1");
   HelloData hello = Hello();  // counts only: no frame, label or id leaves the site
   auto counts = fbb.CreateVector(hello.class_counts);
+  std::string release;  // the active release slot, so the coordinator knows what runs here
+  uint64_t release_counter = 0;
+  if (Result<std::optional<SlotStore::Slot>> a = SlotStore(config_.state_dir + "/release").Active();
+      a.ok() && a->has_value()) {
+    release = (*a)->target;
+    release_counter = (*a)->counter;
+  }
+  auto release_target = fbb.CreateString(release);
   conn->Send(shared::FinishEnvelope(
       fbb, wire::CreateHello(fbb, shared::kProtocolVersion, shared::kProtocolVersion, software,
-                             hello.train, hello.eval, counts)));
+                             hello.train, hello.eval, counts, release_target, release_counter)));
   Result<std::vector<uint8_t>> frame = co_await conn->ReadFrame(milliseconds(15000));
   if (!frame.ok()) co_return frame.status().WithContext("waiting for Welcome");
   Result<const wire::Envelope*> env = shared::VerifyEnvelope(*frame);
@@ -278,6 +293,7 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
     }
     case wire::Message::BlobChunk: {
       const wire::BlobChunk* c = env.message_as_BlobChunk();
+      if (c->kind() == wire::BlobKind::Release) return OnReleaseChunk(conn, *c);
       if (c->kind() != wire::BlobKind::Model) {
         return Status::InvalidArgument("coordinator sent a non-model blob");
       }
@@ -363,6 +379,11 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
     }
     case wire::Message::ReferenceProfile:
       OnReferenceProfile(*env.message_as_ReferenceProfile());
+      return Status::Ok();
+    case wire::Message::ReleaseOffer:
+      return OnReleaseOffer(conn, *env.message_as_ReleaseOffer());
+    case wire::Message::ReleaseRevert:
+      OnReleaseRevert(*env.message_as_ReleaseRevert());
       return Status::Ok();
     case wire::Message::Heartbeat:
       return Status::Ok();

@@ -93,8 +93,11 @@ class Client {
   // the first model is installed are skipped (counted). Returns the frames classified.
   shared::Result<uint64_t> RunCamera(FrameSource& source, std::ostream* sink,
                                      const std::atomic<bool>& stop);
-  // The serving model's version (0: none yet) and the drift reference in use.
+  // The serving model's version (0: none yet) and the drift reference in use. While a signed
+  // release is active, it is the registry version the release was built from.
   uint64_t serving_version() const;
+  // The signed release being served ("" and 0: the newest registry model).
+  std::pair<std::string, uint64_t> serving_release() const;
   const LiveMonitor& live_monitor() const { return *live_; }
 
   // Client id as confirmed by the coordinator (empty before the first Welcome).
@@ -144,6 +147,23 @@ class Client {
   shared::Status SaveLocalProfile(uint64_t version, const drift::Summary& profile);
   void OnReferenceProfile(const wire::ReferenceProfile& profile);
   void SendDriftWindow(const DriftWindow& window);
+  // Releases (client_release.cc): a coordinator's ReleaseOffer is verified in TUF order,
+  // installed into an A/B slot and health-checked on the compute pool, then served; a
+  // ReleaseRevert goes back to the slot before. Each ends with an InstallReport.
+  struct ReleaseJob;
+  shared::Status OnReleaseOffer(const std::shared_ptr<shared::Connection>& conn,
+                                const wire::ReleaseOffer& offer);
+  shared::Status OnReleaseChunk(const std::shared_ptr<shared::Connection>& conn,
+                                const wire::BlobChunk& chunk);
+  void OnReleaseRevert(const wire::ReleaseRevert& revert);
+  void StartRelease(std::shared_ptr<ReleaseJob> job);
+  net::awaitable<void> DoRelease(std::shared_ptr<ReleaseJob> job);
+  // Compute pool, under model_mu_.
+  shared::Status InstallRelease(ReleaseJob& job);
+  shared::Status RevertToPrevious(ReleaseJob& job);
+  // Makes the active release slot the serving model, or (none active) the newest installed
+  // registry model. Under model_mu_ on the compute pool, or before Start().
+  shared::Status ServeActiveRelease();
   // Training indices with frames captured at or after `since_ms` oversampled towards `fraction`
   // of them, each at most 4 times (drift retraining); data_'s train indices otherwise.
   std::vector<int64_t> FocusIndices(uint64_t since_ms, double fraction) const;
@@ -193,12 +213,16 @@ class Client {
   ClientStats stats_;
   ClientFaults faults_;
   std::unique_ptr<LiveMonitor> live_;
+  std::shared_ptr<ReleaseJob> release_job_;  // strand-owned: an offer fetching its artifact
+  shared::BlobAssembler release_download_;   // strand-owned
   std::shared_ptr<shared::TrafficCounters> traffic_ = std::make_shared<shared::TrafficCounters>();
   std::shared_ptr<ClientMetrics> metrics_ =
       std::make_shared<ClientMetrics>(std::make_shared<shared::MetricsRegistry>());
   mutable std::mutex serving_mu_;
   std::shared_ptr<const ml::Model> serving_;  // guarded by serving_mu_
   uint64_t serving_version_ = 0;              // guarded by serving_mu_
+  std::string serving_release_;               // guarded by serving_mu_ ("": registry model)
+  uint64_t serving_release_counter_ = 0;      // guarded by serving_mu_
 };
 
 }  // namespace fedge::client

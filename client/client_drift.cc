@@ -39,6 +39,7 @@ Status Client::UpdateServing(uint64_t version, const std::string& arch,
   {
     std::lock_guard<std::mutex> lock(serving_mu_);
     if (serving_ && version <= serving_version_) return Status::Ok();
+    if (!serving_release_.empty()) return Status::Ok();  // a signed release is served
   }
   FEDGE_ASSIGN_OR_RETURN(ml::Model m, ml::Model::Create(arch, 0));
   FEDGE_RETURN_IF_ERROR(m.LoadState(state));

@@ -32,6 +32,10 @@ ClientMetrics::ClientMetrics(std::shared_ptr<shared::MetricsRegistry> registry)
       &r.AddGauge("fedge_client_model_version",
                   "Version of the model classifying camera frames (0: none installed yet).")
            ->Get();
+  release_counter = &r.AddGauge("fedge_client_release_counter",
+                                "Release counter of the signed release classifying frames (0: "
+                                "none; the newest registry model serves).")
+                         ->Get();
   drift_score = &r.AddGauge("fedge_client_drift_score",
                             "Score (max PSI over features) of the latest drift window.")
                      ->Get();

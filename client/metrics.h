@@ -29,6 +29,8 @@ class ClientMetrics {
   shared::Histogram* inference_latency = nullptr;
   shared::Counter* frames_unreadable = nullptr;
   shared::Gauge* model_version = nullptr;
+  // Release counter of the signed release being served (0: the registry model).
+  shared::Gauge* release_counter = nullptr;
   // The live drift monitor's latest finished window.
   shared::Gauge* drift_score = nullptr;
   shared::Gauge* drifted = nullptr;

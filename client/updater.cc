@@ -68,9 +68,9 @@ Status Install(SlotStore& slots, const rel::TargetInfo& target, const std::vecto
   FEDGE_RETURN_IF_ERROR(slots.Write(id, meta, bytes));
   FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> stored, slots.Read(id));
   FEDGE_ASSIGN_OR_RETURN(ml::Artifact loaded, ml::DecodeArtifact(stored));
-  FEDGE_RETURN_IF_ERROR(
-      HealthCheck(loaded, o.health_frames, o.latency_budget_ms, &out->median_latency_ms)
-          .WithContext("health check of \"" + target.name + "\""));
+  FEDGE_RETURN_IF_ERROR(HealthCheck(loaded, o.health_frames, o.latency_budget_ms,
+                                    &out->median_latency_ms, o.health_inputs)
+                            .WithContext("health check of \"" + target.name + "\""));
   return slots.Activate(id);
 }
 
@@ -87,6 +87,61 @@ Result<std::unique_ptr<rel::ByteSource>> DirectoryReleaseSource::OpenArtifact(
   return std::unique_ptr<rel::ByteSource>(std::move(file));
 }
 
+Result<std::vector<uint8_t>> MemoryReleaseSource::ReadMetadata(const std::string& name,
+                                                               size_t max_bytes) {
+  auto it = metadata_.find(name);
+  if (it == metadata_.end()) return Status::NotFound("the release offer has no " + name);
+  if (it->second.size() > max_bytes) {
+    return Status::ResourceExhausted(name + " is over " + std::to_string(max_bytes) + " bytes");
+  }
+  return it->second;
+}
+
+namespace {
+// Reads a byte vector as a stream (the verifier caps and hashes it).
+class VectorSource : public rel::ByteSource {
+ public:
+  explicit VectorSource(std::vector<uint8_t> bytes) : bytes_(std::move(bytes)) {}
+  Result<size_t> Read(std::span<uint8_t> out) override {
+    const size_t n = std::min(out.size(), bytes_.size() - pos_);
+    std::copy_n(bytes_.begin() + static_cast<std::ptrdiff_t>(pos_), n, out.begin());
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  std::vector<uint8_t> bytes_;
+  size_t pos_ = 0;
+};
+}  // namespace
+
+Result<std::unique_ptr<rel::ByteSource>> MemoryReleaseSource::OpenArtifact(
+    const std::string& name) {
+  auto it = artifacts_.find(name);
+  if (it == artifacts_.end()) return Status::NotFound("the artifact " + name + " was not fetched");
+  return std::unique_ptr<rel::ByteSource>(std::make_unique<VectorSource>(it->second));
+}
+
+Result<std::optional<SlotStore::Slot>> SlotStore::Describe(const std::string& id) const {
+  const std::string path = dir_ + "/slot-" + id + "/target.json";
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::optional<Slot>();
+  FEDGE_ASSIGN_OR_RETURN(json j, ReadJson(path));
+  Slot s;
+  s.id = id;
+  s.target = j.value("target", "");
+  s.counter = j.value("counter", uint64_t{0});
+  s.sha256_hex = j.value("sha256", "");
+  return std::optional<Slot>(s);
+}
+
+Status SlotStore::Deactivate() {
+  std::error_code ec;
+  fs::remove(dir_ + "/active", ec);
+  if (ec) return Status::IOError("cannot remove " + dir_ + "/active: " + ec.message());
+  return Status::Ok();
+}
+
 Result<std::optional<SlotStore::Slot>> SlotStore::Active() const {
   Result<std::vector<uint8_t>> p = shared::ReadFile(dir_ + "/active", 16);
   if (!p.ok() && p.status().code() == shared::Code::kNotFound) return std::optional<Slot>();
@@ -94,13 +149,9 @@ Result<std::optional<SlotStore::Slot>> SlotStore::Active() const {
   std::string id(p->begin(), p->end());
   if (id != "a\n" && id != "b\n") return Status::Corruption(dir_ + "/active names no slot");
   id.pop_back();
-  FEDGE_ASSIGN_OR_RETURN(json j, ReadJson(dir_ + "/slot-" + id + "/target.json"));
-  Slot s;
-  s.id = id;
-  s.target = j.value("target", "");
-  s.counter = j.value("counter", uint64_t{0});
-  s.sha256_hex = j.value("sha256", "");
-  return std::optional<Slot>(s);
+  FEDGE_ASSIGN_OR_RETURN(std::optional<Slot> s, Describe(id));
+  if (!s) return Status::Corruption(dir_ + "/active names slot " + id + ", which is empty");
+  return s;
 }
 
 Result<std::string> SlotStore::Inactive() const {
@@ -137,7 +188,8 @@ Status SlotStore::Activate(const std::string& id) {
   return shared::WriteFileAtomic(dir_ + "/active", Bytes(id + "\n"), 0644);
 }
 
-Status HealthCheck(const ml::Artifact& artifact, int frames, double budget_ms, double* median_ms) {
+Status HealthCheck(const ml::Artifact& artifact, int frames, double budget_ms, double* median_ms,
+                   const std::vector<float>& inputs) {
   FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle state, ml::ArtifactState(artifact));
   FEDGE_ASSIGN_OR_RETURN(ml::Model model, ml::Model::Create(artifact.arch, 0));
   FEDGE_RETURN_IF_ERROR(model.LoadState(state));
@@ -146,8 +198,15 @@ Status HealthCheck(const ml::Artifact& artifact, int frames, double budget_ms, d
   std::normal_distribution<float> pixel(0.f, 1.f);
   std::vector<float> input(static_cast<size_t>(n));
   std::vector<double> latencies;
+  const size_t recorded = inputs.size() / static_cast<size_t>(n);
   for (int i = 0; i < std::max(frames, 1); ++i) {
-    for (float& v : input) v = pixel(rng);
+    if (recorded > 0) {
+      const size_t k = static_cast<size_t>(i) % recorded;
+      std::copy_n(inputs.begin() + static_cast<std::ptrdiff_t>(k * static_cast<size_t>(n)), n,
+                  input.begin());
+    } else {
+      for (float& v : input) v = pixel(rng);
+    }
     std::vector<float> probabilities;
     auto start = std::chrono::steady_clock::now();
     FEDGE_ASSIGN_OR_RETURN(std::vector<ml::Prediction> p, model.Predict(input, 1, &probabilities));
@@ -190,13 +249,21 @@ Result<UpdateOutcome> RunUpdate(ReleaseSource& source, const UpdateOptions& o) {
     FEDGE_RETURN_IF_ERROR(updater.Refresh(bundle));
     const rel::TargetInfo* newest = nullptr;
     for (const auto& [name, t] : updater.state().targets->meta.targets) {
-      if (newest == nullptr || t.release_counter > newest->release_counter) newest = &t;
+      if (!o.target.empty()) {
+        if (name == o.target) newest = &t;
+      } else if (newest == nullptr || t.release_counter > newest->release_counter) {
+        newest = &t;
+      }
     }
-    if (newest == nullptr) return Status::NotFound("the repository lists no release");
+    if (newest == nullptr) {
+      return Status::NotFound(o.target.empty()
+                                  ? "the repository lists no release"
+                                  : "the signed targets list no release \"" + o.target + "\"");
+    }
     out.target = newest->name;
     out.counter = newest->release_counter;
-    if (newest->release_counter == updater.state().installed_counter &&
-        newest->name == updater.state().installed_target) {
+    FEDGE_ASSIGN_OR_RETURN(std::optional<SlotStore::Slot> current, slots.Active());
+    if (current && current->target == newest->name && current->counter == newest->release_counter) {
       out.up_to_date = true;
       return Status::Ok();
     }
@@ -240,6 +307,34 @@ std::string UpdateOutcomeJson(const UpdateOutcome& o) {
   return j.dump();
 }
 
+Result<RevertOutcome> RevertRelease(const std::string& state_dir, const std::string& target) {
+  const std::string dir = ReleaseDir(state_dir);
+  SlotStore slots(dir);
+  RevertOutcome out;
+  FEDGE_ASSIGN_OR_RETURN(std::optional<SlotStore::Slot> active, slots.Active());
+  if (!active || active->target != target) {
+    out.reverted = true;  // not running it: nothing to undo
+  } else {
+    FEDGE_ASSIGN_OR_RETURN(std::optional<SlotStore::Slot> other,
+                           slots.Describe(active->id == "a" ? "b" : "a"));
+    const bool usable = other && other->counter < active->counter && slots.Read(other->id).ok();
+    FEDGE_RETURN_IF_ERROR(usable ? slots.Activate(other->id) : slots.Deactivate());
+    out.reverted = true;
+  }
+  FEDGE_ASSIGN_OR_RETURN(std::optional<SlotStore::Slot> now, slots.Active());
+  if (now) {
+    out.active_target = now->target;
+    out.active_counter = now->counter;
+  }
+  json status{{"reverted", target},
+              {"active_target", out.active_target},
+              {"release_counter", out.active_counter},
+              {"checked_unix", rel::SystemNow()}};
+  const std::string text = status.dump();
+  FEDGE_RETURN_IF_ERROR(shared::WriteFileAtomic(dir + "/status.json", Bytes(text), 0644));
+  return out;
+}
+
 Result<std::optional<ActiveRelease>> LoadActiveRelease(const std::string& state_dir) {
   SlotStore slots(ReleaseDir(state_dir));
   FEDGE_ASSIGN_OR_RETURN(std::optional<SlotStore::Slot> active, slots.Active());
@@ -249,8 +344,11 @@ Result<std::optional<ActiveRelease>> LoadActiveRelease(const std::string& state_
   FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle state, ml::ArtifactState(artifact));
   FEDGE_ASSIGN_OR_RETURN(ml::Model model, ml::Model::Create(artifact.arch, 0));
   FEDGE_RETURN_IF_ERROR(model.LoadState(state));
-  return std::optional<ActiveRelease>(
-      ActiveRelease{std::move(model), active->target, active->counter, active->id});
+  auto v = artifact.metrics.find("registry_version");
+  const uint64_t registry_version =
+      v != artifact.metrics.end() && v->second >= 0 ? static_cast<uint64_t>(v->second) : 0;
+  return std::optional<ActiveRelease>(ActiveRelease{std::move(model), active->target,
+                                                    active->counter, active->id, registry_version});
 }
 
 }  // namespace fedge::client

@@ -15,6 +15,7 @@
 // the active slot may run concurrently (they see the old or the new slot, never a mix).
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,6 +57,23 @@ class DirectoryReleaseSource : public ReleaseSource {
   std::string repo_;
 };
 
+// Files handed over in memory: the metadata of a coordinator's ReleaseOffer and the artifact
+// it downloaded (untrusted until RunUpdate verifies them).
+class MemoryReleaseSource : public ReleaseSource {
+ public:
+  MemoryReleaseSource(std::map<std::string, std::vector<uint8_t>> metadata,
+                      std::map<std::string, std::vector<uint8_t>> artifacts)
+      : metadata_(std::move(metadata)), artifacts_(std::move(artifacts)) {}
+  shared::Result<std::vector<uint8_t>> ReadMetadata(const std::string& name,
+                                                    size_t max_bytes) override;
+  shared::Result<std::unique_ptr<shared::release::ByteSource>> OpenArtifact(
+      const std::string& name) override;
+
+ private:
+  std::map<std::string, std::vector<uint8_t>> metadata_;
+  std::map<std::string, std::vector<uint8_t>> artifacts_;
+};
+
 // The A/B slots under <state_dir>/release.
 class SlotStore {
  public:
@@ -78,6 +96,10 @@ class SlotStore {
   shared::Result<std::vector<uint8_t>> Read(const std::string& id) const;
   // Makes slot `id` active (atomic replace of the pointer file).
   shared::Status Activate(const std::string& id);
+  // The description of slot `id`, nullopt if it holds nothing.
+  shared::Result<std::optional<Slot>> Describe(const std::string& id) const;
+  // Makes no slot active (the client serves its registry model again).
+  shared::Status Deactivate();
 
   const std::string& dir() const { return dir_; }
 
@@ -96,6 +118,11 @@ struct UpdateOptions {
   std::vector<std::string> arch_bases = {"cnn_small", "cnn_color", "mobilenet_small"};
   std::vector<uint32_t> input_shape = {1, 28, 28};
   shared::release::Clock clock = shared::release::SystemNow;
+  // Install exactly this target (the coordinator's assignment); empty: the highest counter.
+  std::string target;
+  // Inputs for the health check, `health_frames` of them back to back in the model's input
+  // layout (recent frames of this site); empty: deterministic synthetic inputs.
+  std::vector<float> health_inputs;
 };
 
 struct UpdateOutcome {
@@ -116,16 +143,32 @@ struct UpdateOutcome {
 shared::Result<UpdateOutcome> RunUpdate(ReleaseSource& source, const UpdateOptions& options);
 
 // Health check of a decoded artifact: loads it into ml::Model (dequantised), runs `frames`
-// deterministic synthetic inputs one at a time, requires finite outputs and a median latency
-// within budget. Sets *median_ms.
+// inputs one at a time (from `inputs`, recent frames in the model's input layout, when it holds
+// at least one; deterministic synthetic inputs otherwise), requires finite outputs and a median
+// latency within budget. Sets *median_ms.
 shared::Status HealthCheck(const ml::Artifact& artifact, int frames, double latency_budget_ms,
-                           double* median_ms);
+                           double* median_ms, const std::vector<float>& inputs = {});
+
+struct RevertOutcome {
+  bool reverted = false;      // `target` is no longer active
+  std::string active_target;  // what is active now ("": no release, the registry model)
+  uint64_t active_counter = 0;
+  std::string error;
+};
+
+// Rollback ordered by the coordinator: if release `target` is active, activates the other slot
+// when it holds an older release, or no slot at all. The trusted state keeps the highest
+// installed counter, so `target` stays installable and nothing older can be installed.
+// Writes status.json. Error only if the slots cannot be read or changed.
+shared::Result<RevertOutcome> RevertRelease(const std::string& state_dir,
+                                            const std::string& target);
 
 struct ActiveRelease {
   ml::Model model;
   std::string target;
   uint64_t counter = 0;
   std::string slot;
+  uint64_t registry_version = 0;  // the registry version it was built from (0: unknown)
 };
 
 // The active slot's model, or nullopt when no release was ever installed.

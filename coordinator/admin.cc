@@ -1,8 +1,10 @@
 #include "coordinator/admin.h"
 
 #include <charconv>
+#include <cstdlib>
 
 #include "coordinator/registry.h"
+#include "coordinator/rollout.h"
 #include "shared/log.h"
 #include "shared/pki.h"
 #include "shared/wire.h"
@@ -69,6 +71,10 @@ const std::vector<std::pair<std::string, std::string>>& AdminService::Commands()
       {"round start", "[ROUNDS]"},
       {"revoke", "CLIENT_ID [REASON]"},
       {"drift", ""},
+      {"release deploy", "TARGET [CANARY_PERCENT]"},
+      {"release promote", "[REASON]"},
+      {"release rollback", "[REASON]"},
+      {"rollouts", ""},
   };
   return commands;
 }
@@ -130,6 +136,39 @@ void AdminService::Handle(AdminCommand c, std::function<void(Result<json>)> resp
     if (c.name == "revoke") {
       FEDGE_RETURN_IF_ERROR(NeedArgs(c, 1, 2, "CLIENT_ID [REASON]"));
       return Revoke(c);
+    }
+    if (c.name.starts_with("release ") || c.name == "rollouts") {
+      if (rollouts_ == nullptr || !rollouts_->enabled()) {
+        return shared::Status::InvalidArgument(
+            "releases are off on this coordinator: set [release] repo in its config to the "
+            "release repository (fedgectl release publish) and restart it");
+      }
+      if (c.name == "rollouts") {
+        FEDGE_RETURN_IF_ERROR(NeedArgs(c, 0, 0, ""));
+        return rollouts_->List();
+      }
+      if (c.name == "release deploy") {
+        FEDGE_RETURN_IF_ERROR(NeedArgs(c, 1, 2, "TARGET [CANARY_PERCENT]"));
+        double percent = 100;
+        if (c.args.size() == 2) {
+          char* end = nullptr;
+          percent = std::strtod(c.args[1].c_str(), &end);
+          if (end == c.args[1].c_str() || *end != '\0') {
+            return shared::Status::InvalidArgument("CANARY_PERCENT must be a number, got '" +
+                                                   c.args[1] + "'");
+          }
+        }
+        return rollouts_->Deploy(c.args[0], percent);
+      }
+      const std::string reason = c.args.empty() ? "" : c.args[0] + " (by " + c.admin + ")";
+      if (c.name == "release promote") {
+        FEDGE_RETURN_IF_ERROR(NeedArgs(c, 0, 1, "[REASON]"));
+        return rollouts_->Promote(reason.empty() ? "promoted by " + c.admin : reason);
+      }
+      if (c.name == "release rollback") {
+        FEDGE_RETURN_IF_ERROR(NeedArgs(c, 0, 1, "[REASON]"));
+        return rollouts_->Rollback(reason.empty() ? "rolled back by " + c.admin : reason);
+      }
     }
     std::string known;
     for (const auto& [name, args] : Commands()) known += (known.empty() ? "" : ", ") + name;

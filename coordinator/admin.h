@@ -16,6 +16,8 @@
 
 namespace fedge::coordinator {
 
+class RolloutManager;
+
 struct AdminCommand {
   std::string admin;  // certificate CN of the admin
   std::string name;   // e.g. "status", "model show"
@@ -28,6 +30,10 @@ class AdminService {
   // `close_client` closes every open session of a client id (thread-safe).
   AdminService(Store* store, RoundEngine* engine, const CoordinatorConfig& config,
                std::function<void(const std::string&)> close_client);
+
+  // Where the release commands go (null or disabled: they answer that releases are off).
+  // REQUIRES: before the first Handle().
+  void set_rollouts(RolloutManager* rollouts) { rollouts_ = rollouts; }
 
   // Thread-safe. `respond` is called exactly once, possibly on another thread.
   void Handle(AdminCommand command, std::function<void(shared::Result<nlohmann::json>)> respond);
@@ -44,6 +50,7 @@ class AdminService {
 
   Store* store_;
   RoundEngine* engine_;
+  RolloutManager* rollouts_ = nullptr;
   const CoordinatorConfig& config_;
   std::function<void(const std::string&)> close_client_;
   uint64_t started_ms_;

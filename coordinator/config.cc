@@ -144,12 +144,48 @@ Result<StatusSettings> LoadStatusSettings(const shared::ConfigFile& file) {
   return s;
 }
 
+const std::set<std::string>& ReleaseKeys() {
+  static const std::set<std::string> keys = {"release.repo",
+                                             "release.max_accuracy_drop",
+                                             "release.canary_timeout_seconds",
+                                             "release.min_canary_reports",
+                                             "release.auto_promote",
+                                             "release.online_keys",
+                                             "release.timestamp_hours"};
+  return keys;
+}
+
+Result<ReleaseSettings> LoadReleaseSettings(const shared::ConfigFile& file) {
+  ReleaseSettings s;
+  FEDGE_ASSIGN_OR_RETURN(s.repo, file.String("release.repo", ""));
+  if (!s.repo.empty()) s.repo = file.ResolvePath(s.repo);
+  FEDGE_ASSIGN_OR_RETURN(s.max_accuracy_drop,
+                         file.Double("release.max_accuracy_drop", 0.01, 0.0, 1.0));
+  FEDGE_ASSIGN_OR_RETURN(int64_t timeout,
+                         file.Int("release.canary_timeout_seconds", 600, 1, 7 * 86400));
+  s.canary_timeout_seconds = static_cast<int>(timeout);
+  FEDGE_ASSIGN_OR_RETURN(int64_t reports, file.Int("release.min_canary_reports", 1, 1, 1000000));
+  s.min_canary_reports = static_cast<int>(reports);
+  FEDGE_ASSIGN_OR_RETURN(s.auto_promote, file.Bool("release.auto_promote", true));
+  FEDGE_ASSIGN_OR_RETURN(s.online_keys, file.String("release.online_keys", ""));
+  if (!s.online_keys.empty()) s.online_keys = file.ResolvePath(s.online_keys);
+  FEDGE_ASSIGN_OR_RETURN(int64_t hours, file.Int("release.timestamp_hours", 24, 1, 24 * 365));
+  s.timestamp_hours = static_cast<int>(hours);
+  if (!s.online_keys.empty() && s.repo.empty()) {
+    return Status::InvalidArgument(file.path() +
+                                   ": key 'release.online_keys' is set but release.repo is not; "
+                                   "set release.repo to the release repository directory");
+  }
+  return s;
+}
+
 Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(ConfigFile file, ConfigFile::Load(path));
   std::set<std::string> known = AugmentKeys();
   known.insert(DriftKeys().begin(), DriftKeys().end());
   known.insert(shared::MetricsKeys().begin(), shared::MetricsKeys().end());
   known.insert(StatusKeys().begin(), StatusKeys().end());
+  known.insert(ReleaseKeys().begin(), ReleaseKeys().end());
   known.insert({"server.listen",
                 "server.port",
                 "server.data_dir",
@@ -238,6 +274,7 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(c.metrics,
                          shared::LoadMetricsSettings(file, CoordinatorConfig::DefaultMetrics()));
   FEDGE_ASSIGN_OR_RETURN(c.status, LoadStatusSettings(file));
+  FEDGE_ASSIGN_OR_RETURN(c.release, LoadReleaseSettings(file));
   if (c.status.enabled && c.metrics.enabled && c.status.port != 0 &&
       c.status.port == c.metrics.port) {
     return Status::InvalidArgument(path + ": key 'status.port': " + std::to_string(c.status.port) +

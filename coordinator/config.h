@@ -77,6 +77,28 @@ shared::Result<StatusSettings> LoadStatusSettings(const shared::ConfigFile& file
 // The keys LoadStatusSettings reads, for CheckKnownKeys.
 const std::set<std::string>& StatusKeys();
 
+// Staged rollout of signed releases ([release]; coordinator/rollout.h). Off while `repo` is
+// empty. The repository is the directory `fedgectl release publish` writes; the coordinator
+// serves its metadata and artifacts to clients over the mutual-TLS channel.
+struct ReleaseSettings {
+  std::string repo;  // resolved against the config file's directory
+  // Canary promotion: every canary client installed the release and the canary cohort's
+  // example-weighted accuracy on held-out data fell by at most this much (absolute).
+  double max_accuracy_drop = 0.01;
+  int canary_timeout_seconds = 600;  // a canary not decided by then is rolled back
+  int min_canary_reports = 1;        // healthy reports a promotion needs at the timeout
+  bool auto_promote = true;          // promote a healthy canary without an admin command
+  // Online keys (timestamp, optionally snapshot) in a key directory: the coordinator re-signs
+  // the timestamp when less than half of its lifetime is left. Empty: an operator does it.
+  std::string online_keys;
+  int timestamp_hours = 24;
+};
+
+// Reads the [release] table; InvalidArgument naming the file and the key.
+shared::Result<ReleaseSettings> LoadReleaseSettings(const shared::ConfigFile& file);
+// The keys LoadReleaseSettings reads, for CheckKnownKeys.
+const std::set<std::string>& ReleaseKeys();
+
 struct CoordinatorConfig {
   std::string config_path;
   std::string listen = "0.0.0.0";
@@ -100,6 +122,8 @@ struct CoordinatorConfig {
   static shared::MetricsSettings DefaultMetrics() { return {true, "127.0.0.1", 9464}; }
   // [status]: the read-only status page over HTTPS, off by default.
   StatusSettings status;
+  // [release]: staged rollout of signed releases, off without release.repo.
+  ReleaseSettings release;
 };
 
 // Reads an update codec name (fp32, fp16, int8, topk_int8) from `key`, default fp32;

@@ -75,6 +75,25 @@ CoordinatorMetrics::CoordinatorMetrics(std::shared_ptr<shared::MetricsRegistry> 
   campaign_running = &r.AddGauge("fedge_coordinator_drift_campaign_running",
                                  "1 while a drift retraining campaign runs.")
                           ->Get();
+  release_counter = &r.AddGauge("fedge_release_counter",
+                                "Release counter of the release the whole fleet should run "
+                                "(the newest promoted rollout; 0: none).")
+                         ->Get();
+  release_canary_counter = &r.AddGauge("fedge_release_canary_counter",
+                                       "Release counter in canary (0: no rollout in canary).")
+                                ->Get();
+  release_clients_on_fleet = &r.AddGauge("fedge_release_clients_on_fleet_release",
+                                         "Connected clients running the fleet's release.")
+                                  ->Get();
+  release_promotions = &r.AddCounter("fedge_release_promotions_total",
+                                     "Rollouts promoted to every client (or deployed to all).")
+                            ->Get();
+  release_rollout_failures = &r.AddCounter("fedge_release_rollout_failures_total",
+                                           "Rollouts rolled back (automatically or by an admin).")
+                                  ->Get();
+  release_install_reports =
+      r.AddCounter("fedge_release_install_reports_total",
+                   "Clients' install reports by result: installed, failed, reverted.", {"result"});
 }
 
 }  // namespace fedge::coordinator

@@ -63,6 +63,15 @@ class CoordinatorMetrics {
   shared::Counter* campaigns_started = nullptr;
   shared::Gauge* campaign_running = nullptr;
 
+  // Releases (coordinator/rollout.h): the fleet's and the canary's release counters, clients
+  // on the fleet's release, promotions, rollbacks, install reports by result.
+  shared::Gauge* release_counter = nullptr;
+  shared::Gauge* release_canary_counter = nullptr;
+  shared::Gauge* release_clients_on_fleet = nullptr;
+  shared::Counter* release_promotions = nullptr;
+  shared::Counter* release_rollout_failures = nullptr;
+  shared::CounterFamily* release_install_reports = nullptr;  // label result
+
  private:
   std::shared_ptr<shared::MetricsRegistry> registry_;
   shared::CounterFamily* rejected_ = nullptr;

@@ -2,6 +2,7 @@
 
 #include "shared/log.h"
 #include "shared/tls.h"
+#include "shared/wire.h"
 
 namespace fedge::coordinator {
 
@@ -35,6 +36,7 @@ Server::~Server() {
   status_http_.reset();
   http_.reset();
   admin_.reset();
+  rollouts_.reset();
   engine_.reset();
 }
 
@@ -45,8 +47,12 @@ Status Server::Start() {
       std::make_unique<RoundEngine>(net::asio::make_strand(io_), store_.get(), config_, traffic_);
   engine_->set_metrics(metrics_);
   FEDGE_RETURN_IF_ERROR(engine_->Init());
+  rollouts_ = std::make_unique<RolloutManager>(config_.release, store_.get(), metrics_,
+                                               [] { return shared::UnixMillis(); });
+  FEDGE_RETURN_IF_ERROR(rollouts_->Init());
   admin_ = std::make_unique<AdminService>(store_.get(), engine_.get(), config_,
                                           [this](const std::string& id) { CloseClient(id); });
+  admin_->set_rollouts(rollouts_.get());
   net::error_code ec;
   auto address = net::asio::ip::make_address(config_.listen, ec);
   if (ec) {
@@ -129,6 +135,7 @@ net::awaitable<void> Server::AcceptLoop() {
     conn->set_traffic_counters(traffic_);
     auto session = std::make_shared<Session>(conn, engine_.get(), store_.get(), admin_.get(),
                                              session_options_, remote);
+    if (rollouts_->enabled()) session->set_rollouts(rollouts_.get());
     {
       std::lock_guard<std::mutex> lock(sessions_mu_);
       std::erase_if(sessions_, [](const std::weak_ptr<Session>& w) { return w.expired(); });
@@ -142,6 +149,16 @@ net::awaitable<void> Server::AcceptLoop() {
 net::awaitable<void> Server::RunRounds(bool exit_when_done) {
   co_await engine_->Run(exit_when_done);
   if (exit_when_done) Stop();
+}
+
+net::awaitable<void> Server::TickRollouts() {
+  net::asio::steady_timer timer(co_await net::asio::this_coro::executor);
+  while (!stopping_) {
+    timer.expires_after(std::chrono::seconds(1));
+    net::error_code ec;
+    co_await timer.async_wait(net::asio::redirect_error(net::use_awaitable, ec));
+    if (!stopping_) rollouts_->Tick();
+  }
 }
 
 void Server::CloseClient(const std::string& client_id) {
@@ -158,6 +175,10 @@ void Server::Run(bool exit_when_done) {
   net::asio::co_spawn(
       engine_->executor(), [this, exit_when_done] { return RunRounds(exit_when_done); },
       shared::LogOnError{kLog});
+  if (rollouts_->enabled()) {
+    net::asio::co_spawn(
+        io_, [this] { return TickRollouts(); }, shared::LogOnError{kLog});
+  }
   std::vector<std::thread> threads;
   for (int i = 1; i < config_.threads; ++i) threads.emplace_back([this] { io_.run(); });
   io_.run();

@@ -10,6 +10,7 @@
 #include "coordinator/admin.h"
 #include "coordinator/config.h"
 #include "coordinator/metrics.h"
+#include "coordinator/rollout.h"
 #include "coordinator/round_engine.h"
 #include "coordinator/session.h"
 #include "coordinator/status_page.h"
@@ -59,12 +60,16 @@ class Server {
   void CloseClient(const std::string& client_id);
 
   RoundEngine& engine() { return *engine_; }
+  // Staged rollout of signed releases ([release]; disabled without release.repo).
+  RolloutManager& rollouts() { return *rollouts_; }
   Store& store() { return *store_; }
   const std::shared_ptr<shared::TrafficCounters>& traffic() const { return traffic_; }
 
  private:
   net::awaitable<void> AcceptLoop();
   net::awaitable<void> RunRounds(bool exit_when_done);
+  // Calls RolloutManager::Tick every second until stopped.
+  net::awaitable<void> TickRollouts();
 
   CoordinatorConfig config_;
   SessionOptions session_options_;
@@ -72,6 +77,7 @@ class Server {
   std::unique_ptr<net::ssl::context> tls_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<RoundEngine> engine_;
+  std::unique_ptr<RolloutManager> rollouts_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<net::tcp::acceptor> acceptor_;
   std::shared_ptr<shared::TrafficCounters> traffic_ = std::make_shared<shared::TrafficCounters>();

@@ -1,6 +1,9 @@
 #include "coordinator/session.h"
 
+#include <cmath>
+
 #include "coordinator/admin.h"
+#include "coordinator/rollout.h"
 #include "shared/drift/drift_wire.h"
 #include "shared/frame.h"
 #include "shared/log.h"
@@ -62,6 +65,10 @@ net::awaitable<Status> Session::Greet(bool client) {
   info.eval_examples = hello->eval_examples();
   if (hello->class_counts() != nullptr && hello->class_counts()->size() <= 1000) {
     info.class_counts.assign(hello->class_counts()->begin(), hello->class_counts()->end());
+  }
+  if (hello->release_target() != nullptr && hello->release_target()->size() <= 255) {
+    hello_release_ = hello->release_target()->str();
+    hello_release_counter_ = hello->release_counter();
   }
   flatbuffers::FlatBufferBuilder fbb(128);
   auto id = fbb.CreateString(identity_.common_name);
@@ -126,6 +133,9 @@ net::awaitable<void> Session::Run() {
       << "client " << identity_.common_name << " connected from " << remote_;
   net::asio::co_spawn(conn_->executor(), HeartbeatLoop(shared_from_this()),
                       shared::LogOnError{kLog});
+  if (rollouts_ != nullptr) {
+    rollouts_->Connected(shared_from_this(), hello_release_, hello_release_counter_);
+  }
   while (!conn_->closed()) {
     Result<std::vector<uint8_t>> frame = co_await conn_->ReadFrame(options_.idle_timeout);
     Status s = frame.status();
@@ -147,6 +157,7 @@ net::awaitable<void> Session::Run() {
   }
   engine_->StashUpload(identity_.common_name, std::move(upload_));
   engine_->Disconnected(shared_from_this());
+  if (rollouts_ != nullptr) rollouts_->Disconnected(shared_from_this());
 }
 
 net::awaitable<void> Session::HeartbeatLoop(std::shared_ptr<Session> self) {
@@ -173,6 +184,8 @@ Status Session::Dispatch(const wire::Envelope& env) {
       return OnEvalReport(*env.message_as_EvalReport());
     case wire::Message::DriftReport:
       return OnDriftReport(*env.message_as_DriftReport());
+    case wire::Message::InstallReport:
+      return OnInstallReport(*env.message_as_InstallReport());
     case wire::Message::Error: {
       const wire::Error* e = env.message_as_Error();
       FEDGE_LOG(Warn, kLog).Client(client_id())
@@ -185,16 +198,52 @@ Status Session::Dispatch(const wire::Envelope& env) {
   }
 }
 
+Status Session::OnInstallReport(const wire::InstallReport& r) {
+  if (rollouts_ == nullptr) {
+    return Status::InvalidArgument("InstallReport sent to a coordinator without releases");
+  }
+  auto text = [](const flatbuffers::String* s, size_t max) {
+    return s == nullptr ? std::string() : s->str().substr(0, max);
+  };
+  InstallReportIn in;
+  in.rollout_id = r.rollout_id();
+  in.target = text(r.target(), 255);
+  in.counter = r.counter();
+  in.installed = r.installed();
+  in.reverted = r.reverted();
+  in.error = text(r.error(), 2000);
+  in.median_latency_ms = r.median_latency_ms();
+  in.eval_examples = r.eval_examples();
+  in.accuracy = r.accuracy();
+  in.previous_accuracy = r.previous_accuracy();
+  in.previous = text(r.previous(), 255);
+  in.active_target = text(r.active_target(), 255);
+  in.active_counter = r.active_counter();
+  for (double v : {in.median_latency_ms, in.accuracy, in.previous_accuracy}) {
+    if (!std::isfinite(v) || v < 0) {
+      return Status::InvalidArgument("InstallReport carries a negative or non-finite number");
+    }
+  }
+  if (in.accuracy > 1 || in.previous_accuracy > 1) {
+    return Status::InvalidArgument("InstallReport accuracy must be in [0, 1]");
+  }
+  return rollouts_->Report(shared_from_this(), in);
+}
+
 Status Session::OnBlobRequest(const wire::BlobRequest& req) {
   FEDGE_ASSIGN_OR_RETURN(shared::Digest digest,
                          shared::DigestField(req.digest(), "BlobRequest.digest"));
-  if (req.kind() != wire::BlobKind::Model) {
-    return Status::InvalidArgument("clients may only request model blobs");
+  const bool release = req.kind() == wire::BlobKind::Release;
+  if (req.kind() != wire::BlobKind::Model && !release) {
+    return Status::InvalidArgument("clients may only request model and release blobs");
   }
-  std::shared_ptr<const std::vector<uint8_t>> blob = engine_->ModelBlob(digest);
+  std::shared_ptr<const std::vector<uint8_t>> blob =
+      release ? (rollouts_ != nullptr ? rollouts_->Artifact(digest) : nullptr)
+              : engine_->ModelBlob(digest);
   if (!blob) {
-    Send(shared::MakeErrorMessage(
-        Status::NotFound("model " + shared::ToHex(digest) + " is not served any more")));
+    Send(shared::MakeErrorMessage(Status::NotFound((release ? "release artifact " : "model ") +
+                                                   shared::ToHex(digest) +
+                                                   " is not served any more")));
     return Status::Ok();
   }
   if (req.offset() >= blob->size()) {
@@ -204,7 +253,7 @@ Status Session::OnBlobRequest(const wire::BlobRequest& req) {
   }
   uint64_t chunk = std::min<uint64_t>(shared::kDefaultChunkBytes, conn_->max_frame_bytes() / 2);
   for (const shared::ChunkRange& r : shared::ChunkRanges(blob->size(), req.offset(), chunk)) {
-    Send(shared::MakeBlobChunk(wire::BlobKind::Model, digest, blob->size(), r.offset,
+    Send(shared::MakeBlobChunk(req.kind(), digest, blob->size(), r.offset,
                                std::span(blob->data() + r.offset, r.size)));
   }
   return Status::Ok();

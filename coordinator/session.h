@@ -24,6 +24,7 @@ struct SessionOptions {
 };
 
 class AdminService;
+class RolloutManager;
 
 class Session : public Peer, public std::enable_shared_from_this<Session> {
  public:
@@ -38,6 +39,9 @@ class Session : public Peer, public std::enable_shared_from_this<Session> {
   void Close() override { conn_->Close(); }
   // Thread-safe: closes the session if it belongs to `client_id`.
   void CloseIfPeer(const std::string& client_id);
+  // Where release offers, install reports and release blobs go (null: releases off).
+  // REQUIRES: before Run().
+  void set_rollouts(RolloutManager* rollouts) { rollouts_ = rollouts; }
 
  private:
   // Handles one verified message; a non-OK status ends the session after an Error frame.
@@ -47,6 +51,7 @@ class Session : public Peer, public std::enable_shared_from_this<Session> {
   shared::Status OnUpdateSubmit(const wire::UpdateSubmit& submit);
   shared::Status OnEvalReport(const wire::EvalReport& report);
   shared::Status OnDriftReport(const wire::DriftReport& report);
+  shared::Status OnInstallReport(const wire::InstallReport& report);
   net::awaitable<shared::Status> Greet(bool client);
   // The admin half: AdminRequest, model blob download (export) and upload (import).
   net::awaitable<void> RunAdmin();
@@ -58,6 +63,9 @@ class Session : public Peer, public std::enable_shared_from_this<Session> {
   RoundEngine* engine_;
   Store* store_;
   AdminService* admin_;
+  RolloutManager* rollouts_ = nullptr;
+  std::string hello_release_;  // the release the client runs, from its Hello
+  uint64_t hello_release_counter_ = 0;
   SessionOptions options_;
   std::string remote_;
   shared::PeerIdentity identity_;

@@ -25,10 +25,12 @@ enum Cf {
   kRounds,       // round -> summary
   kRevoked,      // client id -> RevocationRecord
   kDrift,        // drift state: client/<id>, campaign/<id>, profile/<version> (see store.h)
+  kRollouts,     // rollout id -> Rollout (coordinator/rollout.h), JSON
   kNumCf
 };
-const char* const kCfNames[kNumCf] = {"default",      "clients",  "models", "blobs",   "updates",
-                                      "update_blobs", "accepted", "rounds", "revoked", "drift"};
+const char* const kCfNames[kNumCf] = {"default", "clients",      "models",   "blobs",
+                                      "updates", "update_blobs", "accepted", "rounds",
+                                      "revoked", "drift",        "rollouts"};
 const char* const kHeadKey = "head";
 const char* const kOpenRoundKey = "open_round";
 const char* const kTargetRoundKey = "target_round";
@@ -569,6 +571,27 @@ Status Store::ForEachDrift(
            std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(v.data()), v.size())));
   }
   return FromRocks(it->status(), "listing drift records " + prefix);
+}
+
+Status Store::PutRollout(uint64_t id, const nlohmann::json& rollout) {
+  return FromRocks(
+      impl_->db->Put(impl_->SyncWrite(), impl_->cfs[kRollouts], VersionKey(id), rollout.dump()),
+      "storing rollout " + std::to_string(id));
+}
+
+Result<std::vector<nlohmann::json>> Store::ListRollouts() {
+  std::vector<nlohmann::json> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cfs[kRollouts]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    nlohmann::json j = nlohmann::json::parse(it->value().ToString(), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      return Status::Corruption("stored rollout " + it->key().ToString() + " is not JSON");
+    }
+    out.push_back(std::move(j));
+  }
+  FEDGE_RETURN_IF_ERROR(FromRocks(it->status(), "listing rollouts"));
+  return out;
 }
 
 }  // namespace fedge::coordinator

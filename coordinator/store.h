@@ -146,6 +146,10 @@ class Store {
   // restores it), so the per-window writes do not wait for the disk on the engine's strand.
   shared::Status PutDrift(const std::string& key, std::span<const uint8_t> value, bool sync = true);
   shared::Result<std::optional<std::vector<uint8_t>>> GetDrift(const std::string& key);
+  // Rollouts of signed releases (coordinator/rollout.h), JSON by id, synced.
+  shared::Status PutRollout(uint64_t id, const nlohmann::json& rollout);
+  shared::Result<std::vector<nlohmann::json>> ListRollouts();
+
   // Every record whose key starts with `prefix`, in key order.
   shared::Status ForEachDrift(
       const std::string& prefix,
