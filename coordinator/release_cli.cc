@@ -38,6 +38,55 @@ std::string Day(int64_t unix_s) {
   return buf;
 }
 
+// Connects with the admin kit and runs `fn`.
+Status WithAdmin(const AdminConnectOptions& connect,
+                 const std::function<Status(AdminClient&)>& fn) {
+  if (connect.kit_dir.empty()) {
+    return Status::InvalidArgument(
+        "this command talks to the coordinator: pass --kit ADMIN_KIT_DIR (an admin startup kit "
+        "from `fedgectl provision`)");
+  }
+  FEDGE_ASSIGN_OR_RETURN(auto client, AdminClient::Connect(connect));
+  return fn(*client);
+}
+
+std::string Millis(uint64_t ms) { return ms == 0 ? "-" : Day(static_cast<int64_t>(ms / 1000)); }
+
+// One rollout: a summary line, its reports by result and its steps.
+void PrintRollout(const nlohmann::json& r, bool json) {
+  if (json) {
+    std::cout << r.dump(2) << "\n";
+    return;
+  }
+  int installed = 0, failed = 0, reverted = 0;
+  for (const auto& [client, report] : r["reports"].items()) {
+    if (report.value("reverted", false)) {
+      ++reverted;
+    } else if (report.value("installed", false)) {
+      ++installed;
+    } else {
+      ++failed;
+    }
+  }
+  std::printf(
+      "rollout %llu: %s (counter %llu, %s) %s; canary %g%% (%zu clients); reports: %d "
+      "installed, %d failed, %d reverted\n",
+      static_cast<unsigned long long>(r["id"].get<uint64_t>()),
+      r["target"].get<std::string>().c_str(),
+      static_cast<unsigned long long>(r["counter"].get<uint64_t>()),
+      r["arch"].get<std::string>().c_str(), r["state"].get<std::string>().c_str(),
+      r["canary_percent"].get<double>(), r["cohort"].size(), installed, failed, reverted);
+  for (const nlohmann::json& step : r["steps"]) {
+    std::printf("  %s UTC  %-13s %s\n", Millis(step["ms"].get<uint64_t>()).c_str(),
+                step["action"].get<std::string>().c_str(),
+                step["detail"].get<std::string>().c_str());
+  }
+  for (const auto& [client, report] : r["reports"].items()) {
+    if (report.value("installed", false) || report.value("reverted", false)) continue;
+    std::printf("  %s failed: %s\n", client.c_str(), report.value("error", "").c_str());
+  }
+}
+
 // Fetches registry version `version` (record + weights) over the admin connection.
 Result<ExportedModel> FetchModel(const AdminConnectOptions& connect, uint64_t version) {
   if (connect.kit_dir.empty()) {
@@ -284,6 +333,70 @@ void AddRelease(CLI::App& app, std::vector<CliCommand>& commands,
   ct->add_option("--hours", t->second)->capture_default_str();
   commands.push_back(
       {ct, [t] { return Done(RefreshTimestamp(t->first, t->second, rel::SystemNow())); }});
+
+  // Staged rollout, over the admin connection (coordinator/rollout.h).
+  struct DeployArgs {
+    std::string target;
+    double canary = 100;
+    std::string reason;
+    bool json = false;
+  };
+  auto d = std::make_shared<DeployArgs>();
+  CLI::App* cd = release->add_subcommand(
+      "deploy", "Roll a published, signed release out to a canary cohort, then to every client");
+  cd->add_option("TARGET", d->target, "Target name or release counter (see `releases`)")
+      ->required();
+  cd->add_option("--canary", d->canary,
+                 "Percent of the clients that get it first (100: every client at once)")
+      ->capture_default_str();
+  cd->add_flag("--json", d->json, "Print the coordinator's JSON answer");
+  commands.push_back(
+      {cd, [d, connect] {
+         return Done(WithAdmin(*connect, [&](AdminClient& c) -> Status {
+           char pct[32];
+           std::snprintf(pct, sizeof(pct), "%g", d->canary);
+           FEDGE_ASSIGN_OR_RETURN(nlohmann::json j, c.Call("release deploy", {d->target, pct}));
+           PrintRollout(j, d->json);
+           return Status::Ok();
+         }));
+       }});
+  for (const char* verb : {"promote", "rollback"}) {
+    const std::string name = verb;
+    CLI::App* cmd = release->add_subcommand(
+        name, name == "promote" ? "Promote the release in canary to every client"
+                                : "Roll back the release in canary (or the fleet's release): "
+                                  "its clients return to the release before it");
+    cmd->add_option("--reason", d->reason, "Recorded with the step");
+    cmd->add_flag("--json", d->json, "Print the coordinator's JSON answer");
+    commands.push_back({cmd, [d, connect, name] {
+                          return Done(WithAdmin(*connect, [&](AdminClient& c) -> Status {
+                            std::vector<std::string> args;
+                            if (!d->reason.empty()) args.push_back(d->reason);
+                            FEDGE_ASSIGN_OR_RETURN(nlohmann::json j,
+                                                   c.Call("release " + name, args));
+                            PrintRollout(j, d->json);
+                            return Status::Ok();
+                          }));
+                        }});
+  }
+  CLI::App* co = app.add_subcommand("rollouts", "Rollouts of releases: state, steps, reports");
+  co->add_flag("--json", d->json, "Print the coordinator's JSON answer");
+  commands.push_back({co, [d, connect] {
+                        return Done(WithAdmin(*connect, [&](AdminClient& c) -> Status {
+                          FEDGE_ASSIGN_OR_RETURN(nlohmann::json j, c.Call("rollouts"));
+                          if (d->json) {
+                            std::cout << j.dump(2) << "\n";
+                            return Status::Ok();
+                          }
+                          const nlohmann::json& fleet = j["fleet"];
+                          std::cout << "fleet release: "
+                                    << (fleet.is_null() ? std::string("none")
+                                                        : fleet["target"].get<std::string>())
+                                    << "\n";
+                          for (const nlohmann::json& r : j["rollouts"]) PrintRollout(r, false);
+                          return Status::Ok();
+                        }));
+                      }});
 
   auto repo = std::make_shared<std::string>();
   CLI::App* cl = app.add_subcommand("releases", "Releases in a repository and signature state");

@@ -3,8 +3,11 @@
 //   keys init | keys rotate | keys sign-root
 //   release create | release publish | release sign | release timestamp
 //   releases
+//   release deploy | release promote | release rollback | rollouts   (over the admin connection)
 // `release create --from VERSION` fetches the model over the admin connection (like `model
-// export`); everything else works on a key directory and a repository directory.
+// export`); deploy, promote, rollback and rollouts are commands of the coordinator's staged
+// rollout (coordinator/rollout.h); everything else works on a key directory and a repository
+// directory.
 
 #include <CLI/CLI.hpp>
 #include <functional>

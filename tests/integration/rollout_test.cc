@@ -264,6 +264,31 @@ TEST_F(RolloutTest, CanaryPromotesAGoodReleaseAndRollsBackARegressedOne) {
   EXPECT_NE(metrics.find("fedge_release_promotions_total 1"), std::string::npos);
   EXPECT_NE(metrics.find("fedge_release_counter 1"), std::string::npos);
 
+  // fedgectl shows the same, and refuses to promote when nothing is in canary.
+  std::string out;
+  const std::vector<std::string> ctl = {FEDGE_FEDGECTL_BIN,
+                                        "--kit",
+                                        kits_.admin_kits[0],
+                                        "--host",
+                                        "127.0.0.1",
+                                        "--port",
+                                        std::to_string(server_->port())};
+  auto with = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = ctl;
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  };
+  ASSERT_EQ(RunCommand(with({"rollouts"}), &out), 0) << out;
+  EXPECT_NE(out.find("fleet release: " + good), std::string::npos) << out;
+  EXPECT_NE(out.find("rollout 2: " + bad), std::string::npos) << out;
+  EXPECT_NE(out.find("rolled_back; canary 50% (2 clients); reports: 0 installed, 0 failed, 2 "
+                     "reverted"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("accuracy regression"), std::string::npos) << out;
+  EXPECT_EQ(RunCommand(with({"release", "promote"}), &out), 2) << out;
+  EXPECT_NE(out.find("no rollout is in canary"), std::string::npos) << out;
+
   // Deploying something older than the fleet's release, or an unknown target, is refused.
   auto older = Admin("release deploy", {good, "50"});
   ASSERT_FALSE(older.ok());
