@@ -7,6 +7,7 @@
 #include "coordinator/release_tools.h"
 #include "schemas/fedge_generated.h"
 #include "shared/log.h"
+#include "shared/ml/artifact.h"
 #include "shared/release/envelope.h"
 #include "shared/release/metadata.h"
 #include "shared/release/repository.h"
@@ -84,6 +85,7 @@ json ToJson(const Rollout& r) {
           {"sha256", r.sha256_hex},
           {"length", r.length},
           {"arch", r.arch},
+          {"registry_version", r.registry_version},
           {"previous_target", r.previous_target},
           {"previous_counter", r.previous_counter},
           {"canary_percent", r.canary_percent},
@@ -105,6 +107,7 @@ Result<Rollout> RolloutFromJson(const json& j) {
     r.sha256_hex = j.at("sha256").get<std::string>();
     r.length = j.at("length").get<uint64_t>();
     r.arch = j.value("arch", "");
+    r.registry_version = j.value("registry_version", uint64_t{0});
     r.previous_target = j.value("previous_target", "");
     r.previous_counter = j.value("previous_counter", uint64_t{0});
     r.canary_percent = j.value("canary_percent", 100.0);
@@ -184,6 +187,12 @@ Status RolloutManager::LoadRelease(Rollout& r) {
     return Status::Corruption("artifact " + RepoTargetPath(settings_.repo, r.target) +
                               " does not match the length and SHA-256 targets lists; publish it "
                               "again");
+  }
+  if (Result<ml::Artifact> a = ml::DecodeArtifact(bytes); a.ok()) {
+    auto v = a->metrics.find("registry_version");
+    if (v != a->metrics.end() && v->second >= 0) {
+      r.registry_version = static_cast<uint64_t>(v->second);
+    }
   }
   artifacts_[r.sha256_hex] = std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
   return Status::Ok();
@@ -437,7 +446,32 @@ json RolloutManager::List() const {
           {"rollouts", out}};
 }
 
-json RolloutManager::StatusJson() const { return List(); }
+json RolloutManager::StatusRows() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  json rows = json::array();
+  for (auto it = rollouts_.rbegin(); it != rollouts_.rend(); ++it) {
+    const Rollout& r = *it;
+    int installed = 0, failed = 0;
+    for (const auto& [client, report] : r.reports) {
+      if (report.value("reverted", false)) continue;
+      ++(report.value("installed", false) ? installed : failed);
+    }
+    std::string cohort;
+    for (const std::string& c : r.cohort) cohort += (cohort.empty() ? "" : ", ") + c;
+    char stage[64];
+    std::snprintf(stage, sizeof(stage), "canary %g%%", r.canary_percent);
+    rows.push_back(
+        {{"version", r.target + " (counter " + std::to_string(r.counter) + ")"},
+         {"model_version", r.registry_version},
+         {"stage", r.cohort.empty() ? std::string("all clients") : std::string(stage)},
+         {"state", r.state},
+         {"cohort", cohort.empty() ? "-" : cohort},
+         {"installed", installed},
+         {"failed", failed},
+         {"updated_ms", r.steps.empty() ? r.started_ms : r.steps.back().value("ms", uint64_t{0})}});
+  }
+  return rows;
+}
 
 void RolloutManager::Connected(std::shared_ptr<Peer> peer, const std::string& active_target,
                                uint64_t active_counter) {

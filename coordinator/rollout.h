@@ -64,7 +64,8 @@ struct Rollout {
   std::string sha256_hex;
   uint64_t length = 0;
   std::string arch;
-  std::string previous_target;  // the fleet's release when it started ("" = none)
+  uint64_t registry_version = 0;  // the registry model it was built from (0: unknown)
+  std::string previous_target;    // the fleet's release when it started ("" = none)
   uint64_t previous_counter = 0;
   double canary_percent = 100;
   std::vector<std::string> cohort;  // canary clients (empty: deployed to every client at once)
@@ -118,8 +119,10 @@ class RolloutManager {
   // release.online_keys). Call every few seconds.
   void Tick();
 
-  // The releases and rollouts for the status page, newest first.
-  nlohmann::json StatusJson() const;
+  // The rollouts for the status page (coordinator/status_page.h StatusSources::releases), newest
+  // first: version (target and counter), model_version (registry version it was built from),
+  // stage, state, cohort, installed, failed, updated_ms.
+  nlohmann::json StatusRows() const;
 
  private:
   struct PeerState {

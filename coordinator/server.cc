@@ -102,6 +102,12 @@ Status Server::StartStatus() {
       });
   const RoundEngine* engine = engine_.get();
   StatusSources sources = status_sources_;
+  if (!sources.releases && rollouts_->enabled()) {
+    const RolloutManager* rollouts = rollouts_.get();
+    sources.releases = [rollouts]() -> shared::Result<nlohmann::json> {
+      return rollouts->StatusRows();
+    };
+  }
   auto router = MakeStatusRouter(
       std::move(auth), [store, engine, sources] { return GatherStatus(*store, *engine, sources); });
   auto http = std::make_unique<shared::HttpServer>(std::move(router));

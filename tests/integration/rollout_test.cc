@@ -13,6 +13,7 @@
 #include "client/client.h"
 #include "client/updater.h"
 #include "coordinator/release_tools.h"
+#include "coordinator/status_page.h"
 #include "shared/bundle_codec.h"
 #include "shared/ml/model.h"
 #include "shared/release/repository.h"
@@ -177,7 +178,8 @@ class RolloutTest : public ::testing::Test {
 
 TEST_F(RolloutTest, CanaryPromotesAGoodReleaseAndRollsBackARegressedOne) {
   uint64_t head = 0;
-  const std::string good = Publish(HeadState(&head), head);
+  const shared::TensorBundle trained = HeadState(&head);
+  const std::string good = Publish(trained, head);
   ASSERT_FALSE(good.empty());
 
   // Deployed through the admin protocol to 25% of the 4 clients: one canary.
@@ -264,6 +266,17 @@ TEST_F(RolloutTest, CanaryPromotesAGoodReleaseAndRollsBackARegressedOne) {
   EXPECT_NE(metrics.find("fedge_release_promotions_total 1"), std::string::npos);
   EXPECT_NE(metrics.find("fedge_release_counter 1"), std::string::npos);
 
+  // The status page's releases section (coordinator/status_page.h) shows both rollouts.
+  json rows = server_->server().rollouts().StatusRows();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["state"], "rolled_back");
+  EXPECT_EQ(rows[0]["stage"], "canary 50%");
+  EXPECT_EQ(rows[1]["installed"], kClients);
+  EXPECT_EQ(rows[1]["model_version"], head) << rows.dump(2);
+  const std::string page = coordinator::RenderStatusPage({{"releases", rows}});
+  EXPECT_NE(page.find(bad + " (counter 2)"), std::string::npos);
+  EXPECT_NE(page.find("rolled_back"), std::string::npos);
+
   // fedgectl shows the same, and refuses to promote when nothing is in canary.
   std::string out;
   const std::vector<std::string> ctl = {FEDGE_FEDGECTL_BIN,
@@ -301,7 +314,8 @@ TEST_F(RolloutTest, CanaryPromotesAGoodReleaseAndRollsBackARegressedOne) {
 
 TEST_F(RolloutTest, RefusesToDeployAnArtifactThatDoesNotMatchItsSignedTargets) {
   uint64_t head = 0;
-  const std::string name = Publish(HeadState(&head), head);
+  const shared::TensorBundle trained = HeadState(&head);
+  const std::string name = Publish(trained, head);
   ASSERT_FALSE(name.empty());
   const std::string path = coordinator::RepoTargetPath(repo_, name);
   auto bytes = shared::ReadFile(path, 1 << 30);
