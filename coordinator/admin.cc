@@ -27,6 +27,33 @@ Result<uint64_t> ParseUint(const std::string& text, const std::string& what) {
   return v;
 }
 
+Result<double> ParseFraction(const std::string& text) {
+  double v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
+    return shared::Status::InvalidArgument(
+        "FRACTION must be a number above 0 and below 1 (e.g. 0.5), got '" + text + "'");
+  }
+  return v;
+}
+
+// "model prune VERSION FRACTION [hidden|no-hidden]".
+Result<PruneRequest> ParsePruneArgs(const std::vector<std::string>& args) {
+  PruneRequest r;
+  FEDGE_ASSIGN_OR_RETURN(r.version, ParseUint(args[0], "VERSION"));
+  FEDGE_ASSIGN_OR_RETURN(r.fraction, ParseFraction(args[1]));
+  if (args.size() > 2) {
+    if (args[2] != "hidden" && args[2] != "no-hidden") {
+      return shared::Status::InvalidArgument(
+          "the third argument of model prune must be 'hidden' (prune the hidden linear layer "
+          "too, the default) or 'no-hidden', got '" +
+          args[2] + "'");
+    }
+    r.prune_hidden = args[2] == "hidden";
+  }
+  return r;
+}
+
 shared::Status NeedArgs(const AdminCommand& c, size_t min, size_t max, const std::string& usage) {
   if (c.args.size() < min || c.args.size() > max) {
     return shared::Status::InvalidArgument("usage: " + c.name + (usage.empty() ? "" : " ") + usage);
@@ -68,6 +95,7 @@ const std::vector<std::pair<std::string, std::string>>& AdminService::Commands()
       {"model compare", "VERSION_A VERSION_B"},
       {"model export", "VERSION"},
       {"model import", ""},
+      {"model prune", "VERSION FRACTION [hidden|no-hidden]"},
       {"round start", "[ROUNDS]"},
       {"revoke", "CLIENT_ID [REASON]"},
       {"drift", ""},
@@ -185,6 +213,22 @@ void AdminService::Handle(AdminCommand c, std::function<void(Result<json>)> resp
       if (!m.ok()) return respond(m.status());
       FEDGE_LOG(Info, kLog) << c.admin << " imported model version " << m->version;
       respond(ToJson(*m));
+    });
+    return;
+  }
+  if (c.name == "model prune") {
+    if (shared::Status s = NeedArgs(c, 2, 3, "VERSION FRACTION [hidden|no-hidden]"); !s.ok()) {
+      return respond(s);
+    }
+    Result<PruneRequest> request = ParsePruneArgs(c.args);
+    if (!request.ok()) return respond(request.status());
+    engine_->PruneHead(*request, [respond, admin = c.admin](Result<ModelRecord> m) {
+      if (!m.ok()) return respond(m.status());
+      FEDGE_LOG(Info, kLog) << admin << " pruned model version " << *m->parent << " into version "
+                            << m->version << " (" << m->arch << ")";
+      json j = ToJson(*m);
+      j["head"] = true;
+      respond(j);
     });
     return;
   }

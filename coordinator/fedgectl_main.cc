@@ -352,7 +352,7 @@ void AddAdminCommands(CLI::App& app, std::vector<Command>& commands,
 
   CLI::App* model = app.add_subcommand("model",
                                        "One model version: show, lineage, compare, "
-                                       "export, import");
+                                       "export, import, prune");
   model->require_subcommand(1);
   {
     auto version = std::make_shared<uint64_t>(0);
@@ -491,6 +491,44 @@ void AddAdminCommands(CLI::App& app, std::vector<Command>& commands,
              progress.Finish();
              FEDGE_ASSIGN_OR_RETURN(json j, c.Call("model import"));
              std::cout << "imported " << *file << " as model version " << j["version"] << "\n";
+             return Status::Ok();
+           });
+         }});
+  }
+
+  {
+    auto from = std::make_shared<uint64_t>(0);
+    auto fraction = std::make_shared<double>(0.5);
+    auto no_hidden = std::make_shared<bool>(false);
+    CLI::App* prune = model->add_subcommand(
+        "prune",
+        "Prune a version's channels (L1) into a new head version; `round start` then "
+        "fine-tunes it in federation");
+    prune->add_option("--from", *from, "The version to prune")->required();
+    prune->add_option("--fraction", *fraction, "Fraction of each layer's channels removed, (0, 1)")
+        ->capture_default_str();
+    prune->add_flag("--no-hidden", *no_hidden, "Keep the hidden linear layer's units");
+    prune->add_flag("--json", g->json, "Print JSON");
+    commands.push_back(
+        {prune, [g, from, fraction, no_hidden] {
+           return WithAdmin(*g, [&](AdminClient& c) -> Status {
+             std::ostringstream f;
+             f.precision(17);
+             f << *fraction;
+             FEDGE_ASSIGN_OR_RETURN(json j,
+                                    c.Call("model prune", {std::to_string(*from), f.str(),
+                                                           *no_hidden ? "no-hidden" : "hidden"}));
+             if (g->json) {
+               std::cout << j.dump(2) << "\n";
+               return Status::Ok();
+             }
+             const json& p = j["metrics"]["prune"];
+             std::cout << "pruned model version " << *from << " ("
+                       << p["from_arch"].get<std::string>() << ", " << p["parameters_before"]
+                       << " parameters) into version " << j["version"] << " ("
+                       << j["arch"].get<std::string>() << ", " << p["parameters_after"]
+                       << " parameters); it is the head now: `fedgectl round start --rounds N` "
+                          "fine-tunes it in federation\n";
              return Status::Ok();
            });
          }});

@@ -253,13 +253,42 @@ Result<RotateResult> SignPendingRoot(const std::string& repo, const std::string&
   return FinishRotation(repo, current, next, version);
 }
 
+namespace {
+// The recipe of a version pruned in the registry (RoundEngine::PruneHead) and fine-tuned in
+// federation since: its record's metrics["prune"], which rounds carry forward. False if the
+// version was not pruned there (or the block is not what PruneHead writes).
+bool RegistryPruneRecipe(const ModelRecord& record, ml::ArtifactRecipe* recipe) {
+  auto it = record.metrics.find("prune");
+  if (it == record.metrics.end() || !it->is_object()) return false;
+  const nlohmann::json& p = *it;
+  const auto is = [&p](const char* key, nlohmann::json::value_t type) {
+    return p.contains(key) && p.at(key).type() == type;
+  };
+  using T = nlohmann::json::value_t;
+  if (!p.contains("fraction") || !p.at("fraction").is_number() || !is("hidden", T::boolean) ||
+      !is("from", T::number_unsigned) || !is("fine_tune_rounds", T::number_unsigned)) {
+    return false;
+  }
+  const double fraction = p.at("fraction").get<double>();
+  if (!(fraction > 0 && fraction < 1)) return false;
+  recipe->prune_method = "l1_channels";
+  recipe->prune_fraction = fraction;
+  recipe->prune_hidden = p.at("hidden").get<bool>();
+  recipe->fine_tuning = "federated, " + std::to_string(p.at("fine_tune_rounds").get<uint64_t>()) +
+                        " round(s) since registry version " +
+                        std::to_string(p.at("from").get<uint64_t>()) + " was pruned";
+  return true;
+}
+}  // namespace
+
 Result<ml::Artifact> BuildArtifact(const ExportedModel& model,
                                    const std::vector<uint8_t>& drift_profile,
                                    const BuildOptions& o) {
   FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle state, shared::DecodeBundle(model.blob));
   ml::Artifact a;
   a.arch = model.record.arch;
-  if (o.prune_fraction > 0) {
+  const bool pruned_in_registry = RegistryPruneRecipe(model.record, &a.recipe);
+  if (o.prune_fraction > 0) {  // a width-variant arch (pruned before) can be pruned again
     FEDGE_ASSIGN_OR_RETURN(ml::Pruned pruned,
                            ml::PruneChannels(a.arch, state, {o.prune_fraction, o.prune_hidden}));
     a.arch = pruned.arch;
@@ -267,7 +296,11 @@ Result<ml::Artifact> BuildArtifact(const ExportedModel& model,
     a.recipe.prune_method = "l1_channels";
     a.recipe.prune_fraction = o.prune_fraction;
     a.recipe.prune_hidden = o.prune_hidden;
-    a.recipe.fine_tuning = "none (federated fine-tuning of the pruned architecture is next)";
+    a.recipe.fine_tuning =
+        pruned_in_registry
+            ? "none since this pruning (before it: " + a.recipe.fine_tuning + ")"
+            : "none (federated fine-tuning of the pruned architecture is next: fedgectl model "
+              "prune)";
   }
   FEDGE_ASSIGN_OR_RETURN(ml::QuantScheme scheme, ml::ParseQuantScheme(o.quantization));
   a.recipe.quantization = std::string(ml::QuantSchemeName(scheme));

@@ -193,6 +193,10 @@ nlohmann::json RoundEngine::OpenRoundJson() const {
           {"resumed", round_->resumed}};
 }
 
+std::optional<uint64_t> RoundEngine::OpenRoundNumber() const {
+  return round_ ? std::optional<uint64_t>(round_->round) : std::nullopt;
+}
+
 Status RoundEngine::RefoldStored(const UpdateRecord& record, std::vector<uint8_t> blob) {
   shared::DecodeLimits limits;
   limits.max_elements = static_cast<uint64_t>(state_.NumElements());
@@ -936,6 +940,11 @@ net::awaitable<Status> RoundEngine::RunTrainRound(uint64_t round) {
   for (const Contribution& c : round_->contributions) record.total_examples += c.examples;
   double train_loss = round_->loss_sum / static_cast<double>(record.total_examples);
   record.metrics = {{"train", {{"loss", train_loss}, {"examples", record.total_examples}}}};
+  if (model_.metrics.contains("prune")) {  // fine-tuning a pruned model: carry its recipe
+    nlohmann::json prune = model_.metrics.at("prune");
+    prune["fine_tune_rounds"] = prune.value("fine_tune_rounds", uint64_t{0}) + 1;
+    record.metrics["prune"] = std::move(prune);
+  }
   round_->training = false;  // the stored state moves to the evaluation phase
   FEDGE_CO_RETURN_IF_ERROR(store_->CommitRound(record, blob, OpenRoundJson()));
   {

@@ -104,6 +104,13 @@ struct RoundSummary {
 
 nlohmann::json ToJson(const RoundSummary& s);
 
+// What RoundEngine::PruneHead prunes, and how (shared/ml/prune.h).
+struct PruneRequest {
+  uint64_t version = 0;      // the registry version to prune (need not be the head)
+  double fraction = 0.5;     // of each prunable layer's outputs removed; in (0, 1)
+  bool prune_hidden = true;  // also prune the hidden linear layer ("f1")
+};
+
 // Task ids are derived from (round, attempt, kind, index), so they never repeat, survive a
 // restart without being stored separately and make idempotency ids unique per attempt.
 uint64_t MakeTaskId(uint64_t round, uint64_t attempt, bool train, uint64_t index);
@@ -142,6 +149,26 @@ class RoundEngine {
   // Runs `fn` on the engine's strand, serialised with round commits (registry writes).
   void Post(std::function<void()> fn);
 
+  // Structured pruning for federated fine-tuning: prunes registry version `request.version`
+  // (ml::PruneChannels, L1 norms of channels) into a smaller network, stores it as a new
+  // version and makes it the head, so the rounds that follow (StartRounds) train the pruned
+  // architecture. The new record: version = the next free number, parent = request.version,
+  // origin "prune", arch = the pruned arch string, round = the head's round, no contributors,
+  // metrics {"prune": {"method": "l1_channels", "fraction", "hidden", "from", "from_arch",
+  // "parameters_before", "parameters_after", "fine_tune_rounds": 0}}; rounds trained from it
+  // carry "prune" forward, counting "fine_tune_rounds". Stored synced (record, blob, head in
+  // one batch), then installed as the engine's model.
+  // Errors: Unavailable while a round is open (prune after it ends); InvalidArgument for a
+  // fraction outside (0, 1) or an arch PruneChannels cannot prune (mobilenet_small); NotFound
+  // for an unknown version or one whose blob the retention policy removed; the store's errors.
+  // PruneHeadOnStrand REQUIRES: on the engine's strand (e.g. in the round callback, where no
+  // round is open). PruneHead is thread-safe: it posts to the strand and calls `done` there.
+  shared::Result<ModelRecord> PruneHeadOnStrand(const PruneRequest& request);
+  void PruneHead(PruneRequest request, std::function<void(shared::Result<ModelRecord>)> done);
+  // Thread-safe, blocking: PruneHead and wait for its result. REQUIRES: not called on a thread
+  // that runs the engine's executor (it would wait for itself).
+  shared::Result<ModelRecord> PruneHeadAndWait(const PruneRequest& request);
+
   // Runs rounds up to the target (rounds.count, or as raised by StartRounds); co_spawn on
   // the strand. Returns when stopped, or when the target is reached and `exit_when_done`.
   net::awaitable<void> Run(bool exit_when_done);
@@ -178,6 +205,8 @@ class RoundEngine {
   net::awaitable<void> RunEvaluation(RoundSummary* summary);
   shared::Status ResumeRound(const nlohmann::json& open);
   nlohmann::json OpenRoundJson() const;
+  // The open round's number (training or evaluation), if one is open.
+  std::optional<uint64_t> OpenRoundNumber() const;
   // Checks an update (or the intent to upload one) against the open round. Sets `*duplicate`
   // (and returns OK) if its idempotency id was already accepted.
   shared::Status CheckSubmission(const std::string& client_id, uint64_t round, uint64_t task_id,

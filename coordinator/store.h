@@ -46,7 +46,7 @@ struct ModelRecord {
   std::vector<Contribution> contributors;
   uint64_t total_examples = 0;
   nlohmann::json metrics = nlohmann::json::object();
-  std::string origin = "round";  // "initial", "round" or "import"
+  std::string origin = "round";  // "initial", "round", "import" or "prune"
   bool blob_deleted = false;     // blob removed by the retention policy; the record stays
 };
 

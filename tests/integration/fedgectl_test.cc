@@ -168,6 +168,20 @@ TEST_F(FedgectlTest, AdminCommandsOverMutualTls) {
   EXPECT_EQ(models["models"][5]["parent"], 4);
   EXPECT_EQ(models["models"][5]["contributors"], 1);
 
+  // Pruning the head for federated fine-tuning: a new head version with the pruned arch.
+  EXPECT_NE(Ctl({"model", "prune", "--from", "6", "--fraction", "1.5"}, &out), 0);
+  EXPECT_NE(out.find("above 0 and below 1"), std::string::npos) << out;
+  ASSERT_EQ(Ctl({"model", "prune", "--from", "6", "--fraction", "0.5"}, &out), 0) << out;
+  EXPECT_NE(out.find("into version 7 (cnn_small/c1=16,c2=32,f1=64"), std::string::npos) << out;
+  json pruned = CtlJson({"model", "show", "7"});
+  EXPECT_EQ(pruned["origin"], "prune");
+  EXPECT_EQ(pruned["parent"], 6);
+  EXPECT_TRUE(pruned["head"].get<bool>());
+  json again = CtlJson({"model", "prune", "--from", "7", "--fraction", "0.5", "--no-hidden"});
+  EXPECT_EQ(again["version"], 8);
+  EXPECT_EQ(again["arch"], "cnn_small/c1=8,c2=16,f1=64");
+  EXPECT_EQ(again["metrics"]["prune"]["hidden"], false);
+
   // Without --kit, a clear usage error.
   EXPECT_EQ(RunCommand({FEDGE_FEDGECTL_BIN, "status"}, &out), 2);
   EXPECT_NE(out.find("--kit"), std::string::npos) << out;
