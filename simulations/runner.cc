@@ -21,6 +21,7 @@
 #include "shared/pki.h"
 #include "shared/progress.h"
 #include "simulations/camera.h"
+#include "simulations/release_phase.h"
 #include "simulations/report_html.h"
 #include "simulations/stream.h"
 
@@ -146,6 +147,13 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   cc.drift = sc.drift;
   cc.model_arch = sc.arch;
   cc.model_seed = sc.model_seed;
+  std::optional<ReleaseRepo> release_repo;
+  if (sc.release.enabled) {
+    FEDGE_ASSIGN_OR_RETURN(release_repo, PrepareReleaseRepo(options.out_dir));
+    cc.release.repo = release_repo->repo;
+    cc.release.max_accuracy_drop = sc.release.max_accuracy_drop;
+    cc.release.canary_timeout_seconds = sc.release.canary_timeout_seconds;
+  }
   coordinator::Server server(cc);
   FEDGE_RETURN_IF_ERROR(server.Start());
 
@@ -201,6 +209,7 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
     ccfg.data.shards_per_client = sc.shards_per_client;
     ccfg.data.seed = sc.seed;
     ccfg.data.holdout_fraction = sc.holdout_fraction;
+    if (release_repo) ccfg.update.root = release_repo->root;
     fs::remove_all(ccfg.state_dir, ec);
     client::LocalData data;
     if (sc.camera) {
@@ -235,6 +244,12 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
       ccfg.data.source = "store";
     } else {
       FEDGE_ASSIGN_OR_RETURN(data, client::LoadLocalData(ccfg.data, shared_train));
+      if (sc.max_train_per_client > 0 &&
+          data.train.size() > static_cast<size_t>(sc.max_train_per_client)) {
+        data.train.resize(static_cast<size_t>(sc.max_train_per_client));  // a shuffled share
+        std::fill(data.class_counts.begin(), data.class_counts.end(), 0);
+        for (int64_t k : data.train) ++data.class_counts[shared_train->labels[k]];
+      }
     }
     auto c =
         std::make_unique<client::Client>(std::move(ccfg), std::move(data), client_io, &compute);
@@ -292,13 +307,26 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   };
   stream_env.quiet = options.quiet;
   Result<json> stream_json = json();
+  Result<json> release_json = json();
   std::thread watcher([&] {
     while (!server.engine().finished()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     {
       std::lock_guard<std::mutex> lock(mu);
-      if (progress) progress->Finish();  // the stream (if any) prints its own lines
+      if (progress) progress->Finish();  // the stream and the release phase print their lines
+      progress.reset();
     }
     if (!stream_sites.empty()) stream_json = RunStream(stream_env, stream_sites);
+    if (release_repo && stream_json.ok()) {
+      ReleaseEnv env;
+      env.scenario = &sc;
+      env.server = &server;
+      for (int i = 0; i < sc.clients; ++i) env.clients.push_back(clients[i].get());
+      env.repo = *release_repo;
+      env.out_dir = options.out_dir;
+      env.completed_rounds = stream_env.completed_rounds;
+      env.quiet = options.quiet;
+      release_json = RunReleasePhase(env);
+    }
     for (auto& c : clients) c->Stop();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     server.Stop();
@@ -310,6 +338,7 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   client_thread.join();
   compute.join();
   FEDGE_RETURN_IF_ERROR(stream_json.status().WithContext("live stream phase"));
+  FEDGE_RETURN_IF_ERROR(release_json.status().WithContext("release phase"));
 
   // 4. Report: every round's model evaluated on the 10,000 test images.
   FEDGE_ASSIGN_OR_RETURN(ml::Dataset test, ml::LoadFashionMnist(sc.data_dir, ml::Split::kTest));
@@ -389,6 +418,30 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
       std::printf("untouched clients: pre-drift %.4f, final %.4f (%+.2f points)\n",
                   u["pre_drift_accuracy"].get<double>(), u["final_accuracy"].get<double>(),
                   u["points_from_pre_drift"].get<double>());
+    }
+  }
+  if (release_repo) {
+    report["release"] = std::move(*release_json);
+    json rows = json::array();  // report.html's releases table
+    for (const json& r : report["release"]["rollouts"]) {
+      rows.push_back({{"name", r["target"]},
+                      {"version", r["counter"]},
+                      {"state", r["state"]},
+                      {"arch", r["arch"]},
+                      {"canary_percent", r["canary_percent"]},
+                      {"steps", r["steps"]}});
+    }
+    report["releases"] = rows;
+    if (!options.quiet && report["release"]["benchmark"].contains("size_ratio")) {
+      const json& b = report["release"]["benchmark"];
+      std::printf(
+          "release: %s; artifact %llu -> %llu bytes (%.1fx smaller), validation "
+          "accuracy %.4f -> %.4f (%+.2f points)\n",
+          report["release"]["result"].get<std::string>().c_str(),
+          static_cast<unsigned long long>(b["dense_fp32_artifact_bytes"].get<uint64_t>()),
+          static_cast<unsigned long long>(b["release_artifact_bytes"].get<uint64_t>()),
+          b["size_ratio"].get<double>(), b["dense_validation_accuracy"].get<double>(),
+          b["release_validation_accuracy"].get<double>(), -b["accuracy_drop_points"].get<double>());
     }
   }
   std::ofstream out(options.out_dir + "/report.json");

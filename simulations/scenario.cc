@@ -49,6 +49,46 @@ Status LoadStream(const ConfigFile& f, const std::string& path, Scenario* s) {
   return Status::Ok();
 }
 
+Status LoadRelease(const ConfigFile& f, const std::string& path, Scenario* s) {
+  ReleaseScenario& r = s->release;
+  FEDGE_ASSIGN_OR_RETURN(r.enabled, f.Bool("release.enabled", false));
+  FEDGE_ASSIGN_OR_RETURN(r.prune, f.Double("release.prune", r.prune, 0.0, 0.95));
+  FEDGE_ASSIGN_OR_RETURN(r.prune_hidden, f.Bool("release.prune_hidden", r.prune_hidden));
+  FEDGE_ASSIGN_OR_RETURN(int64_t ft, f.Int("release.finetune_rounds", r.finetune_rounds, 0, 1000));
+  r.finetune_rounds = static_cast<int>(ft);
+  FEDGE_ASSIGN_OR_RETURN(r.quantize, f.String("release.quantize", r.quantize));
+  if (r.quantize != "fp32" && r.quantize != "int8" && r.quantize != "int8_per_channel" &&
+      r.quantize != "int8_per_tensor") {
+    return Status::InvalidArgument(path + ": key 'release.quantize': '" + r.quantize +
+                                   "' is not one of fp32, int8, int8_per_channel, "
+                                   "int8_per_tensor");
+  }
+  FEDGE_ASSIGN_OR_RETURN(r.gate_max_drop,
+                         f.Double("release.gate_max_drop", r.gate_max_drop, 0.0, 100.0));
+  FEDGE_ASSIGN_OR_RETURN(int64_t val,
+                         f.Int("release.validation_examples", r.validation_examples, 1, 10000));
+  r.validation_examples = static_cast<int>(val);
+  FEDGE_ASSIGN_OR_RETURN(r.canary_percent,
+                         f.Double("release.canary_percent", r.canary_percent, 1.0, 100.0));
+  FEDGE_ASSIGN_OR_RETURN(r.max_accuracy_drop,
+                         f.Double("release.max_accuracy_drop", r.max_accuracy_drop, 0.0, 1.0));
+  FEDGE_ASSIGN_OR_RETURN(
+      int64_t timeout, f.Int("release.canary_timeout_seconds", r.canary_timeout_seconds, 1, 86400));
+  r.canary_timeout_seconds = static_cast<int>(timeout);
+  FEDGE_ASSIGN_OR_RETURN(r.regress_prune, f.Double("release.regress_prune", 0.0, 0.0, 0.95));
+  if (r.enabled && s->camera) {
+    return Status::InvalidArgument(path +
+                                   ": key 'release.enabled': the release phase runs on "
+                                   "Fashion-MNIST clients; set camera.enabled = false");
+  }
+  if (r.enabled && s->arch == "mobilenet_small" && r.prune > 0) {
+    return Status::InvalidArgument(path +
+                                   ": key 'release.prune': mobilenet_small cannot be "
+                                   "pruned yet; use cnn_small or cnn_color, or prune = 0");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<Scenario> LoadScenario(const std::string& path) {
@@ -86,7 +126,19 @@ Result<Scenario> LoadScenario(const std::string& path) {
                 "model.arch",
                 "model.seed",
                 "simulation.torch_threads",
-                "faults.silent_clients"});
+                "faults.silent_clients",
+                "data.max_train_per_client",
+                "release.enabled",
+                "release.prune",
+                "release.prune_hidden",
+                "release.finetune_rounds",
+                "release.quantize",
+                "release.gate_max_drop",
+                "release.validation_examples",
+                "release.canary_percent",
+                "release.max_accuracy_drop",
+                "release.canary_timeout_seconds",
+                "release.regress_prune"});
   FEDGE_RETURN_IF_ERROR(f.CheckKnownKeys(known));
   Scenario s;
   s.path = path;
@@ -143,6 +195,9 @@ Result<Scenario> LoadScenario(const std::string& path) {
   s.torch_threads = static_cast<int>(tt);
   s.silent_clients = static_cast<int>(silent);
   FEDGE_RETURN_IF_ERROR(LoadStream(f, path, &s));
+  FEDGE_ASSIGN_OR_RETURN(int64_t cap, f.Int("data.max_train_per_client", 0, 0, 10000000));
+  s.max_train_per_client = static_cast<int>(cap);
+  FEDGE_RETURN_IF_ERROR(LoadRelease(f, path, &s));
   return s;
 }
 

@@ -12,6 +12,27 @@
 
 namespace fedge::sim {
 
+// The release pipeline after the training rounds ([release]; simulations/release_phase.h):
+// prune the head, fine-tune it in federation, build an int8 artifact, gate it against the dense
+// model on validation data, sign it, deploy it to a canary cohort and let the coordinator
+// promote it; optionally then a regressed candidate the canaries must roll back.
+struct ReleaseScenario {
+  bool enabled = false;
+  double prune = 0.5;              // fraction of channels removed (0: not pruned)
+  bool prune_hidden = true;        // also the hidden linear layer
+  int finetune_rounds = 3;         // federated fine-tuning rounds after pruning
+  std::string quantize = "int8";   // fp32, int8 (per channel), int8_per_tensor
+  double gate_max_drop = 1.0;      // points the candidate may lose against the dense model
+  int validation_examples = 5000;  // Fashion-MNIST test images the gate evaluates on
+  double canary_percent = 30;
+  double max_accuracy_drop = 0.01;  // canary promotion (coordinator's release.max_accuracy_drop)
+  int canary_timeout_seconds = 300;
+  // After the release is promoted, deploy a candidate pruned once more by `regress_prune`
+  // WITHOUT fine-tuning and without the gate (an operator's mistake): the canaries' evaluation
+  // must catch it and the coordinator must roll it back. 0: no regressed candidate.
+  double regress_prune = 0;
+};
+
 struct Scenario {
   std::string path;
   std::string name = "scenario";
@@ -24,6 +45,7 @@ struct Scenario {
   double alpha = 0.5;
   int shards_per_client = 2;
   double holdout_fraction = 0.1;
+  int max_train_per_client = 0;  // cap on each client's training examples (0: its whole share)
   // training
   int local_epochs = 1;
   int batch_size = 64;
@@ -65,6 +87,7 @@ struct Scenario {
   drift::MonitorOptions monitor;  // [monitor]: the clients' drift monitor
   coordinator::DriftSettings drift;  // [drift]: the coordinator's policy
   DriftTimeline timeline;            // [[drift.events]]
+  ReleaseScenario release;           // [release]
 };
 
 shared::Result<Scenario> LoadScenario(const std::string& path);

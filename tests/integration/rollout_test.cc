@@ -200,7 +200,8 @@ TEST_F(RolloutTest, CanaryPromotesAGoodReleaseAndRollsBackARegressedOne) {
             0.05);
   ASSERT_TRUE(
       WaitFor([&] { return Rollout(1)["reports"].size() == kClients; }, std::chrono::seconds(60)));
-  for (const auto& [client, report] : Rollout(1)["reports"].items()) {
+  const json first_reports = Rollout(1)["reports"];
+  for (const auto& [client, report] : first_reports.items()) {
     EXPECT_TRUE(report["installed"].get<bool>()) << client << ": " << report.dump();
     EXPECT_GT(report["median_latency_ms"].get<double>(), 0) << client;
   }
@@ -239,7 +240,8 @@ TEST_F(RolloutTest, CanaryPromotesAGoodReleaseAndRollsBackARegressedOne) {
       },
       std::chrono::seconds(60)))
       << Rollout(2)["reports"].dump(2);
-  for (const auto& [client, report] : Rollout(2)["reports"].items()) {
+  const json second_reports = Rollout(2)["reports"];
+  for (const auto& [client, report] : second_reports.items()) {
     EXPECT_TRUE(std::find(cohort.begin(), cohort.end(), client) != cohort.end())
         << client << " was not a canary but got the release";
     EXPECT_EQ(report["active_target"], good) << client;
