@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string_view>
 
 #include "shared/crypto.h"
@@ -184,10 +185,41 @@ std::string ReleasesSection(const json& report) {
   const json& releases = Arr(report, "releases");
   if (releases.empty())
     return s + "<p id=\"no-releases\" class=\"empty\">No releases in this run.</p></section>";
-  s += "<table id=\"releases\">" + Header({"name", "version", "state"});
+  // The release pipeline's steps (fedge-sim [release]) with their key figures.
+  const json& steps = Arr(Sub(report, "release"), "steps");
+  if (!steps.empty()) {
+    s += "<table id=\"release-steps\">" +
+         Header({"step", "model", "arch", "validation accuracy", "artifact bytes", "detail"});
+    for (const json& st : steps) {
+      std::string detail = Text(st, "gate");
+      if (detail == "-") detail = Text(st, "reason");
+      if (detail == "-" && st.contains("cohort") && st["cohort"].is_array()) {
+        detail = "cohort " + std::to_string(st["cohort"].size()) + " clients";
+      }
+      s += "<tr class=\"release-step\">" + Cell(Text(st, "step")) +
+           Cell(Text(st, "version"), true) + Cell(Text(st, "arch")) +
+           Cell(Fixed4(st, "validation_accuracy"), true) + Cell(Text(st, "artifact_bytes"), true) +
+           Cell(detail) + "</tr>";
+    }
+    s += "</table>";
+  }
+  const json& b = Sub(Sub(report, "release"), "benchmark");
+  if (Num(b, "size_ratio")) {
+    char line[256];
+    std::snprintf(line, sizeof(line),
+                  "Release against the dense fp32 model: artifact %.1fx smaller, validation "
+                  "accuracy %+.2f points.",
+                  *Num(b, "size_ratio"), -Num(b, "accuracy_drop_points").value_or(0));
+    s += "<p id=\"release-benchmark\">" + html::Escape(line) + "</p>";
+  }
+  s += "<table id=\"releases\">" +
+       Header({"name", "version", "state", "arch", "canary %", "decision"});
   for (const json& r : releases) {
+    const json& rs = Arr(r, "steps");
+    const std::string decision = rs.empty() ? "-" : Text(rs.back(), "detail");
     s += "<tr class=\"release\">" + Cell(Text(r, "name")) + Cell(Text(r, "version"), true) +
-         Cell(Text(r, "state")) + "</tr>";
+         Cell(Text(r, "state")) + Cell(Text(r, "arch")) + Cell(Text(r, "canary_percent"), true) +
+         Cell(decision) + "</tr>";
   }
   return s + "</table></section>";
 }

@@ -260,6 +260,33 @@ TEST(ReportHtmlTest, ReleasesAreListedWhenTheReportHasThem) {
   EXPECT_EQ(Count(page, "<tr class=\"release\">"), 2u);
   EXPECT_NE(page.find("<td>canary &lt;1&gt;</td><td class=\"num\">7</td><td>promoted</td>"),
             std::string::npos);
+  EXPECT_EQ(page.find("id=\"release-steps\""), std::string::npos);  // no pipeline steps given
+
+  // fedge-sim's release phase: each step with its figures, the benchmark line, each rollout's
+  // architecture, canary share and the coordinator's last decision.
+  r["releases"][1]["arch"] = "cnn_small/c1=16,c2=32,f1=64";
+  r["releases"][1]["canary_percent"] = 30;
+  r["releases"][1]["steps"] = {{{"action", "deployed"}, {"detail", "canary: 3 of 10"}},
+                               {{"action", "rolled_back"}, {"detail", "accuracy regression <x>"}}};
+  r["release"]["steps"] = {
+      {{"step", "prune"},
+       {"version", 13},
+       {"arch", "cnn_small/c1=16"},
+       {"validation_accuracy", 0.5}},
+      {{"step", "release signed"}, {"artifact_bytes", 61234}, {"gate", "accuracy gate passed"}}};
+  r["release"]["benchmark"] = {{"size_ratio", 14.8}, {"accuracy_drop_points", 0.57}};
+  const std::string full = Render(r);
+  EXPECT_EQ(Count(full, "<tr class=\"release-step\">"), 2u);
+  EXPECT_NE(full.find("<td>prune</td><td class=\"num\">13</td><td>cnn_small/c1=16</td><td "
+                      "class=\"num\">0.5000</td>"),
+            std::string::npos);
+  EXPECT_NE(full.find("<td class=\"num\">61234</td><td>accuracy gate passed</td>"),
+            std::string::npos);
+  EXPECT_NE(full.find("artifact 14.8x smaller, validation accuracy -0.57 points."),
+            std::string::npos);
+  EXPECT_NE(full.find("<td>rolled_back</td><td>cnn_small/c1=16,c2=32,f1=64</td><td "
+                      "class=\"num\">30</td><td>accuracy regression &lt;x&gt;</td>"),
+            std::string::npos);
 }
 
 TEST(ReportHtmlTest, FieldsOfTheWrongTypeAreShownAsAbsent) {
