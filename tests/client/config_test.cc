@@ -18,6 +18,10 @@ std::string Write(const std::string& name, const std::string& text) {
   return path;
 }
 
+std::string Dir() {
+  return (std::filesystem::temp_directory_path() / "fedge-config-test").string();
+}
+
 const char* kClient = R"([coordinator]
 host = "coord.example"
 port = 7443
@@ -155,6 +159,40 @@ campaign_lr_scale = 0.25
       Write("coordinator-drift-bad.toml", head + "[drift]\nfocus_fraction = 1.0\n"));
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("drift.focus_fraction"), std::string::npos);
+}
+
+TEST(CoordinatorConfigTest, ReleaseSettings) {
+  const std::string head = "[tls]\nca = \"ca.crt\"\ncert = \"c.crt\"\nkey = \"c.key\"\n";
+  auto c = coordinator::LoadCoordinatorConfig(Write("coordinator-release.toml", head + R"([release]
+repo = "releases/repo"
+max_accuracy_drop = 0.02
+canary_timeout_seconds = 900
+min_canary_reports = 2
+auto_promote = false
+online_keys = "keys/online"
+timestamp_hours = 12
+)"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->release.repo, Dir() + "/releases/repo");  // next to the file
+  EXPECT_DOUBLE_EQ(c->release.max_accuracy_drop, 0.02);
+  EXPECT_EQ(c->release.canary_timeout_seconds, 900);
+  EXPECT_EQ(c->release.min_canary_reports, 2);
+  EXPECT_FALSE(c->release.auto_promote);
+  EXPECT_EQ(c->release.online_keys, Dir() + "/keys/online");
+  EXPECT_EQ(c->release.timestamp_hours, 12);
+  auto defaults = coordinator::LoadCoordinatorConfig(Write("coordinator-release-def.toml", head));
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_TRUE(defaults->release.repo.empty());  // releases off
+  EXPECT_TRUE(defaults->release.auto_promote);
+  EXPECT_DOUBLE_EQ(defaults->release.max_accuracy_drop, 0.01);
+  auto keys_only = coordinator::LoadCoordinatorConfig(
+      Write("coordinator-release-keys.toml", head + "[release]\nonline_keys = \"k\"\n"));
+  ASSERT_FALSE(keys_only.ok());
+  EXPECT_NE(keys_only.status().message().find("release.repo"), std::string::npos);
+  auto bad = coordinator::LoadCoordinatorConfig(
+      Write("coordinator-release-bad.toml", head + "[release]\nmax_accuracy_drop = 2\n"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("release.max_accuracy_drop"), std::string::npos);
 }
 
 TEST(ClientConfigTest, IndexOutsidePartitionsIsAnError) {

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "shared/crypto.h"
 #include "shared/ml/model.h"
@@ -124,6 +125,20 @@ TEST(HealthCheckTest, PassesAGoodModelAndRefusesMismatchedTensorsAndSlowModels) 
   auto bad = ml::DecodeArtifact(ArtifactBytes("cnn_small", 2, &pruned->state));
   ASSERT_TRUE(bad.ok()) << bad.status().ToString();
   EXPECT_FALSE(HealthCheck(*bad, 3, 10000, &median).ok());
+}
+
+TEST(HealthCheckTest, RunsTheGivenRecentFrames) {
+  auto good = ml::DecodeArtifact(ArtifactBytes("cnn_small", 1));
+  ASSERT_TRUE(good.ok());
+  double median = -1;
+  std::vector<float> frames(2 * 28 * 28, 0.25f);
+  EXPECT_TRUE(HealthCheck(*good, 3, 10000, &median, frames).ok());
+  // A broken frame is refused: only the given frames can contain one (synthetic inputs are
+  // always finite).
+  frames[7] = std::numeric_limits<float>::quiet_NaN();
+  shared::Status s = HealthCheck(*good, 3, 10000, &median, frames);
+  EXPECT_EQ(s.code(), shared::Code::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("non-finite input"), std::string::npos) << s.message();
 }
 
 }  // namespace

@@ -252,5 +252,86 @@ TEST_F(ReleaseTest, RootRotationNeedsThresholdsOfOldAndNewKeys) {
   EXPECT_TRUE(completed->complete) << completed->detail;
 }
 
+// The coordinator's offers: the repository's files handed over in memory, and a named target
+// installed instead of the highest counter.
+client::MemoryReleaseSource OfferOf(const std::string& repo, const std::string& target) {
+  std::map<std::string, std::vector<uint8_t>> files;
+  for (const auto& e : std::filesystem::directory_iterator(repo + "/metadata")) {
+    const std::string name = e.path().filename().string();
+    if (name.ends_with(".json")) files[name] = *shared::ReadFile(e.path().string(), 1 << 22);
+  }
+  return client::MemoryReleaseSource(
+      std::move(files), {{target, *shared::ReadFile(repo + "/targets/" + target, 1 << 30)}});
+}
+
+TEST_F(ReleaseTest, InstallsTheNamedTargetAndRefusesGoingBackBelowTheInstalledCounter) {
+  PublishAndSign(Build("cnn_small", 0.5, 1));
+  const std::string first = last_name_;
+  PublishAndSign(Build("cnn_small", 0, 2));
+  const std::string second = last_name_;
+  options_.target = first;  // a canary assignment may name an older target than the newest
+  auto source = OfferOf(repo_, first);
+  auto out = client::RunUpdate(source, options_);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_TRUE(out->installed) << out->error;
+  EXPECT_EQ(out->counter, 1u);
+  options_.target = second;
+  auto source2 = OfferOf(repo_, second);
+  out = client::RunUpdate(source2, options_);
+  ASSERT_TRUE(out.ok());
+  EXPECT_TRUE(out->installed) << out->error;
+  EXPECT_EQ(out->counter, 2u);
+  options_.target = first;
+  auto again = OfferOf(repo_, first);
+  out = client::RunUpdate(again, options_);
+  ASSERT_TRUE(out.ok());
+  EXPECT_FALSE(out->installed);
+  EXPECT_NE(out->error.find("lower than the installed release's 2 (rollback)"), std::string::npos)
+      << out->error;
+  options_.target = "fedge-9.fdga";
+  auto missing = OfferOf(repo_, second);
+  out = client::RunUpdate(missing, options_);
+  ASSERT_TRUE(out.ok());
+  EXPECT_NE(out->error.find("the signed targets list no release \"fedge-9.fdga\""),
+            std::string::npos)
+      << out->error;
+}
+
+TEST_F(ReleaseTest, RevertReturnsToThePreviousSlotAndTheCounterStaysUp) {
+  InstallTwo();
+  const std::string second = last_name_;
+  auto r = client::RevertRelease(options_.state_dir, second);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->reverted);
+  EXPECT_EQ(r->active_counter, 1u);
+  auto active = client::LoadActiveRelease(options_.state_dir);
+  ASSERT_TRUE(active.ok() && active->has_value());
+  EXPECT_EQ((*active)->counter, 1u);
+  EXPECT_EQ((*active)->slot, "a");
+  // The trusted counter did not go down: the reverted release may come back (same counter)...
+  options_.target = second;
+  auto source = OfferOf(repo_, second);
+  auto out = client::RunUpdate(source, options_);
+  ASSERT_TRUE(out.ok());
+  EXPECT_TRUE(out->installed) << out->error;
+  EXPECT_EQ(out->slot, "b");
+  // ...and reverting the only release there is leaves no release active (the registry model).
+  client::UpdateOptions fresh = options_;
+  fresh.state_dir = dir_.path() + "/client2";
+  fresh.target.clear();
+  client::DirectoryReleaseSource dir_source(repo_);
+  ASSERT_TRUE(client::RunUpdate(dir_source, fresh)->installed);
+  auto only = client::RevertRelease(fresh.state_dir, second);
+  ASSERT_TRUE(only.ok());
+  EXPECT_EQ(only->active_target, "");
+  auto none = client::LoadActiveRelease(fresh.state_dir);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  // Reverting a release that is not active changes nothing.
+  auto other = client::RevertRelease(options_.state_dir, "fedge-1.fdga");
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->active_counter, 2u);
+}
+
 }  // namespace
 }  // namespace fedge

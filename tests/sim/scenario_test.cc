@@ -100,5 +100,40 @@ TEST(ScenarioTest, CameraScenarioLoadsWithItsSettings) {
   EXPECT_NE(bad.status().message().find("augment.gamma"), std::string::npos);
 }
 
+TEST(ScenarioTest, ReleaseScenariosLoadAndBadReleaseSettingsNameTheKey) {
+  auto s = LoadScenario(std::string(FEDGE_SOURCE_DIR) + "/simulations/release.toml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(s->release.enabled);
+  EXPECT_DOUBLE_EQ(s->release.prune, 0.5);
+  EXPECT_EQ(s->release.finetune_rounds, 3);
+  EXPECT_EQ(s->release.quantize, "int8");
+  EXPECT_DOUBLE_EQ(s->release.canary_percent, 30);
+  EXPECT_DOUBLE_EQ(s->release.regress_prune, 0);
+  auto rb = LoadScenario(std::string(FEDGE_SOURCE_DIR) + "/simulations/release_rollback.toml");
+  ASSERT_TRUE(rb.ok()) << rb.status().ToString();
+  EXPECT_DOUBLE_EQ(rb->release.regress_prune, 0.7);
+  auto quick = LoadScenario(std::string(FEDGE_SOURCE_DIR) + "/simulations/quickstart.toml");
+  ASSERT_TRUE(quick.ok());
+  EXPECT_FALSE(quick->release.enabled);
+  EXPECT_EQ(quick->max_train_per_client, 0);
+
+  auto bad = LoadScenario(
+      Write("fedge-bad-release.toml", "[release]\nenabled = true\nquantize = \"int4\"\n"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("release.quantize"), std::string::npos);
+  bad = LoadScenario(Write("fedge-bad-release2.toml", "[release]\nprune = 1.0\n"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("release.prune"), std::string::npos);
+  bad = LoadScenario(Write("fedge-bad-release3.toml",
+                           "[camera]\nenabled = true\n[model]\narch = \"cnn_color\"\n"
+                           "[release]\nenabled = true\n"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("camera.enabled = false"), std::string::npos);
+  bad = LoadScenario(Write("fedge-bad-release4.toml",
+                           "[model]\narch = \"mobilenet_small\"\n[release]\nenabled = true\n"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("cannot be pruned"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace fedge::sim
