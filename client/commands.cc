@@ -98,6 +98,22 @@ int RunUpdateCommand(const std::string& config_path, const std::string& repo) {
   o.max_artifact_bytes = config->update.max_artifact_bytes;
   o.latency_budget_ms = config->update.latency_budget_ms;
   o.health_frames = config->update.health_frames;
+  // The input shape this site runs: that of the model it serves (a release, or the newest
+  // registry model it installed); Fashion-MNIST's 1x28x28 before it ever had one.
+  std::optional<ml::Model> serving;
+  if (Result<std::optional<ActiveRelease>> r = LoadActiveRelease(config->state_dir);
+      r.ok() && r->has_value()) {
+    serving.emplace(std::move((*r)->model));
+  } else if (Result<InstalledModel> m = ReadInstalledModel(config->state_dir); m.ok()) {
+    if (Result<ml::Model> created = ml::Model::Create(m->arch, 0); created.ok()) {
+      serving.emplace(std::move(*created));
+    }
+  }
+  if (serving) {
+    o.input_shape = {static_cast<uint32_t>(serving->input_channels()),
+                     static_cast<uint32_t>(serving->input_height()),
+                     static_cast<uint32_t>(serving->input_width())};
+  }
   DirectoryReleaseSource source(dir);
   Result<UpdateOutcome> out = RunUpdate(source, o);
   if (!out.ok()) return Fail(out.status());

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "client/client.h"
@@ -351,6 +352,69 @@ TEST_F(RolloutTest, RefusesToDeployUnsignedMetadata) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("required signatures; sign it first"), std::string::npos)
       << r.status().message();
+}
+
+// `fedge-client update` (the offline path) checks compatibility against the input shape of the
+// model the site serves: a camera site running cnn_color (3x32x32) installs cnn_color releases.
+TEST(ClientUpdateCommandTest, UsesTheServedModelsInputShape) {
+  TempDir dir("update_cmd");
+  auto kits = ProvisionOrDie(dir.path() + "/project", 1);
+  coordinator::KeysInitOptions k;
+  k.key_dir = dir.path() + "/keys";
+  k.repo = dir.path() + "/repo";
+  k.now = rel::SystemNow();
+  ASSERT_TRUE(coordinator::InitKeys(k).ok());
+  auto publish = [&](uint64_t counter) {
+    auto model = ml::Model::Create("cnn_color", counter);
+    coordinator::ExportedModel m;
+    m.blob = *shared::EncodeBundle(model->State());
+    m.record.version = counter;
+    m.record.arch = "cnn_color";
+    m.record.digest_hex = shared::ToHex(shared::Sha256(m.blob));
+    m.record.size_bytes = m.blob.size();
+    coordinator::BuildOptions b;
+    b.counter = counter;
+    b.now = rel::SystemNow();
+    const std::string path = dir.path() + "/c.fdga";
+    ASSERT_TRUE(shared::WriteFileAtomic(
+                    path, *ml::EncodeArtifact(*coordinator::BuildArtifact(m, {}, b)), 0644)
+                    .ok());
+    coordinator::PublishOptions p;
+    p.repo = k.repo;
+    p.artifact_path = path;
+    p.now = rel::SystemNow();
+    ASSERT_TRUE(coordinator::Publish(p).ok());
+    for (rel::Role role : {rel::Role::kTargets, rel::Role::kSnapshot, rel::Role::kTimestamp}) {
+      ASSERT_TRUE(coordinator::SignRole(k.repo, k.key_dir, role).ok());
+    }
+  };
+  const std::string kit = kits.client_kits[0];
+  std::ofstream(kit + "/client.toml", std::ios::app)
+      << "\n[update]\nroot = \"" << k.repo
+      << "/metadata/1.root.json\"\nlatency_budget_ms = 10000\n";
+  auto config = client::LoadClientConfig(kit + "/client.toml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  // The site already serves a cnn_color release (installed as a camera client would).
+  publish(1);
+  client::UpdateOptions o;
+  o.state_dir = config->state_dir;
+  o.initial_root_path = k.repo + "/metadata/1.root.json";
+  o.latency_budget_ms = 10000;
+  o.input_shape = {3, 32, 32};
+  client::DirectoryReleaseSource source(k.repo);
+  auto first = client::RunUpdate(source, o);
+  ASSERT_TRUE(first.ok() && first->installed) << (first.ok() ? first->error : "");
+  publish(2);
+  std::string out;
+  EXPECT_EQ(
+      RunCommand({FEDGE_CLIENT_BIN, "update", "--config", kit + "/client.toml", "--repo", k.repo},
+                 &out),
+      0)
+      << out;
+  EXPECT_NE(out.find("\"installed\":true"), std::string::npos) << out;
+  auto active = client::LoadActiveRelease(config->state_dir);
+  ASSERT_TRUE(active.ok() && active->has_value());
+  EXPECT_EQ((*active)->counter, 2u);
 }
 
 }  // namespace
