@@ -610,6 +610,18 @@ void RolloutManager::RefreshTimestampLocked() {
   const int64_t now_s = static_cast<int64_t>(clock_() / 1000);
   const int64_t lifetime = static_cast<int64_t>(settings_.timestamp_hours) * 3600;
   if (ts->expires - now_s > lifetime / 2) return;
+  // The new timestamp pins the repository's current snapshot: if that is not the one being
+  // served (a publish not signed yet), offers would mix versions. Wait until it is deployed.
+  auto served = std::find_if(metadata_.begin(), metadata_.end(),
+                             [](const auto& f) { return f.first == "snapshot.json"; });
+  Result<std::vector<uint8_t>> on_disk =
+      shared::ReadFile(RepoMetadataPath(settings_.repo, "snapshot.json"), rel::kMaxEnvelopeBytes);
+  if (served != metadata_.end() && (!on_disk.ok() || *on_disk != served->second)) {
+    FEDGE_LOG(Warn, kLog) << "release timestamp expires soon but the repository's snapshot "
+                             "changed since the last deploy; sign and deploy it, or re-sign the "
+                             "timestamp by hand (fedgectl release timestamp / sign)";
+    return;
+  }
   Status s = RefreshTimestamp(settings_.repo, settings_.timestamp_hours, now_s);
   if (s.ok()) s = SignRole(settings_.repo, settings_.online_keys, rel::Role::kTimestamp).status();
   if (s.ok()) s = LoadMetadataFiles();

@@ -216,5 +216,45 @@ TEST_F(RolloutManagerTest, RolloutsSurviveARestartAndReconnectingClientsGetWhatT
   EXPECT_EQ(m->Report(c, bogus).code(), shared::Code::kInvalidArgument);
 }
 
+TEST_F(RolloutManagerTest, ReSignsTheTimestampWithTheOnlineKeyWhenHalfItsLifeIsGone) {
+  settings_.online_keys = dir_.path() + "/keys";
+  settings_.timestamp_hours = 24;
+  auto timestamp = [&] {
+    auto env = rel::ReadEnvelope(RepoMetadataPath(settings_.repo, "timestamp.json"));
+    EXPECT_TRUE(env.ok());
+    return *rel::DecodeTimestamp(env->payload());
+  };
+  const rel::TimestampMetadata before = timestamp();
+  now_ms_ = static_cast<uint64_t>(before.expires - 13 * 3600) * 1000;  // 13 of 24 h left
+  auto m = Manager();
+  m->Tick();
+  EXPECT_EQ(timestamp().version, before.version);  // not due yet
+  now_ms_ += 2 * 3600 * 1000;                      // 11 h left
+  m->Tick();
+  const rel::TimestampMetadata after = timestamp();
+  EXPECT_EQ(after.version, before.version + 1);
+  EXPECT_EQ(after.expires, static_cast<int64_t>(now_ms_ / 1000) + 24 * 3600);
+  auto summary = SummarizeRepo(settings_.repo);
+  ASSERT_TRUE(summary.ok());
+  for (const auto& role : summary->roles) {
+    EXPECT_GE(role.signed_by, role.threshold) << role.role;
+  }
+  // Deployed (the signed set is loaded), then a publish nobody signed yet changes the snapshot:
+  // the coordinator does not pin it with a new timestamp.
+  ASSERT_TRUE(m->Deploy(name_, 100).ok());
+  PublishOptions p;
+  p.repo = settings_.repo;
+  p.artifact_path = dir_.path() + "/a.fdga";
+  auto a = ml::DecodeArtifact(*shared::ReadFile(p.artifact_path, 1 << 30));
+  a->version = 2;
+  ASSERT_TRUE(shared::WriteFileAtomic(p.artifact_path, *ml::EncodeArtifact(*a), 0644).ok());
+  p.now = static_cast<int64_t>(now_ms_ / 1000);
+  ASSERT_TRUE(coordinator::Publish(p).ok());
+  const uint64_t published = timestamp().version;
+  now_ms_ += 12 * 3600 * 1000;
+  m->Tick();
+  EXPECT_EQ(timestamp().version, published);
+}
+
 }  // namespace
 }  // namespace fedge::coordinator
