@@ -1,6 +1,7 @@
 #include "shared/ml/cnn_kernels.h"
 
 #include <algorithm>
+#include <vector>
 
 // See Load8 below.
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -145,6 +146,107 @@ template <int NV>
   }
 }
 
+// Output channels per block of ConvReluPoolForward's packed weights: 16 when they divide the
+// (padded) count, else 8.
+inline int OcBlock(int64_t oc) { return oc % 16 == 0 ? 16 : 8; }
+
+// P adjacent output pixels of one convolution row, 8 * NV output channels (one packed block),
+// accumulated in registers. `src` is the padded input at the window of the first pixel; `wblk`
+// the block's packed weights [9][ic][8 * NV]; `out` receives P x (8 * NV) floats with a pixel
+// stride of `oc`.
+template <int NV, int P>
+[[gnu::always_inline]] inline void ConvTile(const float* __restrict src, int64_t in_row, int64_t ic,
+                                            const float* __restrict wblk, float* __restrict out,
+                                            int64_t oc) {
+  Vec8 acc[P][NV];
+  for (int p = 0; p < P; ++p) {
+    for (int j = 0; j < NV; ++j) acc[p][j] = Vec8{};
+  }
+  for (int t = 0; t < 9; ++t) {
+    const float* s = src + (t / 3) * in_row + (t % 3) * ic;
+    const float* wt = wblk + t * ic * 8 * NV;
+    for (int64_t c = 0; c < ic; ++c) {
+      Vec8 wv[NV];
+      for (int j = 0; j < NV; ++j) wv[j] = Load8(wt + c * 8 * NV + 8 * j);
+      for (int p = 0; p < P; ++p) {
+        const float v = s[p * ic + c];
+        for (int j = 0; j < NV; ++j) acc[p][j] += v * wv[j];
+      }
+    }
+  }
+  for (int p = 0; p < P; ++p) {
+    for (int j = 0; j < NV; ++j) Store8(out + p * oc + 8 * j, acc[p][j]);
+  }
+}
+
+// One convolution row (without bias) of w pixels x oc channels into `out` (w x oc).
+template <int NV>
+[[gnu::always_inline]] inline void ConvRow(const ConvReluPoolShape& s, const float* src,
+                                           const float* packed, float* out) {
+  constexpr int kP = 4;
+  const int64_t in_row = (s.w + 2) * s.ic;
+  for (int64_t ob = 0; ob < s.oc; ob += 8 * NV) {
+    const float* wblk = packed + 9 * s.ic * ob;
+    int64_t x = 0;
+    for (; x + kP <= s.w; x += kP) {
+      ConvTile<NV, kP>(src + x * s.ic, in_row, s.ic, wblk, out + x * s.oc + ob, s.oc);
+    }
+    for (; x < s.w; ++x) {
+      ConvTile<NV, 1>(src + x * s.ic, in_row, s.ic, wblk, out + x * s.oc + ob, s.oc);
+    }
+  }
+}
+
+template <int NV>
+[[gnu::always_inline]] inline void ConvReluPoolRows(const ConvReluPoolShape& s, const float* in,
+                                                    const float* packed, const float* bias,
+                                                    float* out, int64_t out_row_stride,
+                                                    int64_t row_begin, int64_t row_end,
+                                                    float* __restrict rows) {
+  const int64_t in_row = (s.w + 2) * s.ic;
+  float* __restrict top = rows;
+  float* __restrict bottom = rows + s.w * s.oc;
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    ConvRow<NV>(s, in + 2 * r * in_row, packed, top);
+    ConvRow<NV>(s, in + (2 * r + 1) * in_row, packed, bottom);
+    float* __restrict dst = out + r * out_row_stride;
+    for (int64_t x = 0; x < s.out_w(); ++x) {
+      const float* p0 = top + 2 * x * s.oc;
+      const float* p1 = bottom + 2 * x * s.oc;
+      for (int64_t o = 0; o < s.oc; ++o) {
+        // Same order and NaN rule as PoolPixel; the bias is the same for the whole window.
+        float m = p0[o];
+        const float v1 = p0[s.oc + o], v2 = p1[o], v3 = p1[s.oc + o];
+        if (v1 > m || v1 != v1) m = v1;
+        if (v2 > m || v2 != v2) m = v2;
+        if (v3 > m || v3 != v3) m = v3;
+        m += bias[o];
+        dst[x * s.oc + o] = (m > 0.0f || m != m) ? m : 0.0f;
+      }
+    }
+  }
+}
+
+template <int NV>
+[[gnu::always_inline]] inline void LinearBlock(const float* __restrict x, int64_t in,
+                                               const float* __restrict wt, int64_t out_pad,
+                                               const float* __restrict bias, bool relu,
+                                               float* __restrict y) {
+  Vec8 acc[NV];
+  for (int j = 0; j < NV; ++j) acc[j] = Load8(bias + 8 * j);
+  for (int64_t i = 0; i < in; ++i) {
+    const float v = x[i];
+    for (int j = 0; j < NV; ++j) acc[j] += v * Load8(wt + i * out_pad + 8 * j);
+  }
+  for (int j = 0; j < NV; ++j) {
+    if (relu) {
+      const Vec8 zero = {};
+      acc[j] = acc[j] > zero ? acc[j] : zero;
+    }
+    Store8(y + 8 * j, acc[j]);
+  }
+}
+
 }  // namespace
 
 FEDGE_KERNEL_CLONES void Conv3x3Forward(const Conv3x3Shape& s, const float* in, const float* taps,
@@ -212,6 +314,48 @@ FEDGE_KERNEL_CLONES void MaxPool2ReluBackward(const PoolShape& s, const float* g
       std::fill(last, last + row_floats, 0.0f);
     }
   }
+}
+
+void PackConv3x3(const ConvReluPoolShape& s, const float* weight, int64_t real_oc, int64_t real_ic,
+                 float* packed) {
+  const int block = OcBlock(s.oc);
+  std::fill(packed, packed + s.PackedSize(), 0.0f);
+  for (int64_t o = 0; o < real_oc; ++o) {
+    const int64_t ob = o / block * block, lane = o % block;
+    for (int64_t c = 0; c < real_ic; ++c) {
+      for (int t = 0; t < 9; ++t) {
+        packed[9 * s.ic * ob + (t * s.ic + c) * block + lane] = weight[(o * real_ic + c) * 9 + t];
+      }
+    }
+  }
+}
+
+FEDGE_KERNEL_CLONES void ConvReluPoolForward(const ConvReluPoolShape& s, const float* in,
+                                             const float* packed, const float* bias, float* out,
+                                             int64_t out_row_stride, int64_t row_begin,
+                                             int64_t row_end) {
+  std::vector<float> rows(2 * s.w * s.oc);
+  if (OcBlock(s.oc) == 16) {
+    ConvReluPoolRows<2>(s, in, packed, bias, out, out_row_stride, row_begin, row_end, rows.data());
+  } else {
+    ConvReluPoolRows<1>(s, in, packed, bias, out, out_row_stride, row_begin, row_end, rows.data());
+  }
+}
+
+void PackLinear(const float* weight, int64_t out, int64_t in, float* wt) {
+  const int64_t out_pad = PaddedChannels(out);
+  std::fill(wt, wt + in * out_pad, 0.0f);
+  for (int64_t o = 0; o < out; ++o) {
+    for (int64_t i = 0; i < in; ++i) wt[i * out_pad + o] = weight[o * in + i];
+  }
+}
+
+FEDGE_KERNEL_CLONES void LinearForward(const float* x, int64_t in, const float* wt,
+                                       const float* bias, int64_t out_pad, bool relu, float* y) {
+  int64_t o = 0;
+  for (; o + 64 <= out_pad; o += 64) LinearBlock<8>(x, in, wt + o, out_pad, bias + o, relu, y + o);
+  for (; o + 16 <= out_pad; o += 16) LinearBlock<2>(x, in, wt + o, out_pad, bias + o, relu, y + o);
+  for (; o < out_pad; o += 8) LinearBlock<1>(x, in, wt + o, out_pad, bias + o, relu, y + o);
 }
 
 }  // namespace fedge::ml::kernels

@@ -63,4 +63,48 @@ void Conv3x3Forward(const Conv3x3Shape& shape, const float* in, const float* tap
 void Conv3x3BackwardWeights(const Conv3x3Shape& shape, const float* in, const float* grad_out,
                             float* grad_taps, float* grad_bias, int64_t row_begin, int64_t row_end);
 
+// ---- Inference (no autograd) kernels behind "cnn_color"'s small-batch forward pass. ----
+//
+// At batch 1 LibTorch spends most of a cnn_color forward pass outside arithmetic (operator
+// dispatch, oneDNN primitive set-up, allocations, OpenMP hand-offs per op); these kernels run
+// a whole layer in one call on caller-owned buffers with weights packed once. Channel counts
+// inside the pass are padded to multiples of 8 (PaddedChannels) with zero weights, so padded
+// channels hold zeros.
+
+// c rounded up to a multiple of 8.
+inline int64_t PaddedChannels(int64_t c) { return (c + 7) / 8 * 8; }
+
+// A 3x3 convolution with padding 1 and stride 1 over an h x w image with `ic` channels into
+// `oc` channels (both the padded counts of the buffers), followed by bias, relu and 2x2
+// max-pooling to h/2 x w/2 (floor).
+struct ConvReluPoolShape {
+  int64_t h = 0, w = 0, ic = 0, oc = 0;  // REQUIRES: oc % 8 == 0, h >= 2, w >= 2
+  int64_t out_h() const { return h / 2; }
+  int64_t out_w() const { return w / 2; }
+  int64_t PackedSize() const { return 9 * ic * oc; }
+  // Multiply-adds per pooled output row (two convolution rows): for choosing a thread split.
+  int64_t MacsPerRow() const { return 2 * w * oc * 9 * ic; }
+};
+
+// Packs a PyTorch conv weight [real_oc, real_ic, 3, 3] into `packed` (shape.PackedSize()
+// floats) for ConvReluPoolForward; channels from real_oc/real_ic up to shape.oc/shape.ic get
+// zero weights. REQUIRES: real_oc <= shape.oc, real_ic <= shape.ic.
+void PackConv3x3(const ConvReluPoolShape& shape, const float* weight, int64_t real_oc,
+                 int64_t real_ic, float* packed);
+
+// Computes pooled output rows [row_begin, row_end) of out_h():
+//   out[r * out_row_stride + x * oc + o] = relu(bias[o] + max over the 2x2 window of conv).
+// `in` is the image zero-padded by one pixel: (h + 2) x (w + 2) x ic floats, NHWC. NaN
+// propagates as in PyTorch's relu(max_pool2d(...)). Rows may be computed on different threads.
+void ConvReluPoolForward(const ConvReluPoolShape& shape, const float* in, const float* packed,
+                         const float* bias, float* out, int64_t out_row_stride, int64_t row_begin,
+                         int64_t row_end);
+
+// A linear layer y = W x + b on one example. `wt` is W transposed and padded: in x out_pad
+// floats with out_pad = PaddedChannels(out), zero beyond `out` columns. Writes out_pad floats
+// (relu applied if `relu`); the padded outputs are relu(0 + bias) with zero padded bias.
+void PackLinear(const float* weight, int64_t out, int64_t in, float* wt);
+void LinearForward(const float* x, int64_t in, const float* wt, const float* bias, int64_t out_pad,
+                   bool relu, float* y);
+
 }  // namespace fedge::ml::kernels

@@ -349,7 +349,7 @@ Status Model::Impl::EvalLoop(const Dataset& data, std::span<const int64_t> indic
       x = torch::index_select(images, 0, idx);
       y = torch::index_select(labels, 0, idx);
     }
-    const torch::Tensor logits = net->forward(x);
+    const torch::Tensor logits = net->Infer(x);
     loss_sum += torch::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
     const torch::Tensor pred = logits.argmax(1).contiguous();
     const torch::Tensor truth = y.contiguous();
@@ -401,23 +401,30 @@ Status Model::Impl::PredictLoop(std::span<const float> batch, int64_t n,
   if (probabilities != nullptr) probabilities->resize(n * k);
   for (int64_t start = 0; start < n; start += kMaxEvalPass) {
     const int64_t len = std::min<int64_t>(kMaxEvalPass, n - start);
-    const torch::Tensor logits = net->forward(images.narrow(0, start, len));
-    const torch::Tensor log_p = torch::log_softmax(logits, 1).contiguous();
-    const torch::Tensor pred = logits.argmax(1).contiguous();
-    const float* lp = log_p.data_ptr<float>();
-    const int64_t* label = pred.data_ptr<int64_t>();
+    const torch::Tensor logits = net->Infer(images.narrow(0, start, len)).contiguous();
+    const float* all = logits.data_ptr<float>();
     for (int64_t i = 0; i < len; ++i) {
       Prediction& p = out[start + i];
-      const float* row = lp + i * k;
+      const float* z = all + i * k;
       float* prob_row = probabilities ? probabilities->data() + (start + i) * k : nullptr;
+      // log-softmax as ATen computes it (z - max - log(sum(exp(z - max)))); the label is the
+      // first maximum, as argmax.
+      int label = 0;
+      for (int c = 1; c < k; ++c) {
+        if (z[c] > z[label]) label = c;
+      }
+      float sum = 0;
+      for (int c = 0; c < k; ++c) sum += std::exp(z[c] - z[label]);
+      const float log_sum = std::log(sum);
       double entropy = 0;
       for (int c = 0; c < k; ++c) {
-        const float prob = std::exp(row[c]);
-        entropy -= static_cast<double>(prob) * row[c];
+        const float log_p = z[c] - z[label] - log_sum;
+        const float prob = std::exp(log_p);
+        entropy -= static_cast<double>(prob) * log_p;
         if (prob_row) prob_row[c] = prob;
       }
-      p.label = static_cast<int>(label[i]);
-      p.confidence = std::exp(row[p.label]);
+      p.label = label;
+      p.confidence = std::exp(-log_sum);
       p.entropy = static_cast<float>(std::max(entropy, 0.0));
     }
   }

@@ -12,6 +12,10 @@ namespace fedge::ml {
 // images to logits [n, classes].
 struct NetImpl : torch::nn::Module {
   virtual torch::Tensor forward(torch::Tensor x) = 0;
+  // Logits for inference only. REQUIRES: no autograd (NoGradGuard) and eval(); x is float NCHW.
+  // The same function as forward() up to float rounding; a net may override it with a faster
+  // path (cnn_color does, see nets.cc).
+  virtual torch::Tensor Infer(const torch::Tensor& x) { return forward(x); }
 };
 
 // The architectures of Model::Create (see model.h for their PyTorch definitions), with the

@@ -177,5 +177,133 @@ TEST(Conv3x3Test, MatchesDirectConvolutionAndItsWeightGradient) {
   }
 }
 
+// relu(max_pool2d(conv2d(x, weight, bias, padding 1), 2)) written out in double, on a CHW image
+// with real channel counts; the result is HWC with oc channels.
+std::vector<double> ReferenceConvReluPool(int64_t h, int64_t w, int64_t ic, int64_t oc,
+                                          const std::vector<float>& chw,
+                                          const std::vector<float>& weight,
+                                          const std::vector<float>& bias) {
+  std::vector<double> conv(h * w * oc);
+  for (int64_t o = 0; o < oc; ++o) {
+    for (int64_t y = 0; y < h; ++y) {
+      for (int64_t x = 0; x < w; ++x) {
+        double sum = bias[o];
+        for (int64_t c = 0; c < ic; ++c) {
+          for (int64_t t = 0; t < 9; ++t) {
+            const int64_t yy = y + t / 3 - 1, xx = x + t % 3 - 1;
+            if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
+            sum += static_cast<double>(chw[(c * h + yy) * w + xx]) * weight[(o * ic + c) * 9 + t];
+          }
+        }
+        conv[(y * w + x) * oc + o] = sum;
+      }
+    }
+  }
+  std::vector<double> out((h / 2) * (w / 2) * oc);
+  for (int64_t y = 0; y < h / 2; ++y) {
+    for (int64_t x = 0; x < w / 2; ++x) {
+      for (int64_t o = 0; o < oc; ++o) {
+        double m = 0;  // relu
+        for (int64_t k = 0; k < 4; ++k) {
+          m = std::max(m, conv[((2 * y + k / 2) * w + 2 * x + k % 2) * oc + o]);
+        }
+        out[(y * (w / 2) + x) * oc + o] = m;
+      }
+    }
+  }
+  return out;
+}
+
+TEST(ConvReluPoolTest, MatchesDirectConvolutionWithPaddedChannels) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal;
+  struct Case {
+    int64_t h, w, ic, oc;
+  };
+  // oc 32 and 16 use 16-channel blocks, 8 and 24 (padded from 5 and 17) 8-channel ones; odd
+  // sizes leave a last row and column outside every window and pixel tails under 4.
+  for (const Case& c : {Case{32, 32, 3, 32}, Case{16, 16, 32, 64}, Case{7, 9, 5, 5},
+                        Case{6, 10, 12, 17}, Case{2, 2, 1, 16}}) {
+    SCOPED_TRACE(testing::Message() << c.h << "x" << c.w << "x" << c.ic << " -> " << c.oc);
+    std::vector<float> chw(c.ic * c.h * c.w), weight(c.oc * c.ic * 9), bias(c.oc);
+    for (auto* v : {&chw, &weight, &bias}) {
+      for (float& x : *v) x = normal(rng);
+    }
+    const std::vector<double> want = ReferenceConvReluPool(c.h, c.w, c.ic, c.oc, chw, weight, bias);
+
+    // Padded channel counts as the inference pass uses them (input padded for ic > 3).
+    const int64_t ic_pad = c.ic <= 3 ? c.ic : PaddedChannels(c.ic);
+    const ConvReluPoolShape s{c.h, c.w, ic_pad, PaddedChannels(c.oc)};
+    std::vector<float> padded((c.h + 2) * (c.w + 2) * ic_pad, 0.0f);
+    for (int64_t ch = 0; ch < c.ic; ++ch) {
+      for (int64_t y = 0; y < c.h; ++y) {
+        for (int64_t x = 0; x < c.w; ++x) {
+          padded[((y + 1) * (c.w + 2) + x + 1) * ic_pad + ch] = chw[(ch * c.h + y) * c.w + x];
+        }
+      }
+    }
+    std::vector<float> packed(s.PackedSize(), -7.0f), bias_pad(bias);
+    bias_pad.resize(s.oc, 0.0f);
+    PackConv3x3(s, weight.data(), c.oc, c.ic, packed.data());
+    std::vector<float> out(s.out_h() * s.out_w() * s.oc, -7.0f);
+    const int64_t split = s.out_h() / 2;
+    for (auto [begin, end] : {std::pair{split, s.out_h()}, std::pair{int64_t{0}, split}}) {
+      ConvReluPoolForward(s, padded.data(), packed.data(), bias_pad.data(), out.data(),
+                          s.out_w() * s.oc, begin, end);
+    }
+    for (int64_t p = 0; p < s.out_h() * s.out_w(); ++p) {
+      for (int64_t o = 0; o < s.oc; ++o) {
+        const float got = out[p * s.oc + o];
+        if (o >= c.oc) {
+          EXPECT_EQ(got, 0.0f) << "padded channel " << o;
+        } else {
+          const double expected = want[p * c.oc + o];
+          EXPECT_NEAR(got, expected, 1e-4 * (1.0 + std::abs(expected))) << p << " " << o;
+        }
+      }
+    }
+  }
+}
+
+TEST(ConvReluPoolTest, NaNPropagatesLikeReluOfMaxPool) {
+  const ConvReluPoolShape s{2, 2, 1, 8};
+  std::vector<float> padded(4 * 4, 0.0f), packed(s.PackedSize()), bias(8, 0.0f);
+  std::vector<float> weight(8 * 9, 0.0f);
+  for (int64_t o = 0; o < 8; ++o) weight[o * 9 + 4] = o % 2 == 0 ? 1.0f : -1.0f;  // centre tap
+  PackConv3x3(s, weight.data(), 8, 1, packed.data());
+  padded[1 * 4 + 1] = 2.0f;
+  padded[2 * 4 + 2] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> out(8);
+  ConvReluPoolForward(s, padded.data(), packed.data(), bias.data(), out.data(), 8, 0, 1);
+  for (float v : out) EXPECT_TRUE(std::isnan(v));
+}
+
+TEST(LinearTest, MatchesDirectProductWithPaddedOutputs) {
+  std::mt19937 rng(4);
+  std::normal_distribution<float> normal;
+  // 128 outputs take 64-wide blocks, 10 -> 16 one 16-wide block, 33 -> 40 16s and an 8.
+  for (auto [in, out] : {std::pair<int64_t, int64_t>{1024, 128}, {128, 10}, {37, 33}}) {
+    for (bool relu : {false, true}) {
+      SCOPED_TRACE(testing::Message() << in << " -> " << out << (relu ? " relu" : ""));
+      const int64_t out_pad = PaddedChannels(out);
+      std::vector<float> x(in), weight(out * in), bias(out_pad, 0.0f);
+      for (float& v : x) v = normal(rng);
+      for (float& v : weight) v = normal(rng);
+      for (int64_t o = 0; o < out; ++o) bias[o] = normal(rng);
+      std::vector<float> wt(in * out_pad, -7.0f), y(out_pad, -7.0f);
+      PackLinear(weight.data(), out, in, wt.data());
+      LinearForward(x.data(), in, wt.data(), bias.data(), out_pad, relu, y.data());
+      for (int64_t o = 0; o < out_pad; ++o) {
+        double want = o < out ? bias[o] : 0.0;
+        for (int64_t i = 0; o < out && i < in; ++i) {
+          want += static_cast<double>(weight[o * in + i]) * x[i];
+        }
+        if (relu) want = std::max(want, 0.0);
+        EXPECT_NEAR(y[o], want, 1e-4 * (1.0 + std::abs(want))) << o;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace fedge::ml::kernels
