@@ -634,12 +634,17 @@ void RolloutManager::RefreshTimestampLocked() {
 }
 
 void RolloutManager::UpdateMetrics() {
-  if (!metrics_) return;
+  // Only the fleet's and the canary's artifacts are served; the others leave memory.
   const Rollout* fleet = Fleet();
-  metrics_->release_counter->Set(fleet ? static_cast<double>(fleet->counter) : 0);
-  const Rollout* canary =
+  const Rollout* current =
       !rollouts_.empty() && rollouts_.back().state == "canary" ? &rollouts_.back() : nullptr;
-  metrics_->release_canary_counter->Set(canary ? static_cast<double>(canary->counter) : 0);
+  std::erase_if(artifacts_, [&](const auto& entry) {
+    return !(fleet && entry.first == fleet->sha256_hex) &&
+           !(current && entry.first == current->sha256_hex);
+  });
+  if (!metrics_) return;
+  metrics_->release_counter->Set(fleet ? static_cast<double>(fleet->counter) : 0);
+  metrics_->release_canary_counter->Set(current ? static_cast<double>(current->counter) : 0);
   double on_fleet = 0;
   for (const auto& [id, p] : peers_) {
     if (fleet && p.active_target == fleet->target) ++on_fleet;

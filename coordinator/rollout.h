@@ -148,6 +148,7 @@ class RolloutManager {
   void PromoteLocked(Rollout& r, const std::string& reason);
   void RollbackLocked(Rollout& r, const std::string& reason);
   void RefreshTimestampLocked();
+  // Updates the metrics and drops the artifacts no rollout serves any more.
   void UpdateMetrics();
 
   ReleaseSettings settings_;

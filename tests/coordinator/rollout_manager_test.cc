@@ -207,6 +207,7 @@ TEST_F(RolloutManagerTest, RolloutsSurviveARestartAndReconnectingClientsGetWhatT
   EXPECT_NE(m->Artifact(*sha), nullptr);
   // After a rollback of the fleet's release, a client still running it is told to revert.
   ASSERT_TRUE(m->Rollback("bad").ok());
+  EXPECT_EQ(m->Artifact(*sha), nullptr);  // a rolled-back release is no longer served
   auto c = std::make_shared<FakePeer>("c");
   m->Connected(c, name_, 1);
   ASSERT_EQ(c->sent.size(), 1u);
