@@ -137,6 +137,11 @@ class Phase {
         coordinator::ExportedModel bad = candidate;
         bad.record.arch = worse.arch;
         FEDGE_ASSIGN_OR_RETURN(bad.blob, shared::EncodeBundle(worse.state));
+        bad.record.metrics["prune"] = {{"method", "l1_channels"},
+                                       {"fraction", r_.regress_prune},
+                                       {"hidden", r_.prune_hidden},
+                                       {"from", candidate.record.version},
+                                       {"fine_tune_rounds", uint64_t{0}}};  // its recipe
         bad.record.digest_hex = shared::ToHex(shared::Sha256(bad.blob));
         bad.record.size_bytes = bad.blob.size();
         FEDGE_ASSIGN_OR_RETURN(std::string bad_name, Release(bad, /*gate=*/false, dense_acc,

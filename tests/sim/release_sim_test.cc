@@ -74,6 +74,16 @@ regress_prune = 0.8
   EXPECT_GE(b["size_ratio"].get<double>(), 4.0) << b.dump();
   EXPECT_EQ(r["steps"][3]["quantization"], "int8_per_channel");
 
+  // The regressed candidate: pruned again, its recipe says so, the gate skipped (and failing).
+  json regressed;
+  for (const json& s : r["steps"]) {
+    if (s["step"] == "regressed signed") regressed = s;
+  }
+  ASSERT_TRUE(regressed.is_object()) << r["steps"].dump(2);
+  EXPECT_EQ(regressed["arch"], "cnn_small/c1=4,c2=7,f1=13");
+  EXPECT_NE(regressed["fine_tuning"], r["steps"][3]["fine_tuning"]);
+  EXPECT_EQ(regressed["gate"].get<std::string>().rfind("skipped (", 0), 0u) << regressed.dump();
+
   // Rollouts as the coordinator recorded them: the release promoted after its canary, the
   // regressed one rolled back for an accuracy regression.
   const json& rollouts = r["rollouts"];
