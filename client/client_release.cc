@@ -227,7 +227,6 @@ Status Client::RevertToPrevious(ReleaseJob& job) {
   job.reverted = out.reverted;
   job.active_target = out.active_target;
   job.active_counter = out.active_counter;
-  job.error = out.error;
   return ServeActiveRelease();
 }
 

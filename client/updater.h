@@ -153,7 +153,6 @@ struct RevertOutcome {
   bool reverted = false;      // `target` is no longer active
   std::string active_target;  // what is active now ("": no release, the registry model)
   uint64_t active_counter = 0;
-  std::string error;
 };
 
 // Rollback ordered by the coordinator: if release `target` is active, activates the other slot

@@ -12,6 +12,7 @@
 #include "shared/ml/model.h"
 #include "shared/release/repository.h"
 #include "shared/wire.h"
+#include "tests/release_support.h"
 #include "tests/temp_dir.h"
 
 namespace fedge::coordinator {
@@ -59,30 +60,13 @@ class RolloutManagerTest : public ::testing::Test {
     name_ = Publish(1);
   }
 
+  // Release `counter` (the repository's next): an untrained cnn_small seeded with it.
   std::string Publish(uint64_t counter) {
-    ExportedModel m;
     auto model = ml::Model::Create("cnn_small", counter);
-    m.blob = *shared::EncodeBundle(model->State());
-    m.record.version = counter;
-    m.record.arch = "cnn_small";
-    m.record.digest_hex = shared::ToHex(shared::Sha256(m.blob));
-    m.record.size_bytes = m.blob.size();
-    BuildOptions b;
-    b.counter = counter;
-    b.now = rel::SystemNow();
-    auto a = BuildArtifact(m, {}, b);
-    const std::string path = dir_.path() + "/a.fdga";
-    EXPECT_TRUE(shared::WriteFileAtomic(path, *ml::EncodeArtifact(*a), 0644).ok());
-    PublishOptions p;
-    p.repo = settings_.repo;
-    p.artifact_path = path;
-    p.now = rel::SystemNow();
-    auto t = coordinator::Publish(p);
-    EXPECT_TRUE(t.ok()) << t.status().ToString();
-    for (rel::Role r : {rel::Role::kTargets, rel::Role::kSnapshot, rel::Role::kTimestamp}) {
-      EXPECT_TRUE(SignRole(settings_.repo, dir_.path() + "/keys", r).ok());
-    }
-    return t->name;
+    auto name = testing::PublishSigned(settings_.repo, dir_.path() + "/keys", "cnn_small",
+                                       model->State(), counter, dir_.path() + "/a.fdga");
+    EXPECT_TRUE(name.ok()) << name.status().ToString();
+    return name.ok() ? *name : "";
   }
 
   std::unique_ptr<RolloutManager> Manager() {

@@ -19,6 +19,7 @@
 #include "shared/ml/model.h"
 #include "shared/release/repository.h"
 #include "tests/integration/test_support.h"
+#include "tests/release_support.h"
 
 namespace fedge::testing {
 namespace {
@@ -104,32 +105,10 @@ class RolloutTest : public ::testing::Test {
 
   // Builds an int8 release of `state` (arch cnn_small), publishes it and signs every role.
   std::string Publish(const shared::TensorBundle& state, uint64_t registry_version) {
-    coordinator::ExportedModel m;
-    m.blob = *shared::EncodeBundle(state);
-    m.record.version = registry_version;
-    m.record.arch = "cnn_small";
-    m.record.digest_hex = shared::ToHex(shared::Sha256(m.blob));
-    m.record.size_bytes = m.blob.size();
-    coordinator::BuildOptions b;
-    b.quantization = "int8_per_channel";
-    b.counter = *coordinator::HighestReleaseCounter(repo_) + 1;
-    b.parent = b.counter - 1;
-    b.now = rel::SystemNow();
-    auto artifact = coordinator::BuildArtifact(m, {}, b);
-    EXPECT_TRUE(artifact.ok()) << artifact.status().ToString();
-    const std::string path = dir_.path() + "/candidate.fdga";
-    EXPECT_TRUE(shared::WriteFileAtomic(path, *ml::EncodeArtifact(*artifact), 0644).ok());
-    coordinator::PublishOptions p;
-    p.repo = repo_;
-    p.artifact_path = path;
-    p.now = rel::SystemNow();
-    auto target = coordinator::Publish(p);
-    EXPECT_TRUE(target.ok()) << target.status().ToString();
-    for (rel::Role role : {rel::Role::kTargets, rel::Role::kSnapshot, rel::Role::kTimestamp}) {
-      auto s = coordinator::SignRole(repo_, keys_, role);
-      EXPECT_TRUE(s.ok()) << s.status().ToString();
-    }
-    return target.ok() ? target->name : "";
+    auto name = PublishSigned(repo_, keys_, "cnn_small", state, registry_version,
+                              dir_.path() + "/candidate.fdga", "int8_per_channel");
+    EXPECT_TRUE(name.ok()) << name.status().ToString();
+    return name.ok() ? *name : "";
   }
 
   shared::TensorBundle HeadState(uint64_t* version) {
@@ -366,27 +345,9 @@ TEST(ClientUpdateCommandTest, UsesTheServedModelsInputShape) {
   ASSERT_TRUE(coordinator::InitKeys(k).ok());
   auto publish = [&](uint64_t counter) {
     auto model = ml::Model::Create("cnn_color", counter);
-    coordinator::ExportedModel m;
-    m.blob = *shared::EncodeBundle(model->State());
-    m.record.version = counter;
-    m.record.arch = "cnn_color";
-    m.record.digest_hex = shared::ToHex(shared::Sha256(m.blob));
-    m.record.size_bytes = m.blob.size();
-    coordinator::BuildOptions b;
-    b.counter = counter;
-    b.now = rel::SystemNow();
-    const std::string path = dir.path() + "/c.fdga";
-    ASSERT_TRUE(shared::WriteFileAtomic(
-                    path, *ml::EncodeArtifact(*coordinator::BuildArtifact(m, {}, b)), 0644)
-                    .ok());
-    coordinator::PublishOptions p;
-    p.repo = k.repo;
-    p.artifact_path = path;
-    p.now = rel::SystemNow();
-    ASSERT_TRUE(coordinator::Publish(p).ok());
-    for (rel::Role role : {rel::Role::kTargets, rel::Role::kSnapshot, rel::Role::kTimestamp}) {
-      ASSERT_TRUE(coordinator::SignRole(k.repo, k.key_dir, role).ok());
-    }
+    auto name = PublishSigned(k.repo, k.key_dir, "cnn_color", model->State(), counter,
+                              dir.path() + "/c.fdga");
+    ASSERT_TRUE(name.ok()) << name.status().ToString();
   };
   const std::string kit = kits.client_kits[0];
   std::ofstream(kit + "/client.toml", std::ios::app)
