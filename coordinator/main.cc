@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "coordinator/config.h"
+#include "coordinator/ml_backend.h"
 #include "coordinator/server.h"
 #include "shared/log.h"
 #include "shared/ml/runtime.h"
@@ -37,7 +38,7 @@ int main(int argc, char** argv) {
   }
   const bool metrics_enabled = config->metrics.enabled;
   const bool status_enabled = config->status.enabled;
-  fedge::coordinator::Server server(std::move(*config));
+  fedge::coordinator::Server server(std::move(*config), fedge::coordinator::TorchInitialModel);
   if (auto s = server.Start(); !s.ok()) {
     std::fprintf(stderr, "fedge-coordinator: %s\n", s.ToString().c_str());
     return 1;

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <string>
 
+#include "coordinator/ml_backend.h"
 #include "coordinator/registry.h"
 #include "coordinator/release_tools.h"
 #include "shared/bundle_codec.h"

@@ -4,13 +4,11 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <numeric>
 #include <set>
 
 #include "shared/bundle_codec.h"
 #include "shared/crypto.h"
 #include "shared/ml/arch.h"
-#include "shared/ml/model.h"
 #include "shared/ml/prune.h"
 #include "shared/release/envelope.h"
 #include "shared/release/repository.h"
@@ -322,19 +320,6 @@ Result<ml::Artifact> BuildArtifact(const ExportedModel& model,
   a.compatibility.min_client_version = o.min_client_version;
   FEDGE_RETURN_IF_ERROR(ml::ValidateArtifact(a));
   return a;
-}
-
-Result<double> ValidationAccuracy(const std::string& arch, const shared::TensorBundle& state,
-                                  const ml::Dataset& data, int64_t max_examples) {
-  FEDGE_ASSIGN_OR_RETURN(ml::Model model, ml::Model::Create(arch, 0));
-  FEDGE_RETURN_IF_ERROR(model.LoadState(state));
-  std::vector<int64_t> indices;
-  if (max_examples > 0 && max_examples < data.size) {
-    indices.resize(static_cast<size_t>(max_examples));
-    std::iota(indices.begin(), indices.end(), 0);
-  }
-  FEDGE_ASSIGN_OR_RETURN(ml::EvalResult r, model.Evaluate(data, indices));
-  return r.accuracy;
 }
 
 Result<uint64_t> HighestReleaseCounter(const std::string& repo) {

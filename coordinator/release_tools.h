@@ -109,11 +109,6 @@ shared::Result<ml::Artifact> BuildArtifact(const ExportedModel& model,
                                            const std::vector<uint8_t>& drift_profile,
                                            const BuildOptions& options);
 
-// Accuracy in [0, 1] of (arch, state) on `data` (its first `max_examples`, all if 0).
-shared::Result<double> ValidationAccuracy(const std::string& arch,
-                                          const shared::TensorBundle& state,
-                                          const ml::Dataset& data, int64_t max_examples);
-
 // The highest release counter REPO's targets lists (0 when there is no targets file yet).
 shared::Result<uint64_t> HighestReleaseCounter(const std::string& repo);
 

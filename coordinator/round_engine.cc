@@ -8,7 +8,6 @@
 #include "shared/bundle_codec.h"
 #include "shared/drift/drift_wire.h"
 #include "shared/log.h"
-#include "shared/ml/model.h"
 #include "shared/wire.h"
 
 namespace fedge::coordinator {
@@ -111,11 +110,13 @@ nlohmann::json ToJson(const RoundSummary& s) {
 }
 
 RoundEngine::RoundEngine(net::any_io_executor strand, Store* store, CoordinatorConfig config,
-                         std::shared_ptr<shared::TrafficCounters> traffic)
+                         std::shared_ptr<shared::TrafficCounters> traffic,
+                         InitialModelFn initial_model)
     : strand_(strand),
       store_(store),
       config_(std::move(config)),
       traffic_(std::move(traffic)),
+      initial_model_(std::move(initial_model)),
       wake_(strand),
       drift_(config_.drift, store),
       ingest_(std::make_unique<net::asio::thread_pool>(2)) {}
@@ -139,9 +140,11 @@ Status RoundEngine::Init() {
                           << current->round << ")";
     FEDGE_RETURN_IF_ERROR(InstallModel(*current, std::move(blob), std::move(state)));
   } else {
-    FEDGE_ASSIGN_OR_RETURN(ml::Model model,
-                           ml::Model::Create(config_.model_arch, config_.model_seed));
-    shared::TensorBundle state = model.State();
+    if (!initial_model_) {
+      return Status::Internal("the round engine has no initial-model function (RoundEngine)");
+    }
+    FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle state,
+                           initial_model_(config_.model_arch, config_.model_seed));
     FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> blob, shared::EncodeBundle(state));
     ModelRecord record;
     record.version = 1;

@@ -26,6 +26,7 @@
 #include "coordinator/drift_policy.h"
 #include "coordinator/fedavg.h"
 #include "coordinator/metrics.h"
+#include "coordinator/model_init.h"
 #include "coordinator/store.h"
 #include "shared/asio.h"
 #include "shared/blob.h"
@@ -117,9 +118,10 @@ uint64_t MakeTaskId(uint64_t round, uint64_t attempt, bool train, uint64_t index
 
 class RoundEngine {
  public:
-  // `traffic` (may be null) is read to attribute wire bytes to rounds.
+  // `traffic` (may be null) is read to attribute wire bytes to rounds. `initial_model` makes
+  // version 1 from model.arch/seed when the registry is empty.
   RoundEngine(net::any_io_executor strand, Store* store, CoordinatorConfig config,
-              std::shared_ptr<shared::TrafficCounters> traffic);
+              std::shared_ptr<shared::TrafficCounters> traffic, InitialModelFn initial_model);
   ~RoundEngine();
 
   // Loads the head model version (or creates version 1, round 0, from model.arch/seed) and
@@ -249,6 +251,7 @@ class RoundEngine {
   Store* store_;
   CoordinatorConfig config_;
   std::shared_ptr<shared::TrafficCounters> traffic_;
+  InitialModelFn initial_model_;
   net::asio::steady_timer wake_;
   std::function<void(const RoundSummary&)> on_round_;
   std::shared_ptr<CoordinatorMetrics> metrics_ =

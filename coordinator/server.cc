@@ -13,8 +13,10 @@ constexpr const char* kLog = "coordinator";
 
 }  // namespace
 
-Server::Server(CoordinatorConfig config, SessionOptions session_options)
+Server::Server(CoordinatorConfig config, InitialModelFn initial_model,
+               SessionOptions session_options)
     : config_(std::move(config)),
+      initial_model_(std::move(initial_model)),
       session_options_(session_options),
       io_(config_.threads),
       metrics_(std::make_shared<CoordinatorMetrics>(std::make_shared<shared::MetricsRegistry>())) {
@@ -43,8 +45,8 @@ Server::~Server() {
 Status Server::Start() {
   FEDGE_ASSIGN_OR_RETURN(tls_, shared::MakeServerTlsContext(config_.tls));
   FEDGE_ASSIGN_OR_RETURN(store_, Store::Open(config_.data_dir));
-  engine_ =
-      std::make_unique<RoundEngine>(net::asio::make_strand(io_), store_.get(), config_, traffic_);
+  engine_ = std::make_unique<RoundEngine>(net::asio::make_strand(io_), store_.get(), config_,
+                                          traffic_, initial_model_);
   engine_->set_metrics(metrics_);
   FEDGE_RETURN_IF_ERROR(engine_->Init());
   rollouts_ = std::make_unique<RolloutManager>(config_.release, store_.get(), metrics_,

@@ -10,6 +10,7 @@
 #include "coordinator/admin.h"
 #include "coordinator/config.h"
 #include "coordinator/metrics.h"
+#include "coordinator/model_init.h"
 #include "coordinator/rollout.h"
 #include "coordinator/round_engine.h"
 #include "coordinator/session.h"
@@ -22,7 +23,10 @@ namespace fedge::coordinator {
 
 class Server {
  public:
-  explicit Server(CoordinatorConfig config, SessionOptions session_options = {});
+  // `initial_model` creates version 1 when the registry is empty (TorchInitialModel from
+  // coordinator/ml_backend.h in programs; a fake in unit tests).
+  Server(CoordinatorConfig config, InitialModelFn initial_model,
+         SessionOptions session_options = {});
   ~Server();
 
   // Opens the store, loads TLS files, initialises the engine and binds the listener (port 0
@@ -72,6 +76,7 @@ class Server {
   net::awaitable<void> TickRollouts();
 
   CoordinatorConfig config_;
+  InitialModelFn initial_model_;
   SessionOptions session_options_;
   net::asio::io_context io_;
   std::unique_ptr<net::ssl::context> tls_;

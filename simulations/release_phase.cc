@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "coordinator/ml_backend.h"
 #include "coordinator/release_tools.h"
 #include "shared/bundle_codec.h"
 #include "shared/ml/accuracy_gate.h"

@@ -13,6 +13,7 @@
 #include "client/camera_data.h"
 #include "client/client.h"
 #include "coordinator/config.h"
+#include "coordinator/ml_backend.h"
 #include "coordinator/server.h"
 #include "shared/bundle_codec.h"
 #include "shared/log.h"
@@ -154,7 +155,7 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
     cc.release.max_accuracy_drop = sc.release.max_accuracy_drop;
     cc.release.canary_timeout_seconds = sc.release.canary_timeout_seconds;
   }
-  coordinator::Server server(cc);
+  coordinator::Server server(cc, coordinator::TorchInitialModel);
   FEDGE_RETURN_IF_ERROR(server.Start());
 
   std::mutex mu;

@@ -24,6 +24,7 @@
 
 #include "coordinator/config.h"
 #include "coordinator/fedavg.h"
+#include "coordinator/ml_backend.h"
 #include "coordinator/server.h"
 #include "shared/blob.h"
 #include "shared/bundle_codec.h"
@@ -270,7 +271,7 @@ Result<IngestResult> RunIngest(coordinator::CoordinatorConfig config,
                            shared::MakeClientTlsContext(files));
     ctx.push_back(std::move(c));
   }
-  coordinator::Server server(std::move(config));
+  coordinator::Server server(std::move(config), coordinator::TorchInitialModel);
   FEDGE_RETURN_IF_ERROR(server.Start());
   // No early return from here until both kinds of threads are joined.
   std::thread server_thread([&server] { server.Run(/*exit_when_done=*/true); });

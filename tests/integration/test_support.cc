@@ -16,6 +16,7 @@
 #include <random>
 
 #include "coordinator/admin_client.h"
+#include "coordinator/ml_backend.h"
 #include "shared/wire.h"
 
 extern char** environ;
@@ -105,7 +106,8 @@ coordinator::CoordinatorConfig TestCoordinatorConfig(const shared::ProvisionResu
 }
 
 RunningServer::RunningServer(coordinator::CoordinatorConfig config, bool exit_when_done)
-    : server_(std::make_unique<coordinator::Server>(std::move(config))) {
+    : server_(std::make_unique<coordinator::Server>(std::move(config),
+                                                    coordinator::TorchInitialModel)) {
   Status s = server_->Start();
   if (!s.ok()) {
     std::fprintf(stderr, "server start: %s\n", s.ToString().c_str());
