@@ -54,13 +54,6 @@ Result<PruneRequest> ParsePruneArgs(const std::vector<std::string>& args) {
   return r;
 }
 
-shared::Status NeedArgs(const AdminCommand& c, size_t min, size_t max, const std::string& usage) {
-  if (c.args.size() < min || c.args.size() > max) {
-    return shared::Status::InvalidArgument("usage: " + c.name + (usage.empty() ? "" : " ") + usage);
-  }
-  return shared::Status::Ok();
-}
-
 // The facts `fedgectl models` lists for one version.
 json ModelSummary(const ModelRecord& m, uint64_t head) {
   json j = ModelFacts(m);
@@ -84,171 +77,149 @@ AdminService::AdminService(Store* store, RoundEngine* engine, const CoordinatorC
       close_client_(std::move(close_client)),
       started_ms_(shared::UnixMillis()) {}
 
-const std::vector<std::pair<std::string, std::string>>& AdminService::Commands() {
-  static const std::vector<std::pair<std::string, std::string>> commands = {
-      {"status", ""},
-      {"clients", ""},
-      {"rounds", ""},
-      {"models", ""},
-      {"model show", "VERSION"},
-      {"model lineage", "VERSION"},
-      {"model compare", "VERSION_A VERSION_B"},
-      {"model export", "VERSION"},
-      {"model import", ""},
-      {"model prune", "VERSION FRACTION [hidden|no-hidden]"},
-      {"round start", "[ROUNDS]"},
-      {"revoke", "CLIENT_ID [REASON]"},
-      {"drift", ""},
-      {"release deploy", "TARGET [CANARY_PERCENT]"},
-      {"release promote", "[REASON]"},
-      {"release rollback", "[REASON]"},
-      {"rollouts", ""},
-  };
-  return commands;
-}
-
 void AdminService::Handle(AdminCommand c, std::function<void(Result<json>)> respond) {
   FEDGE_LOG(Info, kLog) << c.admin << ": " << c.name
                         << (c.args.empty() ? "" : " " + c.args.front());
-  auto run = [&]() -> Result<json> {
-    if (c.name == "status") {
-      FEDGE_RETURN_IF_ERROR(NeedArgs(c, 0, 0, ""));
+  const AdminCommandSpec* spec = FindAdminCommand(c.name);
+  if (spec == nullptr) return respond(UnknownAdminCommand(c.name));
+  if (spec->needs_releases && (rollouts_ == nullptr || !rollouts_->enabled())) {
+    return respond(shared::Status::InvalidArgument(
+        "releases are off on this coordinator: set [release] repo in its config to the "
+        "release repository (fedgectl release publish) and restart it"));
+  }
+  if (shared::Status s = CheckAdminArgs(*spec, c.args.size()); !s.ok()) return respond(s);
+  switch (spec->id) {
+    case AdminCommandId::kModelImport:
+      return ImportModel(std::move(c), std::move(respond));
+    case AdminCommandId::kModelPrune:
+      return PruneModel(std::move(c), std::move(respond));
+    case AdminCommandId::kRoundStart:
+      return StartRounds(c, std::move(respond));
+    default:
+      return respond(Run(spec->id, c));
+  }
+}
+
+Result<json> AdminService::Run(AdminCommandId id, const AdminCommand& c) const {
+  switch (id) {
+    case AdminCommandId::kStatus:
       return Status();
-    }
-    if (c.name == "clients") {
-      FEDGE_RETURN_IF_ERROR(NeedArgs(c, 0, 0, ""));
+    case AdminCommandId::kClients:
       return Clients();
-    }
-    if (c.name == "rounds") {
-      FEDGE_RETURN_IF_ERROR(NeedArgs(c, 0, 0, ""));
+    case AdminCommandId::kRounds:
       return Rounds();
-    }
-    if (c.name == "drift") {
-      FEDGE_RETURN_IF_ERROR(NeedArgs(c, 0, 0, ""));
+    case AdminCommandId::kDrift: {
       json engine = engine_->Snapshot();
       return engine.contains("drift") ? engine["drift"] : json::object();
     }
-    if (c.name == "models") {
-      FEDGE_RETURN_IF_ERROR(NeedArgs(c, 0, 0, ""));
+    case AdminCommandId::kModels:
       return Models();
-    }
-    if (c.name == "model show" || c.name == "model export") {
-      FEDGE_RETURN_IF_ERROR(NeedArgs(c, 1, 1, "VERSION"));
-      FEDGE_ASSIGN_OR_RETURN(uint64_t v, ParseUint(c.args[0], "VERSION"));
-      FEDGE_ASSIGN_OR_RETURN(ModelRecord m, store_->GetModel(v));
-      FEDGE_ASSIGN_OR_RETURN(std::optional<uint64_t> head, store_->Head());
-      json j = ToJson(m);
-      j["head"] = head && *head == v;
-      if (c.name == "model export" && m.blob_deleted) {
-        return shared::Status::NotFound("model version " + std::to_string(v) +
-                                        " cannot be exported: its blob was removed by the "
-                                        "retention policy (registry.keep_last)");
-      }
-      return j;
-    }
-    if (c.name == "model lineage") {
-      FEDGE_RETURN_IF_ERROR(NeedArgs(c, 1, 1, "VERSION"));
-      FEDGE_ASSIGN_OR_RETURN(uint64_t v, ParseUint(c.args[0], "VERSION"));
-      FEDGE_ASSIGN_OR_RETURN(std::vector<ModelRecord> chain, Lineage(*store_, v));
-      FEDGE_ASSIGN_OR_RETURN(std::optional<uint64_t> head, store_->Head());
-      json out = json::array();
-      for (const ModelRecord& m : chain) out.push_back(ModelSummary(m, head.value_or(0)));
-      return json{{"version", v}, {"lineage", out}};
-    }
-    if (c.name == "model compare") {
-      FEDGE_RETURN_IF_ERROR(NeedArgs(c, 2, 2, "VERSION_A VERSION_B"));
+    case AdminCommandId::kModelShow:
+    case AdminCommandId::kModelExport:
+      return ShowModel(c, id == AdminCommandId::kModelExport);
+    case AdminCommandId::kModelLineage:
+      return ModelLineage(c);
+    case AdminCommandId::kModelCompare: {
       FEDGE_ASSIGN_OR_RETURN(uint64_t a, ParseUint(c.args[0], "VERSION_A"));
       FEDGE_ASSIGN_OR_RETURN(uint64_t b, ParseUint(c.args[1], "VERSION_B"));
       return CompareModels(*store_, a, b);
     }
-    if (c.name == "revoke") {
-      FEDGE_RETURN_IF_ERROR(NeedArgs(c, 1, 2, "CLIENT_ID [REASON]"));
+    case AdminCommandId::kRevoke:
       return Revoke(c);
-    }
-    if (c.name.starts_with("release ") || c.name == "rollouts") {
-      if (rollouts_ == nullptr || !rollouts_->enabled()) {
-        return shared::Status::InvalidArgument(
-            "releases are off on this coordinator: set [release] repo in its config to the "
-            "release repository (fedgectl release publish) and restart it");
-      }
-      if (c.name == "rollouts") {
-        FEDGE_RETURN_IF_ERROR(NeedArgs(c, 0, 0, ""));
-        return rollouts_->List();
-      }
-      if (c.name == "release deploy") {
-        FEDGE_RETURN_IF_ERROR(NeedArgs(c, 1, 2, "TARGET [CANARY_PERCENT]"));
-        double percent = 100;
-        if (c.args.size() == 2) {
-          char* end = nullptr;
-          percent = std::strtod(c.args[1].c_str(), &end);
-          if (end == c.args[1].c_str() || *end != '\0') {
-            return shared::Status::InvalidArgument("CANARY_PERCENT must be a number, got '" +
-                                                   c.args[1] + "'");
-          }
-        }
-        return rollouts_->Deploy(c.args[0], percent);
-      }
-      const std::string reason = c.args.empty() ? "" : c.args[0] + " (by " + c.admin + ")";
-      if (c.name == "release promote") {
-        FEDGE_RETURN_IF_ERROR(NeedArgs(c, 0, 1, "[REASON]"));
-        return rollouts_->Promote(reason.empty() ? "promoted by " + c.admin : reason);
-      }
-      if (c.name == "release rollback") {
-        FEDGE_RETURN_IF_ERROR(NeedArgs(c, 0, 1, "[REASON]"));
-        return rollouts_->Rollback(reason.empty() ? "rolled back by " + c.admin : reason);
-      }
-    }
-    std::string known;
-    for (const auto& [name, args] : Commands()) known += (known.empty() ? "" : ", ") + name;
-    return shared::Status::InvalidArgument("unknown admin command '" + c.name +
-                                           "'; known: " + known);
-  };
-  if (c.name == "model import") {
-    if (shared::Status s = NeedArgs(c, 0, 0, ""); !s.ok()) return respond(s);
-    // On the engine's strand, so the new version number cannot race a round's commit.
-    engine_->Post([this, c = std::move(c), respond = std::move(respond)] {
-      Result<ExportedModel> exported = DecodeExport(c.upload);
-      if (!exported.ok()) return respond(exported.status().WithContext("model import"));
-      Result<ModelRecord> m = ImportModel(*store_, *exported);
-      if (!m.ok()) return respond(m.status());
-      FEDGE_LOG(Info, kLog) << c.admin << " imported model version " << m->version;
-      respond(ToJson(*m));
-    });
-    return;
+    case AdminCommandId::kReleaseDeploy:
+      return Deploy(c);
+    case AdminCommandId::kReleasePromote:
+      return rollouts_->Promote(c.args.empty() ? "promoted by " + c.admin : Reason(c));
+    case AdminCommandId::kReleaseRollback:
+      return rollouts_->Rollback(c.args.empty() ? "rolled back by " + c.admin : Reason(c));
+    case AdminCommandId::kRollouts:
+      return rollouts_->List();
+    case AdminCommandId::kModelImport:
+    case AdminCommandId::kModelPrune:
+    case AdminCommandId::kRoundStart:
+      break;  // answered asynchronously by Handle
   }
-  if (c.name == "model prune") {
-    if (shared::Status s = NeedArgs(c, 2, 3, "VERSION FRACTION [hidden|no-hidden]"); !s.ok()) {
-      return respond(s);
-    }
-    Result<PruneRequest> request = ParsePruneArgs(c.args);
-    if (!request.ok()) return respond(request.status());
-    engine_->PruneHead(*request, [respond, admin = c.admin](Result<ModelRecord> m) {
-      if (!m.ok()) return respond(m.status());
-      FEDGE_LOG(Info, kLog) << admin << " pruned model version " << *m->parent << " into version "
-                            << m->version << " (" << m->arch << ")";
-      json j = ToJson(*m);
-      j["head"] = true;
-      respond(j);
-    });
-    return;
+  return shared::Status::Internal("admin command '" + c.name + "' has no synchronous handler");
+}
+
+std::string AdminService::Reason(const AdminCommand& c) {
+  return c.args[0] + " (by " + c.admin + ")";
+}
+
+Result<json> AdminService::ShowModel(const AdminCommand& c, bool for_export) const {
+  FEDGE_ASSIGN_OR_RETURN(uint64_t v, ParseUint(c.args[0], "VERSION"));
+  FEDGE_ASSIGN_OR_RETURN(ModelRecord m, store_->GetModel(v));
+  FEDGE_ASSIGN_OR_RETURN(std::optional<uint64_t> head, store_->Head());
+  json j = ToJson(m);
+  j["head"] = head && *head == v;
+  if (for_export && m.blob_deleted) {
+    return shared::Status::NotFound("model version " + std::to_string(v) +
+                                    " cannot be exported: its blob was removed by the "
+                                    "retention policy (registry.keep_last)");
   }
-  if (c.name == "round start") {
-    if (shared::Status s = NeedArgs(c, 0, 1, "[ROUNDS]"); !s.ok()) return respond(s);
-    uint64_t rounds = 1;
-    if (!c.args.empty()) {
-      Result<uint64_t> r = ParseUint(c.args[0], "ROUNDS");
-      if (!r.ok()) return respond(r.status());
-      if (*r == 0 || *r > 1000000) {
-        return respond(shared::Status::InvalidArgument("ROUNDS must be between 1 and 1000000"));
-      }
-      rounds = *r;
+  return j;
+}
+
+Result<json> AdminService::ModelLineage(const AdminCommand& c) const {
+  FEDGE_ASSIGN_OR_RETURN(uint64_t v, ParseUint(c.args[0], "VERSION"));
+  FEDGE_ASSIGN_OR_RETURN(std::vector<ModelRecord> chain, Lineage(*store_, v));
+  FEDGE_ASSIGN_OR_RETURN(std::optional<uint64_t> head, store_->Head());
+  json out = json::array();
+  for (const ModelRecord& m : chain) out.push_back(ModelSummary(m, head.value_or(0)));
+  return json{{"version", v}, {"lineage", out}};
+}
+
+Result<json> AdminService::Deploy(const AdminCommand& c) const {
+  double percent = 100;
+  if (c.args.size() == 2) {
+    char* end = nullptr;
+    percent = std::strtod(c.args[1].c_str(), &end);
+    if (end == c.args[1].c_str() || *end != '\0') {
+      return shared::Status::InvalidArgument("CANARY_PERCENT must be a number, got '" + c.args[1] +
+                                             "'");
     }
-    engine_->StartRounds(rounds, [respond, rounds](uint64_t target) {
-      respond(json{{"requested", rounds}, {"target_round", target}});
-    });
-    return;
   }
-  respond(run());
+  return rollouts_->Deploy(c.args[0], percent);
+}
+
+void AdminService::ImportModel(AdminCommand c, std::function<void(Result<json>)> respond) {
+  // On the engine's strand, so the new version number cannot race a round's commit.
+  engine_->Post([this, c = std::move(c), respond = std::move(respond)] {
+    Result<ExportedModel> exported = DecodeExport(c.upload);
+    if (!exported.ok()) return respond(exported.status().WithContext("model import"));
+    Result<ModelRecord> m = coordinator::ImportModel(*store_, *exported);
+    if (!m.ok()) return respond(m.status());
+    FEDGE_LOG(Info, kLog) << c.admin << " imported model version " << m->version;
+    respond(ToJson(*m));
+  });
+}
+
+void AdminService::PruneModel(AdminCommand c, std::function<void(Result<json>)> respond) {
+  Result<PruneRequest> request = ParsePruneArgs(c.args);
+  if (!request.ok()) return respond(request.status());
+  engine_->PruneHead(*request, [respond, admin = c.admin](Result<ModelRecord> m) {
+    if (!m.ok()) return respond(m.status());
+    FEDGE_LOG(Info, kLog) << admin << " pruned model version " << *m->parent << " into version "
+                          << m->version << " (" << m->arch << ")";
+    json j = ToJson(*m);
+    j["head"] = true;
+    respond(j);
+  });
+}
+
+void AdminService::StartRounds(const AdminCommand& c, std::function<void(Result<json>)> respond) {
+  uint64_t rounds = 1;
+  if (!c.args.empty()) {
+    Result<uint64_t> r = ParseUint(c.args[0], "ROUNDS");
+    if (!r.ok()) return respond(r.status());
+    if (*r == 0 || *r > 1000000) {
+      return respond(shared::Status::InvalidArgument("ROUNDS must be between 1 and 1000000"));
+    }
+    rounds = *r;
+  }
+  engine_->StartRounds(rounds, [respond, rounds](uint64_t target) {
+    respond(json{{"requested", rounds}, {"target_round", target}});
+  });
 }
 
 Result<json> AdminService::Status() const {

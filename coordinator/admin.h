@@ -1,7 +1,8 @@
 #pragma once
 // Admin commands the coordinator runs for `fedgectl` over mutual TLS (admin certificates
 // only; the session checks the role). Each command answers with one JSON document or an
-// error that says what was wrong.
+// error that says what was wrong. Which commands exist, and their arguments, is the table in
+// coordinator/admin_commands.h; this class dispatches on it.
 
 #include <cstdint>
 #include <functional>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "coordinator/admin_commands.h"
 #include "coordinator/config.h"
 #include "coordinator/round_engine.h"
 #include "coordinator/store.h"
@@ -38,10 +40,21 @@ class AdminService {
   // Thread-safe. `respond` is called exactly once, possibly on another thread.
   void Handle(AdminCommand command, std::function<void(shared::Result<nlohmann::json>)> respond);
 
-  // The commands and their arguments, for error messages and `fedgectl --help`.
-  static const std::vector<std::pair<std::string, std::string>>& Commands();
-
  private:
+  // The commands answered at once (all but model import, model prune and round start).
+  shared::Result<nlohmann::json> Run(AdminCommandId id, const AdminCommand& command) const;
+  // "REASON (by ADMIN)". REQUIRES: command has an argument.
+  static std::string Reason(const AdminCommand& command);
+  shared::Result<nlohmann::json> ShowModel(const AdminCommand& command, bool for_export) const;
+  shared::Result<nlohmann::json> ModelLineage(const AdminCommand& command) const;
+  shared::Result<nlohmann::json> Deploy(const AdminCommand& command) const;
+  // Answered on the engine's strand (after the admin's request returns).
+  void ImportModel(AdminCommand command,
+                   std::function<void(shared::Result<nlohmann::json>)> respond);
+  void PruneModel(AdminCommand command,
+                  std::function<void(shared::Result<nlohmann::json>)> respond);
+  void StartRounds(const AdminCommand& command,
+                   std::function<void(shared::Result<nlohmann::json>)> respond);
   shared::Result<nlohmann::json> Status() const;
   shared::Result<nlohmann::json> Clients() const;
   shared::Result<nlohmann::json> Rounds() const;

@@ -141,10 +141,11 @@ Result<nlohmann::json> ParseAdminAnswer(std::span<const uint8_t> frame, uint64_t
   }
 }
 
-Result<nlohmann::json> AdminClient::Call(const std::string& command,
+Result<nlohmann::json> AdminClient::Call(AdminCommandId command,
                                          const std::vector<std::string>& args) {
   const uint64_t id = next_request_++;
-  FEDGE_RETURN_IF_ERROR(WriteFrame(MakeAdminRequest(id, command, args)));
+  const std::string name(AdminCommandInfo(command).name);
+  FEDGE_RETURN_IF_ERROR(WriteFrame(MakeAdminRequest(id, name, args)));
   FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> frame, ReadMessage());
   return ParseAdminAnswer(frame, id);
 }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "coordinator/admin_commands.h"
 #include "shared/asio.h"
 #include "shared/crypto.h"
 #include "shared/status.h"
@@ -37,8 +38,9 @@ class AdminClient {
   static shared::Result<std::unique_ptr<AdminClient>> Connect(const AdminConnectOptions& options);
   ~AdminClient();
 
-  // Runs one admin command; an Error from the coordinator becomes the status.
-  shared::Result<nlohmann::json> Call(const std::string& command,
+  // Runs one admin command (coordinator/admin_commands.h); an Error from the coordinator
+  // becomes the status.
+  shared::Result<nlohmann::json> Call(AdminCommandId command,
                                       const std::vector<std::string>& args = {});
   // (bytes done, bytes in all), after each chunk of a transfer; e.g. for a progress bar.
   using TransferProgress = std::function<void(uint64_t, uint64_t)>;

@@ -23,13 +23,6 @@ using shared::Status;
 
 namespace {
 
-int Fail(const Status& s) {
-  std::cerr << "fedgectl: " << s.message() << "\n";
-  return s.code() == shared::Code::kInvalidArgument ? 2 : 1;
-}
-
-int Done(const Status& s) { return s.ok() ? 0 : Fail(s); }
-
 std::string Day(int64_t unix_s) {
   std::time_t t = static_cast<std::time_t>(unix_s);
   std::tm tm{};
@@ -37,18 +30,6 @@ std::string Day(int64_t unix_s) {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M", &tm);
   return buf;
-}
-
-// Connects with the admin kit and runs `fn`.
-Status WithAdmin(const AdminConnectOptions& connect,
-                 const std::function<Status(AdminClient&)>& fn) {
-  if (connect.kit_dir.empty()) {
-    return Status::InvalidArgument(
-        "this command talks to the coordinator: pass --kit ADMIN_KIT_DIR (an admin startup kit "
-        "from `fedgectl provision`)");
-  }
-  FEDGE_ASSIGN_OR_RETURN(auto client, AdminClient::Connect(connect));
-  return fn(*client);
 }
 
 std::string Millis(uint64_t ms) { return ms == 0 ? "-" : Day(static_cast<int64_t>(ms / 1000)); }
@@ -96,7 +77,8 @@ Result<ExportedModel> FetchModel(const AdminConnectOptions& connect, uint64_t ve
         "--from-export FILE (a `fedgectl model export` file)");
   }
   FEDGE_ASSIGN_OR_RETURN(auto client, AdminClient::Connect(connect));
-  FEDGE_ASSIGN_OR_RETURN(nlohmann::json j, client->Call("model export", {std::to_string(version)}));
+  FEDGE_ASSIGN_OR_RETURN(nlohmann::json j,
+                         client->Call(AdminCommandId::kModelExport, {std::to_string(version)}));
   FEDGE_ASSIGN_OR_RETURN(shared::Digest digest,
                          shared::DigestFromHex(j["digest"].get<std::string>()));
   ExportedModel m;
@@ -344,60 +326,64 @@ void AddRelease(CLI::App& app, std::vector<CliCommand>& commands,
   };
   auto d = std::make_shared<DeployArgs>();
   CLI::App* cd = release->add_subcommand(
-      "deploy", "Roll a published, signed release out to a canary cohort, then to every client");
+      "deploy", std::string(AdminCommandInfo(AdminCommandId::kReleaseDeploy).help));
   cd->add_option("TARGET", d->target, "Target name or release counter (see `releases`)")
       ->required();
   cd->add_option("--canary", d->canary,
                  "Percent of the clients that get it first (100: every client at once)")
       ->capture_default_str();
   cd->add_flag("--json", d->json, "Print the coordinator's JSON answer");
-  commands.push_back(
-      {cd, [d, connect] {
-         return Done(WithAdmin(*connect, [&](AdminClient& c) -> Status {
-           char pct[32];
-           std::snprintf(pct, sizeof(pct), "%g", d->canary);
-           FEDGE_ASSIGN_OR_RETURN(nlohmann::json j, c.Call("release deploy", {d->target, pct}));
-           PrintRollout(j, d->json);
-           return Status::Ok();
-         }));
-       }});
+  commands.push_back({cd, [d, connect] {
+                        return Done(WithAdmin(*connect, [&](AdminClient& c) -> Status {
+                          char pct[32];
+                          std::snprintf(pct, sizeof(pct), "%g", d->canary);
+                          FEDGE_ASSIGN_OR_RETURN(
+                              nlohmann::json j,
+                              c.Call(AdminCommandId::kReleaseDeploy, {d->target, pct}));
+                          PrintRollout(j, d->json);
+                          return Status::Ok();
+                        }));
+                      }});
   for (const char* verb : {"promote", "rollback"}) {
     const std::string name = verb;
-    CLI::App* cmd = release->add_subcommand(
-        name, name == "promote" ? "Promote the release in canary to every client"
-                                : "Roll back the release in canary (or the fleet's release): "
-                                  "its clients return to the release before it");
+    const AdminCommandSpec& spec = AdminCommandInfo(
+        name == "promote" ? AdminCommandId::kReleasePromote : AdminCommandId::kReleaseRollback);
+    CLI::App* cmd = release->add_subcommand(name, std::string(spec.help));
     cmd->add_option("--reason", d->reason, "Recorded with the step");
     cmd->add_flag("--json", d->json, "Print the coordinator's JSON answer");
     commands.push_back({cmd, [d, connect, name] {
                           return Done(WithAdmin(*connect, [&](AdminClient& c) -> Status {
                             std::vector<std::string> args;
                             if (!d->reason.empty()) args.push_back(d->reason);
-                            FEDGE_ASSIGN_OR_RETURN(nlohmann::json j,
-                                                   c.Call("release " + name, args));
+                            FEDGE_ASSIGN_OR_RETURN(
+                                nlohmann::json j,
+                                c.Call(name == "promote" ? AdminCommandId::kReleasePromote
+                                                         : AdminCommandId::kReleaseRollback,
+                                       args));
                             PrintRollout(j, d->json);
                             return Status::Ok();
                           }));
                         }});
   }
-  CLI::App* co = app.add_subcommand("rollouts", "Rollouts of releases: state, steps, reports");
+  CLI::App* co =
+      app.add_subcommand("rollouts", std::string(AdminCommandInfo(AdminCommandId::kRollouts).help));
   co->add_flag("--json", d->json, "Print the coordinator's JSON answer");
-  commands.push_back({co, [d, connect] {
-                        return Done(WithAdmin(*connect, [&](AdminClient& c) -> Status {
-                          FEDGE_ASSIGN_OR_RETURN(nlohmann::json j, c.Call("rollouts"));
-                          if (d->json) {
-                            std::cout << j.dump(2) << "\n";
-                            return Status::Ok();
-                          }
-                          const nlohmann::json& fleet = j["fleet"];
-                          std::cout << "fleet release: "
-                                    << (fleet.is_null() ? std::string("none")
-                                                        : fleet["target"].get<std::string>())
-                                    << "\n";
-                          for (const nlohmann::json& r : j["rollouts"]) PrintRollout(r, false);
-                          return Status::Ok();
-                        }));
-                      }});
+  commands.push_back(
+      {co, [d, connect] {
+         return Done(WithAdmin(*connect, [&](AdminClient& c) -> Status {
+           FEDGE_ASSIGN_OR_RETURN(nlohmann::json j, c.Call(AdminCommandId::kRollouts));
+           if (d->json) {
+             std::cout << j.dump(2) << "\n";
+             return Status::Ok();
+           }
+           const nlohmann::json& fleet = j["fleet"];
+           std::cout << "fleet release: "
+                     << (fleet.is_null() ? std::string("none") : fleet["target"].get<std::string>())
+                     << "\n";
+           for (const nlohmann::json& r : j["rollouts"]) PrintRollout(r, false);
+           return Status::Ok();
+         }));
+       }});
 
   auto repo = std::make_shared<std::string>();
   CLI::App* cl = app.add_subcommand("releases", "Releases in a repository and signature state");

@@ -15,13 +15,9 @@
 #include <vector>
 
 #include "coordinator/admin_client.h"
+#include "coordinator/cli_support.h"
 
 namespace fedge::coordinator {
-
-struct CliCommand {
-  CLI::App* app;             // owned by the top-level CLI::App
-  std::function<int()> run;  // called if this subcommand was chosen; returns the exit code
-};
 
 // Registers the subcommands on `app` and appends their actions to `commands`. `connect` (the
 // global --kit/--host/--port options) must outlive the actions.

@@ -31,6 +31,21 @@ inline constexpr std::string_view kRoleAdmin = "admin";
 // Longest client or admin id (a certificate CN holds at most 64 characters).
 inline constexpr size_t kMaxIdLength = 64;
 
+struct ProvisionOptions;
+
+// The config file of each kind of kit, written by the program that reads it
+// (coordinator/kit_config.h has the project's set: ProjectKitTemplates()). Each returns the
+// whole TOML text.
+struct KitTemplates {
+  // coordinator.toml for a project of `clients` sites.
+  std::function<std::string(const ProvisionOptions&, int clients)> coordinator;
+  // client.toml for client `id`, the `index`-th of `clients`.
+  std::function<std::string(const ProvisionOptions&, const std::string& id, int index, int clients)>
+      client;
+  // admin.toml for admin `name`.
+  std::function<std::string(const ProvisionOptions&, const std::string& name)> admin;
+};
+
 struct ProvisionOptions {
   std::string out_dir;
   std::string project = "fedge";
@@ -48,6 +63,8 @@ struct ProvisionOptions {
   // Called after each kit is written (coordinator, clients, admins), e.g. for a progress bar:
   // (kits done, kits in all).
   std::function<void(size_t, size_t)> on_kit;
+  // The kits' config files (required: every template set).
+  KitTemplates templates;
   // Round and data settings written into the generated configs:
   int rounds = 20;
   double fraction_fit = 1.0;

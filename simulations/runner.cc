@@ -13,6 +13,7 @@
 #include "client/camera_data.h"
 #include "client/client.h"
 #include "coordinator/config.h"
+#include "coordinator/kit_config.h"
 #include "coordinator/ml_backend.h"
 #include "coordinator/server.h"
 #include "shared/bundle_codec.h"
@@ -105,6 +106,7 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
 
   // 1. A throw-away project: CA, coordinator, one certificate per client.
   shared::ProvisionOptions po;
+  po.templates = coordinator::ProjectKitTemplates();
   po.out_dir = project;
   po.project = "fedge-sim";
   po.clients = sc.clients + sc.silent_clients;

@@ -5,11 +5,35 @@
 #include <string>
 
 #include "coordinator/release_tools.h"
+#include "shared/ml/arch.h"
 #include "shared/bundle_codec.h"
 #include "shared/crypto.h"
 #include "shared/release/repository.h"
 
 namespace fedge::testing {
+
+// The state of an untrained chain network `arch` without LibTorch: every tensor of
+// ml::ChainStateLayout with small values drawn from `seed` (different seeds, different bytes).
+inline shared::Result<shared::TensorBundle> FakeChainState(const std::string& arch,
+                                                           uint64_t seed) {
+  FEDGE_ASSIGN_OR_RETURN(ml::ArchInfo info, ml::ParseArch(arch));
+  shared::TensorBundle state;
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (auto& [name, shape] : ml::ChainStateLayout(info)) {
+    shared::Tensor t;
+    t.name = name;
+    t.shape = shape;
+    size_t n = 1;
+    for (int64_t d : shape) n *= static_cast<size_t>(d);
+    t.data.resize(n);
+    for (float& v : t.data) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;  // xorshift64
+      v = static_cast<float>(static_cast<int64_t>(x % 2001) - 1000) * 1e-4f;
+    }
+    state.tensors.push_back(std::move(t));
+  }
+  return state;
+}
 
 // Builds the artifact of (arch, state) as registry version `version` with the repository's next
 // release counter, writes it to `scratch_path`, publishes it and signs targets, snapshot and

@@ -24,6 +24,7 @@
 
 #include "coordinator/config.h"
 #include "coordinator/fedavg.h"
+#include "coordinator/kit_config.h"
 #include "coordinator/ml_backend.h"
 #include "coordinator/server.h"
 #include "shared/blob.h"
@@ -340,6 +341,7 @@ struct Setup {
 
 Result<Setup> MakeSetup(const Options& o, const std::string& work) {
   shared::ProvisionOptions po;
+  po.templates = coordinator::ProjectKitTemplates();
   po.out_dir = work + "/pki";
   po.clients = o.clients;
   po.coordinator_hosts = {"localhost", "127.0.0.1"};

@@ -9,7 +9,6 @@
 #include "coordinator/rollout.h"
 #include "shared/bundle_codec.h"
 #include "shared/frame.h"
-#include "shared/ml/model.h"
 #include "shared/release/repository.h"
 #include "shared/wire.h"
 #include "tests/release_support.h"
@@ -62,9 +61,10 @@ class RolloutManagerTest : public ::testing::Test {
 
   // Release `counter` (the repository's next): an untrained cnn_small seeded with it.
   std::string Publish(uint64_t counter) {
-    auto model = ml::Model::Create("cnn_small", counter);
-    auto name = testing::PublishSigned(settings_.repo, dir_.path() + "/keys", "cnn_small",
-                                       model->State(), counter, dir_.path() + "/a.fdga");
+    auto state = testing::FakeChainState("cnn_small", counter);
+    EXPECT_TRUE(state.ok()) << state.status().ToString();
+    auto name = testing::PublishSigned(settings_.repo, dir_.path() + "/keys", "cnn_small", *state,
+                                       counter, dir_.path() + "/a.fdga");
     EXPECT_TRUE(name.ok()) << name.status().ToString();
     return name.ok() ? *name : "";
   }

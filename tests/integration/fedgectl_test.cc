@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "coordinator/admin_commands.h"
 #include "coordinator/registry.h"
 #include "shared/bundle_codec.h"
 #include "shared/ml/model.h"
@@ -185,6 +186,24 @@ TEST_F(FedgectlTest, AdminCommandsOverMutualTls) {
   // Without --kit, a clear usage error.
   EXPECT_EQ(RunCommand({FEDGE_FEDGECTL_BIN, "status"}, &out), 2);
   EXPECT_NE(out.find("--kit"), std::string::npos) << out;
+}
+
+// fedgectl's admin subcommands come from the admin command table the coordinator dispatches
+// on: each entry is a subcommand with the entry's help line.
+TEST(FedgectlCommandsTest, EveryAdminCommandIsASubcommandWithItsHelp) {
+  for (const coordinator::AdminCommandSpec& c : coordinator::AdminCommands()) {
+    std::vector<std::string> argv = {FEDGE_FEDGECTL_BIN};
+    std::string name(c.name);
+    for (size_t start = 0, space; start <= name.size(); start = space + 1) {
+      space = name.find(' ', start);
+      if (space == std::string::npos) space = name.size();
+      argv.push_back(name.substr(start, space - start));
+    }
+    argv.push_back("--help");
+    std::string out;
+    EXPECT_EQ(RunCommand(argv, &out), 0) << name << ": " << out;
+    EXPECT_NE(out.find(std::string(c.help)), std::string::npos) << name << ": " << out;
+  }
 }
 
 }  // namespace

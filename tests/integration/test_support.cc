@@ -16,6 +16,7 @@
 #include <random>
 
 #include "coordinator/admin_client.h"
+#include "coordinator/kit_config.h"
 #include "coordinator/ml_backend.h"
 #include "shared/wire.h"
 
@@ -77,6 +78,7 @@ std::shared_ptr<const ml::Dataset> SyntheticData(int n, uint32_t seed) {
 
 shared::ProvisionResult ProvisionOrDie(const std::string& dir, int clients) {
   shared::ProvisionOptions o;
+  o.templates = coordinator::ProjectKitTemplates();
   o.out_dir = dir;
   o.clients = clients;
   o.coordinator_hosts = {"127.0.0.1", "localhost"};
@@ -277,6 +279,7 @@ void WriteText(const std::string& path, const std::string& text) { std::ofstream
 ProcessProject::ProcessProject(const std::string& dir, int clients, int rounds, int min_clients)
     : dir_(dir), rounds_(rounds), min_clients_(min_clients), port_(FreePort()) {
   shared::ProvisionOptions o;
+  o.templates = coordinator::ProjectKitTemplates();
   o.out_dir = dir + "/kits";
   o.clients = clients;
   o.coordinator_hosts = {"127.0.0.1"};

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "coordinator/kit_config.h"
 #include "shared/crypto.h"
 
 namespace fedge::shared {
@@ -90,6 +91,7 @@ class PkiTest : public ::testing::Test {
     ProvisionOptions options;
     options.out_dir = (tmp_ / name).string();
     options.clients = clients;
+    options.templates = coordinator::ProjectKitTemplates();
     return options;
   }
   ProvisionResult MustProvision(const ProvisionOptions& options) {
@@ -347,6 +349,8 @@ TEST_F(PkiTest, RejectsBadOptions) {
   EXPECT_EQ(code_with([](auto& o) { o.validity_days = 0; }), Code::kInvalidArgument);
   EXPECT_EQ(code_with([](auto& o) { o.admins = {"ok", "no/slash"}; }), Code::kInvalidArgument);
   EXPECT_EQ(code_with([](auto& o) { o.fraction_fit = 0.0; }), Code::kInvalidArgument);
+  EXPECT_EQ(code_with([](auto& o) { o.templates.client = nullptr; }), Code::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(tmp_ / "kits" / "ca"));  // refused before anything was written
 }
 
 TEST_F(PkiTest, RefusesNonEmptyOutDirUnlessForced) {
