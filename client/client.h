@@ -15,6 +15,7 @@
 
 #include "client/config.h"
 #include "client/frame_source.h"
+#include "client/inference.h"
 #include "client/live_monitor.h"
 #include "client/local_data.h"
 #include "client/metrics.h"
@@ -42,6 +43,7 @@ struct ClientStats {
   std::atomic<uint64_t> drift_reports_sent{0};
   std::atomic<uint64_t> drift_reports_dropped{0};  // finished while disconnected
   std::atomic<uint64_t> drift_reports_refused{0};  // answered with an Error
+  KeepFailures frames_not_kept;  // camera frames the sample store failed to keep (a full disk)
 };
 
 // What ObserveFrames did with a batch of frames.
@@ -84,9 +86,10 @@ class Client {
   // Classifies `frames` (a camera's, in capture order) with the serving model: the newest
   // version this client installed, kept apart from the model being trained. Each frame feeds
   // the drift monitor (finished windows are sent to the coordinator as DriftReports while
-  // connected) and, with camera.keep_frames, is kept in the store with its prediction.
-  // Thread-safe; runs on the calling thread (computations take turns with training steps).
-  // Unavailable if no model was installed yet.
+  // connected) and, with camera.keep_frames, is kept in the store with its prediction; a frame
+  // the store cannot keep (a full disk) is counted in stats().frames_not_kept and logged
+  // (NoteKeepResult), not returned as an error. Thread-safe; runs on the calling thread
+  // (computations take turns with training steps). Unavailable if no model was installed yet.
   shared::Result<ObserveResult> ObserveFrames(std::span<const Frame> frames);
   // Reads `source` until it ends or `stop`, classifying every frame (ObserveFrames); each
   // prediction is written to `sink` (JSON lines) when it is not null. Frames arriving before

@@ -186,9 +186,10 @@ Result<ObserveResult> Client::ObserveFrames(std::span<const Frame> frames) {
       }
     }
     if (config_.camera.keep_frames) {
-      FEDGE_ASSIGN_OR_RETURN(bool stored, KeepFrame(*store_, frames[i], out.predictions[i],
-                                                    config_.camera.frame_format));
-      if (stored) ++out.stored;
+      Result<bool> stored =
+          KeepFrame(*store_, frames[i], out.predictions[i], config_.camera.frame_format);
+      NoteKeepResult(stored.status(), frames[i].id, stats_.frames_not_kept);
+      if (stored.ok() && *stored) ++out.stored;
     }
   }
   return out;
@@ -202,8 +203,9 @@ Result<uint64_t> Client::RunCamera(FrameSource& source, std::ostream* sink,
     if (!frame) break;
     if (!frame->unreadable.empty()) {
       metrics_->frames_unreadable->Inc();
-      FEDGE_RETURN_IF_ERROR(store_->Quarantine(frame->id, "unreadable: " + frame->unreadable,
-                                               frame->captured_unix_ms));
+      NoteKeepResult(store_->Quarantine(frame->id, "unreadable: " + frame->unreadable,
+                                        frame->captured_unix_ms),
+                     frame->id, stats_.frames_not_kept);
       continue;
     }
     Result<ObserveResult> r = ObserveFrames(std::span<const Frame>(&*frame, 1));

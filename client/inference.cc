@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "client/camera_data.h"
+#include "shared/log.h"
 #include "shared/vision/image_codec.h"
 #include "shared/vision/preprocess.h"
 
@@ -17,6 +18,8 @@ using shared::Status;
 using SteadyClock = std::chrono::steady_clock;
 
 namespace {
+
+constexpr const char* kLog = "inference";
 
 double MsSince(SteadyClock::time_point start, SteadyClock::time_point end) {
   return std::chrono::duration<double, std::milli>(end - start).count();
@@ -40,6 +43,21 @@ Result<bool> KeepFrame(SampleStore& store, const Frame& frame, const ml::Predict
   FEDGE_ASSIGN_OR_RETURN(record.bytes, vision::EncodeImage(frame.image, format));
   FEDGE_ASSIGN_OR_RETURN(AddOutcome outcome, store.AddFrame(record));
   return outcome.kind == AddOutcome::Kind::kStored || outcome.kind == AddOutcome::Kind::kReplaced;
+}
+
+void NoteKeepResult(const Status& saved, const std::string& frame_id, KeepFailures& failures) {
+  if (saved.ok()) {
+    if (failures.failing.exchange(false)) {
+      FEDGE_LOG(Info, kLog) << "the sample store keeps frames again (from frame " << frame_id
+                            << "; " << failures.count.load() << " frames not kept so far)";
+    }
+    return;
+  }
+  ++failures.count;
+  if (!failures.failing.exchange(true)) {
+    FEDGE_LOG(Warn, kLog) << "frames are not kept, inference goes on: " << saved.ToString()
+                          << " (first at frame " << frame_id << ")";
+  }
 }
 
 LatencyStats ComputeLatencyStats(std::vector<double> samples) {
@@ -68,6 +86,7 @@ Result<InferenceSummary> RunInference(FrameSource& source, const ml::Model& mode
   std::vector<float> input(spec.Floats());
   std::vector<double> capture, preprocess, inference, total;
   InferenceSummary summary;
+  KeepFailures failures;
   summary.class_histogram.assign(static_cast<size_t>(model.num_classes()), 0);
   const SteadyClock::time_point start = SteadyClock::now();
   while ((options.max_frames == 0 || summary.frames < options.max_frames) &&
@@ -79,8 +98,9 @@ Result<InferenceSummary> RunInference(FrameSource& source, const ml::Model& mode
       ++summary.unreadable;
       if (options.metrics) options.metrics->frames_unreadable->Inc();
       if (store != nullptr) {
-        FEDGE_RETURN_IF_ERROR(store->Quarantine(frame->id, "unreadable: " + frame->unreadable,
-                                                frame->captured_unix_ms));
+        NoteKeepResult(store->Quarantine(frame->id, "unreadable: " + frame->unreadable,
+                                         frame->captured_unix_ms),
+                       frame->id, failures);
       }
       continue;
     }
@@ -111,11 +131,13 @@ Result<InferenceSummary> RunInference(FrameSource& source, const ml::Model& mode
     total.push_back(MsSince(t0, SteadyClock::now()));
     if (!sink) return Status::IOError("cannot write the prediction sink");
     if (store != nullptr) {
-      FEDGE_ASSIGN_OR_RETURN(bool stored, KeepFrame(*store, *frame, p[0], options.frame_format));
-      if (stored) ++summary.stored;
+      Result<bool> stored = KeepFrame(*store, *frame, p[0], options.frame_format);
+      NoteKeepResult(stored.status(), frame->id, failures);
+      if (stored.ok() && *stored) ++summary.stored;
     }
   }
   sink.flush();
+  summary.not_kept = failures.count.load();
   summary.seconds = MsSince(start, SteadyClock::now()) / 1000.0;
   summary.fps = summary.seconds > 0 ? static_cast<double>(summary.frames) / summary.seconds : 0;
   summary.capture = ComputeLatencyStats(std::move(capture));

@@ -35,6 +35,7 @@ struct InferenceSummary {
   uint64_t frames = 0;      // classified
   uint64_t unreadable = 0;  // skipped (and quarantined when a store is given)
   uint64_t stored = 0;      // new frames kept in the store
+  uint64_t not_kept = 0;    // frames the store failed to keep (e.g. a full disk); inference went on
   double seconds = 0;       // wall time from the first read to the last sink write
   double fps = 0;           // frames / seconds
   LatencyStats capture, preprocess, inference, total;  // total = capture to sink write
@@ -46,10 +47,22 @@ struct InferenceSummary {
 shared::Result<bool> KeepFrame(SampleStore& store, const Frame& frame, const ml::Prediction& p,
                                const std::string& frame_format);
 
+// Frames an inference loop could not keep in the store. Thread-safe.
+struct KeepFailures {
+  std::atomic<uint64_t> count{0};    // saves (or quarantines) that failed
+  std::atomic<bool> failing{false};  // the latest one failed: a warning was logged
+};
+
+// Keeping frames is a side effect of inference: a full disk must not stop predictions. Notes the
+// outcome `saved` of keeping (or quarantining) frame `frame_id`: a failure is counted in
+// `failures`, and logged when saving starts failing and once more when it works again.
+void NoteKeepResult(const shared::Status& saved, const std::string& frame_id,
+                    KeepFailures& failures);
+
 // Runs until the source ends, max_frames, or *stop becomes true. Each frame's line in `sink`:
 // {"frame_id", "captured_unix_ms", "class", "confidence", "entropy", "latency_ms": {"capture",
 // "preprocess", "inference", "total"}}. `store` may be null (frames are not kept). Errors from
-// the source, the model or the store end the run and are returned.
+// the source or the model end the run and are returned; store errors do not (NoteKeepResult).
 shared::Result<InferenceSummary> RunInference(FrameSource& source, const ml::Model& model,
                                               std::ostream& sink, SampleStore* store,
                                               const InferenceOptions& options,

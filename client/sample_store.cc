@@ -1,6 +1,7 @@
 #include "client/sample_store.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
@@ -297,8 +298,9 @@ struct SampleStore::Impl {
   StoreOptions options;
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs;
-  std::mutex mu;      // serialises every public call
-  Counters counters;  // GUARDED_BY(mu); mirrors the meta record
+  std::mutex mu;              // serialises every public call
+  Counters counters;          // GUARDED_BY(mu); mirrors the meta record
+  bool write_failed = false;  // GUARDED_BY(mu); the last write failed: Resume() before the next
 
   ~Impl() {
     for (auto* h : cfs) {
@@ -410,12 +412,32 @@ struct SampleStore::Impl {
     return Status::Ok();
   }
 
+  // FromRocks, but a full disk is ResourceExhausted naming the store's directory.
+  Status WriteError(const rocksdb::Status& s, const std::string& what) const {
+    if (!s.IsNoSpace()) return FromRocks(s, what);
+    return Status::ResourceExhausted(what + ": the disk holding the sample store at " + dir +
+                                     " is full; free space on it (" + s.ToString() + ")");
+  }
+
+  // Writes `b`. After a failed write RocksDB refuses every write (a background error, with its
+  // automatic recovery switched off in Open); the next write resumes it first, which succeeds
+  // once the disk has room again (a full disk), or fails again (other errors need a reopen).
+  Status Write(rocksdb::WriteBatch* b, bool sync, const std::string& what) {
+    if (write_failed) {
+      FEDGE_RETURN_IF_ERROR(WriteError(db->Resume(), what));
+      write_failed = false;
+    }
+    rocksdb::WriteOptions o;
+    o.sync = sync;
+    rocksdb::Status s = db->Write(o, b);
+    write_failed = !s.ok();
+    return WriteError(s, what);
+  }
+
   // Writes `b` plus the meta record for `next`; adopts `next` once the write succeeded.
   Status Commit(rocksdb::WriteBatch* b, Counters next, bool sync, const std::string& what) {
     b->Put(cfs[kDefault], kMetaKey, Dump(ToJson(next)));
-    rocksdb::WriteOptions o;
-    o.sync = sync;
-    FEDGE_RETURN_IF_ERROR(FromRocks(db->Write(o, b), what));
+    FEDGE_RETURN_IF_ERROR(Write(b, sync, what));
     counters = std::move(next);
     return Status::Ok();
   }
@@ -448,6 +470,17 @@ Status ValidateOptions(const StoreOptions& o) {
   return Status::Ok();
 }
 
+// Switches off RocksDB's background recovery from a full disk (it polls every few seconds, and
+// DB::Resume() is refused while it runs): Impl::Write resumes the database on the next write.
+class ResumeOnNextWrite : public rocksdb::EventListener {
+ public:
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status bg_error,
+                            bool* auto_recovery) override {
+    bg_error.PermitUncheckedError();
+    *auto_recovery = false;
+  }
+};
+
 Status OpenError(const rocksdb::Status& s, const std::string& dir) {
   const std::string text = s.ToString();
   if (s.IsIOError() && text.find("lock hold by current process") != std::string::npos) {
@@ -478,6 +511,8 @@ Result<std::unique_ptr<SampleStore>> SampleStore::Open(const std::string& dir,
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.keep_log_file_num = 4;
+  db_options.listeners.push_back(std::make_shared<ResumeOnNextWrite>());
+  if (options.env != nullptr) db_options.env = options.env;
   // No recycle_log_file_num: recycled WAL files would keep purged frames' bytes on disk.
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (int cf = 0; cf < kNumCf; ++cf)
@@ -782,10 +817,9 @@ Result<std::vector<OutgoingRecord>> SampleStore::Outgoing() {
 Status SampleStore::PutState(const std::string& key, const std::vector<uint8_t>& bytes) {
   if (key.empty()) return Status::InvalidArgument("state key must not be empty");
   std::lock_guard<std::mutex> lock(impl_->mu);
-  rocksdb::WriteOptions o;
-  o.sync = true;
-  return FromRocks(impl_->db->Put(o, impl_->cfs[kState], key, AsSlice(bytes)),
-                   "storing state '" + key + "'");
+  rocksdb::WriteBatch b;
+  b.Put(impl_->cfs[kState], key, AsSlice(bytes));
+  return impl_->Write(&b, /*sync=*/true, "storing state '" + key + "'");
 }
 
 Result<std::optional<std::vector<uint8_t>>> SampleStore::GetState(const std::string& key) {

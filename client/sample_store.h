@@ -8,6 +8,10 @@
 // Thread-safety: a SampleStore is thread-safe; one internal mutex serialises every call (the
 // store is not on a hot path: a camera adds a few frames a second). Only one process may open a
 // store directory at a time (RocksDB's LOCK file); a second Open() fails with a clear message.
+//
+// Disk faults: when the disk is full, every write fails with ResourceExhausted naming the disk
+// and nothing of it is stored; reads keep working, and the first write after space is freed
+// succeeds again. Other write errors (IOError) leave the store read-only until it is reopened.
 
 #include <cstdint>
 #include <memory>
@@ -16,6 +20,10 @@
 #include <vector>
 
 #include "shared/status.h"
+
+namespace rocksdb {
+class Env;
+}
 
 namespace fedge::client {
 
@@ -26,6 +34,9 @@ struct StoreOptions {
   int64_t max_age_seconds = 0;
   // Labels are class indices in [0, num_classes).
   int num_classes = 10;
+  // Replaces RocksDB's default environment (not owned; must outlive the store), e.g. to inject
+  // disk faults in tests (shared/storage/fault_env.h). Null: the default environment.
+  rocksdb::Env* env = nullptr;
 };
 
 struct FrameRecord {

@@ -218,7 +218,7 @@ struct Store::Impl {
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() = default;
 
-Result<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
+Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, rocksdb::Env* env) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IOError("cannot create data directory " + dir + ": " + ec.message());
@@ -226,6 +226,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   options.keep_log_file_num = 4;
+  if (env != nullptr) options.env = env;
   // Reuse WAL files: a synced write then overwrites allocated blocks instead of growing a file,
   // so fdatasync does not also have to commit the file size to the journal.
   options.recycle_log_file_num = 4;

@@ -17,6 +17,10 @@
 #include "shared/crypto.h"
 #include "shared/status.h"
 
+namespace rocksdb {
+class Env;
+}
+
 namespace fedge::coordinator {
 
 struct ClientRecord {
@@ -79,8 +83,13 @@ nlohmann::json ToJson(const RevocationRecord& r);
 
 class Store {
  public:
-  // Opens (creating if missing) the database under `dir`.
-  static shared::Result<std::unique_ptr<Store>> Open(const std::string& dir);
+  // Opens (creating if missing) the database under `dir`. `env` (not owned; must outlive the
+  // store) replaces RocksDB's default environment, e.g. to inject disk faults in tests
+  // (shared/storage/fault_env.h); null is the default environment.
+  // After a failed write the database refuses further writes (each returns IOError) until it is
+  // reopened: what reached the disk is then all of a batch or none of it.
+  static shared::Result<std::unique_ptr<Store>> Open(const std::string& dir,
+                                                     rocksdb::Env* env = nullptr);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;

@@ -3,7 +3,11 @@
 #include "client/inference.h"
 
 #include <gtest/gtest.h>
+#include <rocksdb/env.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -13,7 +17,9 @@
 #include <set>
 #include <sstream>
 
+#include "shared/log.h"
 #include "shared/ml/model.h"
+#include "shared/storage/fault_env.h"
 #include "shared/vision/image_codec.h"
 #include "shared/vision/render.h"
 #include "tests/temp_dir.h"
@@ -226,6 +232,79 @@ TEST(RunInferenceTest, CorruptImageInAFolderIsCountedAndQuarantined) {
   auto kept = (*store)->HasFrame("lobby#img2.png");
   ASSERT_TRUE(kept.ok());
   EXPECT_TRUE(*kept);
+}
+
+// Passes frames through and, before frame i (0-based) is read, sets the disk full (from
+// `full_from`) or frees it again (from `free_from`).
+class FillDiskSource : public FrameSource {
+ public:
+  FillDiskSource(std::unique_ptr<FrameSource> inner, storage::FaultFileSystem* fs, int full_from,
+                 int free_from)
+      : inner_(std::move(inner)), fs_(fs), full_from_(full_from), free_from_(free_from) {}
+  shared::Result<std::optional<Frame>> Next() override {
+    fs_->NoSpace(next_ >= full_from_ && next_ < free_from_);
+    ++next_;
+    return inner_->Next();
+  }
+  const std::string& name() const override { return inner_->name(); }
+  std::string Describe() const override { return inner_->Describe(); }
+
+ private:
+  std::unique_ptr<FrameSource> inner_;
+  storage::FaultFileSystem* fs_;
+  int next_ = 0;
+  const int full_from_, free_from_;
+};
+
+TEST(RunInferenceTest, FullDiskKeepsPredictionsFlowingAndSaysSoOnce) {
+  TempDir dir("infer-full-disk");
+  const std::string folder = dir.path() + "/dock";
+  std::filesystem::create_directories(folder);
+  for (int i = 0; i < 6; ++i) {
+    vision::Image img{40, 40, 3, std::vector<uint8_t>(40 * 40 * 3)};
+    for (size_t p = 0; p < img.pixels.size(); ++p) img.pixels[p] = (p * (i + 3) + i * 31) % 251;
+    auto png = vision::EncodeImage(img, vision::ImageFormat::kPng);
+    ASSERT_TRUE(png.ok());
+    std::ofstream(folder + "/img" + std::to_string(i) + ".png", std::ios::binary)
+        .write(reinterpret_cast<const char*>(png->data()), png->size());
+  }
+  std::ofstream(folder + "/img2b.png", std::ios::binary) << "not a png at all";
+  // Read order: img0 img1 img2 img2b img3 img4 img5; the disk is full for img1..img3.
+  auto fs = std::make_shared<storage::FaultFileSystem>();
+  std::unique_ptr<rocksdb::Env> env = storage::FaultFileSystem::MakeEnv(fs);
+  StoreOptions options;
+  options.env = env.get();
+  auto store = SampleStore::Open(dir.path() + "/store", options);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  FillDiskSource source(Open(folder), fs.get(), /*full_from=*/1, /*free_from=*/5);
+  const ml::Model model = ColorModel();
+  std::ostringstream sink;
+  char* log_text = nullptr;
+  size_t log_size = 0;
+  std::FILE* log = open_memstream(&log_text, &log_size);
+  shared::SetLogOutput(log);
+  auto summary = RunInference(source, model, sink, store->get(), {});
+  shared::SetLogOutput(nullptr);
+  std::fclose(log);
+  const std::string logged(log_text, log_size);
+  std::free(log_text);
+
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  EXPECT_EQ(summary->frames, 6u);  // every readable frame was classified
+  const std::string lines = sink.str();
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), '\n'), 6);
+  EXPECT_EQ(summary->unreadable, 1u);
+  EXPECT_EQ(summary->not_kept, 4u);  // img1, img2, the quarantine of img2b, img3
+  EXPECT_EQ(summary->stored, 3u);    // img0, img4, img5
+  EXPECT_GT(fs->injected(), 0u);
+  EXPECT_TRUE(*(*store)->HasFrame("dock#img4.png"));
+  EXPECT_FALSE(*(*store)->HasFrame("dock#img2.png"));
+  // One warning naming the full disk when saving started failing, one line when it recovered.
+  size_t first = logged.find("frames are not kept");
+  ASSERT_NE(first, std::string::npos) << logged;
+  EXPECT_EQ(logged.find("frames are not kept", first + 1), std::string::npos) << logged;
+  EXPECT_NE(logged.find("is full"), std::string::npos) << logged;
+  EXPECT_NE(logged.find("keeps frames again"), std::string::npos) << logged;
 }
 
 }  // namespace
