@@ -8,6 +8,7 @@
 #include "shared/bundle_codec.h"
 #include "shared/drift/drift_wire.h"
 #include "shared/log.h"
+#include "shared/ml/metrics.h"
 #include "shared/wire.h"
 
 namespace fedge::coordinator {
