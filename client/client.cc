@@ -8,6 +8,7 @@
 #include "shared/log.h"
 #include "shared/ml/runtime.h"
 #include "shared/offload.h"
+#include "shared/resolve.h"
 #include "shared/tls.h"
 #include "shared/wire.h"
 
@@ -143,19 +144,17 @@ net::awaitable<void> Client::Run() {
 
 net::awaitable<Status> Client::RunSession() {
   refused_ = false;
-  net::tcp::resolver resolver(strand_);
+  Result<shared::Endpoints> endpoints = co_await shared::ResolveWithDeadline(
+      config_.host, std::to_string(config_.port), milliseconds(config_.resolve_timeout_ms));
+  if (!endpoints.ok()) co_return endpoints.status();
   net::error_code ec;
-  const std::string service = std::to_string(config_.port);
-  auto endpoints = co_await resolver.async_resolve(
-      config_.host, service, net::asio::redirect_error(net::use_awaitable, ec));
-  if (ec) co_return Status::Unavailable("cannot resolve " + config_.host + ": " + ec.message());
   net::tcp::socket socket(strand_);
   {
     net::asio::steady_timer timer(strand_, milliseconds(config_.connect_timeout_ms));
     timer.async_wait([&socket](const net::error_code& e) {
       if (!e) socket.close();
     });
-    co_await net::asio::async_connect(socket, endpoints,
+    co_await net::asio::async_connect(socket, *endpoints,
                                       net::asio::redirect_error(net::use_awaitable, ec));
     timer.cancel();
   }
@@ -168,9 +167,11 @@ net::awaitable<Status> Client::RunSession() {
   conn->set_traffic_counters(traffic_);
   conn_ = conn;
   if (stopping_) co_return Status::Unavailable("stopping");
-  Status hs = co_await conn->Handshake(net::ssl::stream_base::client, milliseconds(10000));
+  Status hs = co_await conn->Handshake(net::ssl::stream_base::client,
+                                       milliseconds(config_.handshake_timeout_ms));
   if (!hs.ok()) co_return hs;
-  net::asio::co_spawn(strand_, shared::Connection::WriteLoop(conn, milliseconds(60000)),
+  net::asio::co_spawn(strand_,
+                      shared::Connection::WriteLoop(conn, milliseconds(config_.write_timeout_ms)),
                       shared::LogOnError{kLog});
 
   flatbuffers::FlatBufferBuilder fbb(256);
@@ -188,7 +189,8 @@ net::awaitable<Status> Client::RunSession() {
   conn->Send(shared::FinishEnvelope(
       fbb, wire::CreateHello(fbb, shared::kProtocolVersion, shared::kProtocolVersion, software,
                              hello.train, hello.eval, counts, release_target, release_counter)));
-  Result<std::vector<uint8_t>> frame = co_await conn->ReadFrame(milliseconds(15000));
+  Result<std::vector<uint8_t>> frame =
+      co_await conn->ReadFrame(milliseconds(config_.welcome_timeout_ms));
   if (!frame.ok()) co_return frame.status().WithContext("waiting for Welcome");
   Result<const wire::Envelope*> env = shared::VerifyEnvelope(*frame);
   if (!env.ok()) co_return env.status();
@@ -220,7 +222,7 @@ net::awaitable<Status> Client::RunSession() {
   }
 
   while (!conn->closed()) {
-    frame = co_await conn->ReadFrame(heartbeat * 12);
+    frame = co_await conn->ReadFrame(heartbeat * config_.idle_heartbeats);
     Status s = frame.status();
     if (frame.ok()) {
       env = shared::VerifyEnvelope(*frame);

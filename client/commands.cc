@@ -183,7 +183,8 @@ int RunInferCommand(const InferCommand& cmd) {
     endpoint = std::move(*served);
     options.metrics = metrics;
   }
-  Result<InferenceSummary> summary = RunInference(**source, *model, sink, store.get(), options);
+  Result<InferenceSummary> summary =
+      RunInference(**source, *model, sink, store.get(), options, cmd.stop);
   if (!summary.ok()) return Fail(summary.status());
   PrintSummary(*summary);
   return 0;

@@ -2,6 +2,7 @@
 // fedge-client's subcommands other than `run`, for data owners on site. Each prints what it
 // did and returns a process exit code (0 ok, 1 failure with a message on stderr).
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -17,6 +18,8 @@ struct InferCommand {
   double fps = -1;          // < 0: camera.fps from the config
   bool keep_frames = true;  // and camera.keep_frames
   int threads = 0;          // 0: training.threads from the config (or 2)
+  // When set and true, stops reading frames; the summary is printed as at the source's end.
+  const std::atomic<bool>* stop = nullptr;
 };
 int RunInferCommand(const InferCommand& command);
 // Verifies and installs the newest signed release from `repo` (or [update] repo) into an A/B

@@ -104,6 +104,41 @@ Status LoadUpdate(const ConfigFile& file, UpdateSettings* u) {
   return Status::Ok();
 }
 
+// An int key of [coordinator] into *out.
+Status LoadInt(const ConfigFile& file, const char* key, int64_t fallback, int64_t min, int64_t max,
+               int* out) {
+  FEDGE_ASSIGN_OR_RETURN(int64_t v,
+                         file.Int(std::string("coordinator.") + key, fallback, min, max));
+  *out = static_cast<int>(v);
+  return Status::Ok();
+}
+
+// [coordinator]: where it is, how to reconnect, the deadlines of a session.
+Status LoadCoordinator(const ConfigFile& file, ClientConfig* c) {
+  FEDGE_ASSIGN_OR_RETURN(c->host, file.String("coordinator.host"));
+  FEDGE_ASSIGN_OR_RETURN(int64_t port, file.Int("coordinator.port", std::nullopt, 1, 65535));
+  c->port = static_cast<uint16_t>(port);
+  FEDGE_ASSIGN_OR_RETURN(int64_t frame,
+                         file.Int("coordinator.max_frame_bytes", 16 << 20, 64 << 10, 1 << 30));
+  c->max_frame_bytes = static_cast<uint32_t>(frame);
+  FEDGE_RETURN_IF_ERROR(
+      LoadInt(file, "reconnect_initial_ms", 500, 10, 600000, &c->reconnect_initial_ms));
+  FEDGE_RETURN_IF_ERROR(
+      LoadInt(file, "reconnect_max_ms", 30000, 10, 3600000, &c->reconnect_max_ms));
+  c->reconnect_max_ms = std::max(c->reconnect_initial_ms, c->reconnect_max_ms);
+  FEDGE_RETURN_IF_ERROR(
+      LoadInt(file, "resolve_timeout_ms", 10000, 10, 600000, &c->resolve_timeout_ms));
+  FEDGE_RETURN_IF_ERROR(
+      LoadInt(file, "connect_timeout_ms", 10000, 10, 600000, &c->connect_timeout_ms));
+  FEDGE_RETURN_IF_ERROR(
+      LoadInt(file, "handshake_timeout_ms", 10000, 10, 600000, &c->handshake_timeout_ms));
+  FEDGE_RETURN_IF_ERROR(
+      LoadInt(file, "welcome_timeout_ms", 15000, 10, 600000, &c->welcome_timeout_ms));
+  FEDGE_RETURN_IF_ERROR(
+      LoadInt(file, "write_timeout_ms", 60000, 100, 3600000, &c->write_timeout_ms));
+  return LoadInt(file, "idle_heartbeats", 12, 2, 1000, &c->idle_heartbeats);
+}
+
 }  // namespace
 
 Result<ClientConfig> LoadClientConfig(const std::string& path) {
@@ -114,6 +149,11 @@ Result<ClientConfig> LoadClientConfig(const std::string& path) {
                                              "coordinator.reconnect_initial_ms",
                                              "coordinator.reconnect_max_ms",
                                              "coordinator.connect_timeout_ms",
+                                             "coordinator.resolve_timeout_ms",
+                                             "coordinator.handshake_timeout_ms",
+                                             "coordinator.welcome_timeout_ms",
+                                             "coordinator.write_timeout_ms",
+                                             "coordinator.idle_heartbeats",
                                              "tls.ca",
                                              "tls.cert",
                                              "tls.key",
@@ -159,18 +199,7 @@ Result<ClientConfig> LoadClientConfig(const std::string& path) {
                                              "update.health_frames"}));
   ClientConfig c;
   c.config_path = path;
-  FEDGE_ASSIGN_OR_RETURN(c.host, file.String("coordinator.host"));
-  FEDGE_ASSIGN_OR_RETURN(int64_t port, file.Int("coordinator.port", std::nullopt, 1, 65535));
-  c.port = static_cast<uint16_t>(port);
-  FEDGE_ASSIGN_OR_RETURN(int64_t frame,
-                         file.Int("coordinator.max_frame_bytes", 16 << 20, 64 << 10, 1 << 30));
-  c.max_frame_bytes = static_cast<uint32_t>(frame);
-  FEDGE_ASSIGN_OR_RETURN(int64_t r0, file.Int("coordinator.reconnect_initial_ms", 500, 10, 600000));
-  FEDGE_ASSIGN_OR_RETURN(int64_t r1, file.Int("coordinator.reconnect_max_ms", 30000, 10, 3600000));
-  FEDGE_ASSIGN_OR_RETURN(int64_t ct, file.Int("coordinator.connect_timeout_ms", 10000, 10, 600000));
-  c.reconnect_initial_ms = static_cast<int>(r0);
-  c.reconnect_max_ms = static_cast<int>(std::max(r0, r1));
-  c.connect_timeout_ms = static_cast<int>(ct);
+  FEDGE_RETURN_IF_ERROR(LoadCoordinator(file, &c));
   FEDGE_ASSIGN_OR_RETURN(c.tls.ca, file.Path("tls.ca"));
   FEDGE_ASSIGN_OR_RETURN(c.tls.cert, file.Path("tls.cert"));
   FEDGE_ASSIGN_OR_RETURN(c.tls.key, file.Path("tls.key"));

@@ -80,7 +80,16 @@ struct ClientConfig {
   int threads = 2;                 // LibTorch threads for training and evaluation
   int reconnect_initial_ms = 500;  // exponential backoff with jitter between reconnects
   int reconnect_max_ms = 30000;
-  int connect_timeout_ms = 10000;
+  // Deadlines of one session ([coordinator]); a session that misses one ends and the client
+  // reconnects after the backoff.
+  int resolve_timeout_ms = 10000;    // DNS lookup of host (shared/resolve.h)
+  int connect_timeout_ms = 10000;    // TCP connect
+  int handshake_timeout_ms = 10000;  // TLS handshake
+  int welcome_timeout_ms = 15000;    // from the Hello to the coordinator's Welcome
+  int write_timeout_ms = 60000;      // one frame written to the socket
+  // Idle limit: nothing received (not even a heartbeat) for this many of the coordinator's
+  // heartbeat intervals closes the session.
+  int idle_heartbeats = 12;
   // [metrics]: GET /metrics in the Prometheus text format from `run` and `infer`; off by default.
   shared::MetricsSettings metrics = DefaultMetrics();
   static shared::MetricsSettings DefaultMetrics() { return {false, "127.0.0.1", 9465}; }

@@ -3,7 +3,6 @@
 // are the data owner's tools for the private sample store.
 #include <CLI/CLI.hpp>
 #include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <thread>
@@ -14,21 +13,17 @@
 #include "client/frame_source.h"
 #include "shared/log.h"
 #include "shared/ml/runtime.h"
+#include "shared/shutdown.h"
 
 namespace {
-fedge::client::Client* g_client = nullptr;
-std::atomic<bool> g_stop{false};
-void OnSignal(int) {
-  g_stop = true;
-  if (g_client != nullptr) g_client->Stop();
-}
 
 // With [camera] source set, `run` also classifies the camera's frames with the installed model
 // (drift monitoring and frames kept for review included) on its own thread; predictions go to
 // the sink. Training steps and inference take turns on the CPU.
-std::thread StartCamera(fedge::client::Client& client, const fedge::client::ClientConfig& config) {
+std::thread StartCamera(fedge::client::Client& client, const fedge::client::ClientConfig& config,
+                        const std::atomic<bool>& stop) {
   if (config.camera.source.empty()) return {};
-  return std::thread([&client, config] {
+  return std::thread([&client, config, &stop] {
     fedge::client::SourceOptions so;
     so.uri = config.camera.source;
     so.name = config.camera.name;
@@ -45,7 +40,7 @@ std::thread StartCamera(fedge::client::Client& client, const fedge::client::Clie
                                       : config.predictions_path;
     std::ofstream sink(sink_path, std::ios::app);
     FEDGE_LOG(Info, "camera") << "classifying " << so.uri << "; predictions to " << sink_path;
-    auto n = client.RunCamera(**source, sink ? &sink : nullptr, g_stop);
+    auto n = client.RunCamera(**source, sink ? &sink : nullptr, stop);
     if (!n.ok()) {
       FEDGE_LOG(Error, "camera") << n.status().ToString() << "; camera stopped";
     } else {
@@ -54,7 +49,9 @@ std::thread StartCamera(fedge::client::Client& client, const fedge::client::Clie
   });
 }
 
-int Run(const std::string& config_path) {
+// SIGINT/SIGTERM: close the session and stop reconnecting (unacknowledged updates are in the
+// outbox already), stop the camera, finish the training step in progress, exit 0.
+int Run(const std::string& config_path, fedge::shared::ShutdownWatch& shutdown) {
   auto config = fedge::client::LoadClientConfig(config_path);
   if (!config.ok()) {
     std::fprintf(stderr, "fedge-client: %s\n", config.status().message().c_str());
@@ -92,16 +89,17 @@ int Run(const std::string& config_path) {
     }
     endpoint = std::move(*served);
   }
-  g_client = &client;
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
+  std::atomic<bool> stop_camera{false};
+  auto on_signal = shutdown.OnSignal([&client, &stop_camera] {
+    stop_camera = true;
+    client.Stop();
+  });
   client.Start();
-  std::thread camera = StartCamera(client, client_config);
-  io.run();
-  g_stop = true;
+  std::thread camera = StartCamera(client, client_config, stop_camera);
+  io.run();  // returns once the client stopped (a signal, or fatal())
+  stop_camera = true;
   if (camera.joinable()) camera.join();
   compute.join();
-  g_client = nullptr;
   if (fedge::shared::Status s = client.fatal(); !s.ok()) {
     std::fprintf(stderr, "fedge-client: %s\n", s.message().c_str());
     return 1;
@@ -155,9 +153,15 @@ int main(int argc, char** argv) {
   update->add_option("--repo", update_repo, "release repository directory ([update] repo)");
   CLI11_PARSE(app, argc, argv);
   if (!fedge::shared::ConfigureLogging("fedge-client", log_level, log_format)) return 2;
-  if (*run) return Run(config_path);
+  if (*run) {
+    fedge::shared::ShutdownWatch shutdown({"fedge-client"});
+    return Run(config_path, shutdown);
+  }
   if (*inf) {
+    // SIGINT/SIGTERM: stop reading frames, flush the sink, print the summary, exit 0.
+    fedge::shared::ShutdownWatch shutdown({"fedge-client"});
     infer.keep_frames = !no_store;
+    infer.stop = &shutdown.requested_flag();
     return fedge::client::RunInferCommand(infer);
   }
   if (*update) return fedge::client::RunUpdateCommand(config_path, update_repo);

@@ -1,21 +1,13 @@
 // fedge-coordinator --config coordinator.toml: runs training rounds for provisioned clients.
 #include <CLI/CLI.hpp>
-#include <csignal>
 #include <cstdio>
-#include <thread>
 
 #include "coordinator/config.h"
 #include "coordinator/ml_backend.h"
 #include "coordinator/server.h"
 #include "shared/log.h"
 #include "shared/ml/runtime.h"
-
-namespace {
-fedge::coordinator::Server* g_server = nullptr;
-void OnSignal(int) {
-  if (g_server != nullptr) g_server->Stop();
-}
-}  // namespace
+#include "shared/shutdown.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"fedge coordinator: authenticates clients by certificate and runs training rounds"};
@@ -29,6 +21,9 @@ int main(int argc, char** argv) {
   app.add_option("--log-format", log_format, "text or json (one JSON object per line)");
   CLI11_PARSE(app, argc, argv);
   if (!fedge::shared::ConfigureLogging("fedge-coordinator", log_level, log_format)) return 2;
+  // SIGINT/SIGTERM: stop accepting, close sessions, let Run() drain; destroyed last, so its
+  // watchdog also bounds the store's close.
+  fedge::shared::ShutdownWatch shutdown({"fedge-coordinator"});
   fedge::ml::ConfigureRuntime(1);
 
   auto config = fedge::coordinator::LoadCoordinatorConfig(config_path);
@@ -55,10 +50,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  g_server = &server;
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
+  auto on_signal = shutdown.OnSignal([&server] { server.Stop(); });
   server.Run(/*exit_when_done=*/!serve);
-  g_server = nullptr;
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "shared/log.h"
+#include "shared/shutdown.h"
 #include "simulations/runner.h"
 
 int main(int argc, char** argv) {
@@ -22,7 +23,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fedge-sim: %s\n", scenario.status().message().c_str());
     return 1;
   }
-  auto report = fedge::sim::RunScenario(*scenario, {out_dir, quiet});
+  // SIGINT/SIGTERM: the run stops after the training steps in progress; the registry is kept.
+  fedge::shared::ShutdownWatch shutdown({"fedge-sim"});
+  auto report = fedge::sim::RunScenario(*scenario, {out_dir, quiet, &shutdown.requested_flag()});
+  if (!report.ok() && shutdown.requested()) {
+    std::fprintf(stderr, "fedge-sim: %s; registry kept in %s/project/coordinator/data\n",
+                 report.status().message().c_str(), out_dir.c_str());
+    return 0;
+  }
   if (!report.ok()) {
     std::fprintf(stderr, "fedge-sim: %s\n", report.status().ToString().c_str());
     return 1;

@@ -311,15 +311,18 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   stream_env.quiet = options.quiet;
   Result<json> stream_json = json();
   Result<json> release_json = json();
+  auto stopped = [&options] { return options.stop != nullptr && options.stop->load(); };
   std::thread watcher([&] {
-    while (!server.engine().finished()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    while (!server.engine().finished() && !stopped()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     {
       std::lock_guard<std::mutex> lock(mu);
       if (progress) progress->Finish();  // the stream and the release phase print their lines
       progress.reset();
     }
-    if (!stream_sites.empty()) stream_json = RunStream(stream_env, stream_sites);
-    if (release_repo && stream_json.ok()) {
+    if (!stream_sites.empty() && !stopped()) stream_json = RunStream(stream_env, stream_sites);
+    if (release_repo && stream_json.ok() && !stopped()) {
       ReleaseEnv env;
       env.scenario = &sc;
       env.server = &server;
@@ -340,6 +343,10 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   client_io.stop();
   client_thread.join();
   compute.join();
+  if (stopped()) {
+    return Status::Unavailable("interrupted after " + std::to_string(summaries.size()) + " of " +
+                               std::to_string(sc.rounds) + " rounds");
+  }
   FEDGE_RETURN_IF_ERROR(stream_json.status().WithContext("live stream phase"));
   FEDGE_RETURN_IF_ERROR(release_json.status().WithContext("release phase"));
 

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "coordinator/config.h"
 
@@ -202,6 +203,65 @@ TEST(ClientConfigTest, IndexOutsidePartitionsIsAnError) {
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.status().message().find("client-bad.toml"), std::string::npos);
   EXPECT_NE(c.status().message().find("data.index"), std::string::npos);
+}
+
+// kClient with `lines` added to its [coordinator] table.
+std::string WithCoordinatorKeys(const std::string& lines) {
+  std::string text = kClient;
+  text.insert(text.find("port = 7443\n") + 12, lines);
+  return text;
+}
+
+TEST(ClientConfigTest, NetworkTimeoutsHaveTodaysDefaults) {
+  auto c = client::LoadClientConfig(Write("client-timeouts-default.toml", kClient));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->resolve_timeout_ms, 10000);
+  EXPECT_EQ(c->connect_timeout_ms, 10000);
+  EXPECT_EQ(c->handshake_timeout_ms, 10000);
+  EXPECT_EQ(c->welcome_timeout_ms, 15000);
+  EXPECT_EQ(c->write_timeout_ms, 60000);
+  EXPECT_EQ(c->idle_heartbeats, 12);
+}
+
+TEST(ClientConfigTest, NetworkTimeoutsAreRead) {
+  auto c = client::LoadClientConfig(
+      Write("client-timeouts.toml",
+            WithCoordinatorKeys("resolve_timeout_ms = 1500\nconnect_timeout_ms = 2500\n"
+                                "handshake_timeout_ms = 3500\nwelcome_timeout_ms = 4500\n"
+                                "write_timeout_ms = 5500\nidle_heartbeats = 4\n")));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->resolve_timeout_ms, 1500);
+  EXPECT_EQ(c->connect_timeout_ms, 2500);
+  EXPECT_EQ(c->handshake_timeout_ms, 3500);
+  EXPECT_EQ(c->welcome_timeout_ms, 4500);
+  EXPECT_EQ(c->write_timeout_ms, 5500);
+  EXPECT_EQ(c->idle_heartbeats, 4);
+}
+
+TEST(ClientConfigTest, NetworkTimeoutOutOfRangeIsOneLineNamingTheKey) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"resolve_timeout_ms = 5",
+       "key 'coordinator.resolve_timeout_ms': must be between 10 and "
+       "600000, got 5"},
+      {"handshake_timeout_ms = 600001",
+       "key 'coordinator.handshake_timeout_ms': must be between 10 and 600000, got 600001"},
+      {"welcome_timeout_ms = 0",
+       "key 'coordinator.welcome_timeout_ms': must be between 10 and 600000, got 0"},
+      {"write_timeout_ms = 99",
+       "key 'coordinator.write_timeout_ms': must be between 100 and 3600000, got 99"},
+      {"idle_heartbeats = 1",
+       "key 'coordinator.idle_heartbeats': must be between 2 and 1000, got 1"},
+  };
+  for (const auto& [line, expected] : cases) {
+    auto c = client::LoadClientConfig(
+        Write("client-timeout-range.toml", WithCoordinatorKeys(line + "\n")));
+    ASSERT_FALSE(c.ok()) << line;
+    EXPECT_EQ(c.status().code(), shared::Code::kInvalidArgument);
+    EXPECT_NE(c.status().message().find("client-timeout-range.toml: " + expected),
+              std::string::npos)
+        << c.status().message();
+    EXPECT_EQ(c.status().message().find('\n'), std::string::npos) << "one line";
+  }
 }
 
 TEST(CoordinatorConfigTest, AugmentationAndTopKSettings) {

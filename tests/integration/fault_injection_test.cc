@@ -38,29 +38,6 @@ std::vector<uint8_t> FinalModel(const ProcessProject& project, const std::string
   return blob.ok() ? *blob : std::vector<uint8_t>{};
 }
 
-// Waits until `path` has, past byte `from`, a line containing one of `needles`.
-bool WaitForLog(const std::string& path, std::streamoff from,
-                const std::vector<std::string>& needles, std::chrono::seconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    std::ifstream in(path);
-    in.seekg(from);
-    std::string line;
-    while (std::getline(in, line)) {
-      for (const std::string& n : needles) {
-        if (line.find(n) != std::string::npos) return true;
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
-}
-
-std::streamoff FileSize(const std::string& path) {
-  std::ifstream in(path, std::ios::ate);
-  return in ? static_cast<std::streamoff>(in.tellg()) : 0;
-}
-
 TEST(FaultInjectionTest, CoordinatorKilledAtRandomPointsEndsWithTheSameModel) {
   TempDir dir("faults");
   ProcessProject project(dir.path(), kClients, kRounds, /*min_clients=*/kClients);

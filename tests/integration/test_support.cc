@@ -239,6 +239,10 @@ void Process::Kill() {
   pid_ = -1;
 }
 
+void Process::Signal(int signal_number) {
+  if (pid_ > 0) ::kill(pid_, signal_number);
+}
+
 bool Process::Exited(int* code) {
   if (pid_ <= 0) return true;
   int status = 0;
@@ -255,6 +259,28 @@ bool Process::WaitExit(std::chrono::milliseconds timeout, int* code) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
+}
+
+bool WaitForLog(const std::string& path, std::streamoff from,
+                const std::vector<std::string>& needles, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(path);
+    in.seekg(from);
+    std::string line;
+    while (std::getline(in, line)) {
+      for (const std::string& n : needles) {
+        if (line.find(n) != std::string::npos) return true;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+std::streamoff FileSize(const std::string& path) {
+  std::ifstream in(path, std::ios::ate);
+  return in ? static_cast<std::streamoff>(in.tellg()) : 0;
 }
 
 int RunCommand(const std::vector<std::string>& argv, std::string* output) {

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <ios>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -98,6 +99,8 @@ class Process {
   Process& operator=(const Process&) = delete;
   bool running() const { return pid_ > 0; }
   void Kill();
+  // Sends `signal_number` (e.g. SIGTERM, SIGSTOP) to the process if it is running.
+  void Signal(int signal_number);
   // True (and the exit code, or 128 + signal, in *code) once it has exited.
   bool Exited(int* code);
   // Waits up to `timeout` for the exit.
@@ -130,6 +133,12 @@ class ProcessProject {
   uint16_t port_;
   shared::ProvisionResult kits_;
 };
+
+// Waits until `path` has, past byte `from`, a line containing one of `needles`.
+bool WaitForLog(const std::string& path, std::streamoff from,
+                const std::vector<std::string>& needles, std::chrono::seconds timeout);
+// Size of the file at `path` (0 if missing): where new log lines will start.
+std::streamoff FileSize(const std::string& path);
 
 // Runs a command to completion; its stdout and stderr go to *output. Returns the exit code.
 int RunCommand(const std::vector<std::string>& argv, std::string* output);
