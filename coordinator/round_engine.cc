@@ -59,12 +59,6 @@ std::string ProfileKey(uint64_t version) {
 }
 }  // namespace
 
-uint64_t MakeTaskId(uint64_t round, uint64_t attempt, bool train, uint64_t index) {
-  // Decimal fields keep ids readable in logs: RRRR AAA K IIIII (K: 0 train, 5 evaluate).
-  return round * 1000000000ull + (attempt % 1000) * 1000000ull + (train ? 0 : 500000ull) +
-         index % 500000;
-}
-
 nlohmann::json ToJson(const RoundSummary& s) {
   return {{"round", s.round},
           {"model_version", s.model_version},
