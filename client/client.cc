@@ -347,7 +347,7 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
       const wire::Ack* ack = env.message_as_Ack();
       ++stats_.updates_acked;
       std::string message = ack->message() ? ack->message()->str() : "";
-      if (message.rfind("duplicate", 0) == 0) ++stats_.duplicates_acked;
+      if (ack->duplicate()) ++stats_.duplicates_acked;
       FEDGE_LOG(Debug, kLog).Client(id()) << "ack: " << message;
       auto it = outbox_.find(ack->task_id());
       if (it != outbox_.end()) {
@@ -366,9 +366,7 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
       const wire::Error* e = env.message_as_Error();
       ++stats_.errors_received;
       FEDGE_LOG(Warn, kLog).Client(id()) << "coordinator error: " << e->message()->str();
-      if (e->task_id() == 0 && e->message()->str().find("drift report") != std::string::npos) {
-        ++stats_.drift_reports_refused;
-      }
+      if (e->subject() == wire::ErrorSubject::DriftReport) ++stats_.drift_reports_refused;
       auto it = outbox_.find(e->task_id());
       if (it != outbox_.end() && e->code() != wire::ErrorCode::IOError &&
           e->code() != wire::ErrorCode::Unavailable) {

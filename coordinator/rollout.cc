@@ -519,20 +519,17 @@ void RolloutManager::SendOffer(PeerState& p, const Rollout& r, bool evaluate) {
         << "cannot offer " << r.target << ": the repository's files are not loaded";
     return;
   }
-  flatbuffers::FlatBufferBuilder fbb(4096);
-  std::vector<flatbuffers::Offset<wire::ReleaseFile>> files;
-  for (const auto& [name, bytes] : metadata_) {
-    auto n = fbb.CreateString(name);
-    auto d = fbb.CreateVector(bytes);
-    files.push_back(wire::CreateReleaseFile(fbb, n, d));
-  }
-  auto fv = fbb.CreateVector(files);
-  auto target = fbb.CreateString(r.target);
   Result<shared::Digest> digest = shared::DigestFromHex(r.sha256_hex);
   if (!digest.ok()) return;
-  auto dv = fbb.CreateVector(digest->data(), digest->size());
-  p.peer->Send(shared::FinishEnvelope(
-      fbb, wire::CreateReleaseOffer(fbb, r.id, target, r.counter, fv, dv, r.length, evaluate)));
+  ReleaseOfferOut offer;
+  offer.rollout_id = r.id;
+  offer.target = r.target;
+  offer.counter = r.counter;
+  offer.files = metadata_;
+  offer.artifact_digest = *digest;
+  offer.artifact_size = r.length;
+  offer.evaluate = evaluate;
+  p.peer->SendReleaseOffer(offer);
   p.offered = r.id;
   FEDGE_LOG(Info, kLog).Client(p.peer->client_id())
       << "offered release " << r.target << " (rollout " << r.id << (evaluate ? ", canary" : "")
@@ -540,11 +537,7 @@ void RolloutManager::SendOffer(PeerState& p, const Rollout& r, bool evaluate) {
 }
 
 void RolloutManager::SendRevert(PeerState& p, const Rollout& r, const std::string& reason) {
-  flatbuffers::FlatBufferBuilder fbb(256);
-  auto target = fbb.CreateString(r.target);
-  auto why = fbb.CreateString(reason);
-  p.peer->Send(
-      shared::FinishEnvelope(fbb, wire::CreateReleaseRevert(fbb, r.id, target, r.counter, why)));
+  p.peer->SendReleaseRevert({r.id, r.target, r.counter, reason});
   p.reverted = r.id;
 }
 

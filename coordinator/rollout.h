@@ -15,7 +15,7 @@
 // can push an older release to them through the coordinator.
 //
 // Thread-safety: every public method is thread-safe (one mutex); messages go out through
-// Peer::Send, which only queues.
+// Peer's Send* calls, which only queue.
 
 #include <cstdint>
 #include <functional>

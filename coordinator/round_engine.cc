@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 
 #include "coordinator/registry.h"
 #include "shared/bundle_codec.h"
@@ -20,14 +19,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 constexpr const char* kLog = "rounds";
 
-uint64_t MixSeed(uint64_t a, uint64_t b) {
-  uint64_t x = a * 0x9E3779B97F4A7C15ull + b + 0x632BE59BD9B4E019ull;
-  x ^= x >> 31;
-  x *= 0xBF58476D1CE4E5B9ull;
-  x ^= x >> 27;
-  return x;
-}
-
 // The rejection reason for a failed CheckSubmission.
 const char* SubmissionReason(const Status& s) {
   return s.code() == shared::Code::kIOError || s.code() == shared::Code::kCorruption
@@ -43,22 +34,11 @@ uint64_t HashString(const std::string& s) {
 }  // namespace
 
 struct RoundEngine::RoundState {
-  uint64_t round = 0;
-  uint64_t attempt = 0;
-  bool training = true;
-  bool offers_sent = false;  // evaluation: offers go out once the phase has started
-  int resumed = 0;
-  uint64_t deadline_ms = 0;  // unix time; survives restarts
-  uint64_t started_ms = 0;
-  uint64_t next_eval_index = 0;
-  std::map<std::string, uint64_t> pending;  // client -> task id still expected
-  std::map<std::string, uint64_t> tasks;    // client -> task id offered
-  std::set<std::string> accepted_ids;       // idempotency ids folded this round
-  std::set<std::string> inflight;           // clients whose update is being decoded or stored
+  explicit RoundState(RoundSchedule s) : schedule(std::move(s)) {}
+  RoundSchedule schedule;  // who was sampled, who answered, quorum, deadline
   std::unique_ptr<FedAvgAccumulator> acc;
   std::vector<Contribution> contributions;
   double loss_sum = 0;
-  int rejected = 0;
   // evaluation
   uint64_t eval_version = 0;
   std::vector<uint64_t> confusion;
@@ -77,20 +57,7 @@ std::string ProfileKey(uint64_t version) {
   std::snprintf(buf, sizeof(buf), "profile/%020llu", static_cast<unsigned long long>(version));
   return buf;
 }
-
-std::vector<uint8_t> ProfileMessage(uint64_t version, const drift::Summary& summary,
-                                    uint32_t clients) {
-  flatbuffers::FlatBufferBuilder fbb(1024);
-  auto sum = drift::ToWire(fbb, summary);
-  return shared::FinishEnvelope(fbb, wire::CreateReferenceProfile(fbb, version, clients, sum));
-}
 }  // namespace
-
-uint64_t MakeTaskId(uint64_t round, uint64_t attempt, bool train, uint64_t index) {
-  // Decimal fields keep ids readable in logs: RRRR AAA K IIIII (K: 0 train, 5 evaluate).
-  return round * 1000000000ull + (attempt % 1000) * 1000000ull + (train ? 0 : 500000ull) +
-         index % 500000;
-}
 
 nlohmann::json ToJson(const RoundSummary& s) {
   return {{"round", s.round},
@@ -170,8 +137,7 @@ Status RoundEngine::Init() {
           store_->GetDrift(ProfileKey(model_.version));
       stored.ok() && stored->has_value()) {
     if (Result<drift::Summary> p = drift::DecodeSummary(**stored); p.ok()) {
-      profile_message_ =
-          std::make_shared<const std::vector<uint8_t>>(ProfileMessage(model_.version, *p, 0));
+      profile_ = ProfileOut{model_.version, 0, std::move(*p)};
     }
   }
   FEDGE_ASSIGN_OR_RETURN(std::optional<nlohmann::json> open, store_->OpenRound());
@@ -184,21 +150,10 @@ Status RoundEngine::Init() {
   return Status::Ok();
 }
 
-nlohmann::json RoundEngine::OpenRoundJson() const {
-  nlohmann::json tasks = nlohmann::json::object();
-  for (const auto& [id, task] : round_->tasks) tasks[id] = task;
-  return {{"round", round_->round},
-          {"attempt", round_->attempt},
-          {"phase", round_->training ? "train" : "eval"},
-          {"tasks", round_->training ? tasks : nlohmann::json::object()},
-          {"deadline_ms", round_->deadline_ms},
-          {"started_ms", round_->started_ms},
-          {"rejected", round_->rejected},
-          {"resumed", round_->resumed}};
-}
+nlohmann::json RoundEngine::OpenRoundJson() const { return ToJson(round_->schedule.ToOpenRound()); }
 
 std::optional<uint64_t> RoundEngine::OpenRoundNumber() const {
-  return round_ ? std::optional<uint64_t>(round_->round) : std::nullopt;
+  return round_ ? std::optional<uint64_t>(round_->schedule.round()) : std::nullopt;
 }
 
 Status RoundEngine::RefoldStored(const UpdateRecord& record, std::vector<uint8_t> blob) {
@@ -210,67 +165,49 @@ Status RoundEngine::RefoldStored(const UpdateRecord& record, std::vector<uint8_t
   blob = {};
   FEDGE_RETURN_IF_ERROR(round_->acc->Fold(
       std::move(bundle), FoldWeight(record.client_id, record.round, record.examples)));
-  round_->accepted_ids.insert(record.idempotency_id);
+  round_->schedule.Accept(record.client_id, record.idempotency_id);
   round_->contributions.push_back({record.client_id, record.examples});
   if (std::isfinite(record.loss)) {
     round_->loss_sum += record.loss * static_cast<double>(record.examples);
   }
-  round_->pending.erase(record.client_id);
   return Status::Ok();
 }
 
-Status RoundEngine::ResumeRound(const nlohmann::json& open) {
-  try {
-    const uint64_t round = open.at("round").get<uint64_t>();
-    const uint64_t attempt = open.at("attempt").get<uint64_t>();
-    const std::string phase = open.at("phase").get<std::string>();
-    if (phase == "idle") {  // a failed attempt: the next one gets a fresh sample
-      next_attempt_ = attempt;
-      return Status::Ok();
-    }
-    round_ = std::make_unique<RoundState>();
-    round_->round = round;
-    round_->attempt = attempt;
-    round_->resumed = open.value("resumed", 0) + 1;
-    round_->started_ms = open.value("started_ms", uint64_t{0});
-    if (phase == "eval") {
-      if (round != model_.round) {
-        return Status::Corruption("the open round " + std::to_string(round) +
-                                  " is being evaluated but the head model is from round " +
-                                  std::to_string(model_.round));
-      }
-      round_->training = false;
-      FEDGE_LOG(Info, kLog).Round(round) << "resuming round " << round << " at its evaluation";
-      return Status::Ok();
-    }
-    if (phase != "train") return Status::Corruption("unknown round phase '" + phase + "'");
-    if (round != model_.round + 1) {
+Status RoundEngine::ResumeRound(const nlohmann::json& json) {
+  FEDGE_ASSIGN_OR_RETURN(OpenRound open, OpenRoundFromJson(json));
+  if (open.phase == RoundPhase::kIdle) {  // a failed attempt: the next one gets a fresh sample
+    next_attempt_ = open.attempt;
+    return Status::Ok();
+  }
+  const uint64_t round = open.round;
+  if (open.phase == RoundPhase::kEval) {
+    if (round != model_.round) {
       return Status::Corruption("the open round " + std::to_string(round) +
-                                " does not follow the head model's round " +
+                                " is being evaluated but the head model is from round " +
                                 std::to_string(model_.round));
     }
-    round_->deadline_ms = open.at("deadline_ms").get<uint64_t>();
-    round_->rejected = open.value("rejected", 0);
-    for (const auto& [id, task] : open.at("tasks").items()) {
-      round_->tasks[id] = task.get<uint64_t>();
-      round_->pending[id] = task.get<uint64_t>();
-    }
-  } catch (const std::exception& e) {
-    return Status::Corruption(std::string("open round state is unreadable: ") + e.what());
+    round_ = std::make_unique<RoundState>(RoundSchedule::Resume(config_.rounds, open));
+    FEDGE_LOG(Info, kLog).Round(round) << "resuming round " << round << " at its evaluation";
+    return Status::Ok();
   }
+  if (round != model_.round + 1) {
+    return Status::Corruption("the open round " + std::to_string(round) +
+                              " does not follow the head model's round " +
+                              std::to_string(model_.round));
+  }
+  round_ = std::make_unique<RoundState>(RoundSchedule::Resume(config_.rounds, open));
   round_->acc = std::make_unique<FedAvgAccumulator>(state_);
   const std::function<Status(const UpdateRecord&, std::vector<uint8_t>)> refold =
       [this](const UpdateRecord& r, std::vector<uint8_t> blob) {
         return RefoldStored(r, std::move(blob));
       };
-  FEDGE_RETURN_IF_ERROR(store_->ForEachUpdate(round_->round, refold));
-  int64_t left_ms =
-      static_cast<int64_t>(round_->deadline_ms) - static_cast<int64_t>(shared::UnixMillis());
-  FEDGE_LOG(Info, kLog).Round(round_->round)
-      << "resuming round " << round_->round << ": " << round_->contributions.size()
-      << " stored update(s) folded again, " << round_->pending.size() << " of "
-      << round_->tasks.size() << " sampled client(s) still expected, "
-      << std::max<int64_t>(0, left_ms) << " ms to the deadline";
+  FEDGE_RETURN_IF_ERROR(store_->ForEachUpdate(round_->schedule.round(), refold));
+  const uint64_t left_ms = round_->schedule.MsLeft(shared::UnixMillis());
+  FEDGE_LOG(Info, kLog).Round(round_->schedule.round())
+      << "resuming round " << round_->schedule.round() << ": " << round_->contributions.size()
+      << " stored update(s) folded again, " << round_->schedule.pending().size() << " of "
+      << round_->schedule.tasks().size() << " sampled client(s) still expected, " << left_ms
+      << " ms to the deadline";
   return Status::Ok();
 }
 
@@ -318,16 +255,16 @@ void RoundEngine::PublishSnapshot() {
   s["drift"] = drift_.Snapshot();
   if (round_) {
     nlohmann::json pending = nlohmann::json::array();
-    for (const auto& [id, task] : round_->pending) pending.push_back(id);
-    s["open_round"] = {{"round", round_->round},
-                       {"attempt", round_->attempt},
-                       {"phase", round_->training ? "train" : "eval"},
-                       {"sampled", round_->tasks.size()},
+    for (const auto& [id, task] : round_->schedule.pending()) pending.push_back(id);
+    s["open_round"] = {{"round", round_->schedule.round()},
+                       {"attempt", round_->schedule.attempt()},
+                       {"phase", round_->schedule.training() ? "train" : "eval"},
+                       {"sampled", round_->schedule.tasks().size()},
                        {"accepted", round_->contributions.size()},
                        {"pending", pending},
-                       {"rejected", round_->rejected},
-                       {"resumed", round_->resumed},
-                       {"deadline_ms", round_->deadline_ms}};
+                       {"rejected", round_->schedule.rejected()},
+                       {"resumed", round_->schedule.resumed()},
+                       {"deadline_ms", round_->schedule.deadline_ms()}};
   } else {
     s["open_round"] = nullptr;
   }
@@ -390,23 +327,21 @@ void RoundEngine::Connected(std::shared_ptr<Peer> peer, ClientHello hello) {
         << "client " << id << " ready (" << connected_.size() << " connected)";
     // A client that comes back during a round gets its open task again (after a restart of
     // either side); one that answered already is not asked again.
-    if (round_ && round_->training && round_->pending.count(id)) {
-      peer->Send(MakeOffer(round_->pending[id], round_->round, /*train=*/true, id));
-    } else if (round_ && !round_->training && round_->offers_sent) {
-      if (!round_->tasks.count(id)) {
-        uint64_t task =
-            MakeTaskId(round_->round, round_->attempt, false, round_->next_eval_index++);
-        round_->tasks[id] = task;
-        round_->pending[id] = task;
-      }
-      if (round_->pending.count(id)) {
-        peer->Send(MakeOffer(round_->pending[id], round_->round, /*train=*/false, id));
-      }
-    }
-    if (profile_message_) peer->Send(*profile_message_);
+    if (round_) OfferOpenTask(*peer);
+    if (profile_) peer->SendProfile(*profile_);
     PublishSnapshot();
     Wake();
   });
+}
+
+void RoundEngine::OfferOpenTask(Peer& peer) {
+  RoundSchedule& schedule = round_->schedule;
+  const std::string& id = peer.client_id();
+  if (!schedule.training() && schedule.evaluation_started()) schedule.AddEvalTask(id);
+  if (!schedule.training() && !schedule.evaluation_started()) return;
+  if (std::optional<uint64_t> task = schedule.PendingTask(id)) {
+    peer.SendOffer(MakeOffer(*task, schedule.round(), schedule.training(), id));
+  }
 }
 
 void RoundEngine::Disconnected(std::shared_ptr<Peer> peer) {
@@ -417,14 +352,11 @@ void RoundEngine::Disconnected(std::shared_ptr<Peer> peer) {
     connected_.erase(it);
     metrics_->connected_clients->Set(static_cast<double>(connected_.size()));
     metrics_->client_connected->Labels({id}).Set(0);
-    if (round_ && round_->pending.count(id)) {
-      if (round_->training) {
-        FEDGE_LOG(Warn, kLog).Client(id)
-            << "client " << id << " disconnected with an open task in round " << round_->round
-            << "; waiting for it until the deadline";
-      } else {
-        round_->pending.erase(id);  // evaluation does not wait for absent clients
-      }
+    // Evaluation does not wait for absent clients; training waits until the deadline.
+    if (round_ && round_->schedule.Disconnected(id) && round_->schedule.training()) {
+      FEDGE_LOG(Warn, kLog).Client(id)
+          << "client " << id << " disconnected with an open task in round "
+          << round_->schedule.round() << "; waiting for it until the deadline";
     }
     if (Result<std::optional<ClientRecord>> r = store_->GetClient(id); r.ok() && r->has_value()) {
       ClientRecord rec = **r;
@@ -448,15 +380,15 @@ void RoundEngine::OfferUpload(std::shared_ptr<Peer> peer, UploadIntent intent) {
     }
     if (duplicate) {
       ++duplicates_ignored_;
-      peer->Send(shared::MakeAck(in.task_id, "duplicate update " + in.idempotency_id +
-                                                 " ignored: it was accepted before"));
+      peer->SendAck(in.task_id, AckKind::kDuplicate,
+                    "duplicate update " + in.idempotency_id + " ignored: it was accepted before");
       PublishSnapshot();
     } else if (!s.ok()) {
       metrics_->Rejected(s.code() == shared::Code::kResourceExhausted ? reject::kTooLarge
                                                                       : SubmissionReason(s));
-      peer->Send(shared::MakeErrorMessage(s, in.task_id));
+      peer->SendError(s, in.task_id, wire::ErrorSubject::Update);
     } else {
-      peer->Send(shared::MakeBlobRequest(wire::BlobKind::Update, in.digest, in.offset));
+      peer->SendBlobRequest(wire::BlobKind::Update, in.digest, in.offset);
     }
   });
 }
@@ -475,7 +407,7 @@ void RoundEngine::SubmitEval(std::shared_ptr<Peer> peer, EvalIn eval) {
 
 void RoundEngine::StartRounds(uint64_t rounds, std::function<void(uint64_t)> done) {
   net::asio::post(strand_, [this, rounds, done = std::move(done)] {
-    uint64_t base = round_ ? round_->round : model_.round;
+    uint64_t base = round_ ? round_->schedule.round() : model_.round;
     RaiseTarget(base + rounds);
     if (done) done(target_round_);
   });
@@ -518,7 +450,7 @@ void RoundEngine::OnDriftReport(const std::shared_ptr<Peer>& peer, const DriftRe
   const uint64_t now = shared::UnixMillis();
   if (Status s = drift_.OnReport(id, r, model_.version, now); !s.ok()) {
     FEDGE_LOG(Warn, kLog).Client(id) << "client " << id << ": " << s.message();
-    peer->Send(shared::MakeErrorMessage(s, 0));
+    peer->SendError(s, 0, wire::ErrorSubject::DriftReport);
     return;
   }
   ++drift_reports_;
@@ -526,7 +458,7 @@ void RoundEngine::OnDriftReport(const std::shared_ptr<Peer>& peer, const DriftRe
   RecordDriftMetrics(id);
   std::set<std::string> connected;
   for (const auto& [cid, p] : connected_) connected.insert(cid);
-  const uint64_t base = std::max(target_round_, round_ ? round_->round : model_.round);
+  const uint64_t base = std::max(target_round_, round_ ? round_->schedule.round() : model_.round);
   Result<std::optional<Campaign>> fired = drift_.MaybeTrigger(connected, base, model_.version, now);
   if (!fired.ok()) {
     FEDGE_LOG(Error, kLog) << "drift policy: " << fired.status().ToString();
@@ -562,9 +494,8 @@ void RoundEngine::PublishProfile() {
     FEDGE_LOG(Error, kLog) << "cannot store the reference profile of version " << version << ": "
                            << s.ToString();
   }
-  profile_message_ = std::make_shared<const std::vector<uint8_t>>(
-      ProfileMessage(version, round_->profile, static_cast<uint32_t>(round_->profile_clients)));
-  for (const auto& [id, peer] : connected_) peer->Send(*profile_message_);
+  profile_ = ProfileOut{version, static_cast<uint32_t>(round_->profile_clients), round_->profile};
+  for (const auto& [id, peer] : connected_) peer->SendProfile(*profile_);
 }
 
 void RoundEngine::Post(std::function<void()> fn) { net::asio::post(strand_, std::move(fn)); }
@@ -579,7 +510,7 @@ void RoundEngine::Stop() {
 Status RoundEngine::CheckSubmission(const std::string& client_id, uint64_t round, uint64_t task_id,
                                     const std::string& idempotency_id, bool* duplicate) {
   *duplicate = false;
-  if (round_ && round_->accepted_ids.count(idempotency_id)) {
+  if (round_ && round_->schedule.IsAccepted(idempotency_id)) {
     *duplicate = true;
     return Status::Ok();
   }
@@ -589,21 +520,11 @@ Status RoundEngine::CheckSubmission(const std::string& client_id, uint64_t round
     *duplicate = true;
     return Status::Ok();
   }
-  if (!round_ || !round_->training || round != round_->round) {
-    std::string open = round_ && round_->training ? std::to_string(round_->round) : "none";
+  if (!round_) {
     return Status::InvalidArgument("round " + std::to_string(round) +
-                                   " is not open for updates (open round: " + open + ")");
+                                   " is not open for updates (open round: none)");
   }
-  auto task = round_->tasks.find(client_id);
-  if (task == round_->tasks.end() || task->second != task_id) {
-    return Status::InvalidArgument("task " + std::to_string(task_id) + " was not offered to " +
-                                   client_id + " in this round");
-  }
-  if (!round_->pending.count(client_id)) {
-    return Status::AlreadyExists("an update for task " + std::to_string(task_id) +
-                                 " was already answered");
-  }
-  return Status::Ok();
+  return round_->schedule.CheckTask(client_id, round, task_id);
 }
 
 void RoundEngine::RejectUpdate(const std::shared_ptr<Peer>& peer, const UpdateIn& u,
@@ -613,12 +534,11 @@ void RoundEngine::RejectUpdate(const std::shared_ptr<Peer>& peer, const UpdateIn
       << "rejected update from " << id << " for round " << u.round << ": " << s.ToString();
   ++updates_rejected_;
   metrics_->Rejected(reason);
-  if (round_ && round_->training && u.round == round_->round &&
+  if (round_ && round_->schedule.training() && u.round == round_->schedule.round() &&
       s.code() != shared::Code::kIOError) {
-    ++round_->rejected;
-    if (round_->pending.erase(id) > 0 && round_->pending.empty()) Wake();
+    if (round_->schedule.Reject(id)) Wake();
   }
-  peer->Send(shared::MakeErrorMessage(s, u.task_id));
+  peer->SendError(s, u.task_id, wire::ErrorSubject::Update);
   PublishSnapshot();
 }
 
@@ -635,15 +555,15 @@ void RoundEngine::OnUpdate(std::shared_ptr<Peer> peer, UpdateIn u) {
   }
   if (duplicate) {
     ++duplicates_ignored_;
-    peer->Send(shared::MakeAck(u.task_id, "duplicate update " + u.idempotency_id + " ignored"));
+    peer->SendAck(u.task_id, AckKind::kDuplicate,
+                  "duplicate update " + u.idempotency_id + " ignored");
     PublishSnapshot();
     return;
   }
-  if (round_->inflight.count(id)) {
-    peer->Send(shared::MakeErrorMessage(
-        Status::AlreadyExists("an update of task " + std::to_string(u.task_id) +
-                              " is being stored; its Ack follows"),
-        u.task_id));
+  if (round_->schedule.Ingesting(id)) {
+    peer->SendError(Status::AlreadyExists("an update of task " + std::to_string(u.task_id) +
+                                          " is being stored; its Ack follows"),
+                    u.task_id, wire::ErrorSubject::Update);
     return;
   }
   if (u.examples == 0 || u.examples > (1ull << 32)) {
@@ -652,7 +572,7 @@ void RoundEngine::OnUpdate(std::shared_ptr<Peer> peer, UpdateIn u) {
         Status::InvalidArgument("example count " + std::to_string(u.examples) + " is out of range"),
         reject::kExampleCount);
   }
-  round_->inflight.insert(id);
+  round_->schedule.BeginIngest(id);
   shared::DecodeLimits limits;
   limits.max_elements = static_cast<uint64_t>(state_.NumElements());
   limits.max_tensors = state_.tensors.size();
@@ -670,11 +590,11 @@ void RoundEngine::OnUpdate(std::shared_ptr<Peer> peer, UpdateIn u) {
 void RoundEngine::OnDecoded(std::shared_ptr<Peer> peer, UpdateIn u,
                             Result<shared::TensorBundle> bundle) {
   const std::string id = peer->client_id();
-  if (round_) round_->inflight.erase(id);
+  if (round_) round_->schedule.EndIngest(id);
   if (!bundle.ok()) {
     return RejectUpdate(peer, u, bundle.status().WithContext("update blob"), reject::kUndecodable);
   }
-  if (!round_ || !round_->training || round_->round != u.round) {
+  if (!round_ || !round_->schedule.training() || round_->schedule.round() != u.round) {
     return RejectUpdate(peer, u,
                         Status::InvalidArgument("round " + std::to_string(u.round) +
                                                 " closed while the update was decoded"),
@@ -696,7 +616,7 @@ void RoundEngine::OnDecoded(std::shared_ptr<Peer> peer, UpdateIn u,
   record->loss = loss;
   record->blob_digest_hex = shared::ToHex(u.digest);  // verified by the upload
   record->received_ms = shared::UnixMillis();
-  round_->inflight.insert(id);
+  round_->schedule.BeginIngest(id);
   auto state = std::make_shared<nlohmann::json>(OpenRoundJson());
   auto values = std::make_shared<shared::TensorBundle>(std::move(*bundle));
   net::asio::post(
@@ -714,12 +634,12 @@ void RoundEngine::OnDecoded(std::shared_ptr<Peer> peer, UpdateIn u,
 void RoundEngine::OnStored(std::shared_ptr<Peer> peer, UpdateIn u, const UpdateRecord& record,
                            shared::TensorBundle values, const Status& stored) {
   const std::string& id = peer->client_id();
-  round_->inflight.erase(id);  // the round waits for in-flight updates, so it is still open
+  round_->schedule.EndIngest(id);  // the round waits for in-flight updates, so it is still open
   if (!stored.ok()) {
     RejectUpdate(peer, u,
                  Status::IOError("cannot store the update (" + stored.message() + "); resend it"),
                  reject::kStorage);
-    if (round_->inflight.empty()) Wake();
+    if (round_->schedule.Drained()) Wake();
     return;
   }
   const auto fold_start = Clock::now();
@@ -729,15 +649,15 @@ void RoundEngine::OnStored(std::shared_ptr<Peer> peer, UpdateIn u, const UpdateR
     FEDGE_LOG(Error, kLog).Client(id)
         << "update from " << id << " was stored but not folded: " << s.ToString();
   }
-  round_->accepted_ids.insert(u.idempotency_id);
+  round_->schedule.Accept(id, u.idempotency_id);
   metrics_->fold_seconds->Observe(std::chrono::duration<double>(Clock::now() - fold_start).count());
   metrics_->updates_accepted->Inc();
   round_->contributions.push_back({id, u.examples});
   if (std::isfinite(record.loss)) {
     round_->loss_sum += record.loss * static_cast<double>(u.examples);
   }
-  round_->pending.erase(id);
-  peer->Send(shared::MakeAck(u.task_id, "update accepted for round " + std::to_string(u.round)));
+  peer->SendAck(u.task_id, AckKind::kAccepted,
+                "update accepted for round " + std::to_string(u.round));
   FEDGE_LOG(Debug, kLog).Client(id)
       << "folded update from " << id << " (" << u.examples << " examples)";
   PublishSnapshot();
@@ -746,27 +666,25 @@ void RoundEngine::OnStored(std::shared_ptr<Peer> peer, UpdateIn u, const UpdateR
 
 void RoundEngine::OnEval(std::shared_ptr<Peer> peer, EvalIn e) {
   const std::string& id = peer->client_id();
-  if (!round_ || round_->training || e.round != round_->round ||
-      e.model_version != round_->eval_version || !round_->pending.count(id) ||
-      round_->tasks[id] != e.task_id) {
-    peer->Send(shared::MakeErrorMessage(
-        Status::InvalidArgument("no open evaluation task " + std::to_string(e.task_id)),
-        e.task_id));
+  if (!round_ || round_->schedule.training() || e.round != round_->schedule.round() ||
+      e.model_version != round_->eval_version || round_->schedule.PendingTask(id) != e.task_id) {
+    peer->SendError(Status::InvalidArgument("no open evaluation task " + std::to_string(e.task_id)),
+                    e.task_id, wire::ErrorSubject::Evaluation);
     return;
   }
-  round_->pending.erase(id);
+  round_->schedule.Answer(id);
   uint32_t k = e.num_classes;
   uint64_t sum = 0;
   for (uint64_t c : e.confusion) sum += c;
   if (k == 0 || k > 1000 || e.confusion.size() != static_cast<size_t>(k) * k || sum != e.examples ||
       !std::isfinite(e.loss) || e.loss < 0 ||
       (round_->num_classes != 0 && round_->num_classes != k)) {
-    peer->Send(shared::MakeErrorMessage(
+    peer->SendError(
         Status::InvalidArgument("evaluation report is inconsistent (confusion matrix of " +
                                 std::to_string(e.confusion.size()) + " cells for " +
                                 std::to_string(k) + " classes, " + std::to_string(sum) +
                                 " counted vs " + std::to_string(e.examples) + " examples)"),
-        e.task_id));
+        e.task_id, wire::ErrorSubject::Evaluation);
   } else {
     if (round_->confusion.empty()) round_->confusion.assign(static_cast<size_t>(k) * k, 0);
     round_->num_classes = k;
@@ -787,9 +705,9 @@ void RoundEngine::OnEval(std::shared_ptr<Peer> peer, EvalIn e) {
     round_->eval_loss_sum += e.loss * static_cast<double>(e.examples);
     round_->eval_examples += e.examples;
     ++round_->eval_reports;
-    peer->Send(shared::MakeAck(e.task_id, "evaluation recorded"));
+    peer->SendAck(e.task_id, AckKind::kAccepted, "evaluation recorded");
   }
-  if (round_->pending.empty()) Wake();
+  if (round_->schedule.pending().empty()) Wake();
 }
 
 namespace {
@@ -801,14 +719,17 @@ wire::Codec UpdateCodec(const std::string& name) {
 }
 }  // namespace
 
-std::vector<uint8_t> RoundEngine::MakeOffer(uint64_t task_id, uint64_t round, bool train,
-                                            const std::string& client_id) const {
+TaskOfferOut RoundEngine::MakeOffer(uint64_t task_id, uint64_t round, bool train,
+                                    const std::string& client_id) const {
   const RoundSettings& r = config_.rounds;
-  flatbuffers::FlatBufferBuilder fbb(512);
-  Result<shared::Digest> digest = shared::DigestFromHex(model_.digest_hex);
-  auto d = fbb.CreateVector(digest->data(), digest->size());
-  auto arch = fbb.CreateString(model_.arch);
-  flatbuffers::Offset<wire::Augment> augment = 0;
+  TaskOfferOut offer;
+  offer.task_id = task_id;
+  offer.round = round;
+  offer.train = train;
+  offer.model_version = model_.version;
+  offer.model_digest = model_digest_;
+  offer.model_size = model_.size_bytes;
+  offer.model_arch = model_.arch;
   // A drift campaign's round adds its augmentation to the configured one (the larger of each).
   ml::AugmentOptions a = r.augment;
   if (std::optional<ml::AugmentOptions> extra =
@@ -819,29 +740,26 @@ std::vector<uint8_t> RoundEngine::MakeOffer(uint64_t task_id, uint64_t round, bo
     a.blur_prob = std::max(a.blur_prob, extra->blur_prob);
     a.noise_std = std::max(a.noise_std, extra->noise_std);
   }
-  if (a.Enabled()) {
-    augment = wire::CreateAugment(fbb, a.hflip, static_cast<uint32_t>(a.crop_pad), a.brightness,
-                                  a.contrast, a.gamma, a.blur_prob, a.noise_std);
-  }
+  if (a.Enabled()) offer.params.augment = a;
   std::optional<uint64_t> focus = train ? drift_.FocusSince(client_id, round) : std::nullopt;
   const bool campaign = train && !drift_.FavouredClients(round).empty();
   const double learning_rate = r.learning_rate * (campaign ? config_.drift.campaign_lr_scale : 1.0);
-  auto params = wire::CreateTrainParams(
-      fbb, static_cast<uint32_t>(r.local_epochs), static_cast<uint32_t>(r.batch_size),
-      static_cast<float>(learning_rate), static_cast<float>(r.momentum),
-      MixSeed(MixSeed(r.seed, round), HashString(client_id)), augment, focus.value_or(0),
-      focus ? static_cast<float>(config_.drift.focus_fraction) : 0.0f);
-  uint32_t deadline_ms = static_cast<uint32_t>(r.eval_timeout_seconds * 1000);
+  offer.params.epochs = static_cast<uint32_t>(r.local_epochs);
+  offer.params.batch_size = static_cast<uint32_t>(r.batch_size);
+  offer.params.learning_rate = static_cast<float>(learning_rate);
+  offer.params.momentum = static_cast<float>(r.momentum);
+  offer.params.seed = MixSeed(MixSeed(r.seed, round), HashString(client_id));
+  offer.params.focus_since_ms = focus.value_or(0);
+  offer.params.focus_fraction = focus ? static_cast<float>(config_.drift.focus_fraction) : 0.0f;
+  offer.deadline_ms = static_cast<uint32_t>(r.eval_timeout_seconds * 1000);
   if (train) {
-    int64_t left =
-        static_cast<int64_t>(round_->deadline_ms) - static_cast<int64_t>(shared::UnixMillis());
-    deadline_ms = static_cast<uint32_t>(std::max<int64_t>(left, 1000));
+    int64_t left = static_cast<int64_t>(round_->schedule.deadline_ms()) -
+                   static_cast<int64_t>(shared::UnixMillis());
+    offer.deadline_ms = static_cast<uint32_t>(std::max<int64_t>(left, 1000));
   }
-  auto offer = wire::CreateTaskOffer(
-      fbb, task_id, round, train ? wire::TaskKind::Train : wire::TaskKind::Evaluate, model_.version,
-      d, model_.size_bytes, arch, params, deadline_ms, UpdateCodec(r.codec),
-      r.codec == "topk_int8" ? static_cast<float>(r.topk_fraction) : 0.0f);
-  return shared::FinishEnvelope(fbb, offer);
+  offer.codec = UpdateCodec(r.codec);
+  offer.topk_fraction = r.codec == "topk_int8" ? static_cast<float>(r.topk_fraction) : 0.0f;
+  return offer;
 }
 
 net::awaitable<void> RoundEngine::WaitUntil(const std::function<bool()>& done,
@@ -853,75 +771,56 @@ net::awaitable<void> RoundEngine::WaitUntil(const std::function<bool()>& done,
   }
 }
 
-net::awaitable<Status> RoundEngine::RunTrainRound(uint64_t round) {
-  const RoundSettings& r = config_.rounds;
-  if (!round_) {
-    std::vector<std::string> ids;
-    for (const auto& [id, peer] : connected_) ids.push_back(id);  // sorted by id
-    if (static_cast<int>(ids.size()) < r.min_fit) {
-      co_return Status::Unavailable(std::to_string(ids.size()) + " clients connected, min_fit is " +
-                                    std::to_string(r.min_fit));
-    }
-    std::mt19937_64 rng(MixSeed(MixSeed(r.seed, round), next_attempt_));
-    std::shuffle(ids.begin(), ids.end(), rng);
-    // A drift campaign's drifted clients are sampled first (all of them that are connected).
-    std::vector<std::string> favoured = drift_.FavouredClients(round);
-    auto is_favoured = [&favoured](const std::string& id) {
-      return std::find(favoured.begin(), favoured.end(), id) != favoured.end();
-    };
-    auto split = std::stable_partition(ids.begin(), ids.end(), is_favoured);
-    size_t k = static_cast<size_t>(std::ceil(r.fraction_fit * static_cast<double>(ids.size())));
-    k = std::max(k, static_cast<size_t>(split - ids.begin()));
-    k = std::min(ids.size(), std::max<size_t>(k, static_cast<size_t>(r.min_fit)));
-    ids.resize(k);
-
-    round_ = std::make_unique<RoundState>();
-    round_->round = round;
-    round_->attempt = next_attempt_;
-    round_->started_ms = shared::UnixMillis();
-    metrics_->rounds_started->Inc();
-    round_->deadline_ms = round_->started_ms + static_cast<uint64_t>(r.timeout_seconds) * 1000;
-    round_->acc = std::make_unique<FedAvgAccumulator>(state_);
-    for (size_t i = 0; i < ids.size(); ++i) {
-      uint64_t task = MakeTaskId(round, round_->attempt, /*train=*/true, i);
-      round_->tasks[ids[i]] = task;
-      round_->pending[ids[i]] = task;
-    }
-    // Stored before any offer goes out, so a restart offers the same tasks again.
-    FEDGE_CO_RETURN_IF_ERROR(store_->PutOpenRound(OpenRoundJson()));
-    for (const auto& [id, task] : round_->tasks) {
-      connected_[id]->Send(MakeOffer(task, round, /*train=*/true, id));
-    }
-    FEDGE_LOG(Info, kLog).Round(round) << "round " << round << ": offered training to " << k
-                                       << " of " << connected_.size() << " clients";
-  } else {
-    for (const auto& [id, task] : round_->pending) {
+Status RoundEngine::OfferTraining(uint64_t round) {
+  if (round_) {  // resumed: offer the open tasks again to the clients connected now
+    for (const auto& [id, task] : round_->schedule.pending()) {
       if (auto it = connected_.find(id); it != connected_.end()) {
-        it->second->Send(MakeOffer(task, round, /*train=*/true, id));
+        it->second->SendOffer(MakeOffer(task, round, /*train=*/true, id));
       }
     }
+    return Status::Ok();
   }
+  std::vector<std::string> ids;
+  for (const auto& [id, peer] : connected_) ids.push_back(id);  // sorted by id
+  // A drift campaign's drifted clients are sampled first (all of them that are connected).
+  FEDGE_ASSIGN_OR_RETURN(
+      RoundSchedule schedule,
+      RoundSchedule::StartTraining(config_.rounds, round, next_attempt_, std::move(ids),
+                                   drift_.FavouredClients(round), shared::UnixMillis()));
+  round_ = std::make_unique<RoundState>(std::move(schedule));
+  metrics_->rounds_started->Inc();
+  round_->acc = std::make_unique<FedAvgAccumulator>(state_);
+  // Stored before any offer goes out, so a restart offers the same tasks again.
+  FEDGE_RETURN_IF_ERROR(store_->PutOpenRound(OpenRoundJson()));
+  for (const auto& [id, task] : round_->schedule.tasks()) {
+    connected_[id]->SendOffer(MakeOffer(task, round, /*train=*/true, id));
+  }
+  FEDGE_LOG(Info, kLog).Round(round)
+      << "round " << round << ": offered training to " << round_->schedule.tasks().size() << " of "
+      << connected_.size() << " clients";
+  return Status::Ok();
+}
+
+net::awaitable<Status> RoundEngine::RunTrainRound(uint64_t round) {
+  FEDGE_CO_RETURN_IF_ERROR(OfferTraining(round));
   PublishSnapshot();
-  const std::function<bool()> answered = [this] { return round_->pending.empty(); };
-  int64_t left_ms =
-      static_cast<int64_t>(round_->deadline_ms) - static_cast<int64_t>(shared::UnixMillis());
-  co_await WaitUntil(answered,
-                     Clock::now() + std::chrono::milliseconds(std::max<int64_t>(0, left_ms)));
+  const std::function<bool()> answered = [this] { return round_->schedule.Answered(); };
+  const uint64_t left_ms = round_->schedule.MsLeft(shared::UnixMillis());
+  co_await WaitUntil(answered, Clock::now() + std::chrono::milliseconds(left_ms));
   // Updates being decoded or stored finish first (their Ack is owed; they take milliseconds).
-  const std::function<bool()> drained = [this] { return round_->inflight.empty(); };
+  const std::function<bool()> drained = [this] { return round_->schedule.Drained(); };
   co_await WaitUntil(drained, Clock::now() + std::chrono::minutes(10));
   if (stopped_) co_return Status::Unavailable("stopped");
-  int accepted = static_cast<int>(round_->contributions.size());
-  if (accepted < r.min_fit) {
-    co_return Status::Unavailable("round " + std::to_string(round) + " got " +
-                                  std::to_string(accepted) + " valid updates, min_fit is " +
-                                  std::to_string(r.min_fit));
-  }
-  if (!round_->pending.empty()) {
+  FEDGE_CO_RETURN_IF_ERROR(round_->schedule.CheckQuorum());
+  if (!round_->schedule.Answered()) {
     FEDGE_LOG(Warn, kLog).Round(round)
-        << "round " << round << ": deadline passed; " << round_->pending.size()
+        << "round " << round << ": deadline passed; " << round_->schedule.pending().size()
         << " sampled client(s) did not answer";
   }
+  co_return co_await CommitTrainRound(round);
+}
+
+net::awaitable<Status> RoundEngine::CommitTrainRound(uint64_t round) {
   const auto finalize_start = Clock::now();
   FEDGE_CO_ASSIGN_OR_RETURN(shared::TensorBundle state, round_->acc->Finalize());
   FEDGE_CO_ASSIGN_OR_RETURN(std::vector<uint8_t> blob, shared::EncodeBundle(state));
@@ -949,7 +848,7 @@ net::awaitable<Status> RoundEngine::RunTrainRound(uint64_t round) {
     prune["fine_tune_rounds"] = prune.value("fine_tune_rounds", uint64_t{0}) + 1;
     record.metrics["prune"] = std::move(prune);
   }
-  round_->training = false;  // the stored state moves to the evaluation phase
+  round_->schedule.EndTraining();  // the stored state moves to the evaluation phase
   FEDGE_CO_RETURN_IF_ERROR(store_->CommitRound(record, blob, OpenRoundJson()));
   {
     std::lock_guard<std::mutex> lock(uploads_mu_);
@@ -967,19 +866,14 @@ net::awaitable<Status> RoundEngine::RunTrainRound(uint64_t round) {
 }
 
 net::awaitable<void> RoundEngine::RunEvaluation(RoundSummary* summary) {
-  round_->training = false;
-  round_->pending.clear();
-  round_->tasks.clear();
+  round_->schedule.StartEvaluation();
   round_->eval_version = model_.version;
-  round_->offers_sent = true;
   for (const auto& [id, peer] : connected_) {
-    uint64_t task = MakeTaskId(round_->round, round_->attempt, false, round_->next_eval_index++);
-    round_->tasks[id] = task;
-    round_->pending[id] = task;
-    peer->Send(MakeOffer(task, round_->round, /*train=*/false, id));
+    const uint64_t task = round_->schedule.AddEvalTask(id);
+    peer->SendOffer(MakeOffer(task, round_->schedule.round(), /*train=*/false, id));
   }
   PublishSnapshot();
-  const std::function<bool()> answered = [this] { return round_->pending.empty(); };
+  const std::function<bool()> answered = [this] { return round_->schedule.Answered(); };
   co_await WaitUntil(answered,
                      Clock::now() + std::chrono::seconds(config_.rounds.eval_timeout_seconds));
   if (round_->eval_examples == 0) {
@@ -1011,6 +905,23 @@ net::awaitable<void> RoundEngine::RunEvaluation(RoundSummary* summary) {
   }
 }
 
+void RoundEngine::FailAttempt(uint64_t round) {
+  const uint64_t attempt = round_ ? round_->schedule.attempt() + 1 : next_attempt_;
+  if (round_) {
+    // Drop this attempt's updates; the next attempt samples again with new task ids.
+    OpenRound idle;
+    idle.round = round;
+    idle.attempt = attempt;
+    idle.phase = RoundPhase::kIdle;
+    if (Status d = store_->DiscardRoundUpdates(round, ToJson(idle)); !d.ok()) {
+      FEDGE_LOG(Error, kLog) << d.ToString();
+    }
+  }
+  round_.reset();
+  next_attempt_ = attempt;
+  PublishSnapshot();
+}
+
 net::awaitable<void> RoundEngine::Run(bool exit_when_done) {
   const RoundSettings& r = config_.rounds;
   const std::function<bool()> enough = [this, &r] {
@@ -1032,9 +943,10 @@ net::awaitable<void> RoundEngine::Run(bool exit_when_done) {
       continue;
     }
     finished_ = false;
-    const uint64_t round = round_ ? round_->round : model_.round + 1;
-    const bool resuming_training = round_ && round_->training;
-    if (!round_ || !round_->training) {  // a resumed training round does not wait for quorum
+    const uint64_t round = round_ ? round_->schedule.round() : model_.round + 1;
+    const bool resuming_training = round_ && round_->schedule.training();
+    if (!round_ ||
+        !round_->schedule.training()) {  // a resumed training round does not wait for quorum
       if (!enough()) {
         FEDGE_LOG(Info, kLog) << "waiting for " << r.min_clients << " clients to connect ("
                               << connected_.size() << " connected)";
@@ -1052,17 +964,7 @@ net::awaitable<void> RoundEngine::Run(bool exit_when_done) {
         if (stopped_) break;
         ++failures;
         metrics_->rounds_failed->Inc();
-        uint64_t attempt = round_ ? round_->attempt + 1 : next_attempt_;
-        if (round_) {
-          // Drop this attempt's updates; the next attempt samples again with new task ids.
-          nlohmann::json idle = {{"round", round}, {"attempt", attempt}, {"phase", "idle"}};
-          if (Status d = store_->DiscardRoundUpdates(round, idle); !d.ok()) {
-            FEDGE_LOG(Error, kLog) << d.ToString();
-          }
-        }
-        round_.reset();
-        next_attempt_ = attempt;
-        PublishSnapshot();
+        FailAttempt(round);
         FEDGE_LOG(Warn, kLog).Round(round) << "round " << round << " failed (attempt " << failures
                                            << "): " << s.message() << "; retrying";
         co_await WaitUntil(never, Clock::now() + std::chrono::seconds(std::min(30, failures * 2)));
@@ -1079,13 +981,13 @@ net::awaitable<void> RoundEngine::Run(bool exit_when_done) {
     summary.sampled = static_cast<int>(model_.contributors.size());
     summary.updates = static_cast<int>(model_.contributors.size());
     if (round_->acc) {
-      summary.sampled = static_cast<int>(round_->tasks.size());
+      summary.sampled = static_cast<int>(round_->schedule.tasks().size());
       summary.updates = static_cast<int>(round_->contributions.size());
     }
-    summary.rejected = round_->rejected;
+    summary.rejected = round_->schedule.rejected();
     summary.examples = model_.total_examples;
-    summary.attempt = round_->attempt;
-    summary.resumed = round_->resumed;
+    summary.attempt = round_->schedule.attempt();
+    summary.resumed = round_->schedule.resumed();
     if (model_.metrics.contains("train")) {
       summary.train_loss = model_.metrics["train"].value("loss", 0.0);
     }

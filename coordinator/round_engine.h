@@ -27,6 +27,8 @@
 #include "coordinator/fedavg.h"
 #include "coordinator/metrics.h"
 #include "coordinator/model_init.h"
+#include "coordinator/peer.h"
+#include "coordinator/round_schedule.h"
 #include "coordinator/store.h"
 #include "shared/asio.h"
 #include "shared/blob.h"
@@ -35,17 +37,6 @@
 #include "shared/tensor_bundle.h"
 
 namespace fedge::coordinator {
-
-// A connected client as the engine sees it (a Session in production, a fake in tests).
-class Peer {
- public:
-  virtual ~Peer() = default;
-  virtual const std::string& client_id() const = 0;
-  // Thread-safe: queue one message payload.
-  virtual void Send(std::vector<uint8_t> payload) = 0;
-  // Thread-safe: end the connection (a newer session of the same client replaced it).
-  virtual void Close() = 0;
-};
 
 struct ClientHello {
   std::string fingerprint;
@@ -111,10 +102,6 @@ struct PruneRequest {
   double fraction = 0.5;     // of each prunable layer's outputs removed; in (0, 1)
   bool prune_hidden = true;  // also prune the hidden linear layer ("f1")
 };
-
-// Task ids are derived from (round, attempt, kind, index), so they never repeat, survive a
-// restart without being stored separately and make idempotency ids unique per attempt.
-uint64_t MakeTaskId(uint64_t round, uint64_t attempt, bool train, uint64_t index);
 
 class RoundEngine {
  public:
@@ -204,6 +191,15 @@ class RoundEngine {
  private:
   struct RoundState;
   net::awaitable<shared::Status> RunTrainRound(uint64_t round);
+  // Samples a fresh round (stored before any offer goes out) and offers its tasks, or offers a
+  // resumed round's open tasks again.
+  shared::Status OfferTraining(uint64_t round);
+  // Finalizes the aggregate into the next model version; stores it with the round's move to
+  // evaluation in one batch and installs it.
+  net::awaitable<shared::Status> CommitTrainRound(uint64_t round);
+  // A training attempt failed: its stored updates are dropped and the next attempt (with new
+  // task ids) samples afresh.
+  void FailAttempt(uint64_t round);
   net::awaitable<void> RunEvaluation(RoundSummary* summary);
   shared::Status ResumeRound(const nlohmann::json& open);
   nlohmann::json OpenRoundJson() const;
@@ -241,11 +237,14 @@ class RoundEngine {
   void RaiseTarget(uint64_t target);
   // Stores and broadcasts the merged reference profile of the evaluated version.
   void PublishProfile();
-  std::vector<uint8_t> MakeOffer(uint64_t task_id, uint64_t round, bool train,
-                                 const std::string& client_id) const;
+  TaskOfferOut MakeOffer(uint64_t task_id, uint64_t round, bool train,
+                         const std::string& client_id) const;
   shared::Status InstallModel(const ModelRecord& record, std::vector<uint8_t> blob,
                               shared::TensorBundle state);
   void Wake();
+  // Offers a (re)connected client its task of the open round, if it owes one: its training
+  // task, or an evaluation task once the evaluation started. REQUIRES: round_ is set.
+  void OfferOpenTask(Peer& peer);
 
   net::any_io_executor strand_;
   Store* store_;
@@ -271,7 +270,7 @@ class RoundEngine {
   bool stopped_ = false;
   DriftPolicy drift_;
   std::optional<uint64_t> round_permits_;
-  std::shared_ptr<const std::vector<uint8_t>> profile_message_;  // newest ReferenceProfile
+  std::optional<ProfileOut> profile_;  // the newest reference profile, sent to every client
 
   // Shared with other threads.
   mutable std::mutex blobs_mu_;

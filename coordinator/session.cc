@@ -37,7 +37,8 @@ void Session::CloseIfPeer(const std::string& client_id) {
     FEDGE_LOG(Info, kLog).Client(client_id)
         << "closing the session of " << client_id << ": certificate revoked";
     self->conn_->SendAndClose(shared::MakeErrorMessage(
-        Status::PermissionDenied("the certificate of " + client_id + " was revoked")));
+        Status::PermissionDenied("the certificate of " + client_id + " was revoked"), 0,
+        wire::ErrorSubject::Session));
   });
 }
 
@@ -104,7 +105,7 @@ net::awaitable<void> Session::Run() {
                          "the certificate of " + identity_.common_name + " was revoked" +
                          ((*revoked)->reason.empty() ? "" : " (" + (*revoked)->reason + ")") +
                          "; ask the project's central team for a new startup kit");
-    conn_->SendAndClose(shared::MakeErrorMessage(s));
+    conn_->SendAndClose(shared::MakeErrorMessage(s, 0, wire::ErrorSubject::Session));
     FEDGE_LOG(Warn, kLog).Client(identity_.common_name)
         << "refused " << remote_ << " (" << identity_.common_name << "): " << s.message();
     co_return;
@@ -113,7 +114,7 @@ net::awaitable<void> Session::Run() {
   if (!client && !(identity_.role == shared::kRoleAdmin && admin_ != nullptr)) {
     Status s = Status::PermissionDenied("certificate role '" + identity_.role +
                                         "' may not join training rounds or run admin commands");
-    conn_->SendAndClose(shared::MakeErrorMessage(s));
+    conn_->SendAndClose(shared::MakeErrorMessage(s, 0, wire::ErrorSubject::Session));
     FEDGE_LOG(Warn, kLog).Client(identity_.common_name)
         << "refused " << remote_ << " (" << identity_.common_name << "): " << s.message();
     co_return;
@@ -122,7 +123,8 @@ net::awaitable<void> Session::Run() {
   if (Status s = co_await Greet(client); !s.ok()) {
     FEDGE_LOG(Warn, kLog).Client(identity_.common_name)
         << identity_.common_name << " (" << remote_ << "): " << s.ToString();
-    if (!conn_->closed()) conn_->SendAndClose(shared::MakeErrorMessage(s));
+    if (!conn_->closed())
+      conn_->SendAndClose(shared::MakeErrorMessage(s, 0, wire::ErrorSubject::Session));
     co_return;
   }
   if (!client) {
@@ -150,7 +152,8 @@ net::awaitable<void> Session::Run() {
       } else {
         FEDGE_LOG(Warn, kLog).Client(identity_.common_name)
             << "closing client " << identity_.common_name << ": " << s.ToString();
-        if (!conn_->closed()) conn_->SendAndClose(shared::MakeErrorMessage(s));
+        if (!conn_->closed())
+          conn_->SendAndClose(shared::MakeErrorMessage(s, 0, wire::ErrorSubject::Session));
       }
       break;
     }
@@ -166,7 +169,7 @@ net::awaitable<void> Session::HeartbeatLoop(std::shared_ptr<Session> self) {
     timer.expires_after(std::chrono::milliseconds(self->options_.heartbeat_ms));
     net::error_code ec;
     co_await timer.async_wait(net::asio::redirect_error(net::use_awaitable, ec));
-    if (!self->conn_->closed()) self->Send(shared::MakeHeartbeat());
+    if (!self->conn_->closed()) self->SendPayload(shared::MakeHeartbeat());
   }
 }
 
@@ -241,9 +244,9 @@ Status Session::OnBlobRequest(const wire::BlobRequest& req) {
       release ? (rollouts_ != nullptr ? rollouts_->Artifact(digest) : nullptr)
               : engine_->ModelBlob(digest);
   if (!blob) {
-    Send(shared::MakeErrorMessage(Status::NotFound((release ? "release artifact " : "model ") +
-                                                   shared::ToHex(digest) +
-                                                   " is not served any more")));
+    SendError(Status::NotFound((release ? "release artifact " : "model ") + shared::ToHex(digest) +
+                               " is not served any more"),
+              0, wire::ErrorSubject::Blob);
     return Status::Ok();
   }
   if (req.offset() >= blob->size()) {
@@ -253,8 +256,8 @@ Status Session::OnBlobRequest(const wire::BlobRequest& req) {
   }
   uint64_t chunk = std::min<uint64_t>(shared::kDefaultChunkBytes, conn_->max_frame_bytes() / 2);
   for (const shared::ChunkRange& r : shared::ChunkRanges(blob->size(), req.offset(), chunk)) {
-    Send(shared::MakeBlobChunk(req.kind(), digest, blob->size(), r.offset,
-                               std::span(blob->data() + r.offset, r.size)));
+    SendPayload(shared::MakeBlobChunk(req.kind(), digest, blob->size(), r.offset,
+                                      std::span(blob->data() + r.offset, r.size)));
   }
   return Status::Ok();
 }
@@ -266,9 +269,10 @@ Status Session::OnBlobChunk(const wire::BlobChunk& chunk) {
   FEDGE_ASSIGN_OR_RETURN(shared::Digest digest,
                          shared::DigestField(chunk.digest(), "BlobChunk.digest"));
   if (!submitted_ || digest != submitted_digest_) {
-    Send(shared::MakeErrorMessage(Status::InvalidArgument(
-        "update chunk for blob " + shared::ToHex(digest) +
-        " arrived without an UpdateSubmit for it; send UpdateSubmit first")));
+    SendError(Status::InvalidArgument("update chunk for blob " + shared::ToHex(digest) +
+                                      " arrived without an UpdateSubmit for it; send "
+                                      "UpdateSubmit first"),
+              0, wire::ErrorSubject::Update);
     return Status::Ok();
   }
   Status s = upload_.Append(digest, chunk.total_size(), chunk.offset(),
@@ -278,7 +282,7 @@ Status Session::OnBlobChunk(const wire::BlobChunk& chunk) {
     upload_.Reset();
     uint64_t task = submitted_->task_id;
     submitted_.reset();
-    Send(shared::MakeErrorMessage(s.WithContext("update upload"), task));
+    SendError(s.WithContext("update upload"), task, wire::ErrorSubject::Update);
     return Status::Ok();
   }
   if (upload_.complete()) {
@@ -311,7 +315,7 @@ Status Session::OnUpdateSubmit(const wire::UpdateSubmit& submit) {
   }
   if (Status s = upload_.Begin(digest, submit.blob_size()); !s.ok()) {
     upload_.Reset();
-    Send(shared::MakeErrorMessage(s.WithContext("update upload"), u.task_id));
+    SendError(s.WithContext("update upload"), u.task_id, wire::ErrorSubject::Update);
     return Status::Ok();
   }
   submitted_ = std::move(u);
@@ -369,7 +373,8 @@ Status Session::OnDriftReport(const wire::DriftReport& report) {
   Result<drift::Summary> summary = drift::FromWire(*report.summary());
   if (!summary.ok()) {
     // A bad report is refused; the session goes on.
-    Send(shared::MakeErrorMessage(summary.status().WithContext("drift report rejected")));
+    SendError(summary.status().WithContext("drift report rejected"), 0,
+              wire::ErrorSubject::DriftReport);
     return Status::Ok();
   }
   DriftReportIn r;
@@ -405,7 +410,7 @@ net::awaitable<void> Session::RunAdmin() {
     if (!s.ok()) {
       if (s.code() != shared::Code::kUnavailable && !conn_->closed()) {
         FEDGE_LOG(Warn, kLog) << "closing admin " << identity_.common_name << ": " << s.ToString();
-        conn_->SendAndClose(shared::MakeErrorMessage(s));
+        conn_->SendAndClose(shared::MakeErrorMessage(s, 0, wire::ErrorSubject::Session));
       }
       break;
     }
@@ -426,9 +431,9 @@ Status Session::DispatchAdmin(const wire::Envelope& env) {
       }
       if (command.name == "model import") {
         if (!upload_.complete()) {
-          Send(shared::MakeErrorMessage(
+          SendError(
               Status::InvalidArgument("model import: upload the export file completely first"),
-              req->request_id()));
+              req->request_id(), wire::ErrorSubject::Admin);
           return Status::Ok();
         }
         command.upload = upload_.Take();
@@ -437,12 +442,12 @@ Status Session::DispatchAdmin(const wire::Envelope& env) {
       auto self = shared_from_this();
       admin_->Handle(std::move(command), [self, id](Result<nlohmann::json> result) {
         if (!result.ok()) {
-          self->Send(shared::MakeErrorMessage(result.status(), id));
+          self->SendError(result.status(), id, wire::ErrorSubject::Admin);
           return;
         }
         flatbuffers::FlatBufferBuilder fbb(1024);
         auto text = fbb.CreateString(result->dump());
-        self->Send(shared::FinishEnvelope(fbb, wire::CreateAdminResponse(fbb, id, text)));
+        self->SendPayload(shared::FinishEnvelope(fbb, wire::CreateAdminResponse(fbb, id, text)));
       });
       return Status::Ok();
     }
@@ -452,7 +457,7 @@ Status Session::DispatchAdmin(const wire::Envelope& env) {
                              shared::DigestField(req->digest(), "BlobRequest.digest"));
       Result<std::vector<uint8_t>> blob = store_->GetBlob(digest);
       if (!blob.ok()) {
-        Send(shared::MakeErrorMessage(blob.status()));
+        SendError(blob.status(), 0, wire::ErrorSubject::Blob);
         return Status::Ok();
       }
       if (req->offset() >= blob->size()) {
@@ -460,8 +465,8 @@ Status Session::DispatchAdmin(const wire::Envelope& env) {
       }
       uint64_t chunk = std::min<uint64_t>(shared::kDefaultChunkBytes, conn_->max_frame_bytes() / 2);
       for (const shared::ChunkRange& r : shared::ChunkRanges(blob->size(), req->offset(), chunk)) {
-        Send(shared::MakeBlobChunk(wire::BlobKind::Model, digest, blob->size(), r.offset,
-                                   std::span(blob->data() + r.offset, r.size)));
+        SendPayload(shared::MakeBlobChunk(wire::BlobKind::Model, digest, blob->size(), r.offset,
+                                          std::span(blob->data() + r.offset, r.size)));
       }
       return Status::Ok();
     }
@@ -476,7 +481,7 @@ Status Session::DispatchAdmin(const wire::Envelope& env) {
                                 std::span(chunk->data()->data(), chunk->data()->size()));
       if (!s.ok()) {
         upload_.Reset();
-        Send(shared::MakeErrorMessage(s.WithContext("model export upload")));
+        SendError(s.WithContext("model export upload"), 0, wire::ErrorSubject::Admin);
       }
       return Status::Ok();
     }

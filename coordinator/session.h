@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "coordinator/outbound.h"
 #include "coordinator/round_engine.h"
 #include "schemas/fedge_generated.h"
 #include "shared/blob.h"
@@ -26,7 +27,7 @@ struct SessionOptions {
 class AdminService;
 class RolloutManager;
 
-class Session : public Peer, public std::enable_shared_from_this<Session> {
+class Session : public WirePeer, public std::enable_shared_from_this<Session> {
  public:
   Session(std::shared_ptr<shared::Connection> conn, RoundEngine* engine, Store* store,
           AdminService* admin, SessionOptions options, std::string remote);
@@ -35,7 +36,6 @@ class Session : public Peer, public std::enable_shared_from_this<Session> {
   net::awaitable<void> Run();
 
   const std::string& client_id() const override { return identity_.common_name; }
-  void Send(std::vector<uint8_t> payload) override { conn_->Send(std::move(payload)); }
   void Close() override { conn_->Close(); }
   // Thread-safe: closes the session if it belongs to `client_id`.
   void CloseIfPeer(const std::string& client_id);
@@ -44,6 +44,7 @@ class Session : public Peer, public std::enable_shared_from_this<Session> {
   void set_rollouts(RolloutManager* rollouts) { rollouts_ = rollouts; }
 
  private:
+  void SendPayload(std::vector<uint8_t> payload) override { conn_->Send(std::move(payload)); }
   // Handles one verified message; a non-OK status ends the session after an Error frame.
   shared::Status Dispatch(const wire::Envelope& env);
   shared::Status OnBlobRequest(const wire::BlobRequest& req);

@@ -4,10 +4,12 @@
 
 namespace fedge::shared {
 
-std::vector<uint8_t> MakeErrorMessage(const Status& status, uint64_t task_id) {
+std::vector<uint8_t> MakeErrorMessage(const Status& status, uint64_t task_id,
+                                      wire::ErrorSubject subject) {
   flatbuffers::FlatBufferBuilder fbb(256);
   auto msg = fbb.CreateString(status.ToString());
-  return FinishEnvelope(fbb, wire::CreateError(fbb, ToWireCode(status.code()), msg, task_id));
+  return FinishEnvelope(fbb,
+                        wire::CreateError(fbb, ToWireCode(status.code()), msg, task_id, subject));
 }
 
 std::vector<uint8_t> MakeUnsupportedVersion(const std::string& message) {
@@ -21,10 +23,10 @@ std::vector<uint8_t> MakeHeartbeat() {
   return FinishEnvelope(fbb, wire::CreateHeartbeat(fbb, UnixMillis()));
 }
 
-std::vector<uint8_t> MakeAck(uint64_t task_id, const std::string& message) {
+std::vector<uint8_t> MakeAck(uint64_t task_id, const std::string& message, bool duplicate) {
   flatbuffers::FlatBufferBuilder fbb(128);
   auto msg = fbb.CreateString(message);
-  return FinishEnvelope(fbb, wire::CreateAck(fbb, task_id, msg));
+  return FinishEnvelope(fbb, wire::CreateAck(fbb, task_id, msg, duplicate));
 }
 
 std::vector<uint8_t> MakeBlobRequest(wire::BlobKind kind, const Digest& digest, uint64_t offset) {

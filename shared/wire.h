@@ -21,10 +21,14 @@ std::vector<uint8_t> FinishEnvelope(flatbuffers::FlatBufferBuilder& fbb,
   return std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
 }
 
-std::vector<uint8_t> MakeErrorMessage(const Status& status, uint64_t task_id = 0);
+// An Error carrying `status` (code and text) about `task_id` (0: none); `subject` says what was
+// refused, so the peer need not parse the text.
+std::vector<uint8_t> MakeErrorMessage(const Status& status, uint64_t task_id = 0,
+                                      wire::ErrorSubject subject = wire::ErrorSubject::None);
 std::vector<uint8_t> MakeUnsupportedVersion(const std::string& message);
 std::vector<uint8_t> MakeHeartbeat();
-std::vector<uint8_t> MakeAck(uint64_t task_id, const std::string& message);
+// An Ack of `task_id`; `duplicate`: the update was accepted before and this resend ignored.
+std::vector<uint8_t> MakeAck(uint64_t task_id, const std::string& message, bool duplicate = false);
 std::vector<uint8_t> MakeBlobRequest(wire::BlobKind kind, const Digest& digest, uint64_t offset);
 std::vector<uint8_t> MakeBlobChunk(wire::BlobKind kind, const Digest& digest, uint64_t total_size,
                                    uint64_t offset, std::span<const uint8_t> data);

@@ -11,6 +11,7 @@
 #include "shared/frame.h"
 #include "shared/release/repository.h"
 #include "shared/wire.h"
+#include "tests/coordinator/fake_peer.h"
 #include "tests/release_support.h"
 #include "tests/temp_dir.h"
 
@@ -20,22 +21,7 @@ namespace {
 namespace rel = shared::release;
 using nlohmann::json;
 
-// Records what the manager sends: the message types in order.
-class FakePeer : public Peer {
- public:
-  explicit FakePeer(std::string id) : id_(std::move(id)) {}
-  const std::string& client_id() const override { return id_; }
-  void Send(std::vector<uint8_t> payload) override {
-    auto env = shared::VerifyEnvelope(payload);
-    ASSERT_TRUE(env.ok());
-    sent.push_back((*env)->message_type());
-  }
-  void Close() override {}
-  std::vector<wire::Message> sent;
-
- private:
-  std::string id_;
-};
+using testing::FakePeer;
 
 class RolloutManagerTest : public ::testing::Test {
  protected:
