@@ -2,11 +2,11 @@
 
 #include <numeric>
 
-#include "shared/log.h"
-#include "shared/ml/dataset.h"
-#include "shared/ml/partition.h"
+#include "shared/base/log.h"
+#include "shared/ml/data/dataset.h"
+#include "shared/ml/data/partition.h"
+#include "shared/net/wire.h"
 #include "shared/vision/image_codec.h"
-#include "shared/wire.h"
 
 namespace fedge::client {
 

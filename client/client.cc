@@ -2,15 +2,15 @@
 
 #include "client/camera_data.h"
 #include "client/updater.h"
-#include "shared/bundle_codec.h"
+#include "shared/base/log.h"
+#include "shared/codec/bundle_codec.h"
 #include "shared/drift/drift_wire.h"
-#include "shared/frame.h"
-#include "shared/log.h"
-#include "shared/ml/runtime.h"
-#include "shared/offload.h"
-#include "shared/resolve.h"
-#include "shared/tls.h"
-#include "shared/wire.h"
+#include "shared/ml/torch/runtime.h"
+#include "shared/net/frame.h"
+#include "shared/net/offload.h"
+#include "shared/net/resolve.h"
+#include "shared/net/tls.h"
+#include "shared/net/wire.h"
 
 namespace fedge::client {
 

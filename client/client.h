@@ -22,10 +22,10 @@
 #include "client/model_cache.h"
 #include "client/sample_store.h"
 #include "schemas/fedge_generated.h"
-#include "shared/asio.h"
-#include "shared/blob.h"
-#include "shared/connection.h"
-#include "shared/ml/model.h"
+#include "shared/ml/torch/model.h"
+#include "shared/net/asio.h"
+#include "shared/net/blob.h"
+#include "shared/net/connection.h"
 
 namespace fedge::client {
 

@@ -9,9 +9,9 @@
 #include "client/camera_data.h"
 #include "client/client.h"
 #include "client/inference.h"
+#include "shared/base/log.h"
 #include "shared/drift/drift_wire.h"
-#include "shared/log.h"
-#include "shared/wire.h"
+#include "shared/net/wire.h"
 
 namespace fedge::client {
 

@@ -7,11 +7,11 @@
 
 #include "client/client.h"
 #include "client/updater.h"
-#include "shared/bundle_codec.h"
-#include "shared/log.h"
-#include "shared/ml/runtime.h"
-#include "shared/offload.h"
-#include "shared/wire.h"
+#include "shared/base/log.h"
+#include "shared/codec/bundle_codec.h"
+#include "shared/ml/torch/runtime.h"
+#include "shared/net/offload.h"
+#include "shared/net/wire.h"
 
 namespace fedge::client {
 

@@ -4,10 +4,10 @@
 
 #include "client/camera_data.h"
 #include "client/client.h"
-#include "shared/bundle_codec.h"
-#include "shared/frame.h"
-#include "shared/log.h"
-#include "shared/wire.h"
+#include "shared/base/log.h"
+#include "shared/codec/bundle_codec.h"
+#include "shared/net/frame.h"
+#include "shared/net/wire.h"
 
 namespace fedge::client {
 

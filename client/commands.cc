@@ -12,10 +12,10 @@
 #include "client/model_cache.h"
 #include "client/sample_store.h"
 #include "client/updater.h"
-#include "shared/bundle_codec.h"
-#include "shared/crypto.h"
-#include "shared/ml/runtime.h"
-#include "shared/wire.h"
+#include "shared/codec/bundle_codec.h"
+#include "shared/crypto/crypto.h"
+#include "shared/ml/torch/runtime.h"
+#include "shared/net/wire.h"
 
 namespace fedge::client {
 

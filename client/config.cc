@@ -3,7 +3,7 @@
 #include <limits>
 #include <sstream>
 
-#include "shared/config.h"
+#include "shared/base/config.h"
 
 namespace fedge::client {
 

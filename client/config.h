@@ -4,10 +4,10 @@
 #include <cstdint>
 #include <string>
 
+#include "shared/base/status.h"
 #include "shared/drift/monitor.h"
-#include "shared/metrics.h"
-#include "shared/status.h"
-#include "shared/tls.h"
+#include "shared/net/tls.h"
+#include "shared/observability/metrics.h"
 
 namespace fedge::client {
 
@@ -82,7 +82,7 @@ struct ClientConfig {
   int reconnect_max_ms = 30000;
   // Deadlines of one session ([coordinator]); a session that misses one ends and the client
   // reconnects after the backoff.
-  int resolve_timeout_ms = 10000;    // DNS lookup of host (shared/resolve.h)
+  int resolve_timeout_ms = 10000;    // DNS lookup of host (shared/net/resolve.h)
   int connect_timeout_ms = 10000;    // TCP connect
   int handshake_timeout_ms = 10000;  // TLS handshake
   int welcome_timeout_ms = 15000;    // from the Hello to the coordinator's Welcome

@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "shared/status.h"
+#include "shared/base/status.h"
 #include "shared/vision/image.h"
 
 namespace fedge::client {

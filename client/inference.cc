@@ -7,7 +7,7 @@
 #include <numeric>
 
 #include "client/camera_data.h"
-#include "shared/log.h"
+#include "shared/base/log.h"
 #include "shared/vision/image_codec.h"
 #include "shared/vision/preprocess.h"
 

@@ -13,8 +13,8 @@
 #include "client/frame_source.h"
 #include "client/metrics.h"
 #include "client/sample_store.h"
-#include "shared/ml/model.h"
-#include "shared/status.h"
+#include "shared/base/status.h"
+#include "shared/ml/torch/model.h"
 
 namespace fedge::client {
 

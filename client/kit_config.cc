@@ -1,6 +1,6 @@
 #include "client/kit_config.h"
 
-#include "shared/toml_writer.h"
+#include "shared/base/toml_writer.h"
 
 namespace fedge::client {
 

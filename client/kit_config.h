@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "shared/pki.h"
+#include "shared/crypto/pki.h"
 
 namespace fedge::client {
 

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
-#include "shared/crypto.h"
+#include "shared/crypto/crypto.h"
 
 namespace fedge::client {
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "client/sample_store.h"
-#include "shared/status.h"
+#include "shared/base/status.h"
 
 namespace fedge::client {
 

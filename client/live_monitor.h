@@ -14,8 +14,8 @@
 
 #include "client/config.h"
 #include "shared/drift/monitor.h"
-#include "shared/ml/dataset.h"
-#include "shared/ml/model.h"
+#include "shared/ml/data/dataset.h"
+#include "shared/ml/torch/model.h"
 #include "shared/vision/image.h"
 #include "shared/vision/image_stats.h"
 #include "shared/vision/preprocess.h"

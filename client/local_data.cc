@@ -1,6 +1,6 @@
 #include "client/local_data.h"
 
-#include "shared/ml/partition.h"
+#include "shared/ml/data/partition.h"
 
 namespace fedge::client {
 

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "client/config.h"
-#include "shared/ml/dataset.h"
+#include "shared/ml/data/dataset.h"
 
 namespace fedge::client {
 

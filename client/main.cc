@@ -11,9 +11,9 @@
 #include "client/commands.h"
 #include "client/config.h"
 #include "client/frame_source.h"
-#include "shared/log.h"
-#include "shared/ml/runtime.h"
-#include "shared/shutdown.h"
+#include "shared/base/log.h"
+#include "shared/base/shutdown.h"
+#include "shared/ml/torch/runtime.h"
 
 namespace {
 

@@ -1,7 +1,7 @@
 #include "client/metrics.h"
 
 #include "client/client.h"
-#include "shared/log.h"
+#include "shared/base/log.h"
 
 namespace fedge::client {
 

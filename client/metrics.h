@@ -8,9 +8,9 @@
 #include <memory>
 #include <mutex>
 
-#include "shared/http_server.h"
-#include "shared/metrics.h"
-#include "shared/status.h"
+#include "shared/base/status.h"
+#include "shared/net/http_server.h"
+#include "shared/observability/metrics.h"
 
 namespace fedge::client {
 

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "shared/crypto.h"
-#include "shared/status.h"
+#include "shared/base/status.h"
+#include "shared/crypto/crypto.h"
 
 namespace fedge::client {
 

@@ -13,7 +13,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
-#include "shared/crypto.h"
+#include "shared/crypto/crypto.h"
 
 namespace fedge::client {
 

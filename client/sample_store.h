@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "shared/status.h"
+#include "shared/base/status.h"
 
 namespace rocksdb {
 class Env;

@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "shared/crypto.h"
-#include "shared/ml/arch.h"
+#include "shared/crypto/crypto.h"
+#include "shared/ml/weights/arch.h"
 #include "shared/release/envelope.h"
 #include "shared/release/updater.h"
 

@@ -21,10 +21,10 @@
 #include <string>
 #include <vector>
 
-#include "shared/ml/artifact.h"
-#include "shared/ml/model.h"
+#include "shared/base/status.h"
+#include "shared/ml/torch/model.h"
+#include "shared/ml/weights/artifact.h"
 #include "shared/release/verify.h"
-#include "shared/status.h"
 
 namespace fedge::client {
 

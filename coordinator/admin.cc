@@ -5,9 +5,9 @@
 
 #include "coordinator/registry.h"
 #include "coordinator/rollout.h"
-#include "shared/log.h"
-#include "shared/pki.h"
-#include "shared/wire.h"
+#include "shared/base/log.h"
+#include "shared/crypto/pki.h"
+#include "shared/net/wire.h"
 
 namespace fedge::coordinator {
 

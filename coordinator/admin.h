@@ -14,7 +14,7 @@
 #include "coordinator/config.h"
 #include "coordinator/round_engine.h"
 #include "coordinator/store.h"
-#include "shared/status.h"
+#include "shared/base/status.h"
 
 namespace fedge::coordinator {
 

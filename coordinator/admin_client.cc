@@ -6,11 +6,11 @@
 #include <filesystem>
 
 #include "schemas/fedge_generated.h"
-#include "shared/blob.h"
-#include "shared/config.h"
-#include "shared/frame.h"
-#include "shared/tls.h"
-#include "shared/wire.h"
+#include "shared/base/config.h"
+#include "shared/net/blob.h"
+#include "shared/net/frame.h"
+#include "shared/net/tls.h"
+#include "shared/net/wire.h"
 
 namespace fedge::coordinator {
 

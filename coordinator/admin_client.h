@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "coordinator/admin_commands.h"
-#include "shared/asio.h"
-#include "shared/crypto.h"
-#include "shared/status.h"
+#include "shared/base/status.h"
+#include "shared/crypto/crypto.h"
+#include "shared/net/asio.h"
 
 namespace fedge::coordinator {
 

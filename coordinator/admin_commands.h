@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "shared/status.h"
+#include "shared/base/status.h"
 
 namespace fedge::coordinator {
 

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "coordinator/admin_client.h"
-#include "shared/progress.h"
-#include "shared/status.h"
+#include "shared/base/progress.h"
+#include "shared/base/status.h"
 
 namespace fedge::coordinator {
 

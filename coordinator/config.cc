@@ -7,8 +7,8 @@
 #include <cstdio>
 #include <limits>
 
-#include "shared/config.h"
-#include "shared/crypto.h"
+#include "shared/base/config.h"
+#include "shared/crypto/crypto.h"
 
 namespace fedge::coordinator {
 

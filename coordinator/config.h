@@ -5,11 +5,11 @@
 #include <set>
 #include <string>
 
-#include "shared/config.h"
-#include "shared/metrics.h"
-#include "shared/ml/augment.h"
-#include "shared/status.h"
-#include "shared/tls.h"
+#include "shared/base/config.h"
+#include "shared/base/status.h"
+#include "shared/ml/data/augment.h"
+#include "shared/net/tls.h"
+#include "shared/observability/metrics.h"
 
 namespace fedge::coordinator {
 
@@ -131,7 +131,7 @@ struct CoordinatorConfig {
 shared::Result<std::string> LoadCodec(const shared::ConfigFile& file, const std::string& key);
 
 // The [augment] table (keys augment.hflip, crop_pad, brightness, contrast, gamma, blur_prob,
-// noise_std; see shared/ml/augment.h), shared by coordinator.toml and scenario files.
+// noise_std; see shared/ml/data/augment.h), shared by coordinator.toml and scenario files.
 shared::Result<ml::AugmentOptions> LoadAugment(const shared::ConfigFile& file);
 // The keys LoadAugment reads, for CheckKnownKeys.
 const std::set<std::string>& AugmentKeys();

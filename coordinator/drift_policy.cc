@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "shared/log.h"
+#include "shared/base/log.h"
 
 namespace fedge::coordinator {
 

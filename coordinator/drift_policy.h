@@ -24,9 +24,9 @@
 
 #include "coordinator/config.h"
 #include "coordinator/store.h"
+#include "shared/base/status.h"
 #include "shared/drift/drift_stats.h"
-#include "shared/ml/augment.h"
-#include "shared/status.h"
+#include "shared/ml/data/augment.h"
 
 namespace fedge::coordinator {
 

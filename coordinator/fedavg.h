@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "shared/status.h"
-#include "shared/tensor_bundle.h"
+#include "shared/base/status.h"
+#include "shared/codec/tensor_bundle.h"
 
 namespace fedge::coordinator {
 

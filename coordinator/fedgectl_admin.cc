@@ -7,8 +7,8 @@
 
 #include "coordinator/admin_commands.h"
 #include "coordinator/registry.h"
-#include "shared/crypto.h"
-#include "shared/progress.h"
+#include "shared/base/progress.h"
+#include "shared/crypto/crypto.h"
 
 namespace fedge::coordinator {
 

@@ -19,10 +19,10 @@
 #include "coordinator/kit_config.h"
 #include "coordinator/registry.h"
 #include "coordinator/release_cli.h"
-#include "shared/crypto.h"
-#include "shared/pki.h"
-#include "shared/progress.h"
-#include "shared/status.h"
+#include "shared/base/progress.h"
+#include "shared/base/status.h"
+#include "shared/crypto/crypto.h"
+#include "shared/crypto/pki.h"
 
 namespace {
 

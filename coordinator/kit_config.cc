@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "client/kit_config.h"
-#include "shared/toml_writer.h"
+#include "shared/base/toml_writer.h"
 
 namespace fedge::coordinator {
 

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "shared/pki.h"
+#include "shared/crypto/pki.h"
 
 namespace fedge::coordinator {
 

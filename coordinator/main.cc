@@ -5,9 +5,9 @@
 #include "coordinator/config.h"
 #include "coordinator/ml_backend.h"
 #include "coordinator/server.h"
-#include "shared/log.h"
-#include "shared/ml/runtime.h"
-#include "shared/shutdown.h"
+#include "shared/base/log.h"
+#include "shared/base/shutdown.h"
+#include "shared/ml/torch/runtime.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"fedge coordinator: authenticates clients by certificate and runs training rounds"};

@@ -1,12 +1,12 @@
 #pragma once
 // The coordinator's Prometheus metrics (names and meanings: docs/operations.md). The round
 // engine updates them on its strand; the server adds the wire byte counters and serves
-// Render() on GET /metrics. Thread-safe (shared/metrics.h).
+// Render() on GET /metrics. Thread-safe (shared/observability/metrics.h).
 
 #include <memory>
 #include <string>
 
-#include "shared/metrics.h"
+#include "shared/observability/metrics.h"
 
 namespace fedge::coordinator {
 

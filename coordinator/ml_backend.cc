@@ -3,7 +3,7 @@
 #include <numeric>
 #include <vector>
 
-#include "shared/ml/model.h"
+#include "shared/ml/torch/model.h"
 
 namespace fedge::coordinator {
 

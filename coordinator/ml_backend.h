@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <string>
 
-#include "shared/ml/dataset.h"
-#include "shared/status.h"
-#include "shared/tensor_bundle.h"
+#include "shared/base/status.h"
+#include "shared/codec/tensor_bundle.h"
+#include "shared/ml/data/dataset.h"
 
 namespace fedge::coordinator {
 

@@ -8,8 +8,8 @@
 #include <functional>
 #include <string>
 
-#include "shared/status.h"
-#include "shared/tensor_bundle.h"
+#include "shared/base/status.h"
+#include "shared/codec/tensor_bundle.h"
 
 namespace fedge::coordinator {
 

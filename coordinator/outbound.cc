@@ -1,7 +1,7 @@
 #include "coordinator/outbound.h"
 
 #include "shared/drift/drift_wire.h"
-#include "shared/wire.h"
+#include "shared/net/wire.h"
 
 namespace fedge::coordinator {
 

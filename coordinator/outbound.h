@@ -9,7 +9,7 @@
 
 namespace fedge::coordinator {
 
-// Each returns one verified-envelope payload (shared/wire.h FinishEnvelope).
+// Each returns one verified-envelope payload (shared/net/wire.h FinishEnvelope).
 std::vector<uint8_t> EncodeOffer(const TaskOfferOut& offer);
 std::vector<uint8_t> EncodeProfile(const ProfileOut& profile);
 std::vector<uint8_t> EncodeReleaseOffer(const ReleaseOfferOut& offer);

@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "schemas/fedge_generated.h"
-#include "shared/crypto.h"
+#include "shared/base/status.h"
+#include "shared/crypto/crypto.h"
 #include "shared/drift/drift_stats.h"
-#include "shared/ml/augment.h"
-#include "shared/status.h"
+#include "shared/ml/data/augment.h"
 
 namespace fedge::coordinator {
 

@@ -6,10 +6,10 @@
 #include <optional>
 
 #include "coordinator/round_engine.h"
-#include "shared/bundle_codec.h"
-#include "shared/log.h"
-#include "shared/ml/prune.h"
-#include "shared/wire.h"
+#include "shared/base/log.h"
+#include "shared/codec/bundle_codec.h"
+#include "shared/ml/weights/prune.h"
+#include "shared/net/wire.h"
 
 namespace fedge::coordinator {
 

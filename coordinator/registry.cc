@@ -9,10 +9,10 @@
 #include <unordered_set>
 #include <utility>
 
-#include "shared/bundle_codec.h"
-#include "shared/crypto.h"
-#include "shared/json_depth.h"
-#include "shared/wire.h"
+#include "shared/base/json_depth.h"
+#include "shared/codec/bundle_codec.h"
+#include "shared/crypto/crypto.h"
+#include "shared/net/wire.h"
 
 namespace fedge::coordinator {
 

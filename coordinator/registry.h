@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "coordinator/store.h"
-#include "shared/status.h"
+#include "shared/base/status.h"
 
 namespace fedge::coordinator {
 

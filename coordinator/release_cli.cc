@@ -9,10 +9,10 @@
 #include "coordinator/ml_backend.h"
 #include "coordinator/registry.h"
 #include "coordinator/release_tools.h"
-#include "shared/bundle_codec.h"
-#include "shared/crypto.h"
-#include "shared/ml/accuracy_gate.h"
-#include "shared/ml/dataset.h"
+#include "shared/codec/bundle_codec.h"
+#include "shared/crypto/crypto.h"
+#include "shared/ml/data/dataset.h"
+#include "shared/ml/weights/accuracy_gate.h"
 #include "shared/release/verify.h"
 
 namespace fedge::coordinator {

@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <set>
 
-#include "shared/bundle_codec.h"
-#include "shared/crypto.h"
-#include "shared/ml/arch.h"
-#include "shared/ml/prune.h"
+#include "shared/codec/bundle_codec.h"
+#include "shared/crypto/crypto.h"
+#include "shared/ml/weights/arch.h"
+#include "shared/ml/weights/prune.h"
 #include "shared/release/envelope.h"
 #include "shared/release/repository.h"
 

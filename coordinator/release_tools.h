@@ -22,13 +22,13 @@
 #include <vector>
 
 #include "coordinator/registry.h"
-#include "shared/ml/artifact.h"
-#include "shared/ml/dataset.h"
+#include "shared/base/status.h"
+#include "shared/codec/tensor_bundle.h"
+#include "shared/ml/data/dataset.h"
+#include "shared/ml/weights/artifact.h"
 #include "shared/release/keys.h"
 #include "shared/release/metadata.h"
 #include "shared/release/verify.h"
-#include "shared/status.h"
-#include "shared/tensor_bundle.h"
 
 namespace fedge::coordinator {
 

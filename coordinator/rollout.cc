@@ -6,12 +6,12 @@
 
 #include "coordinator/release_tools.h"
 #include "schemas/fedge_generated.h"
-#include "shared/log.h"
-#include "shared/ml/artifact.h"
+#include "shared/base/log.h"
+#include "shared/ml/weights/artifact.h"
+#include "shared/net/wire.h"
 #include "shared/release/envelope.h"
 #include "shared/release/metadata.h"
 #include "shared/release/repository.h"
-#include "shared/wire.h"
 
 namespace fedge::coordinator {
 

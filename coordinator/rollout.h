@@ -32,8 +32,8 @@
 #include "coordinator/metrics.h"
 #include "coordinator/round_engine.h"
 #include "coordinator/store.h"
-#include "shared/crypto.h"
-#include "shared/status.h"
+#include "shared/base/status.h"
+#include "shared/crypto/crypto.h"
 
 namespace fedge::coordinator {
 

@@ -4,11 +4,11 @@
 #include <cmath>
 
 #include "coordinator/registry.h"
-#include "shared/bundle_codec.h"
+#include "shared/base/log.h"
+#include "shared/codec/bundle_codec.h"
 #include "shared/drift/drift_wire.h"
-#include "shared/log.h"
-#include "shared/ml/metrics.h"
-#include "shared/wire.h"
+#include "shared/ml/data/metrics.h"
+#include "shared/net/wire.h"
 
 namespace fedge::coordinator {
 

@@ -30,11 +30,11 @@
 #include "coordinator/peer.h"
 #include "coordinator/round_schedule.h"
 #include "coordinator/store.h"
-#include "shared/asio.h"
-#include "shared/blob.h"
-#include "shared/connection.h"
-#include "shared/crypto.h"
-#include "shared/tensor_bundle.h"
+#include "shared/codec/tensor_bundle.h"
+#include "shared/crypto/crypto.h"
+#include "shared/net/asio.h"
+#include "shared/net/blob.h"
+#include "shared/net/connection.h"
 
 namespace fedge::coordinator {
 
@@ -96,7 +96,7 @@ struct RoundSummary {
 
 nlohmann::json ToJson(const RoundSummary& s);
 
-// What RoundEngine::PruneHead prunes, and how (shared/ml/prune.h).
+// What RoundEngine::PruneHead prunes, and how (shared/ml/weights/prune.h).
 struct PruneRequest {
   uint64_t version = 0;      // the registry version to prune (need not be the head)
   double fraction = 0.5;     // of each prunable layer's outputs removed; in (0, 1)

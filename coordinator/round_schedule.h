@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "coordinator/config.h"
-#include "shared/status.h"
+#include "shared/base/status.h"
 
 namespace fedge::coordinator {
 

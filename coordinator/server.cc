@@ -1,8 +1,8 @@
 #include "coordinator/server.h"
 
-#include "shared/log.h"
-#include "shared/tls.h"
-#include "shared/wire.h"
+#include "shared/base/log.h"
+#include "shared/net/tls.h"
+#include "shared/net/wire.h"
 
 namespace fedge::coordinator {
 

@@ -16,8 +16,8 @@
 #include "coordinator/session.h"
 #include "coordinator/status_page.h"
 #include "coordinator/store.h"
-#include "shared/asio.h"
-#include "shared/http_server.h"
+#include "shared/net/asio.h"
+#include "shared/net/http_server.h"
 
 namespace fedge::coordinator {
 

@@ -4,11 +4,11 @@
 
 #include "coordinator/admin.h"
 #include "coordinator/rollout.h"
+#include "shared/base/log.h"
 #include "shared/drift/drift_wire.h"
-#include "shared/frame.h"
-#include "shared/log.h"
-#include "shared/tls.h"
-#include "shared/wire.h"
+#include "shared/net/frame.h"
+#include "shared/net/tls.h"
+#include "shared/net/wire.h"
 
 namespace fedge::coordinator {
 

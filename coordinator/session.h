@@ -11,9 +11,9 @@
 #include "coordinator/outbound.h"
 #include "coordinator/round_engine.h"
 #include "schemas/fedge_generated.h"
-#include "shared/blob.h"
-#include "shared/connection.h"
-#include "shared/pki.h"
+#include "shared/crypto/pki.h"
+#include "shared/net/blob.h"
+#include "shared/net/connection.h"
 
 namespace fedge::coordinator {
 

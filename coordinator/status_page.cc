@@ -8,10 +8,10 @@
 #include <string_view>
 
 #include "coordinator/round_engine.h"
-#include "shared/crypto.h"
-#include "shared/html_chart.h"
-#include "shared/log.h"
-#include "shared/wire.h"
+#include "shared/base/log.h"
+#include "shared/crypto/crypto.h"
+#include "shared/net/wire.h"
+#include "shared/observability/html_chart.h"
 
 namespace fedge::coordinator {
 

@@ -34,8 +34,8 @@
 #include <string_view>
 
 #include "coordinator/store.h"
-#include "shared/http_server.h"
-#include "shared/status.h"
+#include "shared/base/status.h"
+#include "shared/net/http_server.h"
 
 namespace fedge::coordinator {
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "coordinator/status_page.h"
-#include "shared/html_chart.h"
+#include "shared/observability/html_chart.h"
 
 namespace fedge::coordinator {
 namespace {

@@ -14,8 +14,8 @@
 #include <utility>
 #include <vector>
 
-#include "shared/crypto.h"
-#include "shared/status.h"
+#include "shared/base/status.h"
+#include "shared/crypto/crypto.h"
 
 namespace rocksdb {
 class Env;

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "client/client.h"
-#include "shared/ml/dataset.h"
-#include "shared/status.h"
+#include "shared/base/status.h"
+#include "shared/ml/data/dataset.h"
 #include "shared/vision/preprocess.h"
 #include "simulations/scenario.h"
 

@@ -8,8 +8,8 @@
 #include <string_view>
 #include <vector>
 
-#include "shared/config.h"
-#include "shared/status.h"
+#include "shared/base/config.h"
+#include "shared/base/status.h"
 #include "shared/vision/render.h"
 
 namespace fedge::sim {

@@ -2,8 +2,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
-#include "shared/log.h"
-#include "shared/shutdown.h"
+#include "shared/base/log.h"
+#include "shared/base/shutdown.h"
 #include "simulations/runner.h"
 
 int main(int argc, char** argv) {

@@ -7,11 +7,11 @@
 
 #include "coordinator/ml_backend.h"
 #include "coordinator/release_tools.h"
-#include "shared/bundle_codec.h"
-#include "shared/ml/accuracy_gate.h"
-#include "shared/ml/artifact.h"
-#include "shared/ml/dataset.h"
-#include "shared/ml/prune.h"
+#include "shared/codec/bundle_codec.h"
+#include "shared/ml/data/dataset.h"
+#include "shared/ml/weights/accuracy_gate.h"
+#include "shared/ml/weights/artifact.h"
+#include "shared/ml/weights/prune.h"
 #include "shared/release/repository.h"
 
 namespace fedge::sim {

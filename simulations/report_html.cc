@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <string_view>
 
-#include "shared/crypto.h"
-#include "shared/html_chart.h"
+#include "shared/crypto/crypto.h"
+#include "shared/observability/html_chart.h"
 #include "simulations/report_html_parts.h"
 
 namespace fedge::sim {

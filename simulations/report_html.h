@@ -18,7 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "shared/status.h"
+#include "shared/base/status.h"
 
 namespace fedge::sim {
 

@@ -3,7 +3,7 @@
 #include <map>
 #include <utility>
 
-#include "shared/html_chart.h"
+#include "shared/observability/html_chart.h"
 #include "simulations/report_html_parts.h"
 
 namespace fedge::sim::report_html {

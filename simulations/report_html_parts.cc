@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "shared/html_chart.h"
+#include "shared/observability/html_chart.h"
 
 namespace fedge::sim::report_html {
 

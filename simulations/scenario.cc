@@ -3,7 +3,7 @@
 #include <limits>
 
 #include "coordinator/config.h"
-#include "shared/config.h"
+#include "shared/base/config.h"
 
 namespace fedge::sim {
 

@@ -5,9 +5,9 @@
 #include <string>
 
 #include "coordinator/config.h"
+#include "shared/base/status.h"
 #include "shared/drift/monitor.h"
-#include "shared/ml/augment.h"
-#include "shared/status.h"
+#include "shared/ml/data/augment.h"
 #include "simulations/drift_timeline.h"
 
 namespace fedge::sim {

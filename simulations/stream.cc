@@ -8,11 +8,11 @@
 #include <thread>
 
 #include "client/camera_data.h"
-#include "shared/bundle_codec.h"
-#include "shared/ml/model.h"
+#include "shared/codec/bundle_codec.h"
+#include "shared/ml/torch/model.h"
+#include "shared/net/wire.h"
 #include "shared/vision/image_codec.h"
 #include "shared/vision/render.h"
-#include "shared/wire.h"
 #include "simulations/camera.h"
 #include "simulations/drift_timeline.h"
 

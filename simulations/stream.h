@@ -16,8 +16,8 @@
 
 #include "client/client.h"
 #include "coordinator/server.h"
-#include "shared/ml/dataset.h"
-#include "shared/ml/model.h"
+#include "shared/ml/data/dataset.h"
+#include "shared/ml/torch/model.h"
 #include "simulations/scenario.h"
 
 namespace fedge::sim {

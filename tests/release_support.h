@@ -5,17 +5,16 @@
 #include <string>
 
 #include "coordinator/release_tools.h"
-#include "shared/ml/arch.h"
-#include "shared/bundle_codec.h"
-#include "shared/crypto.h"
+#include "shared/codec/bundle_codec.h"
+#include "shared/crypto/crypto.h"
+#include "shared/ml/weights/arch.h"
 #include "shared/release/repository.h"
 
 namespace fedge::testing {
 
 // The state of an untrained chain network `arch` without LibTorch: every tensor of
 // ml::ChainStateLayout with small values drawn from `seed` (different seeds, different bytes).
-inline shared::Result<shared::TensorBundle> FakeChainState(const std::string& arch,
-                                                           uint64_t seed) {
+inline shared::Result<shared::TensorBundle> FakeChainState(const std::string& arch, uint64_t seed) {
   FEDGE_ASSIGN_OR_RETURN(ml::ArchInfo info, ml::ParseArch(arch));
   shared::TensorBundle state;
   uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;

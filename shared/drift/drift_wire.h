@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "schemas/fedge_generated.h"
+#include "shared/base/status.h"
 #include "shared/drift/drift_stats.h"
-#include "shared/status.h"
 
 namespace fedge::drift {
 

@@ -44,8 +44,8 @@
 #include <optional>
 #include <vector>
 
+#include "shared/base/status.h"
 #include "shared/drift/drift_stats.h"
-#include "shared/status.h"
 
 namespace fedge::drift {
 

@@ -4,7 +4,7 @@
 #include <string_view>
 #include <utility>
 
-#include "shared/json_depth.h"
+#include "shared/base/json_depth.h"
 
 namespace fedge::shared::release {
 namespace {

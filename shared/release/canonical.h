@@ -15,8 +15,8 @@
 #include <string_view>
 #include <vector>
 
-#include "shared/crypto.h"
-#include "shared/status.h"
+#include "shared/base/status.h"
+#include "shared/crypto/crypto.h"
 
 namespace fedge::shared::release {
 

@@ -14,9 +14,9 @@
 #include <string_view>
 #include <vector>
 
+#include "shared/base/status.h"
 #include "shared/release/keys.h"
 #include "shared/release/metadata.h"
-#include "shared/status.h"
 
 namespace fedge::shared::release {
 

@@ -7,7 +7,7 @@
 #include <memory>
 #include <utility>
 
-#include "shared/crypto.h"
+#include "shared/crypto/crypto.h"
 
 namespace fedge::shared::release {
 namespace {

@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "shared/status.h"
+#include "shared/base/status.h"
 
 typedef struct evp_pkey_st EVP_PKEY;  // as in <openssl/types.h>
 

@@ -13,9 +13,9 @@
 #include <string_view>
 #include <vector>
 
-#include "shared/crypto.h"
+#include "shared/base/status.h"
+#include "shared/crypto/crypto.h"
 #include "shared/release/keys.h"
-#include "shared/status.h"
 
 namespace fedge::shared::release {
 

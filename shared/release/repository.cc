@@ -3,7 +3,7 @@
 #include <set>
 #include <utility>
 
-#include "shared/crypto.h"
+#include "shared/crypto/crypto.h"
 #include "shared/release/verify.h"
 
 namespace fedge::shared::release {

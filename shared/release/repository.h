@@ -17,10 +17,10 @@
 #include <string>
 #include <vector>
 
+#include "shared/base/status.h"
 #include "shared/release/envelope.h"
 #include "shared/release/keys.h"
 #include "shared/release/metadata.h"
-#include "shared/status.h"
 
 namespace fedge::shared::release {
 

@@ -4,7 +4,7 @@
 #include <system_error>
 #include <utility>
 
-#include "shared/crypto.h"
+#include "shared/crypto/crypto.h"
 #include "shared/release/canonical.h"
 
 namespace fedge::shared::release {

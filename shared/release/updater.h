@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "shared/base/status.h"
 #include "shared/release/verify.h"
-#include "shared/status.h"
 
 namespace fedge::shared::release {
 

@@ -20,9 +20,9 @@
 #include <string>
 #include <vector>
 
+#include "shared/base/status.h"
 #include "shared/release/envelope.h"
 #include "shared/release/metadata.h"
-#include "shared/status.h"
 
 namespace fedge::shared::release {
 

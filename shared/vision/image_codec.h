@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "shared/status.h"
+#include "shared/base/status.h"
 #include "shared/vision/image.h"
 
 namespace fedge::vision {

@@ -5,7 +5,7 @@
 #include <span>
 #include <vector>
 
-#include "shared/status.h"
+#include "shared/base/status.h"
 #include "shared/vision/image.h"
 
 namespace fedge::vision {

@@ -8,7 +8,7 @@
 #include <span>
 #include <string>
 
-#include "shared/status.h"
+#include "shared/base/status.h"
 #include "shared/vision/image.h"
 
 namespace fedge::vision {

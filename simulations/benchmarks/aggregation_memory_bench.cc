@@ -30,9 +30,9 @@
 #include <vector>
 
 #include "coordinator/fedavg.h"
-#include "shared/bundle_codec.h"
-#include "shared/ml/runtime.h"
-#include "shared/tensor_bundle.h"
+#include "shared/codec/bundle_codec.h"
+#include "shared/codec/tensor_bundle.h"
+#include "shared/ml/torch/runtime.h"
 #include "simulations/benchmarks/bench_updates.h"
 
 namespace fedge::sim {

@@ -6,7 +6,7 @@
 #include <chrono>
 #include <cstdint>
 
-#include "shared/tensor_bundle.h"
+#include "shared/codec/tensor_bundle.h"
 
 namespace fedge::sim {
 

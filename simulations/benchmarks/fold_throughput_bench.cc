@@ -25,8 +25,8 @@
 #include <vector>
 
 #include "coordinator/fedavg.h"
-#include "shared/status.h"
-#include "shared/tensor_bundle.h"
+#include "shared/base/status.h"
+#include "shared/codec/tensor_bundle.h"
 #include "simulations/benchmarks/bench_updates.h"
 
 namespace fedge::sim {

@@ -7,8 +7,8 @@
 #include <latch>
 #include <thread>
 
-#include "shared/connection.h"
-#include "shared/frame.h"
+#include "shared/net/connection.h"
+#include "shared/net/frame.h"
 
 namespace fedge::sim {
 

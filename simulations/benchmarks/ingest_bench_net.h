@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "shared/asio.h"
-#include "shared/status.h"
-#include "shared/tls.h"
+#include "shared/base/status.h"
+#include "shared/net/asio.h"
+#include "shared/net/tls.h"
 
 namespace fedge::sim {
 

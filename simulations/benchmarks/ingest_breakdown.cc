@@ -15,10 +15,10 @@
 
 #include "coordinator/fedavg.h"
 #include "coordinator/store.h"
-#include "shared/blob.h"
-#include "shared/bundle_codec.h"
-#include "shared/frame.h"
-#include "shared/wire.h"
+#include "shared/codec/bundle_codec.h"
+#include "shared/net/blob.h"
+#include "shared/net/frame.h"
+#include "shared/net/wire.h"
 
 namespace fedge::sim {
 

@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <string>
 
-#include "shared/status.h"
-#include "shared/tensor_bundle.h"
+#include "shared/base/status.h"
+#include "shared/codec/tensor_bundle.h"
 
 namespace fedge::sim {
 

@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
-#include "shared/ml/dataset.h"
-#include "shared/ml/model.h"
-#include "shared/ml/runtime.h"
+#include "shared/ml/data/dataset.h"
+#include "shared/ml/torch/model.h"
+#include "shared/ml/torch/runtime.h"
 
 namespace fedge::sim {
 namespace {

@@ -27,12 +27,12 @@
 #include <vector>
 
 #include "shared/drift/drift_wire.h"
-#include "shared/ml/accuracy_gate.h"
-#include "shared/ml/artifact.h"
-#include "shared/ml/dataset.h"
-#include "shared/ml/model.h"
-#include "shared/ml/prune.h"
-#include "shared/ml/runtime.h"
+#include "shared/ml/data/dataset.h"
+#include "shared/ml/torch/model.h"
+#include "shared/ml/torch/runtime.h"
+#include "shared/ml/weights/accuracy_gate.h"
+#include "shared/ml/weights/artifact.h"
+#include "shared/ml/weights/prune.h"
 #include "shared/vision/image_stats.h"
 
 using namespace fedge;

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch twin of ml_bench: the same networks and workload in python3-torch.
 
-Defines "cnn_color" and "mobilenet_small" exactly as shared/ml/model.h documents them (same
+Defines "cnn_color" and "mobilenet_small" exactly as shared/ml/torch/model.h documents them (same
 layers, same state names), checks that the parameter count equals the one ml_bench printed
 (--expect-params), then measures training img/s (SGD lr 0.05, momentum 0.9, batch 64, a fresh
 shuffle per epoch, loss.item() per step as fedge's Train does) and batch-1 inference latency

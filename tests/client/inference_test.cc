@@ -17,8 +17,8 @@
 #include <set>
 #include <sstream>
 
-#include "shared/log.h"
-#include "shared/ml/model.h"
+#include "shared/base/log.h"
+#include "shared/ml/torch/model.h"
 #include "shared/storage/fault_env.h"
 #include "shared/vision/image_codec.h"
 #include "shared/vision/render.h"

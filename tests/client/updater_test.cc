@@ -8,9 +8,9 @@
 #include <fstream>
 #include <limits>
 
-#include "shared/crypto.h"
-#include "shared/ml/model.h"
-#include "shared/ml/prune.h"
+#include "shared/crypto/crypto.h"
+#include "shared/ml/torch/model.h"
+#include "shared/ml/weights/prune.h"
 #include "tests/temp_dir.h"
 
 namespace fedge::client {

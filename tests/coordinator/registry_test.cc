@@ -6,7 +6,7 @@
 
 #include <filesystem>
 
-#include "shared/bundle_codec.h"
+#include "shared/codec/bundle_codec.h"
 
 namespace fedge::coordinator {
 namespace {

@@ -7,10 +7,10 @@
 
 #include "coordinator/release_tools.h"
 #include "coordinator/rollout.h"
-#include "shared/bundle_codec.h"
-#include "shared/frame.h"
+#include "shared/codec/bundle_codec.h"
+#include "shared/net/frame.h"
+#include "shared/net/wire.h"
 #include "shared/release/repository.h"
-#include "shared/wire.h"
 #include "tests/coordinator/fake_peer.h"
 #include "tests/release_support.h"
 #include "tests/temp_dir.h"

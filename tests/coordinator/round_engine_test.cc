@@ -9,7 +9,7 @@
 #include <functional>
 #include <memory>
 
-#include "shared/bundle_codec.h"
+#include "shared/codec/bundle_codec.h"
 #include "tests/coordinator/fake_peer.h"
 #include "tests/temp_dir.h"
 

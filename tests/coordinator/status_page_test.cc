@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "coordinator/config.h"
-#include "shared/config.h"
+#include "shared/base/config.h"
 #include "tests/temp_dir.h"
 
 namespace fedge::coordinator {

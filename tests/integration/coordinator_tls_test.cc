@@ -1,7 +1,7 @@
 // Real mutual TLS on 127.0.0.1 against a real coordinator with RocksDB in a temp dir.
 #include <gtest/gtest.h>
 
-#include "shared/wire.h"
+#include "shared/net/wire.h"
 #include "tests/integration/test_support.h"
 
 namespace fedge::testing {

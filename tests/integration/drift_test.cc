@@ -8,10 +8,10 @@
 #include <limits>
 #include <random>
 
-#include "shared/bundle_codec.h"
+#include "shared/codec/bundle_codec.h"
 #include "shared/drift/drift_wire.h"
+#include "shared/net/wire.h"
 #include "shared/vision/render.h"
-#include "shared/wire.h"
 #include "tests/integration/test_support.h"
 
 namespace fedge::testing {

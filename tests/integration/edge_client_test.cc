@@ -16,11 +16,11 @@
 #include "client/camera_data.h"
 #include "client/client.h"
 #include "client/label_import.h"
-#include "shared/crypto.h"
-#include "shared/tls.h"
+#include "shared/crypto/crypto.h"
+#include "shared/net/tls.h"
+#include "shared/net/wire.h"
 #include "shared/vision/image_codec.h"
 #include "shared/vision/render.h"
-#include "shared/wire.h"
 #include "tests/integration/test_support.h"
 
 namespace fedge::testing {

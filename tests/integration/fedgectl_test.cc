@@ -10,8 +10,8 @@
 
 #include "coordinator/admin_commands.h"
 #include "coordinator/registry.h"
-#include "shared/bundle_codec.h"
-#include "shared/ml/model.h"
+#include "shared/codec/bundle_codec.h"
+#include "shared/ml/torch/model.h"
 #include "tests/integration/test_support.h"
 
 namespace fedge::testing {

@@ -2,7 +2,7 @@
 // train a round, the admin prunes the head (`model prune`), and the next rounds train the
 // smaller architecture. Also the refusals: a round open, a bad fraction, an unknown version, an
 // architecture that cannot be pruned.
-#include "shared/ml/prune.h"
+#include "shared/ml/weights/prune.h"
 
 #include <gtest/gtest.h>
 
@@ -11,8 +11,8 @@
 #include "client/client.h"
 #include "coordinator/registry.h"
 #include "coordinator/release_tools.h"
-#include "shared/bundle_codec.h"
-#include "shared/ml/model.h"
+#include "shared/codec/bundle_codec.h"
+#include "shared/ml/torch/model.h"
 #include "tests/integration/test_support.h"
 
 namespace fedge::testing {

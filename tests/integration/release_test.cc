@@ -11,9 +11,9 @@
 
 #include "client/updater.h"
 #include "coordinator/release_tools.h"
-#include "shared/bundle_codec.h"
-#include "shared/crypto.h"
-#include "shared/ml/model.h"
+#include "shared/codec/bundle_codec.h"
+#include "shared/crypto/crypto.h"
+#include "shared/ml/torch/model.h"
 #include "shared/release/repository.h"
 #include "tests/temp_dir.h"
 

@@ -5,7 +5,7 @@
 
 #include "client/client.h"
 #include "coordinator/registry.h"
-#include "shared/wire.h"
+#include "shared/net/wire.h"
 #include "tests/integration/test_support.h"
 
 namespace fedge::testing {

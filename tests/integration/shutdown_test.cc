@@ -1,4 +1,4 @@
-// Graceful shutdown of the real programs (shared/shutdown.h): SIGTERM makes fedge-coordinator,
+// Graceful shutdown of the real programs (shared/base/shutdown.h): SIGTERM makes fedge-coordinator,
 // `fedge-client run` and `fedge-client infer` exit 0 within a bounded time with their state
 // persisted, and a restarted coordinator resumes from its registry.
 #include <gtest/gtest.h>
@@ -8,8 +8,8 @@
 
 #include "client/sample_store.h"
 #include "coordinator/store.h"
-#include "shared/bundle_codec.h"
-#include "shared/ml/model.h"
+#include "shared/codec/bundle_codec.h"
+#include "shared/ml/torch/model.h"
 #include "shared/vision/image_codec.h"
 #include "tests/integration/test_support.h"
 

@@ -18,7 +18,7 @@
 #include "coordinator/admin_client.h"
 #include "coordinator/kit_config.h"
 #include "coordinator/ml_backend.h"
-#include "shared/wire.h"
+#include "shared/net/wire.h"
 
 extern char** environ;
 

@@ -15,11 +15,11 @@
 
 #include "coordinator/config.h"
 #include "coordinator/server.h"
-#include "shared/asio.h"
-#include "shared/frame.h"
-#include "shared/ml/dataset.h"
-#include "shared/pki.h"
-#include "shared/tls.h"
+#include "shared/crypto/pki.h"
+#include "shared/ml/data/dataset.h"
+#include "shared/net/asio.h"
+#include "shared/net/frame.h"
+#include "shared/net/tls.h"
 #include "tests/temp_dir.h"
 
 namespace fedge::testing {

@@ -1,4 +1,4 @@
-#include "shared/blob.h"
+#include "shared/net/blob.h"
 
 #include <gtest/gtest.h>
 

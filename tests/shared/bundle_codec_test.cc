@@ -1,4 +1,4 @@
-#include "shared/bundle_codec.h"
+#include "shared/codec/bundle_codec.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "shared/config.h"
+#include "shared/base/config.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "shared/crypto.h"
+#include "shared/crypto/crypto.h"
 
 #include <gtest/gtest.h>
 #include <openssl/err.h>

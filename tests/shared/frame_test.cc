@@ -1,8 +1,8 @@
-#include "shared/frame.h"
+#include "shared/net/frame.h"
 
 #include <gtest/gtest.h>
 
-#include "shared/wire.h"
+#include "shared/net/wire.h"
 
 namespace fedge::shared {
 namespace {

@@ -1,4 +1,4 @@
-#include "shared/http_server.h"
+#include "shared/net/http_server.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

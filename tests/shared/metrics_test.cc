@@ -1,4 +1,4 @@
-#include "shared/metrics.h"
+#include "shared/observability/metrics.h"
 
 #include <gtest/gtest.h>
 

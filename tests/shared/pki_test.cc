@@ -1,4 +1,4 @@
-#include "shared/pki.h"
+#include "shared/crypto/pki.h"
 
 #include <gtest/gtest.h>
 #include <openssl/bn.h>
@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "coordinator/kit_config.h"
-#include "shared/crypto.h"
+#include "shared/crypto/crypto.h"
 
 namespace fedge::shared {
 namespace {

@@ -1,4 +1,4 @@
-#include "shared/progress.h"
+#include "shared/base/progress.h"
 
 #include <gtest/gtest.h>
 

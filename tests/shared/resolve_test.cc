@@ -1,4 +1,4 @@
-#include "shared/resolve.h"
+#include "shared/net/resolve.h"
 
 #include <gtest/gtest.h>
 

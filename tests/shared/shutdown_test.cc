@@ -1,4 +1,4 @@
-#include "shared/shutdown.h"
+#include "shared/base/shutdown.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -6,7 +6,7 @@
 #include <regex>
 #include <sstream>
 
-#include "shared/html_chart.h"
+#include "shared/observability/html_chart.h"
 #include "tests/temp_dir.h"
 
 namespace fedge::sim {

@@ -1,4 +1,4 @@
-#include "shared/ml/arch.h"
+#include "shared/ml/weights/arch.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "shared/ml/artifact.h"
+#include "shared/ml/weights/artifact.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "shared/ml/accuracy_gate.h"
+#include "shared/ml/weights/accuracy_gate.h"
 
 namespace fedge::ml {
 namespace {

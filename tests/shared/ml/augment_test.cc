@@ -1,4 +1,4 @@
-#include "shared/ml/augment.h"
+#include "shared/ml/data/augment.h"
 
 #include <gtest/gtest.h>
 

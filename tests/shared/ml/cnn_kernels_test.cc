@@ -1,4 +1,4 @@
-#include "shared/ml/cnn_kernels.h"
+#include "shared/ml/torch/cnn_kernels.h"
 
 #include <gtest/gtest.h>
 

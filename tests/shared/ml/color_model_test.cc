@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "shared/ml/model.h"
+#include "shared/ml/torch/model.h"
 
 namespace fedge::ml {
 namespace {

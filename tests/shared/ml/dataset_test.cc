@@ -1,4 +1,4 @@
-#include "shared/ml/dataset.h"
+#include "shared/ml/data/dataset.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

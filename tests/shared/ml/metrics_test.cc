@@ -1,4 +1,4 @@
-#include "shared/ml/metrics.h"
+#include "shared/ml/data/metrics.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "shared/ml/model.h"
+#include "shared/ml/torch/model.h"
 
 #include <gtest/gtest.h>
 

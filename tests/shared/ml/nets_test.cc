@@ -1,6 +1,6 @@
 // Inference paths of the networks (nets.h) against their LibTorch forward(): this test includes
 // LibTorch headers, as nets.h does.
-#include "shared/ml/nets.h"
+#include "shared/ml/torch/nets.h"
 
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "shared/ml/partition.h"
+#include "shared/ml/data/partition.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // Structured pruning and int8 storage against real models: a pruned network must compute what
 // the original computes with the removed channels zeroed, which only holds if every dependent
 // layer (next convolution, flattened linear input, head) was sliced consistently.
-#include "shared/ml/prune.h"
+#include "shared/ml/weights/prune.h"
 
 #include <gtest/gtest.h>
 
@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "shared/ml/arch.h"
-#include "shared/ml/model.h"
-#include "shared/ml/quantize.h"
+#include "shared/ml/torch/model.h"
+#include "shared/ml/weights/arch.h"
+#include "shared/ml/weights/quantize.h"
 
 namespace fedge::ml {
 namespace {

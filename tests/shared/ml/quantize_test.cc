@@ -1,4 +1,4 @@
-#include "shared/ml/quantize.h"
+#include "shared/ml/weights/quantize.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "shared/ml/runtime.h"
+#include "shared/ml/torch/runtime.h"
 
 #include <gtest/gtest.h>
 #include <malloc.h>

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "shared/crypto.h"
+#include "shared/crypto/crypto.h"
 #include "tests/temp_dir.h"
 
 namespace fedge::shared::release {
@@ -71,7 +71,7 @@ TEST(KeysTest, LoadRejectsGarbageAndNonEd25519Keys) {
   Result<PrivateKey> garbage = PrivateKey::FromPem("-----BEGIN PRIVATE KEY-----\nAAAA\n");
   ASSERT_FALSE(garbage.ok());
   EXPECT_EQ(garbage.status().code(), Code::kInvalidArgument);
-  // An EC P-256 key (what shared/pki.cc makes for TLS) is not a release key.
+  // An EC P-256 key (what shared/crypto/pki.cc makes for TLS) is not a release key.
   const char* ec_pem =
       "-----BEGIN PRIVATE KEY-----\n"
       "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgevZzL1gdAFr88hb2\n"

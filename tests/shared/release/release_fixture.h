@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "shared/crypto.h"
+#include "shared/crypto/crypto.h"
 #include "shared/release/repository.h"
 #include "shared/release/updater.h"
 #include "tests/temp_dir.h"
