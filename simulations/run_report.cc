@@ -112,10 +112,10 @@ Status ReportRounds(const RunRecord& run, const ml::Dataset& test, json& report)
 Status ReportStream(const RunRecord& run, json& report) {
   std::vector<uint64_t> versions;
   for (const auto& s : *run.summaries) versions.push_back(s.model_version);
-  const uint64_t pre = run.stream["pre_drift_version"].get<uint64_t>();
+  const uint64_t pre = (*run.stream)["pre_drift_version"].get<uint64_t>();
   FEDGE_ASSIGN_OR_RETURN(json paired,
                          EvaluatePaired(*run.stream_env, *run.stream_sites, versions, pre));
-  report["stream"] = run.stream;
+  report["stream"] = *run.stream;
   report["stream"]["paired"] = std::move(paired);
   if (run.options->quiet) return Status::Ok();
   const json& summary = report["stream"]["paired"]["summary"];

@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <vector>
 
 #include "coordinator/server.h"
@@ -26,8 +25,8 @@ struct RunRecord {
   nlohmann::json camera_sites;
   const StreamEnv* stream_env = nullptr;
   const std::vector<StreamSite>* stream_sites = nullptr;
-  nlohmann::json stream;                  // RunStream's section (stream scenarios)
-  std::optional<nlohmann::json> release;  // RunReleasePhase's section (release scenarios)
+  const nlohmann::json* stream = nullptr;   // RunStream's section (stream scenarios)
+  const nlohmann::json* release = nullptr;  // RunReleasePhase's section; null without [release]
 };
 
 // Builds the report of `run` (evaluating each round's version and, for stream scenarios, the

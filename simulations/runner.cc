@@ -159,8 +159,8 @@ struct Fleet {
   const std::optional<ReleaseRepo>* release_repo = nullptr;
   std::shared_ptr<const ml::Dataset> train;
   std::vector<std::unique_ptr<client::Client>>* clients = nullptr;
-  std::vector<std::vector<int64_t>> site_indices;   // camera: frames of each site
   std::vector<StreamSite>* stream_sites = nullptr;  // stream: what each site sees later
+  std::vector<std::vector<int64_t>> site_indices;   // camera: frames of each site
 };
 
 // Client `i`'s config from its kit with the scenario's settings; its old state removed.
@@ -317,7 +317,9 @@ Result<json> StartClients(Fleet& f, net::asio::io_context& io, net::asio::thread
                           const std::string& out_dir) {
   FEDGE_RETURN_IF_ERROR(MakeClients(f, io, compute));
   json camera_sites = json::array();
-  if (f.sc->camera) FEDGE_ASSIGN_OR_RETURN(camera_sites, FeedCameras(f, out_dir));
+  if (f.sc->camera) {
+    FEDGE_ASSIGN_OR_RETURN(camera_sites, FeedCameras(f, out_dir));
+  }
   for (auto& c : *f.clients) c->Start();
   return camera_sites;
 }
@@ -363,7 +365,7 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   net::asio::thread_pool compute(1);
   std::vector<std::unique_ptr<client::Client>> clients;
   std::vector<StreamSite> stream_sites;  // stream: what each site sees later
-  Fleet fleet{&sc, &kits, server.port(), &release_repo, shared_train, &clients, &stream_sites};
+  Fleet fleet{&sc, &kits, server.port(), &release_repo, shared_train, &clients, &stream_sites, {}};
   const auto t_camera = Clock::now();
   FEDGE_ASSIGN_OR_RETURN(json camera_sites,
                          StartClients(fleet, client_io, compute, options.out_dir));
@@ -415,8 +417,8 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
 
   RunRecord run{&sc,          &options,        &server,        &summaries,
                 t_start,      startup_seconds, rounds_seconds, camera_seconds,
-                camera_sites, &stream_env,     &stream_sites,  std::move(*stream_json)};
-  if (release_repo) run.release = std::move(*release_json);
+                camera_sites, &stream_env,     &stream_sites,  &*stream_json};
+  if (release_repo) run.release = &*release_json;
   return WriteRunReport(run);
 }
 
