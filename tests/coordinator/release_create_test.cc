@@ -54,6 +54,7 @@ class CreateReleaseTest : public ::testing::Test {
 
   // A fake accuracy function answering `answers` in turn and recording the archs asked about.
   AccuracyFn Answers(std::vector<double> answers) {
+    asked_.clear();
     return [this, answers](const std::string& arch, const shared::TensorBundle&) {
       asked_.push_back(arch);
       return shared::Result<double>(answers.at(asked_.size() - 1));
@@ -89,7 +90,7 @@ TEST_F(CreateReleaseTest, GatePassesWritesPublishesAndRecordsAccuracy) {
   EXPECT_DOUBLE_EQ(artifact->metrics.at("val_accuracy"), 0.895);
   EXPECT_DOUBLE_EQ(artifact->metrics.at("registry_version"), 7);
   // The next release follows the repository's highest counter.
-  auto second = CreateRelease(FakeModel("cnn_small", 8), {}, options_, Answers({0.9, 0.9, 0.9}));
+  auto second = CreateRelease(FakeModel("cnn_small", 8), {}, options_, Answers({0.9, 0.9}));
   ASSERT_TRUE(second.ok()) << second.status().ToString();
   EXPECT_EQ(second->counter, 2u);
 }
@@ -129,7 +130,7 @@ TEST_F(CreateReleaseTest, ReportModeWithKnownReferenceNeverRefuses) {
   options_.build.prune_fraction = 0.5;
   auto r = CreateRelease(FakeModel("cnn_small", 7), {}, options_, Answers({0.5}));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  ASSERT_EQ(asked_.size(), 1u);  // the candidate only: the reference's accuracy was given
+  ASSERT_EQ(asked_.size(), 1u);       // the candidate only: the reference's accuracy was given
   EXPECT_NE(asked_[0], "cnn_small");  // the pruned architecture
   EXPECT_EQ(r->arch, asked_[0]);
   EXPECT_EQ(r->verdict.code(), shared::Code::kPermissionDenied);
