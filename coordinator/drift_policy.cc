@@ -92,6 +92,8 @@ json AccuracyOrNull(const json& evaluation) {
 }
 }  // namespace
 
+std::string ReferenceProfileKey(uint64_t version) { return Key20("profile/", version); }
+
 Status ValidateDriftReport(const DriftReportIn& r, uint64_t newest_version) {
   auto bad = [](const std::string& what) {
     return Status::InvalidArgument("drift report rejected: " + what);

@@ -88,6 +88,10 @@ nlohmann::json CampaignAugmentFor(const std::vector<ClientDrift>& members);
 
 nlohmann::json ToJson(const Campaign& c);
 
+// The drift column family's key of model `version`'s merged reference profile (a DriftSummary
+// FlatBuffer, drift::EncodeSummary): "profile/<20-digit version>" (Store::PutDrift).
+std::string ReferenceProfileKey(uint64_t version);
+
 class DriftPolicy {
  public:
   DriftPolicy(DriftSettings settings, Store* store);

@@ -4,15 +4,17 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "coordinator/ml_backend.h"
 #include "coordinator/registry.h"
+#include "coordinator/release_create.h"
 #include "coordinator/release_tools.h"
 #include "shared/codec/bundle_codec.h"
 #include "shared/crypto/crypto.h"
 #include "shared/ml/data/dataset.h"
-#include "shared/ml/weights/accuracy_gate.h"
 #include "shared/release/verify.h"
 
 namespace fedge::coordinator {
@@ -116,65 +118,72 @@ struct CreateArgs {
   int64_t val_examples = 2000;
 };
 
-Status RunCreate(const AdminConnectOptions& connect, CreateArgs a) {
+// The model --from VERSION (over the admin connection) or --from-export FILE names.
+Result<ExportedModel> LoadSource(const AdminConnectOptions& connect, const CreateArgs& a) {
   if ((a.from == 0) == a.from_export.empty()) {
     return Status::InvalidArgument("give exactly one of --from VERSION and --from-export FILE");
   }
-  ExportedModel model;
-  if (a.from_export.empty()) {
-    FEDGE_ASSIGN_OR_RETURN(model, FetchModel(connect, a.from));
-  } else {
-    FEDGE_ASSIGN_OR_RETURN(model, ReadExport(a.from_export));
+  if (a.from_export.empty()) return FetchModel(connect, a.from);
+  return ReadExport(a.from_export);
+}
+
+// ValidationAccuracy on the first `examples` test images of `data_dir`, loaded at the first call.
+AccuracyFn TestSetAccuracy(const std::string& data_dir, int64_t examples) {
+  auto val = std::make_shared<std::optional<ml::Dataset>>();
+  return [val, data_dir, examples](const std::string& arch,
+                                   const shared::TensorBundle& state) -> Result<double> {
+    if (!val->has_value()) {
+      FEDGE_ASSIGN_OR_RETURN(*val, ml::LoadFashionMnist(data_dir, ml::Split::kTest));
+    }
+    return ValidationAccuracy(arch, state, **val, examples);
+  };
+}
+
+// CreateRelease's options from the command line; the gate's reference from --against.
+Result<CreateReleaseOptions> CreateOptions(const AdminConnectOptions& connect, CreateArgs a) {
+  CreateReleaseOptions o;
+  o.build = a.build;
+  o.build.quantization = a.quantize == "int8" ? "int8_per_channel" : a.quantize;
+  o.build.prune_hidden = !a.no_prune_hidden;
+  o.build.now = rel::SystemNow();
+  o.repo = a.repo;
+  o.out = a.out;
+  o.publish = a.publish;
+  o.gate.mode = a.no_gate ? GateMode::kSkip : GateMode::kEnforce;
+  o.gate.max_drop_points = a.gate_max_drop;
+  if (!a.no_gate && !a.against.empty()) {
+    FEDGE_ASSIGN_OR_RETURN(auto loaded, LoadReference(connect, a.against));
+    o.gate.reference_arch = loaded.first;
+    o.gate.reference_state = std::move(loaded.second);
   }
+  return o;
+}
+
+Status RunCreate(const AdminConnectOptions& connect, const CreateArgs& a) {
+  FEDGE_ASSIGN_OR_RETURN(ExportedModel model, LoadSource(connect, a));
   std::vector<uint8_t> profile;
   if (!a.drift_profile.empty()) {
     FEDGE_ASSIGN_OR_RETURN(profile, shared::ReadFile(a.drift_profile, 1u << 20));
   }
-  a.build.quantization = a.quantize == "int8" ? "int8_per_channel" : a.quantize;
-  a.build.prune_hidden = !a.no_prune_hidden;
-  a.build.now = rel::SystemNow();
-  FEDGE_ASSIGN_OR_RETURN(uint64_t highest, HighestReleaseCounter(a.repo));
-  a.build.counter = highest + 1;
-  a.build.parent = highest;
-  FEDGE_ASSIGN_OR_RETURN(ml::Artifact artifact, BuildArtifact(model, profile, a.build));
-  FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle candidate, ml::ArtifactState(artifact));
+  FEDGE_ASSIGN_OR_RETURN(CreateReleaseOptions o, CreateOptions(connect, a));
+  FEDGE_ASSIGN_OR_RETURN(
+      CreatedRelease r,
+      CreateRelease(model, profile, o, TestSetAccuracy(a.data_dir, a.val_examples)));
   if (a.no_gate) {
     std::cout << "accuracy gate skipped (--no-gate)\n";
   } else {
-    FEDGE_ASSIGN_OR_RETURN(ml::Dataset val, ml::LoadFashionMnist(a.data_dir, ml::Split::kTest));
-    std::string ref_arch = model.record.arch;
-    FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle ref, shared::DecodeBundle(model.blob));
-    if (!a.against.empty()) {
-      FEDGE_ASSIGN_OR_RETURN(auto loaded, LoadReference(connect, a.against));
-      ref_arch = loaded.first;
-      ref = std::move(loaded.second);
-    }
-    FEDGE_ASSIGN_OR_RETURN(double cand_acc,
-                           ValidationAccuracy(artifact.arch, candidate, val, a.val_examples));
-    FEDGE_ASSIGN_OR_RETURN(double ref_acc, ValidationAccuracy(ref_arch, ref, val, a.val_examples));
-    std::string line;
-    Status gate = ml::CheckAccuracyGate(cand_acc, ref_acc, a.gate_max_drop, &line);
-    std::cout << line << "\n";
-    if (!gate.ok()) {
-      return Status::PermissionDenied(
-          "release refused by the accuracy gate (fine-tune the pruned architecture in "
-          "federation first, raise --gate-max-drop, or pass --no-gate)");
-    }
-    artifact.metrics["val_accuracy"] = cand_acc;
+    std::cout << r.gate_line << "\n";
   }
-  FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ml::EncodeArtifact(artifact));
-  FEDGE_RETURN_IF_ERROR(shared::WriteFileAtomic(a.out, bytes, 0644));
-  std::cout << "wrote " << a.out << ": release counter " << artifact.version << ", "
-            << artifact.arch << ", " << artifact.recipe.quantization << ", " << bytes.size()
-            << " bytes, from model "
+  if (r.refused) {
+    return Status::PermissionDenied(
+        "release refused by the accuracy gate (fine-tune the pruned architecture in "
+        "federation first, raise --gate-max-drop, or pass --no-gate)");
+  }
+  std::cout << "wrote " << r.path << ": release counter " << r.counter << ", " << r.arch << ", "
+            << r.recipe.quantization << ", " << r.bytes.size() << " bytes, from model "
             << "version " << model.record.version << "\n";
-  if (a.publish) {
-    PublishOptions p;
-    p.repo = a.repo;
-    p.artifact_path = a.out;
-    p.now = a.build.now;
-    FEDGE_ASSIGN_OR_RETURN(rel::TargetInfo t, Publish(p));
-    std::cout << "published " << t.name << " into " << a.repo
+  if (r.published) {
+    std::cout << "published " << r.published->name << " into " << a.repo
               << " (unsigned: run `fedgectl release sign` for targets, snapshot, timestamp)\n";
   }
   return Status::Ok();
@@ -250,10 +259,17 @@ void AddKeys(CLI::App& app, std::vector<CliCommand>& commands) {
                       }});
 }
 
-void AddRelease(CLI::App& app, std::vector<CliCommand>& commands,
-                std::shared_ptr<const AdminConnectOptions> connect) {
-  CLI::App* release = app.add_subcommand("release", "Build, publish and sign model releases");
-  release->require_subcommand(1);
+// Options of the staged-rollout commands (deploy, promote, rollback, rollouts).
+struct DeployArgs {
+  std::string target;
+  double canary = 100;
+  std::string reason;
+  bool json = false;
+};
+using Commands = std::vector<CliCommand>;
+using Connect = std::shared_ptr<const AdminConnectOptions>;
+
+void AddCreate(CLI::App* release, Commands& commands, Connect connect) {
   auto c = std::make_shared<CreateArgs>();
   CLI::App* cc = release->add_subcommand("create", "Build a release artifact from a model version");
   cc->add_option("--from", c->from, "Registry model version (over the admin connection)");
@@ -278,7 +294,9 @@ void AddRelease(CLI::App& app, std::vector<CliCommand>& commands,
       ->capture_default_str();
   cc->add_flag("--publish", c->publish, "Also run `release publish` on the result");
   commands.push_back({cc, [c, connect] { return Done(RunCreate(*connect, *c)); }});
+}
 
+void AddPublish(CLI::App* release, Commands& commands) {
   auto p = std::make_shared<PublishOptions>();
   CLI::App* cp = release->add_subcommand("publish", "Add an artifact to the repository (unsigned)");
   cp->add_option("--repo", p->repo)->required();
@@ -295,7 +313,9 @@ void AddRelease(CLI::App& app, std::vector<CliCommand>& commands,
                                   << "and timestamp with `fedgectl release sign`\n";
                         return 0;
                       }});
+}
 
+void AddSign(CLI::App* release, Commands& commands) {
   auto s = std::make_shared<std::array<std::string, 3>>();
   CLI::App* cs = release->add_subcommand("sign", "Sign a role's metadata with your keys");
   cs->add_option("--repo", (*s)[0])->required();
@@ -309,22 +329,20 @@ void AddRelease(CLI::App& app, std::vector<CliCommand>& commands,
                         std::cout << *r << "\n";
                         return 0;
                       }});
+}
 
+void AddTimestamp(CLI::App* release, Commands& commands) {
   auto t = std::make_shared<std::pair<std::string, int64_t>>("", 24);
   CLI::App* ct = release->add_subcommand("timestamp", "Re-make the timestamp (then sign it)");
   ct->add_option("--repo", t->first)->required();
   ct->add_option("--hours", t->second)->capture_default_str();
   commands.push_back(
       {ct, [t] { return Done(RefreshTimestamp(t->first, t->second, rel::SystemNow())); }});
+}
 
-  // Staged rollout, over the admin connection (coordinator/rollout.h).
-  struct DeployArgs {
-    std::string target;
-    double canary = 100;
-    std::string reason;
-    bool json = false;
-  };
-  auto d = std::make_shared<DeployArgs>();
+// Staged rollout, over the admin connection (coordinator/rollout.h).
+void AddDeploy(CLI::App* release, Commands& commands, Connect connect,
+               std::shared_ptr<DeployArgs> d) {
   CLI::App* cd = release->add_subcommand(
       "deploy", std::string(AdminCommandInfo(AdminCommandId::kReleaseDeploy).help));
   cd->add_option("TARGET", d->target, "Target name or release counter (see `releases`)")
@@ -344,6 +362,10 @@ void AddRelease(CLI::App& app, std::vector<CliCommand>& commands,
                           return Status::Ok();
                         }));
                       }});
+}
+
+void AddDecisions(CLI::App* release, Commands& commands, Connect connect,
+                  std::shared_ptr<DeployArgs> d) {
   for (const char* verb : {"promote", "rollback"}) {
     const std::string name = verb;
     const AdminCommandSpec& spec = AdminCommandInfo(
@@ -365,6 +387,10 @@ void AddRelease(CLI::App& app, std::vector<CliCommand>& commands,
                           }));
                         }});
   }
+}
+
+void AddRollouts(CLI::App& app, Commands& commands, Connect connect,
+                 std::shared_ptr<DeployArgs> d) {
   CLI::App* co =
       app.add_subcommand("rollouts", std::string(AdminCommandInfo(AdminCommandId::kRollouts).help));
   co->add_flag("--json", d->json, "Print the coordinator's JSON answer");
@@ -384,7 +410,9 @@ void AddRelease(CLI::App& app, std::vector<CliCommand>& commands,
            return Status::Ok();
          }));
        }});
+}
 
+void AddReleases(CLI::App& app, Commands& commands) {
   auto repo = std::make_shared<std::string>();
   CLI::App* cl = app.add_subcommand("releases", "Releases in a repository and signature state");
   cl->add_option("--repo", *repo)->required();
@@ -408,6 +436,20 @@ void AddRelease(CLI::App& app, std::vector<CliCommand>& commands,
          }
          return 0;
        }});
+}
+
+void AddRelease(CLI::App& app, Commands& commands, Connect connect) {
+  CLI::App* release = app.add_subcommand("release", "Build, publish and sign model releases");
+  release->require_subcommand(1);
+  AddCreate(release, commands, connect);
+  AddPublish(release, commands);
+  AddSign(release, commands);
+  AddTimestamp(release, commands);
+  auto d = std::make_shared<DeployArgs>();
+  AddDeploy(release, commands, connect, d);
+  AddDecisions(release, commands, connect, d);
+  AddRollouts(app, commands, connect, d);
+  AddReleases(app, commands);
 }
 
 }  // namespace

@@ -5,11 +5,12 @@
 #include <filesystem>
 #include <thread>
 
+#include "coordinator/drift_policy.h"
 #include "coordinator/ml_backend.h"
+#include "coordinator/release_create.h"
 #include "coordinator/release_tools.h"
 #include "shared/codec/bundle_codec.h"
 #include "shared/ml/data/dataset.h"
-#include "shared/ml/weights/accuracy_gate.h"
 #include "shared/ml/weights/artifact.h"
 #include "shared/ml/weights/prune.h"
 #include "shared/release/repository.h"
@@ -58,100 +59,17 @@ class Phase {
     val_ = std::move(test);
     FEDGE_ASSIGN_OR_RETURN(std::optional<uint64_t> head, store_.Head());
     if (!head) return Status::Internal("the registry has no head model");
-    FEDGE_ASSIGN_OR_RETURN(coordinator::ExportedModel dense, FromStore(store_, *head));
-    FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle dense_state, shared::DecodeBundle(dense.blob));
-    FEDGE_ASSIGN_OR_RETURN(double dense_acc, Accuracy(dense.record.arch, dense_state));
-    // The dense model as an fp32 artifact: what a release without pruning and int8 would ship.
-    coordinator::BuildOptions dense_options;
-    dense_options.counter = 1;
-    dense_options.now = rel::SystemNow();
-    FEDGE_ASSIGN_OR_RETURN(ml::Artifact dense_artifact,
-                           coordinator::BuildArtifact(dense, {}, dense_options));
-    FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> dense_bytes, ml::EncodeArtifact(dense_artifact));
-    Step("dense model", {{"version", dense.record.version},
-                         {"arch", dense.record.arch},
-                         {"parameters", dense_state.NumElements()},
-                         {"validation_accuracy", dense_acc},
-                         {"fp32_artifact_bytes", dense_bytes.size()}});
-
-    uint64_t candidate_version = *head;
-    if (r_.prune > 0) {
-      const auto t = Clock::now();
-      coordinator::PruneRequest request;
-      request.version = *head;
-      request.fraction = r_.prune;
-      request.prune_hidden = r_.prune_hidden;
-      FEDGE_ASSIGN_OR_RETURN(coordinator::ModelRecord pruned,
-                             server_.engine().PruneHeadAndWait(request));
-      FEDGE_ASSIGN_OR_RETURN(coordinator::ExportedModel pm, FromStore(store_, pruned.version));
-      FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle ps, shared::DecodeBundle(pm.blob));
-      FEDGE_ASSIGN_OR_RETURN(double acc, Accuracy(pruned.arch, ps));
-      Step("prune", {{"from_version", *head},
-                     {"version", pruned.version},
-                     {"arch", pruned.arch},
-                     {"fraction", r_.prune},
-                     {"parameters", ps.NumElements()},
-                     {"validation_accuracy", acc},
-                     {"seconds", Seconds(t)}});
-      candidate_version = pruned.version;
-      if (r_.finetune_rounds > 0) {
-        const auto tf = Clock::now();
-        const size_t before = env_.completed_rounds();
-        server_.engine().StartRounds(static_cast<uint64_t>(r_.finetune_rounds), [](uint64_t) {});
-        const auto limit =
-            std::chrono::seconds(static_cast<int64_t>(r_.finetune_rounds) *
-                                     (env_.scenario->round_timeout_seconds * 2 + 60) +
-                                 60);
-        const bool done = WaitFor(
-            [&] {
-              return env_.completed_rounds() >= before + static_cast<size_t>(r_.finetune_rounds);
-            },
-            limit);
-        if (!done) return Status::DeadlineExceeded("federated fine-tuning rounds did not finish");
-        FEDGE_ASSIGN_OR_RETURN(std::optional<uint64_t> tuned, store_.Head());
-        FEDGE_ASSIGN_OR_RETURN(coordinator::ExportedModel tm, FromStore(store_, *tuned));
-        FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle ts, shared::DecodeBundle(tm.blob));
-        FEDGE_ASSIGN_OR_RETURN(double tacc, Accuracy(tm.record.arch, ts));
-        Step("federated fine-tuning", {{"rounds", r_.finetune_rounds},
-                                       {"version", *tuned},
-                                       {"arch", tm.record.arch},
-                                       {"validation_accuracy", tacc},
-                                       {"seconds", Seconds(tf)}});
-        candidate_version = *tuned;
-      }
-    }
-
+    FEDGE_RETURN_IF_ERROR(MeasureDense(*head));
+    FEDGE_ASSIGN_OR_RETURN(uint64_t candidate_version, PruneAndFineTune(*head));
     FEDGE_ASSIGN_OR_RETURN(coordinator::ExportedModel candidate,
                            FromStore(store_, candidate_version));
-    FEDGE_ASSIGN_OR_RETURN(std::string good, Release(candidate, /*gate=*/true, dense_acc,
-                                                     dense_bytes.size(), "release"));
+    FEDGE_ASSIGN_OR_RETURN(std::string good, Release(candidate, /*gate=*/true, "release"));
     json out = {{"steps", steps_}, {"result", "gate refused"}};
     if (!good.empty()) {
       FEDGE_ASSIGN_OR_RETURN(std::string state, Deploy(good));
       out["result"] = state;
       if (state == "promoted" && r_.regress_prune > 0) {
-        // An operator's mistake: the release pruned once more, not fine-tuned, not gated.
-        FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle cs, shared::DecodeBundle(candidate.blob));
-        FEDGE_ASSIGN_OR_RETURN(
-            ml::Pruned worse,
-            ml::PruneChannels(candidate.record.arch, cs, {r_.regress_prune, r_.prune_hidden}));
-        coordinator::ExportedModel bad = candidate;
-        bad.record.arch = worse.arch;
-        FEDGE_ASSIGN_OR_RETURN(bad.blob, shared::EncodeBundle(worse.state));
-        bad.record.metrics["prune"] = {{"method", "l1_channels"},
-                                       {"fraction", r_.regress_prune},
-                                       {"hidden", r_.prune_hidden},
-                                       {"from", candidate.record.version},
-                                       {"fine_tune_rounds", uint64_t{0}}};  // its recipe
-        bad.record.digest_hex = shared::ToHex(shared::Sha256(bad.blob));
-        bad.record.size_bytes = bad.blob.size();
-        FEDGE_ASSIGN_OR_RETURN(std::string bad_name, Release(bad, /*gate=*/false, dense_acc,
-                                                             dense_bytes.size(), "regressed"));
-        FEDGE_ASSIGN_OR_RETURN(std::string bad_state, Deploy(bad_name));
-        out["regressed_result"] = bad_state;
-        // The canaries return to the good release.
-        const bool back = WaitFor([&] { return AllServe(good); }, std::chrono::seconds(120));
-        Step("after rollback", {{"all_clients_on", back ? good : "(not all)"}});
+        FEDGE_ASSIGN_OR_RETURN(out["regressed_result"], Regress(candidate, good));
       }
     }
     out["steps"] = steps_;
@@ -162,6 +80,101 @@ class Phase {
   }
 
  private:
+  // The head model `head` (dense): its accuracy and the size of its fp32 artifact, what a
+  // release without pruning and int8 would ship.
+  Status MeasureDense(uint64_t head) {
+    FEDGE_ASSIGN_OR_RETURN(coordinator::ExportedModel dense, FromStore(store_, head));
+    FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle dense_state, shared::DecodeBundle(dense.blob));
+    FEDGE_ASSIGN_OR_RETURN(dense_acc_, Accuracy(dense.record.arch, dense_state));
+    coordinator::BuildOptions dense_options;
+    dense_options.counter = 1;
+    dense_options.now = rel::SystemNow();
+    FEDGE_ASSIGN_OR_RETURN(ml::Artifact dense_artifact,
+                           coordinator::BuildArtifact(dense, {}, dense_options));
+    FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> dense_bytes, ml::EncodeArtifact(dense_artifact));
+    dense_bytes_ = dense_bytes.size();
+    Step("dense model", {{"version", dense.record.version},
+                         {"arch", dense.record.arch},
+                         {"parameters", dense_state.NumElements()},
+                         {"validation_accuracy", dense_acc_},
+                         {"fp32_artifact_bytes", dense_bytes_}});
+    return Status::Ok();
+  }
+
+  // Steps 1-2 when the scenario prunes: the registry version the release is built from.
+  Result<uint64_t> PruneAndFineTune(uint64_t head) {
+    if (r_.prune <= 0) return head;
+    const auto t = Clock::now();
+    coordinator::PruneRequest request;
+    request.version = head;
+    request.fraction = r_.prune;
+    request.prune_hidden = r_.prune_hidden;
+    FEDGE_ASSIGN_OR_RETURN(coordinator::ModelRecord pruned,
+                           server_.engine().PruneHeadAndWait(request));
+    FEDGE_ASSIGN_OR_RETURN(coordinator::ExportedModel pm, FromStore(store_, pruned.version));
+    FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle ps, shared::DecodeBundle(pm.blob));
+    FEDGE_ASSIGN_OR_RETURN(double acc, Accuracy(pruned.arch, ps));
+    Step("prune", {{"from_version", head},
+                   {"version", pruned.version},
+                   {"arch", pruned.arch},
+                   {"fraction", r_.prune},
+                   {"parameters", ps.NumElements()},
+                   {"validation_accuracy", acc},
+                   {"seconds", Seconds(t)}});
+    if (r_.finetune_rounds <= 0) return pruned.version;
+    return FineTune();
+  }
+
+  // Federated fine-tuning rounds on the pruned head: the tuned head version.
+  Result<uint64_t> FineTune() {
+    const auto tf = Clock::now();
+    const size_t before = env_.completed_rounds();
+    server_.engine().StartRounds(static_cast<uint64_t>(r_.finetune_rounds), [](uint64_t) {});
+    const auto limit = std::chrono::seconds(static_cast<int64_t>(r_.finetune_rounds) *
+                                                (env_.scenario->round_timeout_seconds * 2 + 60) +
+                                            60);
+    const bool done = WaitFor(
+        [&] { return env_.completed_rounds() >= before + static_cast<size_t>(r_.finetune_rounds); },
+        limit);
+    if (!done) return Status::DeadlineExceeded("federated fine-tuning rounds did not finish");
+    FEDGE_ASSIGN_OR_RETURN(std::optional<uint64_t> tuned, store_.Head());
+    FEDGE_ASSIGN_OR_RETURN(coordinator::ExportedModel tm, FromStore(store_, *tuned));
+    FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle ts, shared::DecodeBundle(tm.blob));
+    FEDGE_ASSIGN_OR_RETURN(double tacc, Accuracy(tm.record.arch, ts));
+    Step("federated fine-tuning", {{"rounds", r_.finetune_rounds},
+                                   {"version", *tuned},
+                                   {"arch", tm.record.arch},
+                                   {"validation_accuracy", tacc},
+                                   {"seconds", Seconds(tf)}});
+    return *tuned;
+  }
+
+  // Step 7, an operator's mistake: `candidate` pruned once more, not fine-tuned, not gated,
+  // released and deployed; the canaries must roll it back to `good`. Its rollout's state.
+  Result<std::string> Regress(const coordinator::ExportedModel& candidate,
+                              const std::string& good) {
+    FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle cs, shared::DecodeBundle(candidate.blob));
+    FEDGE_ASSIGN_OR_RETURN(
+        ml::Pruned worse,
+        ml::PruneChannels(candidate.record.arch, cs, {r_.regress_prune, r_.prune_hidden}));
+    coordinator::ExportedModel bad = candidate;
+    bad.record.arch = worse.arch;
+    FEDGE_ASSIGN_OR_RETURN(bad.blob, shared::EncodeBundle(worse.state));
+    bad.record.metrics["prune"] = {{"method", "l1_channels"},
+                                   {"fraction", r_.regress_prune},
+                                   {"hidden", r_.prune_hidden},
+                                   {"from", candidate.record.version},
+                                   {"fine_tune_rounds", uint64_t{0}}};  // its recipe
+    bad.record.digest_hex = shared::ToHex(shared::Sha256(bad.blob));
+    bad.record.size_bytes = bad.blob.size();
+    FEDGE_ASSIGN_OR_RETURN(std::string bad_name, Release(bad, /*gate=*/false, "regressed"));
+    FEDGE_ASSIGN_OR_RETURN(std::string bad_state, Deploy(bad_name));
+    // The canaries return to the good release.
+    const bool back = WaitFor([&] { return AllServe(good); }, std::chrono::seconds(120));
+    Step("after rollback", {{"all_clients_on", back ? good : "(not all)"}});
+    return bad_state;
+  }
+
   Result<double> Accuracy(const std::string& arch, const shared::TensorBundle& state) {
     return coordinator::ValidationAccuracy(arch, state, val_, r_.validation_examples);
   }
@@ -175,67 +188,74 @@ class Phase {
     steps_.push_back(std::move(detail));
   }
 
-  // Builds, gates (when `gate`), publishes and signs a release of `model`; its target name, or
-  // "" when the gate refused it.
-  Result<std::string> Release(const coordinator::ExportedModel& model, bool gate, double dense_acc,
-                              size_t dense_bytes, const std::string& label) {
+  // The reference drift profile the coordinator stored for registry version `version`; empty
+  // if there is none (or it cannot be read).
+  std::vector<uint8_t> Profile(uint64_t version) {
+    auto p = store_.GetDrift(coordinator::ReferenceProfileKey(version));
+    return p.ok() && p->has_value() ? **p : std::vector<uint8_t>();
+  }
+
+  // Builds, gates (when `gate`; else measures only), writes and publishes a release of `model`
+  // (coordinator::CreateRelease) and signs it; its target name, or "" when the gate refused it.
+  Result<std::string> Release(const coordinator::ExportedModel& model, bool gate,
+                              const std::string& label) {
     const auto t = Clock::now();
-    coordinator::BuildOptions b;
-    b.quantization = r_.quantize == "int8" ? "int8_per_channel" : r_.quantize;
-    FEDGE_ASSIGN_OR_RETURN(uint64_t highest, coordinator::HighestReleaseCounter(env_.repo.repo));
-    b.counter = highest + 1;
-    b.parent = highest;
-    b.model_id = "fedge-sim";
-    b.now = rel::SystemNow();
-    std::vector<uint8_t> profile;
-    char key[48];
-    std::snprintf(key, sizeof(key), "profile/%020llu",
-                  static_cast<unsigned long long>(model.record.version));
-    if (auto p = store_.GetDrift(key); p.ok() && p->has_value()) profile = **p;
+    coordinator::CreateReleaseOptions o;
+    o.build.quantization = r_.quantize == "int8" ? "int8_per_channel" : r_.quantize;
+    o.build.model_id = "fedge-sim";
+    o.build.now = rel::SystemNow();
+    o.repo = env_.repo.repo;
+    o.out = env_.out_dir + "/release/" + label + ".fdga";
+    o.publish = true;
+    o.gate.mode = gate ? coordinator::GateMode::kEnforce : coordinator::GateMode::kReport;
+    o.gate.max_drop_points = r_.gate_max_drop;
+    o.gate.reference_accuracy = dense_acc_;
+    o.gate.record_accuracy = false;
     // The recipe (pruning, federated fine-tuning rounds) comes from the registry record.
-    FEDGE_ASSIGN_OR_RETURN(ml::Artifact artifact, coordinator::BuildArtifact(model, profile, b));
-    FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ml::EncodeArtifact(artifact));
-    FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle state, ml::ArtifactState(artifact));
-    FEDGE_ASSIGN_OR_RETURN(double acc, Accuracy(artifact.arch, state));
-    std::string line;
-    Status verdict = ml::CheckAccuracyGate(acc, dense_acc, r_.gate_max_drop, &line);
-    json detail = {{"arch", artifact.arch},
-                   {"quantization", artifact.recipe.quantization},
-                   {"fine_tuning", artifact.recipe.fine_tuning},
-                   {"artifact_bytes", bytes.size()},
-                   {"validation_accuracy", acc},
-                   {"dense_validation_accuracy", dense_acc},
-                   {"gate", gate ? line : "skipped (" + line + ")"}};
-    if (label == "release") {
-      benchmark_ = {{"dense_fp32_artifact_bytes", dense_bytes},
-                    {"release_artifact_bytes", bytes.size()},
-                    {"size_ratio", static_cast<double>(dense_bytes) / bytes.size()},
-                    {"dense_validation_accuracy", dense_acc},
-                    {"release_validation_accuracy", acc},
-                    {"accuracy_drop_points", 100.0 * (dense_acc - acc)},
-                    {"validation_examples", r_.validation_examples}};
-    }
-    if (gate && !verdict.ok()) {
-      if (verdict.code() != shared::Code::kPermissionDenied) return verdict;
+    FEDGE_ASSIGN_OR_RETURN(
+        coordinator::CreatedRelease r,
+        coordinator::CreateRelease(model, Profile(model.record.version), o,
+                                   [this](const std::string& arch, const shared::TensorBundle& s) {
+                                     return Accuracy(arch, s);
+                                   }));
+    json detail = ReleaseDetail(r, gate);
+    if (label == "release") Benchmark(r);
+    if (r.refused) {
+      if (r.verdict.code() != shared::Code::kPermissionDenied) return r.verdict;
       Step(label + " gate refused", detail);
       return std::string();
     }
-    const std::string path = env_.out_dir + "/release/" + label + ".fdga";
-    FEDGE_RETURN_IF_ERROR(shared::WriteFileAtomic(path, bytes, 0644));
-    coordinator::PublishOptions p;
-    p.repo = env_.repo.repo;
-    p.artifact_path = path;
-    p.now = rel::SystemNow();
-    FEDGE_ASSIGN_OR_RETURN(rel::TargetInfo target, coordinator::Publish(p));
     for (rel::Role role : {rel::Role::kTargets, rel::Role::kSnapshot, rel::Role::kTimestamp}) {
       FEDGE_RETURN_IF_ERROR(coordinator::SignRole(env_.repo.repo, env_.repo.keys, role).status());
     }
-    detail["target"] = target.name;
-    detail["release_counter"] = target.release_counter;
-    detail["sha256"] = shared::ToHex(target.sha256);
+    detail["target"] = r.published->name;
+    detail["release_counter"] = r.published->release_counter;
+    detail["sha256"] = shared::ToHex(r.published->sha256);
     detail["seconds"] = Seconds(t);
     Step(label + " signed", detail);
-    return target.name;
+    return r.published->name;
+  }
+
+  json ReleaseDetail(const coordinator::CreatedRelease& r, bool gate) const {
+    return {{"arch", r.arch},
+            {"quantization", r.recipe.quantization},
+            {"fine_tuning", r.recipe.fine_tuning},
+            {"artifact_bytes", r.bytes.size()},
+            {"validation_accuracy", *r.candidate_accuracy},
+            {"dense_validation_accuracy", dense_acc_},
+            {"gate", gate ? r.gate_line : "skipped (" + r.gate_line + ")"}};
+  }
+
+  // The report's benchmark: the dense fp32 artifact against the release.
+  void Benchmark(const coordinator::CreatedRelease& r) {
+    const double acc = *r.candidate_accuracy;
+    benchmark_ = {{"dense_fp32_artifact_bytes", dense_bytes_},
+                  {"release_artifact_bytes", r.bytes.size()},
+                  {"size_ratio", static_cast<double>(dense_bytes_) / r.bytes.size()},
+                  {"dense_validation_accuracy", dense_acc_},
+                  {"release_validation_accuracy", acc},
+                  {"accuracy_drop_points", 100.0 * (dense_acc_ - acc)},
+                  {"validation_examples", r_.validation_examples}};
   }
 
   bool AllServe(const std::string& target) const {
@@ -291,6 +311,8 @@ class Phase {
   coordinator::Server& server_;
   coordinator::Store& store_;
   ml::Dataset val_;
+  double dense_acc_ = 0;    // the dense head's validation accuracy (the gate's reference)
+  size_t dense_bytes_ = 0;  // its fp32 artifact's size
   json steps_ = json::array();
   json benchmark_ = json::object();
 };

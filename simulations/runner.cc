@@ -24,7 +24,7 @@
 #include "shared/ml/torch/runtime.h"
 #include "simulations/camera.h"
 #include "simulations/release_phase.h"
-#include "simulations/report_html.h"
+#include "simulations/run_report.h"
 #include "simulations/stream.h"
 
 namespace fedge::sim {
@@ -46,42 +46,6 @@ std::string Megabytes(uint64_t bytes) {
   return buf;
 }
 
-json ScenarioJson(const Scenario& s) {
-  return {{"name", s.name},
-          {"file", s.path},
-          {"clients", s.clients},
-          {"rounds", s.rounds},
-          {"seed", s.seed},
-          {"partition", s.partition},
-          {"alpha", s.alpha},
-          {"holdout_fraction", s.holdout_fraction},
-          {"local_epochs", s.local_epochs},
-          {"batch_size", s.batch_size},
-          {"learning_rate", s.learning_rate},
-          {"momentum", s.momentum},
-          {"codec", s.codec},
-          {"topk_fraction", s.topk_fraction},
-          {"fraction_fit", s.fraction_fit},
-          {"arch", s.arch},
-          {"torch_threads", s.torch_threads},
-          {"silent_clients", s.silent_clients},
-          {"camera", s.camera},
-          {"frames_per_client", s.frames_per_client},
-          {"augment", s.augment.Enabled()}};
-}
-
-json EvalJson(const ml::EvalResult& e) {
-  return {{"accuracy", e.accuracy},   {"loss", e.loss},     {"macro_f1", e.macro_f1},
-          {"precision", e.precision}, {"recall", e.recall}, {"examples", e.examples}};
-}
-
-// Evaluates a stored model version on the test set.
-Result<ml::EvalResult> EvaluateVersion(coordinator::Store& store, uint64_t version,
-                                       const ml::Dataset& test) {
-  FEDGE_ASSIGN_OR_RETURN(ml::Model model, LoadVersion(store, version));
-  return model.Evaluate(test, {});
-}
-
 // `n` of `indices` drawn without replacement (deterministic from `seed`), in ascending order;
 // all of them when n is 0 or not smaller.
 std::vector<int64_t> SampleIndices(std::vector<int64_t> indices, int n, uint64_t seed) {
@@ -93,18 +57,14 @@ std::vector<int64_t> SampleIndices(std::vector<int64_t> indices, int n, uint64_t
   return indices;
 }
 
-}  // namespace
-
-Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
-  const auto t_start = Clock::now();
+// A throw-away project under out_dir/project: CA, coordinator, one certificate per client.
+Result<shared::ProvisionResult> ProvisionProject(const Scenario& sc, const std::string& out_dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  fs::create_directories(options.out_dir, ec);
-  if (ec) return Status::IOError("cannot create " + options.out_dir + ": " + ec.message());
-  const std::string project = options.out_dir + "/project";
+  fs::create_directories(out_dir, ec);
+  if (ec) return Status::IOError("cannot create " + out_dir + ": " + ec.message());
+  const std::string project = out_dir + "/project";
   fs::remove_all(project, ec);
-
-  // 1. A throw-away project: CA, coordinator, one certificate per client.
   shared::ProvisionOptions po;
   po.templates = coordinator::ProjectKitTemplates();
   po.out_dir = project;
@@ -119,9 +79,12 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   po.alpha = sc.alpha;
   po.seed = sc.seed;
   po.force = true;
-  FEDGE_ASSIGN_OR_RETURN(shared::ProvisionResult kits, shared::Provision(po));
+  return shared::Provision(po);
+}
 
-  // 2. The coordinator, from its kit, with the scenario's round settings.
+// The coordinator's config from its kit, with the scenario's round settings.
+Result<coordinator::CoordinatorConfig> CoordinatorConfigFor(const Scenario& sc,
+                                                            const shared::ProvisionResult& kits) {
   FEDGE_ASSIGN_OR_RETURN(
       coordinator::CoordinatorConfig cc,
       coordinator::LoadCoordinatorConfig(kits.coordinator_kit + "/coordinator.toml"));
@@ -129,7 +92,8 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   cc.port = 0;
   // The registry stays in the kit's data directory, so the coordinator can be started again on
   // it afterwards (fedge-coordinator --config .../coordinator.toml --serve) for fedgectl.
-  fs::remove_all(cc.data_dir, ec);
+  std::error_code ec;
+  std::filesystem::remove_all(cc.data_dir, ec);
   cc.threads = 1;
   cc.heartbeat_ms = 2000;
   cc.rounds.count = sc.rounds;
@@ -150,165 +114,275 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   cc.drift = sc.drift;
   cc.model_arch = sc.arch;
   cc.model_seed = sc.model_seed;
-  std::optional<ReleaseRepo> release_repo;
-  if (sc.release.enabled) {
-    FEDGE_ASSIGN_OR_RETURN(release_repo, PrepareReleaseRepo(options.out_dir));
-    cc.release.repo = release_repo->repo;
-    cc.release.max_accuracy_drop = sc.release.max_accuracy_drop;
-    cc.release.canary_timeout_seconds = sc.release.canary_timeout_seconds;
+  return cc;
+}
+
+// With a [release] section: the release repository (keys, root) and the coordinator's release
+// settings. The repository must exist before the coordinator starts: it serves it.
+Result<std::optional<ReleaseRepo>> PrepareRelease(const Scenario& sc, const std::string& out_dir,
+                                                  coordinator::CoordinatorConfig* cc) {
+  if (!sc.release.enabled) return std::optional<ReleaseRepo>();
+  FEDGE_ASSIGN_OR_RETURN(ReleaseRepo repo, PrepareReleaseRepo(out_dir));
+  cc->release.repo = repo.repo;
+  cc->release.max_accuracy_drop = sc.release.max_accuracy_drop;
+  cc->release.canary_timeout_seconds = sc.release.canary_timeout_seconds;
+  return std::optional<ReleaseRepo>(std::move(repo));
+}
+
+// The round callback: records each round in `summaries`; on a progress bar (when `progress`
+// is set), a round line and the bar. `mu` guards summaries and progress.
+std::function<void(const coordinator::RoundSummary&)> RoundRecorder(
+    const Scenario& sc, std::mutex& mu, std::vector<coordinator::RoundSummary>& summaries,
+    std::optional<shared::Progress>& progress) {
+  return [&sc, &mu, &summaries, &progress](const coordinator::RoundSummary& s) {
+    std::lock_guard<std::mutex> lock(mu);
+    summaries.push_back(s);
+    if (!progress) return;
+    std::string acc = s.evaluation.contains("accuracy")
+                          ? std::to_string(s.evaluation["accuracy"].get<double>()).substr(0, 6)
+                          : "n/a";
+    char line[256];
+    std::snprintf(line, sizeof(line),
+                  "round %3llu/%d  federated accuracy %s  train loss %.4f  updates %d/%d  "
+                  "up %s  down %s  %.1f s",
+                  static_cast<unsigned long long>(s.round), sc.rounds, acc.c_str(), s.train_loss,
+                  s.updates, s.sampled, Megabytes(s.bytes_in).c_str(),
+                  Megabytes(s.bytes_out).c_str(), s.seconds);
+    progress->Println(line);
+    progress->Set(s.round, "accuracy " + acc);
+  };
+}
+
+// What the clients are built from, and what building them yields.
+struct Fleet {
+  const Scenario* sc = nullptr;
+  const shared::ProvisionResult* kits = nullptr;
+  uint16_t port = 0;
+  const std::optional<ReleaseRepo>* release_repo = nullptr;
+  std::shared_ptr<const ml::Dataset> train;
+  std::vector<std::unique_ptr<client::Client>>* clients = nullptr;
+  std::vector<StreamSite>* stream_sites = nullptr;  // stream: what each site sees later
+  std::vector<std::vector<int64_t>> site_indices;   // camera: frames of each site
+};
+
+// Client `i`'s config from its kit with the scenario's settings; its old state removed.
+Result<client::ClientConfig> ClientConfigFor(const Fleet& f, size_t i) {
+  const Scenario& sc = *f.sc;
+  FEDGE_ASSIGN_OR_RETURN(client::ClientConfig ccfg,
+                         client::LoadClientConfig(f.kits->client_kits[i] + "/client.toml"));
+  ccfg.port = f.port;
+  ccfg.threads = sc.torch_threads;
+  ccfg.drift.monitor = sc.monitor;
+  // ccfg.state_dir stays the kit's (project/clients/<id>/state), so `fedge-client infer
+  // --config <kit>/client.toml` finds the model the client installed during the run.
+  ccfg.data.num_partitions = sc.clients;
+  ccfg.data.index = static_cast<int>(i % sc.clients);
+  ccfg.data.partition = sc.partition;
+  ccfg.data.alpha = sc.alpha;
+  ccfg.data.shards_per_client = sc.shards_per_client;
+  ccfg.data.seed = sc.seed;
+  ccfg.data.holdout_fraction = sc.holdout_fraction;
+  if (*f.release_repo) ccfg.update.root = (*f.release_repo)->root;
+  std::error_code ec;
+  std::filesystem::remove_all(ccfg.state_dir, ec);
+  return ccfg;
+}
+
+// The rest of a camera site's partition `train` (after its video's frames `used`): held-out
+// items for the paired evaluation, then the live stream (looping if shorter than the stream).
+Result<StreamSite> StreamSiteFor(const Scenario& sc, const std::string& id,
+                                 const std::vector<int64_t>& train,
+                                 const std::vector<int64_t>& video) {
+  StreamSite site;
+  site.id = id;
+  const std::set<int64_t> used(video.begin(), video.end());
+  for (int64_t k : train) {
+    if (used.count(k)) continue;
+    if (static_cast<int>(site.eval_items.size()) < sc.eval_frames) {
+      site.eval_items.push_back(k);
+    } else {
+      site.stream_items.push_back(k);
+    }
   }
+  if (site.stream_items.empty()) {
+    return Status::InvalidArgument(sc.path + ": client " + site.id +
+                                   " has no items left for its live stream; "
+                                   "lower camera.frames_per_client or stream.eval_frames");
+  }
+  return site;
+}
+
+// Camera scenarios: the partition becomes the site's camera video (the client learns from its
+// store; no LocalData). Otherwise the partition itself, capped at max_train_per_client.
+Result<client::LocalData> ClientData(Fleet& f, size_t i, client::ClientConfig& ccfg) {
+  const Scenario& sc = *f.sc;
+  client::LocalData data;
+  if (!sc.camera) {
+    FEDGE_ASSIGN_OR_RETURN(data, client::LoadLocalData(ccfg.data, f.train));
+    if (sc.max_train_per_client > 0 &&
+        data.train.size() > static_cast<size_t>(sc.max_train_per_client)) {
+      data.train.resize(static_cast<size_t>(sc.max_train_per_client));  // a shuffled share
+      std::fill(data.class_counts.begin(), data.class_counts.end(), 0);
+      for (int64_t k : data.train) ++data.class_counts[f.train->labels[k]];
+    }
+    return data;
+  }
+  client::DataSettings all = ccfg.data;
+  all.holdout_fraction = 0;
+  FEDGE_ASSIGN_OR_RETURN(client::LocalData part, client::LoadLocalData(all, f.train));
+  if (static_cast<int>(i) < sc.clients) {
+    f.site_indices.push_back(SampleIndices(part.train, sc.frames_per_client, sc.seed + i));
+    if (sc.stream_frames > 0) {
+      FEDGE_ASSIGN_OR_RETURN(StreamSite site, StreamSiteFor(sc, f.kits->client_ids[i], part.train,
+                                                            f.site_indices.back()));
+      f.stream_sites->push_back(std::move(site));
+    }
+  }
+  ccfg.data.source = "store";
+  return data;
+}
+
+// The clients: real TLS over loopback, sharing one dataset copy and a compute pool; the silent
+// ones never answer.
+Status MakeClients(Fleet& f, net::asio::io_context& io, net::asio::thread_pool& compute) {
+  for (size_t i = 0; i < f.kits->client_kits.size(); ++i) {
+    FEDGE_ASSIGN_OR_RETURN(client::ClientConfig ccfg, ClientConfigFor(f, i));
+    FEDGE_ASSIGN_OR_RETURN(client::LocalData data, ClientData(f, i, ccfg));
+    auto c = std::make_unique<client::Client>(std::move(ccfg), std::move(data), io, &compute);
+    FEDGE_RETURN_IF_ERROR(c->Init().WithContext(f.kits->client_ids[i]));
+    if (static_cast<int>(i) >= f.sc->clients) c->set_faults({.never_answer = true});
+    if (static_cast<size_t>(i) < f.stream_sites->size()) (*f.stream_sites)[i].client = c.get();
+    f.clients->push_back(std::move(c));
+  }
+  return Status::Ok();
+}
+
+// Renders each camera site's video and feeds it to its client, two sites at a time; the
+// report's camera sites.
+Result<json> FeedCameras(const Fleet& f, const std::string& out_dir) {
+  const Scenario& sc = *f.sc;
+  std::vector<json> fed(f.site_indices.size());
+  FEDGE_RETURN_IF_ERROR(ParallelFor(f.site_indices.size(), 2, [&](size_t i) -> Status {
+    FEDGE_ASSIGN_OR_RETURN(SiteVideo site,
+                           RenderSite(*f.train, f.site_indices[i], static_cast<int>(i), sc,
+                                      out_dir + "/camera", f.kits->client_ids[i]));
+    FEDGE_ASSIGN_OR_RETURN(fed[i], FeedClient(*(*f.clients)[i]->store(), site, sc.frame_format));
+    fed[i]["client"] = f.kits->client_ids[i];
+    return Status::Ok();
+  }));
+  json camera_sites = json::array();
+  for (json& j : fed) camera_sites.push_back(std::move(j));
+  return camera_sites;
+}
+
+// The start line and (under `mu`) the rounds' progress bar.
+void AnnounceStart(const Scenario& sc, uint16_t port, double startup_seconds, std::mutex& mu,
+                   std::optional<shared::Progress>& progress) {
+  std::printf(
+      "fedge-sim: %s: %d clients%s, %d rounds, coordinator on 127.0.0.1:%u "
+      "(mutual TLS), start-up %.2f s\n",
+      sc.name.c_str(), sc.clients,
+      sc.silent_clients ? (" + " + std::to_string(sc.silent_clients) + " silent").c_str() : "",
+      sc.rounds, port, startup_seconds);
+  std::fflush(stdout);
+  std::lock_guard<std::mutex> lock(mu);
+  shared::Progress::Options bar;
+  bar.label = "rounds";
+  bar.total = static_cast<uint64_t>(sc.rounds);
+  bar.out = stdout;
+  bar.plain_every = 0.25;
+  progress.emplace(std::move(bar));
+}
+
+// Steps 1 and 2: the project's kits into *kits, the release repository (if any) into
+// *release_repo, and the coordinator's config.
+Result<coordinator::CoordinatorConfig> SetUpProject(const Scenario& sc, const std::string& out_dir,
+                                                    shared::ProvisionResult* kits,
+                                                    std::optional<ReleaseRepo>* release_repo) {
+  FEDGE_ASSIGN_OR_RETURN(*kits, ProvisionProject(sc, out_dir));
+  FEDGE_ASSIGN_OR_RETURN(coordinator::CoordinatorConfig cc, CoordinatorConfigFor(sc, *kits));
+  FEDGE_ASSIGN_OR_RETURN(*release_repo, PrepareRelease(sc, out_dir, &cc));
+  return cc;
+}
+
+// The training split every client shares (LibTorch set to the scenario's threads first).
+Result<std::shared_ptr<const ml::Dataset>> LoadSharedTrain(const Scenario& sc) {
+  ml::ConfigureRuntime(sc.torch_threads);
+  FEDGE_ASSIGN_OR_RETURN(ml::Dataset train_set,
+                         ml::LoadFashionMnist(sc.data_dir, ml::Split::kTrain));
+  return std::make_shared<const ml::Dataset>(std::move(train_set));
+}
+
+// Makes the clients, feeds camera sites their videos and starts the clients; the report's
+// camera sites (empty without a camera).
+Result<json> StartClients(Fleet& f, net::asio::io_context& io, net::asio::thread_pool& compute,
+                          const std::string& out_dir) {
+  FEDGE_RETURN_IF_ERROR(MakeClients(f, io, compute));
+  json camera_sites = json::array();
+  if (f.sc->camera) {
+    FEDGE_ASSIGN_OR_RETURN(camera_sites, FeedCameras(f, out_dir));
+  }
+  for (auto& c : *f.clients) c->Start();
+  return camera_sites;
+}
+
+// The stream phase's view of the run; completed_rounds reads `summaries` under `mu`.
+StreamEnv MakeStreamEnv(const Scenario& sc, const ml::Dataset* train, coordinator::Server* server,
+                        std::mutex& mu, const std::vector<coordinator::RoundSummary>& summaries,
+                        bool quiet) {
+  StreamEnv env;
+  env.scenario = &sc;
+  env.train = train;
+  env.server = server;
+  env.completed_rounds = [&mu, &summaries] {
+    std::lock_guard<std::mutex> lock(mu);
+    return summaries.size();
+  };
+  env.quiet = quiet;
+  return env;
+}
+
+}  // namespace
+
+Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
+  const auto t_start = Clock::now();
+  // 1. A throw-away project; 2. the coordinator, from its kit.
+  shared::ProvisionResult kits;
+  std::optional<ReleaseRepo> release_repo;
+  FEDGE_ASSIGN_OR_RETURN(coordinator::CoordinatorConfig cc,
+                         SetUpProject(sc, options.out_dir, &kits, &release_repo));
   coordinator::Server server(cc, coordinator::TorchInitialModel);
   FEDGE_RETURN_IF_ERROR(server.Start());
 
   std::mutex mu;
   std::vector<coordinator::RoundSummary> summaries;
-  auto t_first_round = Clock::now();
   // Rounds on a terminal: a progress bar with rate and ETA under the round lines; elsewhere
   // the round lines and a plain progress line each quarter.
   std::optional<shared::Progress> progress;  // guarded by mu; from the first round on
-  server.engine().set_round_callback([&](const coordinator::RoundSummary& s) {
-    std::lock_guard<std::mutex> lock(mu);
-    summaries.push_back(s);
-    if (progress) {
-      std::string acc = s.evaluation.contains("accuracy")
-                            ? std::to_string(s.evaluation["accuracy"].get<double>()).substr(0, 6)
-                            : "n/a";
-      char line[256];
-      std::snprintf(line, sizeof(line),
-                    "round %3llu/%d  federated accuracy %s  train loss %.4f  updates %d/%d  "
-                    "up %s  down %s  %.1f s",
-                    static_cast<unsigned long long>(s.round), sc.rounds, acc.c_str(), s.train_loss,
-                    s.updates, s.sampled, Megabytes(s.bytes_in).c_str(),
-                    Megabytes(s.bytes_out).c_str(), s.seconds);
-      progress->Println(line);
-      progress->Set(s.round, "accuracy " + acc);
-    }
-  });
+  server.engine().set_round_callback(RoundRecorder(sc, mu, summaries, progress));
 
   // 3. The clients: real TLS over loopback, sharing one dataset copy and a compute pool.
-  ml::ConfigureRuntime(sc.torch_threads);
-  FEDGE_ASSIGN_OR_RETURN(ml::Dataset train_set,
-                         ml::LoadFashionMnist(sc.data_dir, ml::Split::kTrain));
-  auto shared_train = std::make_shared<const ml::Dataset>(std::move(train_set));
+  FEDGE_ASSIGN_OR_RETURN(std::shared_ptr<const ml::Dataset> shared_train, LoadSharedTrain(sc));
   net::asio::io_context client_io(1);
   net::asio::thread_pool compute(1);
   std::vector<std::unique_ptr<client::Client>> clients;
-  json camera_sites = json::array();
-  std::vector<std::vector<int64_t>> site_indices;  // camera: frames of each site
-  std::vector<StreamSite> stream_sites;            // stream: what each site sees later
+  std::vector<StreamSite> stream_sites;  // stream: what each site sees later
+  Fleet fleet{&sc, &kits, server.port(), &release_repo, shared_train, &clients, &stream_sites, {}};
   const auto t_camera = Clock::now();
-  for (size_t i = 0; i < kits.client_kits.size(); ++i) {
-    FEDGE_ASSIGN_OR_RETURN(client::ClientConfig ccfg,
-                           client::LoadClientConfig(kits.client_kits[i] + "/client.toml"));
-    ccfg.port = server.port();
-    ccfg.threads = sc.torch_threads;
-    ccfg.drift.monitor = sc.monitor;
-    // ccfg.state_dir stays the kit's (project/clients/<id>/state), so `fedge-client infer
-    // --config <kit>/client.toml` finds the model the client installed during the run.
-    ccfg.data.num_partitions = sc.clients;
-    ccfg.data.index = static_cast<int>(i % sc.clients);
-    ccfg.data.partition = sc.partition;
-    ccfg.data.alpha = sc.alpha;
-    ccfg.data.shards_per_client = sc.shards_per_client;
-    ccfg.data.seed = sc.seed;
-    ccfg.data.holdout_fraction = sc.holdout_fraction;
-    if (release_repo) ccfg.update.root = release_repo->root;
-    fs::remove_all(ccfg.state_dir, ec);
-    client::LocalData data;
-    if (sc.camera) {
-      // The partition becomes the site's camera video; the client learns from its store.
-      client::DataSettings all = ccfg.data;
-      all.holdout_fraction = 0;
-      FEDGE_ASSIGN_OR_RETURN(client::LocalData part, client::LoadLocalData(all, shared_train));
-      if (static_cast<int>(i) < sc.clients) {
-        site_indices.push_back(SampleIndices(part.train, sc.frames_per_client, sc.seed + i));
-        if (sc.stream_frames > 0) {
-          // The rest of the partition: held-out items for the paired evaluation, then the
-          // live stream (looping if shorter than the stream).
-          StreamSite site;
-          site.id = kits.client_ids[i];
-          const std::set<int64_t> used(site_indices.back().begin(), site_indices.back().end());
-          for (int64_t k : part.train) {
-            if (used.count(k)) continue;
-            if (static_cast<int>(site.eval_items.size()) < sc.eval_frames) {
-              site.eval_items.push_back(k);
-            } else {
-              site.stream_items.push_back(k);
-            }
-          }
-          if (site.stream_items.empty()) {
-            return Status::InvalidArgument(sc.path + ": client " + site.id +
-                                           " has no items left for its live stream; "
-                                           "lower camera.frames_per_client or stream.eval_frames");
-          }
-          stream_sites.push_back(std::move(site));
-        }
-      }
-      ccfg.data.source = "store";
-    } else {
-      FEDGE_ASSIGN_OR_RETURN(data, client::LoadLocalData(ccfg.data, shared_train));
-      if (sc.max_train_per_client > 0 &&
-          data.train.size() > static_cast<size_t>(sc.max_train_per_client)) {
-        data.train.resize(static_cast<size_t>(sc.max_train_per_client));  // a shuffled share
-        std::fill(data.class_counts.begin(), data.class_counts.end(), 0);
-        for (int64_t k : data.train) ++data.class_counts[shared_train->labels[k]];
-      }
-    }
-    auto c =
-        std::make_unique<client::Client>(std::move(ccfg), std::move(data), client_io, &compute);
-    FEDGE_RETURN_IF_ERROR(c->Init().WithContext(kits.client_ids[i]));
-    if (static_cast<int>(i) >= sc.clients) c->set_faults({.never_answer = true});
-    if (static_cast<size_t>(i) < stream_sites.size()) stream_sites[i].client = c.get();
-    clients.push_back(std::move(c));
-  }
-  if (sc.camera) {
-    // Render each site's video and feed it to its client, two sites at a time.
-    std::vector<json> fed(site_indices.size());
-    FEDGE_RETURN_IF_ERROR(ParallelFor(site_indices.size(), 2, [&](size_t i) -> Status {
-      FEDGE_ASSIGN_OR_RETURN(SiteVideo site,
-                             RenderSite(*shared_train, site_indices[i], static_cast<int>(i), sc,
-                                        options.out_dir + "/camera", kits.client_ids[i]));
-      FEDGE_ASSIGN_OR_RETURN(fed[i], FeedClient(*clients[i]->store(), site, sc.frame_format));
-      fed[i]["client"] = kits.client_ids[i];
-      return Status::Ok();
-    }));
-    for (json& j : fed) camera_sites.push_back(std::move(j));
-  }
-  for (auto& c : clients) c->Start();
+  FEDGE_ASSIGN_OR_RETURN(json camera_sites,
+                         StartClients(fleet, client_io, compute, options.out_dir));
   std::thread client_thread([&client_io] {
     auto guard = net::asio::make_work_guard(client_io);
     client_io.run();
   });
   const double camera_seconds = sc.camera ? Seconds(t_camera) : 0.0;
   double startup_seconds = Seconds(t_start);
-  t_first_round = Clock::now();
-  if (!options.quiet) {
-    std::printf(
-        "fedge-sim: %s: %d clients%s, %d rounds, coordinator on 127.0.0.1:%u "
-        "(mutual TLS), start-up %.2f s\n",
-        sc.name.c_str(), sc.clients,
-        sc.silent_clients ? (" + " + std::to_string(sc.silent_clients) + " silent").c_str() : "",
-        sc.rounds, server.port(), startup_seconds);
-    std::fflush(stdout);
-    std::lock_guard<std::mutex> lock(mu);
-    shared::Progress::Options bar;
-    bar.label = "rounds";
-    bar.total = static_cast<uint64_t>(sc.rounds);
-    bar.out = stdout;
-    bar.plain_every = 0.25;
-    progress.emplace(std::move(bar));
-  }
+  const auto t_first_round = Clock::now();
+  if (!options.quiet) AnnounceStart(sc, server.port(), startup_seconds, mu, progress);
   // When the rounds are done, stop the clients first, then the coordinator: clients that see
   // their coordinator vanish would (rightly) start reconnecting.
-  StreamEnv stream_env;
-  stream_env.scenario = &sc;
-  stream_env.train = shared_train.get();
-  stream_env.server = &server;
-  stream_env.completed_rounds = [&] {
-    std::lock_guard<std::mutex> lock(mu);
-    return summaries.size();
-  };
-  stream_env.quiet = options.quiet;
+  StreamEnv stream_env =
+      MakeStreamEnv(sc, shared_train.get(), &server, mu, summaries, options.quiet);
   Result<json> stream_json = json();
   Result<json> release_json = json();
   auto stopped = [&options] { return options.stop != nullptr && options.stop->load(); };
@@ -350,115 +424,11 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   FEDGE_RETURN_IF_ERROR(stream_json.status().WithContext("live stream phase"));
   FEDGE_RETURN_IF_ERROR(release_json.status().WithContext("release phase"));
 
-  // 4. Report: every round's model evaluated on the 10,000 test images.
-  FEDGE_ASSIGN_OR_RETURN(ml::Dataset test, ml::LoadFashionMnist(sc.data_dir, ml::Split::kTest));
-  if (sc.camera) {
-    FEDGE_ASSIGN_OR_RETURN(ml::Model shape, ml::Model::Create(sc.arch, 0));
-    vision::InputSpec spec =
-        client::InputSpecFor(shape.input_channels(), shape.input_height(), shape.input_width());
-    FEDGE_ASSIGN_OR_RETURN(test, RenderedTestSet(test, sc, spec, options.out_dir + "/camera"));
-  }
-  ml::ConfigureRuntime(std::max(2, sc.torch_threads));
-  json rounds = json::array();
-  ml::EvalResult last{};
-  uint64_t bytes_up = 0, bytes_down = 0;
-  for (const auto& s : summaries) {
-    FEDGE_ASSIGN_OR_RETURN(ml::EvalResult e,
-                           EvaluateVersion(server.store(), s.model_version, test));
-    last = e;
-    bytes_up += s.bytes_in;
-    bytes_down += s.bytes_out;
-    rounds.push_back({{"round", s.round},
-                      {"model_version", s.model_version},
-                      {"accuracy", e.accuracy},
-                      {"loss", e.loss},
-                      {"macro_f1", e.macro_f1},
-                      {"clients", s.updates},
-                      {"sampled", s.sampled},
-                      {"rejected", s.rejected},
-                      {"examples", s.examples},
-                      {"train_loss", s.train_loss},
-                      {"federated_eval", s.evaluation},
-                      {"bytes_up", s.bytes_in},
-                      {"bytes_down", s.bytes_out},
-                      {"seconds", s.seconds}});
-  }
-  if (summaries.empty()) return Status::Internal("no round completed; see the log above");
-  const auto& final_summary = summaries.back();
-  json final_json = EvalJson(last);
-  final_json["model_version"] = std::to_string(final_summary.model_version);
-  final_json["model_digest"] = final_summary.model_digest;
-  final_json["test_examples"] = last.examples;
-  json report = {{"scenario", ScenarioJson(sc)},
-                 {"rounds", rounds},
-                 {"final", final_json},
-                 {"timing",
-                  {{"startup_seconds", startup_seconds},
-                   {"rounds_seconds", rounds_seconds},
-                   {"mean_round_seconds", rounds_seconds / static_cast<double>(summaries.size())},
-                   {"total_seconds", Seconds(t_start)}}},
-                 {"traffic", {{"bytes_up", bytes_up}, {"bytes_down", bytes_down}}},
-                 {"runtime", {{"blas", ml::BlasLibraryInUse()}}}};
-  if (sc.camera) {
-    report["camera"] = {{"sites", camera_sites},
-                        {"render_and_ingest_seconds", camera_seconds},
-                        {"test_split", "rendered: first " + std::to_string(test.size) +
-                                           " test images spread over the sites' conditions"}};
-  }
-  report["drift"] = server.engine().Snapshot().value("drift", json::object());
-  if (!stream_sites.empty()) {
-    std::vector<uint64_t> versions;
-    for (const auto& s : summaries) versions.push_back(s.model_version);
-    const uint64_t pre = (*stream_json)["pre_drift_version"].get<uint64_t>();
-    FEDGE_ASSIGN_OR_RETURN(json paired, EvaluatePaired(stream_env, stream_sites, versions, pre));
-    report["stream"] = std::move(*stream_json);
-    report["stream"]["paired"] = std::move(paired);
-    if (!options.quiet && report["stream"]["paired"]["summary"].contains("drifted_clients")) {
-      const json& d = report["stream"]["paired"]["summary"]["drifted_clients"];
-      std::printf(
-          "drifted clients: pre-drift %.4f, after drift %.4f, after retraining %.4f "
-          "(%+.2f points)\n",
-          d["pre_drift_accuracy"].get<double>(),
-          d["accuracy_after_drift_before_retraining"].get<double>(),
-          d["final_accuracy_on_drifted_frames"].get<double>(),
-          d["points_from_pre_drift"].get<double>());
-    }
-    if (!options.quiet && report["stream"]["paired"]["summary"].contains("untouched_clients")) {
-      const json& u = report["stream"]["paired"]["summary"]["untouched_clients"];
-      std::printf("untouched clients: pre-drift %.4f, final %.4f (%+.2f points)\n",
-                  u["pre_drift_accuracy"].get<double>(), u["final_accuracy"].get<double>(),
-                  u["points_from_pre_drift"].get<double>());
-    }
-  }
-  if (release_repo) {
-    report["release"] = std::move(*release_json);
-    json rows = json::array();  // report.html's releases table
-    for (const json& r : report["release"]["rollouts"]) {
-      rows.push_back({{"name", r["target"]},
-                      {"version", r["counter"]},
-                      {"state", r["state"]},
-                      {"arch", r["arch"]},
-                      {"canary_percent", r["canary_percent"]},
-                      {"steps", r["steps"]}});
-    }
-    report["releases"] = rows;
-    if (!options.quiet && report["release"]["benchmark"].contains("size_ratio")) {
-      const json& b = report["release"]["benchmark"];
-      std::printf(
-          "release: %s; artifact %llu -> %llu bytes (%.1fx smaller), validation "
-          "accuracy %.4f -> %.4f (%+.2f points)\n",
-          report["release"]["result"].get<std::string>().c_str(),
-          static_cast<unsigned long long>(b["dense_fp32_artifact_bytes"].get<uint64_t>()),
-          static_cast<unsigned long long>(b["release_artifact_bytes"].get<uint64_t>()),
-          b["size_ratio"].get<double>(), b["dense_validation_accuracy"].get<double>(),
-          b["release_validation_accuracy"].get<double>(), -b["accuracy_drop_points"].get<double>());
-    }
-  }
-  std::ofstream out(options.out_dir + "/report.json");
-  out << report.dump(2) << "\n";
-  if (!out) return Status::IOError("cannot write " + options.out_dir + "/report.json");
-  FEDGE_RETURN_IF_ERROR(WriteReportHtml(report, options.out_dir + "/report.html"));
-  return report;
+  RunRecord run{&sc,          &options,        &server,        &summaries,
+                t_start,      startup_seconds, rounds_seconds, camera_seconds,
+                camera_sites, &stream_env,     &stream_sites,  &*stream_json};
+  if (release_repo) run.release = &*release_json;
+  return WriteRunReport(run);
 }
 
 }  // namespace fedge::sim

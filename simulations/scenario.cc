@@ -89,10 +89,8 @@ Status LoadRelease(const ConfigFile& f, const std::string& path, Scenario* s) {
   return Status::Ok();
 }
 
-}  // namespace
-
-Result<Scenario> LoadScenario(const std::string& path) {
-  FEDGE_ASSIGN_OR_RETURN(ConfigFile f, ConfigFile::Load(path));
+// Every key a scenario file may have.
+std::set<std::string> KnownKeys() {
   std::set<std::string> known = coordinator::AugmentKeys();
   known.insert(coordinator::DriftKeys().begin(), coordinator::DriftKeys().end());
   known.insert({"drift.events", "stream.frames", "stream.step_frames", "stream.label_budget",
@@ -139,58 +137,84 @@ Result<Scenario> LoadScenario(const std::string& path) {
                 "release.max_accuracy_drop",
                 "release.canary_timeout_seconds",
                 "release.regress_prune"});
-  FEDGE_RETURN_IF_ERROR(f.CheckKnownKeys(known));
-  Scenario s;
-  s.path = path;
+  return known;
+}
+
+// [scenario] and [data].
+Status LoadBasics(const ConfigFile& f, const std::string& path, Scenario* s) {
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
-  FEDGE_ASSIGN_OR_RETURN(s.name, f.String("scenario.name", s.name));
-  FEDGE_ASSIGN_OR_RETURN(int64_t clients, f.Int("scenario.clients", s.clients, 1, 10000));
-  FEDGE_ASSIGN_OR_RETURN(int64_t rounds, f.Int("scenario.rounds", s.rounds, 1, 100000));
+  FEDGE_ASSIGN_OR_RETURN(s->name, f.String("scenario.name", s->name));
+  FEDGE_ASSIGN_OR_RETURN(int64_t clients, f.Int("scenario.clients", s->clients, 1, 10000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t rounds, f.Int("scenario.rounds", s->rounds, 1, 100000));
   FEDGE_ASSIGN_OR_RETURN(int64_t seed, f.Int("scenario.seed", 0, 0, kMax));
-  FEDGE_ASSIGN_OR_RETURN(s.data_dir, f.Path("data.dir", s.data_dir));
-  FEDGE_ASSIGN_OR_RETURN(s.partition, f.String("data.partition", s.partition));
-  if (s.partition != "iid" && s.partition != "dirichlet" && s.partition != "shards") {
-    return Status::InvalidArgument(path + ": key 'data.partition': '" + s.partition +
+  FEDGE_ASSIGN_OR_RETURN(s->data_dir, f.Path("data.dir", s->data_dir));
+  FEDGE_ASSIGN_OR_RETURN(s->partition, f.String("data.partition", s->partition));
+  if (s->partition != "iid" && s->partition != "dirichlet" && s->partition != "shards") {
+    return Status::InvalidArgument(path + ": key 'data.partition': '" + s->partition +
                                    "' is not one of iid, dirichlet, shards");
   }
-  FEDGE_ASSIGN_OR_RETURN(s.alpha, f.Double("data.alpha", s.alpha, 1e-6, 1e6));
+  FEDGE_ASSIGN_OR_RETURN(s->alpha, f.Double("data.alpha", s->alpha, 1e-6, 1e6));
   FEDGE_ASSIGN_OR_RETURN(int64_t spc, f.Int("data.shards_per_client", 2, 1, 1000));
-  FEDGE_ASSIGN_OR_RETURN(s.holdout_fraction, f.Double("data.holdout_fraction", 0.1, 0.0, 0.9));
+  FEDGE_ASSIGN_OR_RETURN(s->holdout_fraction, f.Double("data.holdout_fraction", 0.1, 0.0, 0.9));
+  s->clients = static_cast<int>(clients);
+  s->rounds = static_cast<int>(rounds);
+  s->seed = static_cast<uint64_t>(seed);
+  s->shards_per_client = static_cast<int>(spc);
+  return Status::Ok();
+}
+
+// [training] and the augmentation keys. REQUIRES: s->clients loaded (min_fit's bound).
+Status LoadTraining(const ConfigFile& f, Scenario* s) {
   FEDGE_ASSIGN_OR_RETURN(int64_t epochs, f.Int("training.local_epochs", 1, 1, 1000));
   FEDGE_ASSIGN_OR_RETURN(int64_t batch, f.Int("training.batch_size", 64, 1, 65536));
-  FEDGE_ASSIGN_OR_RETURN(s.learning_rate, f.Double("training.learning_rate", 0.05, 1e-9, 100));
-  FEDGE_ASSIGN_OR_RETURN(s.momentum, f.Double("training.momentum", 0.9, 0, 0.999999));
-  FEDGE_ASSIGN_OR_RETURN(s.codec, coordinator::LoadCodec(f, "training.codec"));
-  FEDGE_ASSIGN_OR_RETURN(s.topk_fraction, f.Double("training.topk_fraction", 0.07, 1e-6, 1.0));
-  FEDGE_ASSIGN_OR_RETURN(s.fraction_fit, f.Double("training.fraction_fit", 1.0, 1e-6, 1.0));
-  FEDGE_ASSIGN_OR_RETURN(int64_t min_fit, f.Int("training.min_fit", 0, 0, clients));
+  FEDGE_ASSIGN_OR_RETURN(s->learning_rate, f.Double("training.learning_rate", 0.05, 1e-9, 100));
+  FEDGE_ASSIGN_OR_RETURN(s->momentum, f.Double("training.momentum", 0.9, 0, 0.999999));
+  FEDGE_ASSIGN_OR_RETURN(s->codec, coordinator::LoadCodec(f, "training.codec"));
+  FEDGE_ASSIGN_OR_RETURN(s->topk_fraction, f.Double("training.topk_fraction", 0.07, 1e-6, 1.0));
+  FEDGE_ASSIGN_OR_RETURN(s->fraction_fit, f.Double("training.fraction_fit", 1.0, 1e-6, 1.0));
+  FEDGE_ASSIGN_OR_RETURN(int64_t min_fit, f.Int("training.min_fit", 0, 0, s->clients));
   FEDGE_ASSIGN_OR_RETURN(int64_t timeout, f.Int("training.round_timeout_seconds", 300, 1, 86400));
-  FEDGE_ASSIGN_OR_RETURN(s.federated_eval, f.Bool("training.federated_eval", true));
-  FEDGE_ASSIGN_OR_RETURN(s.augment, coordinator::LoadAugment(f));
-  FEDGE_ASSIGN_OR_RETURN(s.camera, f.Bool("camera.enabled", false));
+  FEDGE_ASSIGN_OR_RETURN(s->federated_eval, f.Bool("training.federated_eval", true));
+  FEDGE_ASSIGN_OR_RETURN(s->augment, coordinator::LoadAugment(f));
+  s->local_epochs = static_cast<int>(epochs);
+  s->batch_size = static_cast<int>(batch);
+  s->min_fit = static_cast<int>(min_fit);
+  s->round_timeout_seconds = static_cast<int>(timeout);
+  return Status::Ok();
+}
+
+// [camera].
+Status LoadCamera(const ConfigFile& f, const std::string& path, Scenario* s) {
+  FEDGE_ASSIGN_OR_RETURN(s->camera, f.Bool("camera.enabled", false));
   FEDGE_ASSIGN_OR_RETURN(int64_t fsize, f.Int("camera.frame_size", 96, 28, 1024));
   FEDGE_ASSIGN_OR_RETURN(int64_t fpc, f.Int("camera.frames_per_client", 0, 0, 1000000));
   FEDGE_ASSIGN_OR_RETURN(int64_t tf, f.Int("camera.test_frames", 2000, 10, 10000));
-  FEDGE_ASSIGN_OR_RETURN(s.frame_format, f.String("camera.frame_format", "png"));
-  if (s.frame_format != "png" && s.frame_format != "jpeg") {
-    return Status::InvalidArgument(path + ": key 'camera.frame_format': '" + s.frame_format +
+  FEDGE_ASSIGN_OR_RETURN(s->frame_format, f.String("camera.frame_format", "png"));
+  if (s->frame_format != "png" && s->frame_format != "jpeg") {
+    return Status::InvalidArgument(path + ": key 'camera.frame_format': '" + s->frame_format +
                                    "' is not png or jpeg");
   }
-  s.frame_size = static_cast<int>(fsize);
-  s.frames_per_client = static_cast<int>(fpc);
-  s.test_frames = static_cast<int>(tf);
+  s->frame_size = static_cast<int>(fsize);
+  s->frames_per_client = static_cast<int>(fpc);
+  s->test_frames = static_cast<int>(tf);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Scenario> LoadScenario(const std::string& path) {
+  FEDGE_ASSIGN_OR_RETURN(ConfigFile f, ConfigFile::Load(path));
+  FEDGE_RETURN_IF_ERROR(f.CheckKnownKeys(KnownKeys()));
+  Scenario s;
+  s.path = path;
+  FEDGE_RETURN_IF_ERROR(LoadBasics(f, path, &s));
+  FEDGE_RETURN_IF_ERROR(LoadTraining(f, &s));
+  FEDGE_RETURN_IF_ERROR(LoadCamera(f, path, &s));
   FEDGE_ASSIGN_OR_RETURN(s.arch, f.String("model.arch", s.arch));
-  FEDGE_ASSIGN_OR_RETURN(int64_t mseed, f.Int("model.seed", 0, 0, kMax));
+  FEDGE_ASSIGN_OR_RETURN(int64_t mseed,
+                         f.Int("model.seed", 0, 0, std::numeric_limits<int64_t>::max()));
   FEDGE_ASSIGN_OR_RETURN(int64_t tt, f.Int("simulation.torch_threads", 2, 1, 256));
   FEDGE_ASSIGN_OR_RETURN(int64_t silent, f.Int("faults.silent_clients", 0, 0, 10000));
-  s.clients = static_cast<int>(clients);
-  s.rounds = static_cast<int>(rounds);
-  s.seed = static_cast<uint64_t>(seed);
-  s.shards_per_client = static_cast<int>(spc);
-  s.local_epochs = static_cast<int>(epochs);
-  s.batch_size = static_cast<int>(batch);
-  s.min_fit = static_cast<int>(min_fit);
-  s.round_timeout_seconds = static_cast<int>(timeout);
   s.model_seed = static_cast<uint64_t>(mseed);
   s.torch_threads = static_cast<int>(tt);
   s.silent_clients = static_cast<int>(silent);
