@@ -2,9 +2,9 @@
 
 #include <utility>
 
-#include "shared/bundle_codec.h"
-#include "shared/crypto.h"
-#include "shared/ml/accuracy_gate.h"
+#include "shared/codec/bundle_codec.h"
+#include "shared/crypto/crypto.h"
+#include "shared/ml/weights/accuracy_gate.h"
 
 namespace fedge::coordinator {
 

@@ -18,10 +18,10 @@
 
 #include "coordinator/registry.h"
 #include "coordinator/release_tools.h"
-#include "shared/ml/artifact.h"
+#include "shared/ml/weights/artifact.h"
 #include "shared/release/metadata.h"
-#include "shared/status.h"
-#include "shared/tensor_bundle.h"
+#include "shared/base/status.h"
+#include "shared/codec/tensor_bundle.h"
 
 namespace fedge::coordinator {
 

@@ -51,14 +51,6 @@ struct RoundEngine::RoundState {
   int profile_clients = 0;
 };
 
-namespace {
-std::string ProfileKey(uint64_t version) {
-  char buf[48];
-  std::snprintf(buf, sizeof(buf), "profile/%020llu", static_cast<unsigned long long>(version));
-  return buf;
-}
-}  // namespace
-
 nlohmann::json ToJson(const RoundSummary& s) {
   return {{"round", s.round},
           {"model_version", s.model_version},
@@ -134,7 +126,7 @@ Status RoundEngine::Init() {
   FEDGE_RETURN_IF_ERROR(drift_.Init());
   InitMetrics();
   if (Result<std::optional<std::vector<uint8_t>>> stored =
-          store_->GetDrift(ProfileKey(model_.version));
+          store_->GetDrift(ReferenceProfileKey(model_.version));
       stored.ok() && stored->has_value()) {
     if (Result<drift::Summary> p = drift::DecodeSummary(**stored); p.ok()) {
       profile_ = ProfileOut{model_.version, 0, std::move(*p)};
@@ -489,7 +481,8 @@ void RoundEngine::RecordDriftMetrics(const std::string& client_id) {
 void RoundEngine::PublishProfile() {
   if (round_->profile.Empty()) return;
   const uint64_t version = round_->eval_version;
-  if (Status s = store_->PutDrift(ProfileKey(version), drift::EncodeSummary(round_->profile));
+  if (Status s =
+          store_->PutDrift(ReferenceProfileKey(version), drift::EncodeSummary(round_->profile));
       !s.ok()) {
     FEDGE_LOG(Error, kLog) << "cannot store the reference profile of version " << version << ": "
                            << s.ToString();

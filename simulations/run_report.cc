@@ -5,8 +5,8 @@
 #include <string>
 
 #include "client/camera_data.h"
-#include "shared/ml/model.h"
-#include "shared/ml/runtime.h"
+#include "shared/ml/torch/model.h"
+#include "shared/ml/torch/runtime.h"
 #include "simulations/camera.h"
 #include "simulations/report_html.h"
 

@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <vector>
 
-#include "shared/bundle_codec.h"
-#include "shared/crypto.h"
-#include "shared/ml/arch.h"
+#include "shared/codec/bundle_codec.h"
+#include "shared/crypto/crypto.h"
+#include "shared/ml/weights/arch.h"
 #include "shared/release/repository.h"
 #include "tests/temp_dir.h"
 
