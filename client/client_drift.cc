@@ -3,10 +3,8 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <nlohmann/json.hpp>
 #include <ostream>
 
-#include "client/camera_data.h"
 #include "client/client.h"
 #include "client/inference.h"
 #include "shared/drift/drift_wire.h"
@@ -29,24 +27,17 @@ std::string ProfileKey(const char* kind, uint64_t version) {
 }
 }  // namespace
 
-uint64_t Client::serving_version() const {
-  std::lock_guard<std::mutex> lock(serving_mu_);
-  return serving_version_;
-}
+uint64_t Client::serving_version() const { return serving_.Get().version; }
 
 Status Client::UpdateServing(uint64_t version, const std::string& arch,
                              const shared::TensorBundle& state) {
-  {
-    std::lock_guard<std::mutex> lock(serving_mu_);
-    if (serving_ && version <= serving_version_) return Status::Ok();
-    if (!serving_release_.empty()) return Status::Ok();  // a signed release is served
-  }
+  // Not newer, or a signed release is served.
+  if (!serving_.WouldServeRegistry(version)) return Status::Ok();
   FEDGE_ASSIGN_OR_RETURN(ml::Model m, ml::Model::Create(arch, 0));
   FEDGE_RETURN_IF_ERROR(m.LoadState(state));
-  {
-    std::lock_guard<std::mutex> lock(serving_mu_);
-    serving_ = std::make_shared<const ml::Model>(std::move(m));
-    serving_version_ = version;
+  // Only the compute pool serves registry models, so the check above still holds.
+  if (!serving_.ServeRegistry(version, std::make_shared<const ml::Model>(std::move(m)))) {
+    return Status::Ok();
   }
   metrics_->model_version->Set(static_cast<double>(version));
   UseReference(version);
@@ -58,12 +49,9 @@ Status Client::SaveLocalProfile(uint64_t version, const drift::Summary& profile)
 }
 
 void Client::UseReference(uint64_t version) {
-  int num_classes = 0;
-  {
-    std::lock_guard<std::mutex> lock(serving_mu_);
-    if (!serving_ || serving_version_ != version) return;
-    num_classes = serving_->num_classes();
-  }
+  const ServedModel::Snapshot served = serving_.Get();
+  if (!served.model || served.version != version) return;
+  const int num_classes = served.model->num_classes();
   const bool prefer_local = config_.drift.reference == "local";
   const char* order[2] = {prefer_local ? "local" : "global", prefer_local ? "global" : "local"};
   for (const char* source : order) {
@@ -132,25 +120,9 @@ void Client::SendDriftWindow(const DriftWindow& w) {
   });
 }
 
-std::vector<int64_t> Client::FocusIndices(uint64_t since_ms, double fraction) const {
-  if (data_.captured_ms.size() != static_cast<size_t>(data_.dataset->size)) return data_.train;
-  std::vector<int64_t> out =
-      client::FocusIndices(data_.train, data_.captured_ms, since_ms, fraction);
-  if (out.size() > data_.train.size()) {
-    FEDGE_LOG(Info, kLog).Client(id())
-        << "drift retraining: " << (out.size() - data_.train.size())
-        << " extra draws of the labelled frames captured since the drift, " << out.size()
-        << " examples";
-  }
-  return out;
-}
-
 Result<ObserveResult> Client::ObserveFrames(std::span<const Frame> frames) {
-  std::shared_ptr<const ml::Model> model;
-  {
-    std::lock_guard<std::mutex> lock(serving_mu_);
-    model = serving_;
-  }
+  const ServedModel::Snapshot served = serving_.Get();
+  const std::shared_ptr<const ml::Model>& model = served.model;
   if (!model) {
     return Status::Unavailable(
         "no model installed yet: the client classifies frames once it has "
@@ -160,9 +132,11 @@ Result<ObserveResult> Client::ObserveFrames(std::span<const Frame> frames) {
   images.reserve(frames.size());
   for (const Frame& f : frames) images.push_back(&f.image);
   ObserveResult out;
+  out.model_version = served.version;
   std::vector<drift::FrameObservation> observations;
   const auto start = ClientMetrics::Clock::now();
-  Result<std::vector<ml::Prediction>> predictions = ClassifyForDrift(*model, images, &observations);
+  Result<std::vector<ml::Prediction>> predictions =
+      ClassifyForDrift(*model, images, &observations, &out.timing);
   const auto end = ClientMetrics::Clock::now();
   if (!predictions.ok()) {
     return predictions.status().WithContext("classifying frames " + frames.front().id + "...");
@@ -186,59 +160,72 @@ Result<ObserveResult> Client::ObserveFrames(std::span<const Frame> frames) {
       }
     }
     if (config_.camera.keep_frames) {
-      FEDGE_ASSIGN_OR_RETURN(bool stored, KeepFrame(*store_, frames[i], out.predictions[i],
+      const ml::Prediction& p = out.predictions[i];
+      FEDGE_ASSIGN_OR_RETURN(bool stored, KeepFrame(*store_, frames[i], p.label, p.confidence,
                                                     config_.camera.frame_format));
       if (stored) ++out.stored;
+      out.kept.push_back(stored);
+    } else {
+      out.kept.push_back(false);
     }
   }
   return out;
 }
 
-Result<uint64_t> Client::RunCamera(FrameSource& source, std::ostream* sink,
-                                   const std::atomic<bool>& stop) {
-  uint64_t classified = 0, skipped = 0;
-  while (!stop.load()) {
-    FEDGE_ASSIGN_OR_RETURN(std::optional<Frame> frame, source.Next());
-    if (!frame) break;
-    if (!frame->unreadable.empty()) {
-      metrics_->frames_unreadable->Inc();
-      FEDGE_RETURN_IF_ERROR(store_->Quarantine(frame->id, "unreadable: " + frame->unreadable,
-                                               frame->captured_unix_ms));
-      continue;
-    }
-    Result<ObserveResult> r = ObserveFrames(std::span<const Frame>(&*frame, 1));
-    if (r.status().code() == shared::Code::kUnavailable) {
-      if (skipped++ == 0) {
-        FEDGE_LOG(Info, kLog).Client(id()) << r.status().message();
+namespace {
+
+// The camera's view of the client for the inference loop: ObserveFrames one frame at a time
+// (the serving model, drift monitor and reports, frames kept). Logs the first frame that came
+// before any model.
+class ServingClassifier : public FrameClassifier {
+ public:
+  explicit ServingClassifier(Client& client) : client_(client) {}
+
+  Result<Classification> Classify(const Frame& frame) override {
+    Result<ObserveResult> r = client_.ObserveFrames(std::span<const Frame>(&frame, 1));
+    if (!r.ok()) {
+      if (r.status().code() == shared::Code::kUnavailable && !logged_unavailable_) {
+        logged_unavailable_ = true;
+        FEDGE_LOG(Info, kLog).Client(client_.id()) << r.status().message();
       }
-      continue;
+      return r.status();
     }
-    FEDGE_RETURN_IF_ERROR(r.status());
-    ++classified;
-    if (sink != nullptr) {
-      const ml::Prediction& p = r->predictions[0];
-      nlohmann::json line = {{"frame_id", frame->id},
-                             {"captured_unix_ms", frame->captured_unix_ms},
-                             {"model_version", serving_version()},
-                             {"class", p.label},
-                             {"confidence", p.confidence},
-                             {"entropy", p.entropy}};
-      for (const DriftWindow& w : r->windows) {
-        line["drift"] = {{"window", w.result.index},
-                         {"score", w.result.score},
-                         {"feature", drift::FeatureName(w.result.top_feature)},
-                         {"drifted", w.result.drifted}};
-      }
-      *sink << line.dump() << '\n';
-      if (!*sink) return Status::IOError("cannot write the prediction sink");
+    const ml::Prediction& p = r->predictions[0];
+    Classification c;
+    c.label = p.label;
+    c.confidence = p.confidence;
+    c.entropy = p.entropy;
+    c.model_version = r->model_version;
+    c.preprocess_ms = r->timing.preprocess_seconds * 1000.0;
+    c.inference_ms = r->timing.inference_seconds * 1000.0;
+    c.stored = r->kept[0];
+    for (const DriftWindow& w : r->windows) {
+      c.drift = DriftNote{w.result.index, w.result.score,
+                          std::string(drift::FeatureName(w.result.top_feature)), w.result.drifted};
     }
+    return c;
   }
-  if (sink != nullptr) sink->flush();
-  if (skipped > 0) {
+
+ private:
+  Client& client_;
+  bool logged_unavailable_ = false;
+};
+
+}  // namespace
+
+Result<InferenceSummary> Client::RunCamera(FrameSource& source, std::ostream* sink,
+                                           const std::atomic<bool>& stop) {
+  ServingClassifier classifier(*this);
+  InferenceOptions options;
+  options.quarantine = store_.get();
+  options.metrics = metrics_;
+  FEDGE_ASSIGN_OR_RETURN(InferenceSummary summary,
+                         RunInference(source, classifier, sink, options, &stop));
+  if (summary.skipped > 0) {
     FEDGE_LOG(Info, kLog).Client(id())
-        << skipped << " camera frames arrived before a model was installed";
+        << summary.skipped << " camera frames arrived before a model was installed";
   }
-  return classified;
+  return summary;
 }
 
 }  // namespace fedge::client

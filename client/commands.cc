@@ -11,6 +11,7 @@
 #include "client/metrics.h"
 #include "client/model_cache.h"
 #include "client/sample_store.h"
+#include "client/serving.h"
 #include "client/updater.h"
 #include "shared/bundle_codec.h"
 #include "shared/crypto.h"
@@ -36,9 +37,11 @@ Result<std::unique_ptr<SampleStore>> OpenStore(const ClientConfig& c) {
   return SampleStore::Open(StoreDir(c), options);
 }
 
-// The model to run: --model/--arch, or the one the client installed last.
+// The model to run: --model/--arch, or the one the client installed last. `version` is what
+// the model_version metric shows (a release's counter), `registry_version` what the prediction
+// lines show (the registry version the model is, or a release was built from; 0: unknown).
 Result<ml::Model> LoadModel(const InferCommand& cmd, const std::optional<ClientConfig>& config,
-                            std::string* described, uint64_t* version) {
+                            std::string* described, uint64_t* version, uint64_t* registry_version) {
   std::vector<uint8_t> blob;
   std::string arch = cmd.arch;
   if (!cmd.model_path.empty()) {
@@ -52,6 +55,7 @@ Result<ml::Model> LoadModel(const InferCommand& cmd, const std::optional<ClientC
                            LoadActiveRelease(config->state_dir));
     if (release) {
       *version = release->counter;
+      *registry_version = release->registry_version;
       *described = "release " + release->target + " (counter " + std::to_string(release->counter) +
                    ", slot " + release->slot + ", " + release->model.arch() + ")";
       return std::move(release->model);
@@ -61,6 +65,7 @@ Result<ml::Model> LoadModel(const InferCommand& cmd, const std::optional<ClientC
     FEDGE_ASSIGN_OR_RETURN(blob, cache.Get(installed.digest));
     arch = installed.arch;
     *version = installed.version;
+    *registry_version = installed.version;
     *described = "installed model version " + std::to_string(installed.version) + " (" + arch + ")";
   }
   FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle state, shared::DecodeBundle(blob));
@@ -135,8 +140,8 @@ int RunInferCommand(const InferCommand& cmd) {
   }
   ml::ConfigureRuntime(cmd.threads > 0 ? cmd.threads : config ? config->threads : 2);
   std::string described;
-  uint64_t version = 0;  // 0: a --model file
-  Result<ml::Model> model = LoadModel(cmd, config, &described, &version);
+  uint64_t version = 0, registry_version = 0;  // 0: a --model file
+  Result<ml::Model> model = LoadModel(cmd, config, &described, &version, &registry_version);
   if (!model.ok()) return Fail(model.status());
   SourceOptions so;
   so.uri = !cmd.source.empty() ? cmd.source : config ? config->camera.source : "";
@@ -172,7 +177,12 @@ int RunInferCommand(const InferCommand& cmd) {
               described.c_str(), sink_path.c_str());
   InferenceOptions options;
   options.max_frames = cmd.max_frames;
-  if (config) options.frame_format = config->camera.frame_format;
+  options.quarantine = store.get();
+  options.num_classes = static_cast<size_t>(model->num_classes());
+  ModelClassifier::Options classify;
+  classify.model_version = registry_version;
+  classify.keep = store.get();
+  if (config) classify.frame_format = config->camera.frame_format;
   std::unique_ptr<shared::HttpServer> endpoint;  // [metrics] enabled: served while inferring
   if (config && config->metrics.enabled) {
     auto metrics = std::make_shared<ClientMetrics>(std::make_shared<shared::MetricsRegistry>());
@@ -182,8 +192,10 @@ int RunInferCommand(const InferCommand& cmd) {
     if (!served.ok()) return Fail(served.status());
     endpoint = std::move(*served);
     options.metrics = metrics;
+    classify.metrics = metrics;
   }
-  Result<InferenceSummary> summary = RunInference(**source, *model, sink, store.get(), options);
+  ModelClassifier classifier(*model, classify);
+  Result<InferenceSummary> summary = RunInference(**source, classifier, &sink, options);
   if (!summary.ok()) return Fail(summary.status());
   PrintSummary(*summary);
   return 0;
