@@ -231,41 +231,11 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
                          const wire::Envelope& env) {
   switch (env.message_type()) {
     case wire::Message::TaskOffer: {
-      const wire::TaskOffer* o = env.message_as_TaskOffer();
-      auto task = std::make_shared<Task>();
-      task->task_id = o->task_id();
-      task->round = o->round();
-      task->train = o->kind() == wire::TaskKind::Train;
-      task->model_version = o->model_version();
-      FEDGE_ASSIGN_OR_RETURN(task->digest,
-                             shared::DigestField(o->model_digest(), "TaskOffer.model_digest"));
-      task->model_size = o->model_size();
-      task->arch = o->model_arch()->str();
-      task->deadline = std::chrono::steady_clock::now() + milliseconds(o->deadline_ms());
-      task->codec = o->codec();
-      task->topk_fraction = o->topk_fraction();
+      FEDGE_ASSIGN_OR_RETURN(Task offered, TaskFromOffer(*env.message_as_TaskOffer(),
+                                                         std::chrono::steady_clock::now()));
+      auto task = std::make_shared<Task>(std::move(offered));
       std::atomic<uint64_t>& newest = task->train ? newest_train_task_ : newest_eval_task_;
       if (task->task_id > newest.load()) newest = task->task_id;
-      if (const wire::TrainParams* p = o->train()) {
-        task->options.epochs = static_cast<int>(std::clamp<uint32_t>(p->epochs(), 1, 1000));
-        task->options.batch_size =
-            static_cast<int>(std::clamp<uint32_t>(p->batch_size(), 1, 65536));
-        task->options.learning_rate = p->learning_rate();
-        task->options.momentum = p->momentum();
-        task->options.seed = p->seed();
-        task->focus_since_ms = p->focus_since_ms();
-        task->focus_fraction = std::clamp(p->focus_fraction(), 0.0f, 0.95f);
-        if (const wire::Augment* a = p->augment()) {
-          ml::AugmentOptions& o = task->options.augment;
-          o.hflip = a->hflip();
-          o.crop_pad = static_cast<int>(std::min<uint32_t>(a->crop_pad(), 1 << 16));
-          o.brightness = a->brightness();
-          o.contrast = a->contrast();
-          o.gamma = a->gamma();
-          o.blur_prob = a->blur_prob();
-          o.noise_std = a->noise_std();
-        }
-      }
       StartTask(conn, std::move(task));
       return Status::Ok();
     }

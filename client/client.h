@@ -122,6 +122,10 @@ class Client {
   shared::Status SaveLocalProfile(uint64_t version, const drift::Summary& profile);
   void OnReferenceProfile(const wire::ReferenceProfile& profile);
   void SendDriftWindow(const DriftWindow& window);
+  // Adds one frame's observation to the live monitor; a window it finishes is counted,
+  // reported (SendDriftWindow) and appended to out.windows.
+  void FeedDrift(const drift::FrameObservation& observation, int64_t captured_ms,
+                 ObserveResult& out);
   // Releases (client_release.cc): a coordinator's ReleaseOffer is verified in TUF order,
   // installed into an A/B slot and health-checked on the compute pool, then served; a
   // ReleaseRevert goes back to the slot before. Each ends with an InstallReport.

@@ -120,6 +120,18 @@ void Client::SendDriftWindow(const DriftWindow& w) {
   });
 }
 
+void Client::FeedDrift(const drift::FrameObservation& observation, int64_t captured_ms,
+                       ObserveResult& out) {
+  std::optional<DriftWindow> w = live_->Observe(observation, captured_ms);
+  if (!w) return;
+  metrics_->drift_windows->Inc();
+  metrics_->drift_score->Set(w->result.score);
+  metrics_->drifted->Set(w->result.drifted ? 1 : 0);
+  if (w->result.alarm) metrics_->drift_alarms->Inc();
+  SendDriftWindow(*w);
+  out.windows.push_back(std::move(*w));
+}
+
 Result<ObserveResult> Client::ObserveFrames(std::span<const Frame> frames) {
   const ServedModel::Snapshot served = serving_.Get();
   const std::shared_ptr<const ml::Model>& model = served.model;
@@ -148,17 +160,7 @@ Result<ObserveResult> Client::ObserveFrames(std::span<const Frame> frames) {
     ++stats_.frames_observed;
     metrics_->inference_latency->Observe(per_frame);
     metrics_->FrameDone(end);
-    if (config_.drift.enabled) {
-      std::optional<DriftWindow> w = live_->Observe(observations[i], frames[i].captured_unix_ms);
-      if (w) {
-        metrics_->drift_windows->Inc();
-        metrics_->drift_score->Set(w->result.score);
-        metrics_->drifted->Set(w->result.drifted ? 1 : 0);
-        if (w->result.alarm) metrics_->drift_alarms->Inc();
-        SendDriftWindow(*w);
-        out.windows.push_back(std::move(*w));
-      }
-    }
+    if (config_.drift.enabled) FeedDrift(observations[i], frames[i].captured_unix_ms, out);
     if (config_.camera.keep_frames) {
       const ml::Prediction& p = out.predictions[i];
       FEDGE_ASSIGN_OR_RETURN(bool stored, KeepFrame(*store_, frames[i], p.label, p.confidence,

@@ -74,6 +74,24 @@ Result<ml::Model> LoadModel(const InferCommand& cmd, const std::optional<ClientC
   return model;
 }
 
+// The store `infer` keeps frames in, or null (not wanted, or held by `fedge-client run`).
+std::unique_ptr<SampleStore> StoreToKeepFrames(const InferCommand& cmd,
+                                               const std::optional<ClientConfig>& config) {
+  if (!config || !cmd.keep_frames || !config->camera.keep_frames) return nullptr;
+  Result<std::unique_ptr<SampleStore>> s = OpenStore(*config);
+  if (s.ok()) return std::move(*s);
+  std::fprintf(stderr, "fedge-client: not keeping frames: %s\n", s.status().message().c_str());
+  return nullptr;
+}
+
+// --sink, else the config's inference.predictions, else predictions.jsonl.
+std::string SinkPath(const InferCommand& cmd, const std::optional<ClientConfig>& config) {
+  if (!cmd.sink.empty()) return cmd.sink;
+  if (!config) return "predictions.jsonl";
+  return config->predictions_path.empty() ? config->state_dir + "/predictions.jsonl"
+                                          : config->predictions_path;
+}
+
 void PrintSummary(const InferenceSummary& s) {
   std::printf("frames %llu (unreadable %llu, kept %llu) in %.2f s: %.1f frames/s\n",
               static_cast<unsigned long long>(s.frames),
@@ -156,21 +174,8 @@ int RunInferCommand(const InferCommand& cmd) {
   if (cmd.fps >= 0) so.fps = cmd.fps;
   Result<std::unique_ptr<FrameSource>> source = OpenFrameSource(so);
   if (!source.ok()) return Fail(source.status());
-  std::unique_ptr<SampleStore> store;
-  if (config && cmd.keep_frames && config->camera.keep_frames) {
-    Result<std::unique_ptr<SampleStore>> s = OpenStore(*config);
-    if (s.ok()) {
-      store = std::move(*s);
-    } else {
-      std::fprintf(stderr, "fedge-client: not keeping frames: %s\n", s.status().message().c_str());
-    }
-  }
-  std::string sink_path = cmd.sink;
-  if (sink_path.empty() && config) {
-    sink_path = config->predictions_path.empty() ? config->state_dir + "/predictions.jsonl"
-                                                 : config->predictions_path;
-  }
-  if (sink_path.empty()) sink_path = "predictions.jsonl";
+  std::unique_ptr<SampleStore> store = StoreToKeepFrames(cmd, config);
+  const std::string sink_path = SinkPath(cmd, config);
   std::ofstream sink(sink_path, std::ios::app);
   if (!sink) return Fail(Status::IOError("cannot open the prediction sink " + sink_path));
   std::printf("inferring on %s with %s; predictions to %s\n", (*source)->Describe().c_str(),

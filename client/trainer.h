@@ -45,6 +45,12 @@ struct TrainTask {
   std::optional<drift::Summary> profile;  // drift statistics of the evaluated data
 };
 
+// The task `offer` describes, bounded where it enters: epochs 1..1000, batch size 1..65536,
+// focus fraction 0..0.95, crop padding at most 65536; deadline = now + deadline_ms.
+// InvalidArgument for a malformed digest or a missing architecture.
+shared::Result<TrainTask> TaskFromOffer(const wire::TaskOffer& offer,
+                                        std::chrono::steady_clock::time_point now);
+
 // What Hello tells the coordinator about the data: counts only.
 struct DataCounts {
   uint64_t train = 0, eval = 0;
