@@ -53,6 +53,8 @@ Status Client::Init() {
   options.disk_budget_bytes = config_.store.disk_budget_bytes;
   options.max_age_seconds = config_.store.max_age_seconds;
   FEDGE_ASSIGN_OR_RETURN(store_, SampleStore::Open(StoreDir(config_), options));
+  references_ =
+      std::make_unique<DriftReferences>(config_.drift, *store_, *live_, [this] { return id(); });
   trainer_ = std::make_unique<Trainer>(config_, std::move(initial_data_), *cache_, *store_,
                                        TrainerHooks());
   if (Result<InstalledModel> m = ReadInstalledModel(config_.state_dir); m.ok()) {

@@ -3,6 +3,12 @@
 // exponential backoff and jitter), answers task offers by training or evaluating on its
 // private data off the network thread, and uploads updates in verified chunks. Models are
 // fetched only when not already in the content-addressed cache.
+//
+// The Client is the session (connection, reconnects, message dispatch: client.cc) and composes
+// the parts: Trainer (trainer.h: train/eval tasks on the compute pool), Outbox (outbox.h:
+// updates until acknowledged), ServedModel (serving.h: the model the camera is classified with),
+// LiveMonitor + DriftReferences (drift: client_drift.cc), releases (client_release.cc), and the
+// one inference loop for the camera (RunCamera, inference.h).
 
 #include <atomic>
 #include <map>
@@ -15,6 +21,7 @@
 
 #include "client/client_stats.h"
 #include "client/config.h"
+#include "client/drift_references.h"
 #include "client/frame_source.h"
 #include "client/live_monitor.h"
 #include "client/local_data.h"
@@ -183,8 +190,9 @@ class Client {
   ClientStats stats_;
   ClientFaults faults_;
   std::unique_ptr<LiveMonitor> live_;
-  std::shared_ptr<ReleaseJob> release_job_;  // strand-owned: an offer fetching its artifact
-  shared::BlobAssembler release_download_;   // strand-owned
+  std::unique_ptr<DriftReferences> references_;  // after Init(): profiles per version in the store
+  std::shared_ptr<ReleaseJob> release_job_;      // strand-owned: an offer fetching its artifact
+  shared::BlobAssembler release_download_;       // strand-owned
   std::shared_ptr<shared::TrafficCounters> traffic_ = std::make_shared<shared::TrafficCounters>();
   std::shared_ptr<ClientMetrics> metrics_ =
       std::make_shared<ClientMetrics>(std::make_shared<shared::MetricsRegistry>());

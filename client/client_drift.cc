@@ -2,7 +2,6 @@
 // drift references per model version, DriftReports, and focused retraining.
 
 #include <algorithm>
-#include <cstdio>
 #include <ostream>
 
 #include "client/client.h"
@@ -18,13 +17,6 @@ using shared::Status;
 
 namespace {
 constexpr const char* kLog = "drift";
-
-std::string ProfileKey(const char* kind, uint64_t version) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "drift/%s/%020llu", kind,
-                static_cast<unsigned long long>(version));
-  return buf;
-}
 }  // namespace
 
 uint64_t Client::serving_version() const { return serving_.Get().version; }
@@ -45,31 +37,13 @@ Status Client::UpdateServing(uint64_t version, const std::string& arch,
 }
 
 Status Client::SaveLocalProfile(uint64_t version, const drift::Summary& profile) {
-  return store_->PutState(ProfileKey("local", version), drift::EncodeSummary(profile));
+  return references_->Save("local", version, profile);
 }
 
 void Client::UseReference(uint64_t version) {
   const ServedModel::Snapshot served = serving_.Get();
   if (!served.model || served.version != version) return;
-  const int num_classes = served.model->num_classes();
-  const bool prefer_local = config_.drift.reference == "local";
-  const char* order[2] = {prefer_local ? "local" : "global", prefer_local ? "global" : "local"};
-  for (const char* source : order) {
-    if (live_->version() == version && live_->source() == source) return;  // in use already
-    Result<std::optional<std::vector<uint8_t>>> bytes =
-        store_->GetState(ProfileKey(source, version));
-    if (!bytes.ok() || !bytes->has_value()) continue;
-    Result<drift::Summary> summary = drift::DecodeSummary(**bytes);
-    if (!summary.ok()) {
-      FEDGE_LOG(Warn, kLog).Client(id()) << "stored " << source << " profile of version " << version
-                                         << " unusable: " << summary.status().message();
-      continue;
-    }
-    live_->SetReference(version, std::move(*summary), source, num_classes);
-    FEDGE_LOG(Debug, kLog).Client(id())
-        << "drift reference: version " << version << " (" << source << ")";
-    return;
-  }
+  references_->Use(version, served.model->num_classes());
 }
 
 void Client::OnReferenceProfile(const wire::ReferenceProfile& p) {
@@ -79,9 +53,7 @@ void Client::OnReferenceProfile(const wire::ReferenceProfile& p) {
                                        << " ignored: " << summary.status().message();
     return;
   }
-  if (Status s =
-          store_->PutState(ProfileKey("global", p.model_version()), drift::EncodeSummary(*summary));
-      !s.ok()) {
+  if (Status s = references_->Save("global", p.model_version(), *summary); !s.ok()) {
     FEDGE_LOG(Warn, kLog).Client(id()) << "cannot keep the reference profile: " << s.message();
     return;
   }
