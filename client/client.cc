@@ -1,11 +1,9 @@
 #include "client/client.h"
 
-#include "client/camera_data.h"
 #include "client/updater.h"
 #include "shared/base/log.h"
 #include "shared/codec/bundle_codec.h"
 #include "shared/drift/drift_wire.h"
-#include "shared/ml/torch/runtime.h"
 #include "shared/net/frame.h"
 #include "shared/net/offload.h"
 #include "shared/net/resolve.h"
@@ -23,32 +21,10 @@ constexpr const char* kLog = "client";
 
 }  // namespace
 
-struct Client::Task {
-  uint64_t task_id = 0;
-  uint64_t round = 0;
-  bool train = true;
-  uint64_t model_version = 0;
-  shared::Digest digest{};
-  uint64_t model_size = 0;
-  std::string arch;
-  ml::TrainOptions options;
-  std::chrono::steady_clock::time_point deadline;
-  wire::Codec codec = wire::Codec::Fp32;  // how the coordinator wants the update encoded
-  float topk_fraction = 0;                // TopKInt8: fraction of values to send
-  uint64_t focus_since_ms = 0;            // drift retraining: favour frames since then
-  float focus_fraction = 0;
-  // Results, filled by Work() on the compute pool.
-  Status status;
-  std::vector<uint8_t> update_blob;
-  ml::TrainResult trained;
-  ml::EvalResult evaluated;
-  std::optional<drift::Summary> profile;  // drift statistics of the evaluated data
-};
-
 Client::Client(ClientConfig config, LocalData data, net::asio::io_context& io,
                net::asio::thread_pool* compute)
     : config_(std::move(config)),
-      data_(std::move(data)),
+      initial_data_(std::move(data)),
       io_(io),
       compute_(compute),
       strand_(net::asio::make_strand(io)),
@@ -78,6 +54,10 @@ Status Client::Init() {
   options.disk_budget_bytes = config_.store.disk_budget_bytes;
   options.max_age_seconds = config_.store.max_age_seconds;
   FEDGE_ASSIGN_OR_RETURN(store_, SampleStore::Open(StoreDir(config_), options));
+  references_ =
+      std::make_unique<DriftReferences>(config_.drift, *store_, *live_, [this] { return id(); });
+  trainer_ = std::make_unique<Trainer>(config_, std::move(initial_data_), *cache_, *store_,
+                                       TrainerHooks());
   if (Result<InstalledModel> m = ReadInstalledModel(config_.state_dir); m.ok()) {
     installed_version_ = m->version;
     // The camera keeps classifying with the installed model after a restart.
@@ -176,7 +156,7 @@ net::awaitable<Status> Client::RunSession() {
 
   flatbuffers::FlatBufferBuilder fbb(256);
   auto software = fbb.CreateString("fedge-client 0.1");
-  HelloData hello = Hello();  // counts only: no frame, label or id leaves the site
+  DataCounts hello = trainer_->Counts();  // counts only: no frame, label or id leaves the site
   auto counts = fbb.CreateVector(hello.class_counts);
   std::string release;  // the active release slot, so the coordinator knows what runs here
   uint64_t release_counter = 0;
@@ -215,7 +195,7 @@ net::awaitable<Status> Client::RunSession() {
   // A task whose model download was interrupted resumes on this connection, and updates not
   // yet acknowledged are submitted again (their upload resumes where it stopped).
   if (waiting_for_model_) StartTask(conn, waiting_for_model_);
-  for (auto& [task_id, out] : outbox_) {
+  for (auto& [task_id, out] : outbox_->entries()) {
     ++stats_.updates_resent;
     out.sent_on = conn.get();
     conn->Send(out.submit);
@@ -255,41 +235,11 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
                          const wire::Envelope& env) {
   switch (env.message_type()) {
     case wire::Message::TaskOffer: {
-      const wire::TaskOffer* o = env.message_as_TaskOffer();
-      auto task = std::make_shared<Task>();
-      task->task_id = o->task_id();
-      task->round = o->round();
-      task->train = o->kind() == wire::TaskKind::Train;
-      task->model_version = o->model_version();
-      FEDGE_ASSIGN_OR_RETURN(task->digest,
-                             shared::DigestField(o->model_digest(), "TaskOffer.model_digest"));
-      task->model_size = o->model_size();
-      task->arch = o->model_arch()->str();
-      task->deadline = std::chrono::steady_clock::now() + milliseconds(o->deadline_ms());
-      task->codec = o->codec();
-      task->topk_fraction = o->topk_fraction();
+      FEDGE_ASSIGN_OR_RETURN(Task offered, TaskFromOffer(*env.message_as_TaskOffer(),
+                                                         std::chrono::steady_clock::now()));
+      auto task = std::make_shared<Task>(std::move(offered));
       std::atomic<uint64_t>& newest = task->train ? newest_train_task_ : newest_eval_task_;
       if (task->task_id > newest.load()) newest = task->task_id;
-      if (const wire::TrainParams* p = o->train()) {
-        task->options.epochs = static_cast<int>(std::clamp<uint32_t>(p->epochs(), 1, 1000));
-        task->options.batch_size =
-            static_cast<int>(std::clamp<uint32_t>(p->batch_size(), 1, 65536));
-        task->options.learning_rate = p->learning_rate();
-        task->options.momentum = p->momentum();
-        task->options.seed = p->seed();
-        task->focus_since_ms = p->focus_since_ms();
-        task->focus_fraction = std::clamp(p->focus_fraction(), 0.0f, 0.95f);
-        if (const wire::Augment* a = p->augment()) {
-          ml::AugmentOptions& o = task->options.augment;
-          o.hflip = a->hflip();
-          o.crop_pad = static_cast<int>(std::min<uint32_t>(a->crop_pad(), 1 << 16));
-          o.brightness = a->brightness();
-          o.contrast = a->contrast();
-          o.gamma = a->gamma();
-          o.blur_prob = a->blur_prob();
-          o.noise_std = a->noise_std();
-        }
-      }
       StartTask(conn, std::move(task));
       return Status::Ok();
     }
@@ -329,14 +279,13 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
       }
       FEDGE_ASSIGN_OR_RETURN(shared::Digest digest,
                              shared::DigestField(r->digest(), "BlobRequest.digest"));
-      for (const auto& [task_id, out] : outbox_) {
-        if (out.digest != digest) continue;
-        if (r->offset() > out.blob.size()) {
+      if (const Outbox::Entry* out = outbox_->FindByDigest(digest)) {
+        if (r->offset() > out->blob.size()) {
           return Status::InvalidArgument("coordinator asked for update bytes from offset " +
                                          std::to_string(r->offset()) + " of a " +
-                                         std::to_string(out.blob.size()) + "-byte blob");
+                                         std::to_string(out->blob.size()) + "-byte blob");
         }
-        SendBlob(conn, out, r->offset());
+        SendBlob(conn, *out, r->offset());
         return Status::Ok();
       }
       FEDGE_LOG(Debug, kLog).Client(id())
@@ -349,15 +298,13 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
       std::string message = ack->message() ? ack->message()->str() : "";
       if (ack->duplicate()) ++stats_.duplicates_acked;
       FEDGE_LOG(Debug, kLog).Client(id()) << "ack: " << message;
-      auto it = outbox_.find(ack->task_id());
-      if (it != outbox_.end()) {
-        if (faults_.resend_updates && !it->second.resent_by_fault) {
-          it->second.resent_by_fault = true;
+      if (Outbox::Entry* out = outbox_->Find(ack->task_id())) {
+        if (faults_.resend_updates && !out->resent_by_fault) {
+          out->resent_by_fault = true;
           ++stats_.updates_resent;
-          conn->Send(it->second.submit);  // the coordinator must recognise and ignore it
+          conn->Send(out->submit);  // the coordinator must recognise and ignore it
         } else {
-          ForgetOutgoing(it->first);
-          outbox_.erase(it);
+          ForgetOutgoing(ack->task_id());
         }
       }
       return Status::Ok();
@@ -367,13 +314,12 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
       ++stats_.errors_received;
       FEDGE_LOG(Warn, kLog).Client(id()) << "coordinator error: " << e->message()->str();
       if (e->subject() == wire::ErrorSubject::DriftReport) ++stats_.drift_reports_refused;
-      auto it = outbox_.find(e->task_id());
-      if (it != outbox_.end() && e->code() != wire::ErrorCode::IOError &&
+      const Outbox::Entry* out = outbox_->Find(e->task_id());
+      if (out != nullptr && e->code() != wire::ErrorCode::IOError &&
           e->code() != wire::ErrorCode::Unavailable) {
-        FEDGE_LOG(Warn, kLog).Client(id()) << "dropping the update of task " << e->task_id()
-                                           << " (round " << it->second.round << ")";
-        ForgetOutgoing(it->first);
-        outbox_.erase(it);
+        FEDGE_LOG(Warn, kLog).Client(id())
+            << "dropping the update of task " << e->task_id() << " (round " << out->round << ")";
+        ForgetOutgoing(e->task_id());
       }
       return Status::Ok();
     }
@@ -393,7 +339,7 @@ Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
   }
 }
 
-void Client::SendBlob(const std::shared_ptr<shared::Connection>& conn, const Outgoing& out,
+void Client::SendBlob(const std::shared_ptr<shared::Connection>& conn, const Outbox::Entry& out,
                       uint64_t offset) {
   uint64_t chunk = std::min<uint64_t>(shared::kDefaultChunkBytes, conn->max_frame_bytes() / 2);
   for (const shared::ChunkRange& r : shared::ChunkRanges(out.blob.size(), offset, chunk)) {
@@ -405,13 +351,13 @@ void Client::SendBlob(const std::shared_ptr<shared::Connection>& conn, const Out
 void Client::StartTask(const std::shared_ptr<shared::Connection>& conn,
                        std::shared_ptr<Task> task) {
   if (faults_.never_answer) return;
-  if (auto it = outbox_.find(task->task_id); it != outbox_.end()) {
+  if (Outbox::Entry* out = outbox_->Find(task->task_id)) {
     // Offered again (e.g. the coordinator restarted): the answer is ready, submit it again
     // unless it is already on its way on this connection.
-    if (it->second.sent_on != conn.get()) {
+    if (out->sent_on != conn.get()) {
       ++stats_.updates_resent;
-      it->second.sent_on = conn.get();
-      conn->Send(it->second.submit);
+      out->sent_on = conn.get();
+      conn->Send(out->submit);
     }
     return;
   }
@@ -429,69 +375,28 @@ void Client::StartTask(const std::shared_ptr<shared::Connection>& conn,
   net::asio::co_spawn(strand_, DoTask(conn, std::move(task)), shared::LogOnError{kLog});
 }
 
-Status Client::Work(Task& task) {
-  std::lock_guard<std::mutex> lock(model_mu_);
-  const std::atomic<uint64_t>& newest = task.train ? newest_train_task_ : newest_eval_task_;
-  if (task.task_id < newest.load() || std::chrono::steady_clock::now() > task.deadline) {
-    return Status::DeadlineExceeded("task " + std::to_string(task.task_id) +
-                                    " was superseded or passed its deadline before it started");
-  }
-  ml::ConfigureRuntime(config_.threads);  // OpenMP thread counts are per calling thread
-  FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> blob, cache_->Get(task.digest));
-  FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle state, shared::DecodeBundle(blob));
-  if (!model_ || model_->arch() != task.arch) {
-    FEDGE_ASSIGN_OR_RETURN(ml::Model m, ml::Model::Create(task.arch, 0));
-    model_.emplace(std::move(m));
-  }
-  FEDGE_RETURN_IF_ERROR(model_->LoadState(state));
-  FEDGE_RETURN_IF_ERROR(RecordInstalled(task.model_version, task.digest, task.arch));
-  FEDGE_RETURN_IF_ERROR(UpdateServing(task.model_version, task.arch, state));
-  FEDGE_RETURN_IF_ERROR(EnsureStoreData(*model_));
-  if (task.train && task.options.augment.Enabled()) {
-    // Photometric augmentation works on pixels: undo the model's input normalisation.
-    vision::InputSpec spec =
-        InputSpecFor(model_->input_channels(), model_->input_height(), model_->input_width());
-    ml::AugmentOptions& a = task.options.augment;
-    a.mean.assign(spec.mean.begin(), spec.mean.begin() + spec.channels);
-    a.stddev.assign(spec.stddev.begin(), spec.stddev.begin() + spec.channels);
-    FEDGE_RETURN_IF_ERROR(ml::ValidateAugment(a, model_->input_channels(), model_->input_height(),
-                                              model_->input_width())
-                              .WithContext("the task's augmentation"));
-  }
-  if (task.train) {
-    const std::vector<int64_t> indices =
-        task.focus_fraction > 0 ? FocusIndices(task.focus_since_ms, task.focus_fraction)
-                                : data_.train;
-    FEDGE_ASSIGN_OR_RETURN(task.trained, model_->Train(*data_.dataset, indices, task.options));
-    if (task.codec == wire::Codec::TopKInt8) {
-      // Error feedback: what top-k leaves out this round stays in residual_ for the next.
-      FEDGE_ASSIGN_OR_RETURN(task.update_blob,
-                             shared::EncodeTopKDelta(model_->State(), state, task.digest,
-                                                     task.topk_fraction, &residual_));
-      FEDGE_RETURN_IF_ERROR(SaveResidual());
-    } else {
-      FEDGE_ASSIGN_OR_RETURN(task.update_blob, shared::EncodeBundle(model_->State(), task.codec));
-    }
-  } else if (data_.eval.empty()) {
-    return Status::NotFound("no held-out examples to evaluate on");
-  } else {
-    FEDGE_ASSIGN_OR_RETURN(task.evaluated, model_->Evaluate(*data_.dataset, data_.eval));
-    if (config_.drift.enabled) {
-      // This site's reference profile of the version: its held-out data under the model.
-      vision::InputSpec spec =
-          InputSpecFor(model_->input_channels(), model_->input_height(), model_->input_width());
-      FEDGE_ASSIGN_OR_RETURN(task.profile, ComputeProfile(*model_, *data_.dataset, data_.eval, spec,
-                                                          config_.drift.profile_frames));
-      FEDGE_RETURN_IF_ERROR(SaveLocalProfile(task.model_version, *task.profile));
-      UseReference(task.model_version);
-    }
-  }
-  return Status::Ok();
+Trainer::Hooks Client::TrainerHooks() {
+  Trainer::Hooks h;
+  h.still_wanted = [this](const Task& task) {
+    const std::atomic<uint64_t>& newest = task.train ? newest_train_task_ : newest_eval_task_;
+    return task.task_id >= newest.load() && std::chrono::steady_clock::now() <= task.deadline;
+  };
+  h.loaded = [this](const Task& task, const shared::TensorBundle& state) {
+    FEDGE_RETURN_IF_ERROR(RecordInstalled(task.model_version, task.digest, task.arch));
+    return UpdateServing(task.model_version, task.arch, state);
+  };
+  h.profiled = [this](const Task& task, const drift::Summary& profile) {
+    FEDGE_RETURN_IF_ERROR(SaveLocalProfile(task.model_version, profile));
+    UseReference(task.model_version);
+    return Status::Ok();
+  };
+  h.client_id = [this] { return id(); };
+  return h;
 }
 
 net::awaitable<void> Client::DoTask(std::shared_ptr<shared::Connection> conn,
                                     std::shared_ptr<Task> task) {
-  auto work = [this, task] { return Work(*task); };
+  auto work = [this, task] { return trainer_->Run(*task); };
   task->status = co_await shared::RunOffThread(compute_, std::move(work));
   in_progress_.erase(task->task_id);
   // Answer on the current connection: the one the task came on may have been replaced.
@@ -515,7 +420,7 @@ net::awaitable<void> Client::DoTask(std::shared_ptr<shared::Connection> conn,
   flatbuffers::FlatBufferBuilder fbb(512);
   if (task->train) {
     ++stats_.tasks_trained;
-    Outgoing out;
+    Outbox::Entry out;
     out.round = task->round;
     out.blob = std::move(task->update_blob);
     out.digest = shared::Sha256(out.blob);
@@ -532,12 +437,14 @@ net::awaitable<void> Client::DoTask(std::shared_ptr<shared::Connection> conn,
     // The coordinator answers with a BlobRequest for the bytes it does not have yet. If the
     // connection is down, the update waits in the outbox for the next session.
     // Kept in the store first: a restart of the client before the Ack does not lose it.
-    PersistOutgoing(task->task_id, out);
-    if (!conn->closed()) {
-      out.sent_on = conn.get();
-      conn->Send(out.submit);
+    const bool send = !conn->closed();
+    if (send) out.sent_on = conn.get();
+    if (Status s = outbox_->Add(task->task_id, std::move(out)); !s.ok()) {
+      // The update is still delivered from memory; only a restart before that would lose it.
+      FEDGE_LOG(Error, kLog).Client(id()) << "cannot keep the update of task " << task->task_id
+                                          << " in the outbox: " << s.ToString();
     }
-    outbox_[task->task_id] = std::move(out);
+    if (send) conn->Send(outbox_->Find(task->task_id)->submit);
     FEDGE_LOG(Debug, kLog).Client(id()).Round(task->round)
         << "round " << task->round << ": trained on " << task->trained.examples << " examples in "
         << task->trained.seconds << " s, loss " << task->trained.mean_loss;

@@ -3,6 +3,12 @@
 // exponential backoff and jitter), answers task offers by training or evaluating on its
 // private data off the network thread, and uploads updates in verified chunks. Models are
 // fetched only when not already in the content-addressed cache.
+//
+// The Client is the session (connection, reconnects, message dispatch: client.cc) and composes
+// the parts: Trainer (trainer.h: train/eval tasks on the compute pool), Outbox (outbox.h:
+// updates until acknowledged), ServedModel (serving.h: the model the camera is classified with),
+// LiveMonitor + DriftReferences (drift: client_drift.cc), releases (client_release.cc), and the
+// one inference loop for the camera (RunCamera, inference.h).
 
 #include <atomic>
 #include <map>
@@ -13,14 +19,18 @@
 #include <set>
 #include <string>
 
+#include "client/client_stats.h"
 #include "client/config.h"
+#include "client/drift_references.h"
 #include "client/frame_source.h"
-#include "client/inference.h"
 #include "client/live_monitor.h"
 #include "client/local_data.h"
 #include "client/metrics.h"
 #include "client/model_cache.h"
+#include "client/outbox.h"
 #include "client/sample_store.h"
+#include "client/serving.h"
+#include "client/trainer.h"
 #include "schemas/fedge_generated.h"
 #include "shared/ml/torch/model.h"
 #include "shared/net/asio.h"
@@ -29,28 +39,15 @@
 
 namespace fedge::client {
 
-struct ClientStats {
-  std::atomic<uint64_t> sessions{0};
-  std::atomic<uint64_t> tasks_trained{0};
-  std::atomic<uint64_t> tasks_evaluated{0};
-  std::atomic<uint64_t> models_downloaded{0};
-  std::atomic<uint64_t> updates_acked{0};
-  std::atomic<uint64_t> errors_received{0};
-  std::atomic<uint64_t> tasks_skipped{0};   // superseded or past their deadline
-  std::atomic<uint64_t> updates_resent{0};  // submitted again after a reconnect or by a fault
-  std::atomic<uint64_t> duplicates_acked{0};
-  std::atomic<uint64_t> frames_observed{0};
-  std::atomic<uint64_t> drift_reports_sent{0};
-  std::atomic<uint64_t> drift_reports_dropped{0};  // finished while disconnected
-  std::atomic<uint64_t> drift_reports_refused{0};  // answered with an Error
-  KeepFailures frames_not_kept;  // camera frames the sample store failed to keep (a full disk)
-};
-
 // What ObserveFrames did with a batch of frames.
 struct ObserveResult {
   std::vector<ml::Prediction> predictions;  // one per frame, in order
   std::vector<DriftWindow> windows;         // drift windows the batch completed (and reported)
   uint64_t stored = 0;                      // new frames kept in the store
+  std::vector<bool> kept;                   // per frame: new in the store
+  std::vector<bool> not_kept;               // per frame: the store failed to keep it (full disk)
+  uint64_t model_version = 0;               // the serving version that classified the batch
+  ClassifyTiming timing;                    // of the whole batch
 };
 
 // Faults a simulation can inject into an otherwise normal client.
@@ -91,11 +88,13 @@ class Client {
   // (NoteKeepResult), not returned as an error. Thread-safe; runs on the calling thread
   // (computations take turns with training steps). Unavailable if no model was installed yet.
   shared::Result<ObserveResult> ObserveFrames(std::span<const Frame> frames);
-  // Reads `source` until it ends or `stop`, classifying every frame (ObserveFrames); each
-  // prediction is written to `sink` (JSON lines) when it is not null. Frames arriving before
-  // the first model is installed are skipped (counted). Returns the frames classified.
-  shared::Result<uint64_t> RunCamera(FrameSource& source, std::ostream* sink,
-                                     const std::atomic<bool>& stop);
+  // The camera thread of `fedge-client run`: the one inference loop (RunInference,
+  // client/inference.h) over `source` until it ends or `stop`, classifying every frame with
+  // ObserveFrames; each prediction line goes to `sink` when it is not null. Unreadable frames
+  // are quarantined in the store; frames arriving before the first model is installed are
+  // skipped (InferenceSummary::skipped).
+  shared::Result<InferenceSummary> RunCamera(FrameSource& source, std::ostream* sink,
+                                             const std::atomic<bool>& stop);
   // The serving model's version (0: none yet) and the drift reference in use. While a signed
   // release is active, it is the registry version the release was built from.
   uint64_t serving_version() const;
@@ -109,38 +108,20 @@ class Client {
   shared::Status fatal() const;
 
  private:
-  struct Task;
-  // A finished update until the coordinator acknowledges it: resubmitted on every new
-  // session (the coordinator resumes a partial upload, or acknowledges one it already has).
-  struct Outgoing {
-    uint64_t round = 0;
-    shared::Digest digest{};
-    std::vector<uint8_t> submit;  // the UpdateSubmit frame payload
-    std::vector<uint8_t> blob;
-    bool resent_by_fault = false;
-    const shared::Connection* sent_on = nullptr;  // submitted on this connection already
-  };
-  // Outbox persistence (client_store.cc): an update is in the store before it is first sent
-  // and leaves it when acknowledged or refused, so it survives a restart of the client.
+  using Task = TrainTask;
+  // Loads the outbox and the top-k residual from the store (client_store.cc).
   shared::Status LoadOutbox();
-  void PersistOutgoing(uint64_t task_id, const Outgoing& out);
+  // Removes an acknowledged or refused update from the outbox (and the store).
   void ForgetOutgoing(uint64_t task_id);
   // Appends one audit entry per payload this client sends (the connection's send observer).
   void AuditSent(std::span<const uint8_t> payload);
-  // Compute pool, under model_mu_: (re)builds data_ from the store's labelled frames for the
-  // model's input shape when the labels changed (data.source = "store").
-  shared::Status EnsureStoreData(const ml::Model& model);
-  // Compute pool, under model_mu_: keeps the residual and the installed model's identity.
-  shared::Status SaveResidual();
+  // The trainer's hooks (client.cc), called under its lock on the compute pool.
+  Trainer::Hooks TrainerHooks();
+  // Keeps the installed model's identity (installed.json) when `version` is newer.
   shared::Status RecordInstalled(uint64_t version, const shared::Digest& digest,
                                  const std::string& arch);
-  struct HelloData {
-    uint64_t train = 0, eval = 0;
-    std::vector<uint64_t> class_counts;
-  };
-  HelloData Hello() const;
-  // Drift (client_drift.cc). Under model_mu_ on the compute pool: makes `state` the serving
-  // model if `version` is newer than the serving one, and picks its drift reference.
+  // Drift (client_drift.cc). Under the trainer's lock on the compute pool: makes `state` the
+  // serving model if `version` is newer than the serving one, and picks its drift reference.
   shared::Status UpdateServing(uint64_t version, const std::string& arch,
                                const shared::TensorBundle& state);
   // The stored reference of `version` this client's settings prefer (local, else global), if
@@ -150,6 +131,10 @@ class Client {
   shared::Status SaveLocalProfile(uint64_t version, const drift::Summary& profile);
   void OnReferenceProfile(const wire::ReferenceProfile& profile);
   void SendDriftWindow(const DriftWindow& window);
+  // Adds one frame's observation to the live monitor; a window it finishes is counted,
+  // reported (SendDriftWindow) and appended to out.windows.
+  void FeedDrift(const drift::FrameObservation& observation, int64_t captured_ms,
+                 ObserveResult& out);
   // Releases (client_release.cc): a coordinator's ReleaseOffer is verified in TUF order,
   // installed into an A/B slot and health-checked on the compute pool, then served; a
   // ReleaseRevert goes back to the slot before. Each ends with an InstallReport.
@@ -161,16 +146,13 @@ class Client {
   void OnReleaseRevert(const wire::ReleaseRevert& revert);
   void StartRelease(std::shared_ptr<ReleaseJob> job);
   net::awaitable<void> DoRelease(std::shared_ptr<ReleaseJob> job);
-  // Compute pool, under model_mu_.
-  shared::Status InstallRelease(ReleaseJob& job);
+  // Compute pool, under the trainer's lock (Trainer::Exclusive); `data` is the site's.
+  shared::Status InstallRelease(ReleaseJob& job, const LocalData& data);
   shared::Status RevertToPrevious(ReleaseJob& job);
   // Makes the active release slot the serving model, or (none active) the newest installed
-  // registry model. Under model_mu_ on the compute pool, or before Start().
+  // registry model. Under the trainer's lock on the compute pool, or before Start().
   shared::Status ServeActiveRelease();
-  // Training indices with frames captured at or after `since_ms` oversampled towards `fraction`
-  // of them, each at most 4 times (drift retraining); data_'s train indices otherwise.
-  std::vector<int64_t> FocusIndices(uint64_t since_ms, double fraction) const;
-  void SendBlob(const std::shared_ptr<shared::Connection>& conn, const Outgoing& out,
+  void SendBlob(const std::shared_ptr<shared::Connection>& conn, const Outbox::Entry& out,
                 uint64_t offset);
   net::awaitable<void> Run();
   net::awaitable<shared::Status> RunSession();
@@ -180,28 +162,22 @@ class Client {
   shared::Status OnMessage(const std::shared_ptr<shared::Connection>& conn,
                            const wire::Envelope& env);
   void StartTask(const std::shared_ptr<shared::Connection>& conn, std::shared_ptr<Task> task);
-  // Runs on the compute pool.
-  shared::Status Work(Task& task);
 
   ClientConfig config_;
-  LocalData data_;
+  LocalData initial_data_;  // moved into trainer_ by Init()
   net::asio::io_context& io_;
   net::asio::thread_pool* compute_;
   net::asio::strand<net::asio::io_context::executor_type> strand_;
   std::unique_ptr<net::ssl::context> tls_;
   std::optional<ModelCache> cache_;
   std::unique_ptr<SampleStore> store_;
-  mutable std::mutex data_mu_;         // guards data_'s counts while EnsureStoreData replaces it
-  std::vector<uint64_t> data_labels_;  // store class counts data_ was built from (model_mu_)
-  uint64_t installed_version_ = 0;     // guarded by model_mu_
+  std::unique_ptr<Trainer> trainer_;  // after Init(): the model being trained, the site's data
+  uint64_t installed_version_ = 0;    // under the trainer's lock (after Start())
   std::shared_ptr<shared::Connection> conn_;  // strand-owned
   shared::BlobAssembler download_;
   std::shared_ptr<Task> waiting_for_model_;  // strand-owned
   std::set<uint64_t> in_progress_;           // strand-owned: task ids being worked on
-  std::map<uint64_t, Outgoing> outbox_;      // strand-owned: task id -> unacknowledged update
-  std::mutex model_mu_;
-  std::optional<ml::Model> model_;  // guarded by model_mu_ (used on the compute pool)
-  shared::TensorBundle residual_;   // guarded by model_mu_: top-k error feedback
+  std::unique_ptr<Outbox> outbox_;           // strand-owned (after Init): unacknowledged updates
   mutable std::mutex id_mu_;
   std::string id_;        // guarded by id_mu_
   shared::Status fatal_;  // guarded by id_mu_
@@ -216,16 +192,19 @@ class Client {
   ClientStats stats_;
   ClientFaults faults_;
   std::unique_ptr<LiveMonitor> live_;
-  std::shared_ptr<ReleaseJob> release_job_;  // strand-owned: an offer fetching its artifact
-  shared::BlobAssembler release_download_;   // strand-owned
+  std::unique_ptr<DriftReferences> references_;  // after Init(): profiles per version in the store
+  std::shared_ptr<ReleaseJob> release_job_;      // strand-owned: an offer fetching its artifact
+  shared::BlobAssembler release_download_;       // strand-owned
   std::shared_ptr<shared::TrafficCounters> traffic_ = std::make_shared<shared::TrafficCounters>();
   std::shared_ptr<ClientMetrics> metrics_ =
       std::make_shared<ClientMetrics>(std::make_shared<shared::MetricsRegistry>());
-  mutable std::mutex serving_mu_;
-  std::shared_ptr<const ml::Model> serving_;  // guarded by serving_mu_
-  uint64_t serving_version_ = 0;              // guarded by serving_mu_
-  std::string serving_release_;               // guarded by serving_mu_ ("": registry model)
-  uint64_t serving_release_counter_ = 0;      // guarded by serving_mu_
+  ServedModel serving_;  // the model the camera is classified with (thread-safe)
 };
+
+// Adds the metrics `client` already counts (AddStatsCallbacks of its stats and traffic).
+// REQUIRES: `client` outlives every Render of `metrics`' registry.
+inline void AddClientCallbacks(ClientMetrics& metrics, const Client& client) {
+  AddStatsCallbacks(metrics, client.stats(), client.traffic());
+}
 
 }  // namespace fedge::client

@@ -2,11 +2,8 @@
 // drift references per model version, DriftReports, and focused retraining.
 
 #include <algorithm>
-#include <cstdio>
-#include <nlohmann/json.hpp>
 #include <ostream>
 
-#include "client/camera_data.h"
 #include "client/client.h"
 #include "client/inference.h"
 #include "shared/base/log.h"
@@ -20,33 +17,19 @@ using shared::Status;
 
 namespace {
 constexpr const char* kLog = "drift";
-
-std::string ProfileKey(const char* kind, uint64_t version) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "drift/%s/%020llu", kind,
-                static_cast<unsigned long long>(version));
-  return buf;
-}
 }  // namespace
 
-uint64_t Client::serving_version() const {
-  std::lock_guard<std::mutex> lock(serving_mu_);
-  return serving_version_;
-}
+uint64_t Client::serving_version() const { return serving_.Get().version; }
 
 Status Client::UpdateServing(uint64_t version, const std::string& arch,
                              const shared::TensorBundle& state) {
-  {
-    std::lock_guard<std::mutex> lock(serving_mu_);
-    if (serving_ && version <= serving_version_) return Status::Ok();
-    if (!serving_release_.empty()) return Status::Ok();  // a signed release is served
-  }
+  // Not newer, or a signed release is served.
+  if (!serving_.WouldServeRegistry(version)) return Status::Ok();
   FEDGE_ASSIGN_OR_RETURN(ml::Model m, ml::Model::Create(arch, 0));
   FEDGE_RETURN_IF_ERROR(m.LoadState(state));
-  {
-    std::lock_guard<std::mutex> lock(serving_mu_);
-    serving_ = std::make_shared<const ml::Model>(std::move(m));
-    serving_version_ = version;
+  // Only the compute pool serves registry models, so the check above still holds.
+  if (!serving_.ServeRegistry(version, std::make_shared<const ml::Model>(std::move(m)))) {
+    return Status::Ok();
   }
   metrics_->model_version->Set(static_cast<double>(version));
   UseReference(version);
@@ -54,34 +37,13 @@ Status Client::UpdateServing(uint64_t version, const std::string& arch,
 }
 
 Status Client::SaveLocalProfile(uint64_t version, const drift::Summary& profile) {
-  return store_->PutState(ProfileKey("local", version), drift::EncodeSummary(profile));
+  return references_->Save("local", version, profile);
 }
 
 void Client::UseReference(uint64_t version) {
-  int num_classes = 0;
-  {
-    std::lock_guard<std::mutex> lock(serving_mu_);
-    if (!serving_ || serving_version_ != version) return;
-    num_classes = serving_->num_classes();
-  }
-  const bool prefer_local = config_.drift.reference == "local";
-  const char* order[2] = {prefer_local ? "local" : "global", prefer_local ? "global" : "local"};
-  for (const char* source : order) {
-    if (live_->version() == version && live_->source() == source) return;  // in use already
-    Result<std::optional<std::vector<uint8_t>>> bytes =
-        store_->GetState(ProfileKey(source, version));
-    if (!bytes.ok() || !bytes->has_value()) continue;
-    Result<drift::Summary> summary = drift::DecodeSummary(**bytes);
-    if (!summary.ok()) {
-      FEDGE_LOG(Warn, kLog).Client(id()) << "stored " << source << " profile of version " << version
-                                         << " unusable: " << summary.status().message();
-      continue;
-    }
-    live_->SetReference(version, std::move(*summary), source, num_classes);
-    FEDGE_LOG(Debug, kLog).Client(id())
-        << "drift reference: version " << version << " (" << source << ")";
-    return;
-  }
+  const ServedModel::Snapshot served = serving_.Get();
+  if (!served.model || served.version != version) return;
+  references_->Use(version, served.model->num_classes());
 }
 
 void Client::OnReferenceProfile(const wire::ReferenceProfile& p) {
@@ -91,9 +53,7 @@ void Client::OnReferenceProfile(const wire::ReferenceProfile& p) {
                                        << " ignored: " << summary.status().message();
     return;
   }
-  if (Status s =
-          store_->PutState(ProfileKey("global", p.model_version()), drift::EncodeSummary(*summary));
-      !s.ok()) {
+  if (Status s = references_->Save("global", p.model_version(), *summary); !s.ok()) {
     FEDGE_LOG(Warn, kLog).Client(id()) << "cannot keep the reference profile: " << s.message();
     return;
   }
@@ -132,25 +92,21 @@ void Client::SendDriftWindow(const DriftWindow& w) {
   });
 }
 
-std::vector<int64_t> Client::FocusIndices(uint64_t since_ms, double fraction) const {
-  if (data_.captured_ms.size() != static_cast<size_t>(data_.dataset->size)) return data_.train;
-  std::vector<int64_t> out =
-      client::FocusIndices(data_.train, data_.captured_ms, since_ms, fraction);
-  if (out.size() > data_.train.size()) {
-    FEDGE_LOG(Info, kLog).Client(id())
-        << "drift retraining: " << (out.size() - data_.train.size())
-        << " extra draws of the labelled frames captured since the drift, " << out.size()
-        << " examples";
-  }
-  return out;
+void Client::FeedDrift(const drift::FrameObservation& observation, int64_t captured_ms,
+                       ObserveResult& out) {
+  std::optional<DriftWindow> w = live_->Observe(observation, captured_ms);
+  if (!w) return;
+  metrics_->drift_windows->Inc();
+  metrics_->drift_score->Set(w->result.score);
+  metrics_->drifted->Set(w->result.drifted ? 1 : 0);
+  if (w->result.alarm) metrics_->drift_alarms->Inc();
+  SendDriftWindow(*w);
+  out.windows.push_back(std::move(*w));
 }
 
 Result<ObserveResult> Client::ObserveFrames(std::span<const Frame> frames) {
-  std::shared_ptr<const ml::Model> model;
-  {
-    std::lock_guard<std::mutex> lock(serving_mu_);
-    model = serving_;
-  }
+  const ServedModel::Snapshot served = serving_.Get();
+  const std::shared_ptr<const ml::Model>& model = served.model;
   if (!model) {
     return Status::Unavailable(
         "no model installed yet: the client classifies frames once it has "
@@ -160,9 +116,11 @@ Result<ObserveResult> Client::ObserveFrames(std::span<const Frame> frames) {
   images.reserve(frames.size());
   for (const Frame& f : frames) images.push_back(&f.image);
   ObserveResult out;
+  out.model_version = served.version;
   std::vector<drift::FrameObservation> observations;
   const auto start = ClientMetrics::Clock::now();
-  Result<std::vector<ml::Prediction>> predictions = ClassifyForDrift(*model, images, &observations);
+  Result<std::vector<ml::Prediction>> predictions =
+      ClassifyForDrift(*model, images, &observations, &out.timing);
   const auto end = ClientMetrics::Clock::now();
   if (!predictions.ok()) {
     return predictions.status().WithContext("classifying frames " + frames.front().id + "...");
@@ -174,73 +132,79 @@ Result<ObserveResult> Client::ObserveFrames(std::span<const Frame> frames) {
     ++stats_.frames_observed;
     metrics_->inference_latency->Observe(per_frame);
     metrics_->FrameDone(end);
-    if (config_.drift.enabled) {
-      std::optional<DriftWindow> w = live_->Observe(observations[i], frames[i].captured_unix_ms);
-      if (w) {
-        metrics_->drift_windows->Inc();
-        metrics_->drift_score->Set(w->result.score);
-        metrics_->drifted->Set(w->result.drifted ? 1 : 0);
-        if (w->result.alarm) metrics_->drift_alarms->Inc();
-        SendDriftWindow(*w);
-        out.windows.push_back(std::move(*w));
-      }
-    }
+    if (config_.drift.enabled) FeedDrift(observations[i], frames[i].captured_unix_ms, out);
     if (config_.camera.keep_frames) {
+      const ml::Prediction& p = out.predictions[i];
       Result<bool> stored =
-          KeepFrame(*store_, frames[i], out.predictions[i], config_.camera.frame_format);
+          KeepFrame(*store_, frames[i], p.label, p.confidence, config_.camera.frame_format);
       NoteKeepResult(stored.status(), frames[i].id, stats_.frames_not_kept);
       if (stored.ok() && *stored) ++out.stored;
+      out.kept.push_back(stored.ok() && *stored);
+      out.not_kept.push_back(!stored.ok());
+    } else {
+      out.kept.push_back(false);
+      out.not_kept.push_back(false);
     }
   }
   return out;
 }
 
-Result<uint64_t> Client::RunCamera(FrameSource& source, std::ostream* sink,
-                                   const std::atomic<bool>& stop) {
-  uint64_t classified = 0, skipped = 0;
-  while (!stop.load()) {
-    FEDGE_ASSIGN_OR_RETURN(std::optional<Frame> frame, source.Next());
-    if (!frame) break;
-    if (!frame->unreadable.empty()) {
-      metrics_->frames_unreadable->Inc();
-      NoteKeepResult(store_->Quarantine(frame->id, "unreadable: " + frame->unreadable,
-                                        frame->captured_unix_ms),
-                     frame->id, stats_.frames_not_kept);
-      continue;
-    }
-    Result<ObserveResult> r = ObserveFrames(std::span<const Frame>(&*frame, 1));
-    if (r.status().code() == shared::Code::kUnavailable) {
-      if (skipped++ == 0) {
-        FEDGE_LOG(Info, kLog).Client(id()) << r.status().message();
+namespace {
+
+// The camera's view of the client for the inference loop: ObserveFrames one frame at a time
+// (the serving model, drift monitor and reports, frames kept). Logs the first frame that came
+// before any model.
+class ServingClassifier : public FrameClassifier {
+ public:
+  explicit ServingClassifier(Client& client) : client_(client) {}
+
+  Result<Classification> Classify(const Frame& frame) override {
+    Result<ObserveResult> r = client_.ObserveFrames(std::span<const Frame>(&frame, 1));
+    if (!r.ok()) {
+      if (r.status().code() == shared::Code::kUnavailable && !logged_unavailable_) {
+        logged_unavailable_ = true;
+        FEDGE_LOG(Info, kLog).Client(client_.id()) << r.status().message();
       }
-      continue;
+      return r.status();
     }
-    FEDGE_RETURN_IF_ERROR(r.status());
-    ++classified;
-    if (sink != nullptr) {
-      const ml::Prediction& p = r->predictions[0];
-      nlohmann::json line = {{"frame_id", frame->id},
-                             {"captured_unix_ms", frame->captured_unix_ms},
-                             {"model_version", serving_version()},
-                             {"class", p.label},
-                             {"confidence", p.confidence},
-                             {"entropy", p.entropy}};
-      for (const DriftWindow& w : r->windows) {
-        line["drift"] = {{"window", w.result.index},
-                         {"score", w.result.score},
-                         {"feature", drift::FeatureName(w.result.top_feature)},
-                         {"drifted", w.result.drifted}};
-      }
-      *sink << line.dump() << '\n';
-      if (!*sink) return Status::IOError("cannot write the prediction sink");
+    const ml::Prediction& p = r->predictions[0];
+    Classification c;
+    c.label = p.label;
+    c.confidence = p.confidence;
+    c.entropy = p.entropy;
+    c.model_version = r->model_version;
+    c.preprocess_ms = r->timing.preprocess_seconds * 1000.0;
+    c.inference_ms = r->timing.inference_seconds * 1000.0;
+    c.stored = r->kept[0];
+    c.not_kept = r->not_kept[0];
+    for (const DriftWindow& w : r->windows) {
+      c.drift = DriftNote{w.result.index, w.result.score,
+                          std::string(drift::FeatureName(w.result.top_feature)), w.result.drifted};
     }
+    return c;
   }
-  if (sink != nullptr) sink->flush();
-  if (skipped > 0) {
+
+ private:
+  Client& client_;
+  bool logged_unavailable_ = false;
+};
+
+}  // namespace
+
+Result<InferenceSummary> Client::RunCamera(FrameSource& source, std::ostream* sink,
+                                           const std::atomic<bool>& stop) {
+  ServingClassifier classifier(*this);
+  InferenceOptions options;
+  options.quarantine = store_.get();
+  options.keep_failures = &stats_.frames_not_kept;
+  options.metrics = metrics_;
+  FEDGE_ASSIGN_OR_RETURN(InferenceSummary summary,
+                         RunInference(source, classifier, sink, options, &stop));
+  if (summary.skipped > 0) {
     FEDGE_LOG(Info, kLog).Client(id())
-        << skipped << " camera frames arrived before a model was installed";
+        << summary.skipped << " camera frames arrived before a model was installed";
   }
-  return classified;
+  return summary;
 }
 
 }  // namespace fedge::client

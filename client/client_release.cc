@@ -9,7 +9,6 @@
 #include "client/updater.h"
 #include "shared/base/log.h"
 #include "shared/codec/bundle_codec.h"
-#include "shared/ml/torch/runtime.h"
 #include "shared/net/offload.h"
 #include "shared/net/wire.h"
 
@@ -46,8 +45,8 @@ struct Client::ReleaseJob {
 };
 
 std::pair<std::string, uint64_t> Client::serving_release() const {
-  std::lock_guard<std::mutex> lock(serving_mu_);
-  return {serving_release_, serving_release_counter_};
+  ServedModel::Snapshot s = serving_.Get();
+  return {s.release, s.release_counter};
 }
 
 Status Client::OnReleaseOffer(const std::shared_ptr<shared::Connection>& conn,
@@ -136,9 +135,9 @@ void Client::StartRelease(std::shared_ptr<ReleaseJob> job) {
 net::awaitable<void> Client::DoRelease(std::shared_ptr<ReleaseJob> job) {
   if (job->error.empty()) {
     auto work = [this, job]() -> Status {
-      std::lock_guard<std::mutex> lock(model_mu_);
-      ml::ConfigureRuntime(config_.threads);
-      return job->revert ? RevertToPrevious(*job) : InstallRelease(*job);
+      return trainer_->Exclusive([this, &job](const LocalData& data) {
+        return job->revert ? RevertToPrevious(*job) : InstallRelease(*job, data);
+      });
     };
     Status s = co_await shared::RunOffThread(compute_, std::move(work));
     if (!s.ok() && job->error.empty()) job->error = s.message();
@@ -167,7 +166,7 @@ net::awaitable<void> Client::DoRelease(std::shared_ptr<ReleaseJob> job) {
                                      previous, active, job->active_counter)));
 }
 
-Status Client::InstallRelease(ReleaseJob& job) {
+Status Client::InstallRelease(ReleaseJob& job, const LocalData& site) {
   UpdateOptions o;
   o.state_dir = config_.state_dir;
   o.initial_root_path = config_.update.root;
@@ -175,25 +174,22 @@ Status Client::InstallRelease(ReleaseJob& job) {
   o.latency_budget_ms = config_.update.latency_budget_ms;
   o.health_frames = config_.update.health_frames;
   o.target = job.target;
-  const ml::Dataset* data = data_.dataset.get();
+  const ml::Dataset* data = site.dataset.get();
   if (data != nullptr && data->size > 0) {
     o.input_shape = {static_cast<uint32_t>(data->channels), static_cast<uint32_t>(data->height),
                      static_cast<uint32_t>(data->width)};
     // The health check runs on this site's own recent frames (held-out, newest last).
     const int64_t per = data->ExampleElements();
-    const std::vector<int64_t>& pool = data_.eval.empty() ? data_.train : data_.eval;
+    const std::vector<int64_t>& pool = site.eval.empty() ? site.train : site.eval;
     const size_t n = std::min<size_t>(pool.size(), static_cast<size_t>(o.health_frames));
     for (size_t i = pool.size() - n; i < pool.size(); ++i) {
       auto begin = data->images.begin() + pool[i] * per;
       o.health_inputs.insert(o.health_inputs.end(), begin, begin + per);
     }
   }
-  std::shared_ptr<const ml::Model> before;
-  {
-    std::lock_guard<std::mutex> lock(serving_mu_);
-    before = serving_;
-    job.previous = serving_release_;
-  }
+  ServedModel::Snapshot served = serving_.Get();
+  std::shared_ptr<const ml::Model> before = served.model;
+  job.previous = served.release;
   MemoryReleaseSource source(std::move(job.files), {{job.target, std::move(job.artifact)}});
   FEDGE_ASSIGN_OR_RETURN(UpdateOutcome out, RunUpdate(source, o));
   job.median_latency_ms = out.median_latency_ms;
@@ -203,17 +199,13 @@ Status Client::InstallRelease(ReleaseJob& job) {
   }
   job.installed = out.installed || out.up_to_date;
   FEDGE_RETURN_IF_ERROR(ServeActiveRelease());
-  if (job.evaluate && data != nullptr && !data_.eval.empty()) {
-    std::shared_ptr<const ml::Model> now;
-    {
-      std::lock_guard<std::mutex> lock(serving_mu_);
-      now = serving_;
-    }
-    FEDGE_ASSIGN_OR_RETURN(ml::EvalResult after, now->Evaluate(*data, data_.eval));
+  if (job.evaluate && data != nullptr && !site.eval.empty()) {
+    std::shared_ptr<const ml::Model> now = serving_.Get().model;
+    FEDGE_ASSIGN_OR_RETURN(ml::EvalResult after, now->Evaluate(*data, site.eval));
     job.accuracy = after.accuracy;
     job.eval_examples = static_cast<uint64_t>(after.examples);
     if (before) {
-      FEDGE_ASSIGN_OR_RETURN(ml::EvalResult prev, before->Evaluate(*data, data_.eval));
+      FEDGE_ASSIGN_OR_RETURN(ml::EvalResult prev, before->Evaluate(*data, site.eval));
       job.previous_accuracy = prev.accuracy;
     } else {
       job.previous_accuracy = 0;  // nothing served before: any model is an improvement
@@ -234,26 +226,14 @@ Status Client::ServeActiveRelease() {
   FEDGE_ASSIGN_OR_RETURN(std::optional<ActiveRelease> active, LoadActiveRelease(config_.state_dir));
   if (active) {
     const uint64_t version = active->registry_version;
-    {
-      std::lock_guard<std::mutex> lock(serving_mu_);
-      serving_ = std::make_shared<const ml::Model>(std::move(active->model));
-      serving_version_ = version;
-      serving_release_ = active->target;
-      serving_release_counter_ = active->counter;
-    }
+    serving_.ServeRelease(std::make_shared<const ml::Model>(std::move(active->model)), version,
+                          active->target, active->counter);
     metrics_->model_version->Set(static_cast<double>(version));
     metrics_->release_counter->Set(static_cast<double>(active->counter));
     UseReference(version);
     return Status::Ok();
   }
-  {
-    std::lock_guard<std::mutex> lock(serving_mu_);
-    if (serving_release_.empty()) return Status::Ok();  // the registry model already
-    serving_.reset();
-    serving_version_ = 0;
-    serving_release_.clear();
-    serving_release_counter_ = 0;
-  }
+  if (!serving_.ClearRelease()) return Status::Ok();  // the registry model already
   metrics_->release_counter->Set(0);
   Result<InstalledModel> m = ReadInstalledModel(config_.state_dir);
   if (!m.ok()) return Status::Ok();  // nothing to serve until the next task installs a model

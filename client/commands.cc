@@ -11,6 +11,7 @@
 #include "client/metrics.h"
 #include "client/model_cache.h"
 #include "client/sample_store.h"
+#include "client/serving.h"
 #include "client/updater.h"
 #include "shared/codec/bundle_codec.h"
 #include "shared/crypto/crypto.h"
@@ -36,9 +37,11 @@ Result<std::unique_ptr<SampleStore>> OpenStore(const ClientConfig& c) {
   return SampleStore::Open(StoreDir(c), options);
 }
 
-// The model to run: --model/--arch, or the one the client installed last.
+// The model to run: --model/--arch, or the one the client installed last. `version` is what
+// the model_version metric shows (a release's counter), `registry_version` what the prediction
+// lines show (the registry version the model is, or a release was built from; 0: unknown).
 Result<ml::Model> LoadModel(const InferCommand& cmd, const std::optional<ClientConfig>& config,
-                            std::string* described, uint64_t* version) {
+                            std::string* described, uint64_t* version, uint64_t* registry_version) {
   std::vector<uint8_t> blob;
   std::string arch = cmd.arch;
   if (!cmd.model_path.empty()) {
@@ -52,6 +55,7 @@ Result<ml::Model> LoadModel(const InferCommand& cmd, const std::optional<ClientC
                            LoadActiveRelease(config->state_dir));
     if (release) {
       *version = release->counter;
+      *registry_version = release->registry_version;
       *described = "release " + release->target + " (counter " + std::to_string(release->counter) +
                    ", slot " + release->slot + ", " + release->model.arch() + ")";
       return std::move(release->model);
@@ -61,6 +65,7 @@ Result<ml::Model> LoadModel(const InferCommand& cmd, const std::optional<ClientC
     FEDGE_ASSIGN_OR_RETURN(blob, cache.Get(installed.digest));
     arch = installed.arch;
     *version = installed.version;
+    *registry_version = installed.version;
     *described = "installed model version " + std::to_string(installed.version) + " (" + arch + ")";
   }
   FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle state, shared::DecodeBundle(blob));
@@ -69,11 +74,35 @@ Result<ml::Model> LoadModel(const InferCommand& cmd, const std::optional<ClientC
   return model;
 }
 
+// The store `infer` keeps frames in, or null (not wanted, or held by `fedge-client run`).
+std::unique_ptr<SampleStore> StoreToKeepFrames(const InferCommand& cmd,
+                                               const std::optional<ClientConfig>& config) {
+  if (!config || !cmd.keep_frames || !config->camera.keep_frames) return nullptr;
+  Result<std::unique_ptr<SampleStore>> s = OpenStore(*config);
+  if (s.ok()) return std::move(*s);
+  std::fprintf(stderr, "fedge-client: not keeping frames: %s\n", s.status().message().c_str());
+  return nullptr;
+}
+
+// --sink, else the config's inference.predictions, else predictions.jsonl.
+std::string SinkPath(const InferCommand& cmd, const std::optional<ClientConfig>& config) {
+  if (!cmd.sink.empty()) return cmd.sink;
+  if (!config) return "predictions.jsonl";
+  return config->predictions_path.empty() ? config->state_dir + "/predictions.jsonl"
+                                          : config->predictions_path;
+}
+
 void PrintSummary(const InferenceSummary& s) {
   std::printf("frames %llu (unreadable %llu, kept %llu) in %.2f s: %.1f frames/s\n",
               static_cast<unsigned long long>(s.frames),
               static_cast<unsigned long long>(s.unreadable),
               static_cast<unsigned long long>(s.stored), s.seconds, s.fps);
+  if (s.not_kept > 0) {
+    std::printf(
+        "  %llu frames were not kept: the sample store failed to save them (see the log; "
+        "a full disk?)\n",
+        static_cast<unsigned long long>(s.not_kept));
+  }
   auto row = [](const char* name, const LatencyStats& l) {
     std::printf("  %-10s p50 %7.3f  p95 %7.3f  p99 %7.3f  mean %7.3f  max %7.3f ms\n", name, l.p50,
                 l.p95, l.p99, l.mean, l.max);
@@ -135,8 +164,8 @@ int RunInferCommand(const InferCommand& cmd) {
   }
   ml::ConfigureRuntime(cmd.threads > 0 ? cmd.threads : config ? config->threads : 2);
   std::string described;
-  uint64_t version = 0;  // 0: a --model file
-  Result<ml::Model> model = LoadModel(cmd, config, &described, &version);
+  uint64_t version = 0, registry_version = 0;  // 0: a --model file
+  Result<ml::Model> model = LoadModel(cmd, config, &described, &version, &registry_version);
   if (!model.ok()) return Fail(model.status());
   SourceOptions so;
   so.uri = !cmd.source.empty() ? cmd.source : config ? config->camera.source : "";
@@ -151,28 +180,23 @@ int RunInferCommand(const InferCommand& cmd) {
   if (cmd.fps >= 0) so.fps = cmd.fps;
   Result<std::unique_ptr<FrameSource>> source = OpenFrameSource(so);
   if (!source.ok()) return Fail(source.status());
-  std::unique_ptr<SampleStore> store;
-  if (config && cmd.keep_frames && config->camera.keep_frames) {
-    Result<std::unique_ptr<SampleStore>> s = OpenStore(*config);
-    if (s.ok()) {
-      store = std::move(*s);
-    } else {
-      std::fprintf(stderr, "fedge-client: not keeping frames: %s\n", s.status().message().c_str());
-    }
-  }
-  std::string sink_path = cmd.sink;
-  if (sink_path.empty() && config) {
-    sink_path = config->predictions_path.empty() ? config->state_dir + "/predictions.jsonl"
-                                                 : config->predictions_path;
-  }
-  if (sink_path.empty()) sink_path = "predictions.jsonl";
+  std::unique_ptr<SampleStore> store = StoreToKeepFrames(cmd, config);
+  const std::string sink_path = SinkPath(cmd, config);
   std::ofstream sink(sink_path, std::ios::app);
   if (!sink) return Fail(Status::IOError("cannot open the prediction sink " + sink_path));
   std::printf("inferring on %s with %s; predictions to %s\n", (*source)->Describe().c_str(),
               described.c_str(), sink_path.c_str());
   InferenceOptions options;
   options.max_frames = cmd.max_frames;
-  if (config) options.frame_format = config->camera.frame_format;
+  options.quarantine = store.get();
+  options.num_classes = static_cast<size_t>(model->num_classes());
+  KeepFailures not_kept;  // one count (and one warning) for a full disk, loop and classifier
+  options.keep_failures = &not_kept;
+  ModelClassifier::Options classify;
+  classify.model_version = registry_version;
+  classify.keep = store.get();
+  classify.keep_failures = &not_kept;
+  if (config) classify.frame_format = config->camera.frame_format;
   std::unique_ptr<shared::HttpServer> endpoint;  // [metrics] enabled: served while inferring
   if (config && config->metrics.enabled) {
     auto metrics = std::make_shared<ClientMetrics>(std::make_shared<shared::MetricsRegistry>());
@@ -182,9 +206,10 @@ int RunInferCommand(const InferCommand& cmd) {
     if (!served.ok()) return Fail(served.status());
     endpoint = std::move(*served);
     options.metrics = metrics;
+    classify.metrics = metrics;
   }
-  Result<InferenceSummary> summary =
-      RunInference(**source, *model, sink, store.get(), options, cmd.stop);
+  ModelClassifier classifier(*model, classify);
+  Result<InferenceSummary> summary = RunInference(**source, classifier, &sink, options, cmd.stop);
   if (!summary.ok()) return Fail(summary.status());
   PrintSummary(*summary);
   return 0;

@@ -6,10 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
-#include "client/camera_data.h"
 #include "shared/base/log.h"
 #include "shared/vision/image_codec.h"
-#include "shared/vision/preprocess.h"
 
 namespace fedge::client {
 
@@ -25,9 +23,78 @@ double MsSince(SteadyClock::time_point start, SteadyClock::time_point end) {
   return std::chrono::duration<double, std::milli>(end - start).count();
 }
 
+// Latency samples of every classified frame, per stage.
+struct LatencySamples {
+  std::vector<double> capture, preprocess, inference, total;
+};
+
+void OnUnreadable(const Frame& frame, const InferenceOptions& options, KeepFailures& failures,
+                  InferenceSummary& summary) {
+  ++summary.unreadable;
+  if (options.metrics) options.metrics->frames_unreadable->Inc();
+  if (options.quarantine == nullptr) return;
+  Status quarantined = options.quarantine->Quarantine(frame.id, "unreadable: " + frame.unreadable,
+                                                      frame.captured_unix_ms);
+  NoteKeepResult(quarantined, frame.id, failures);
+  if (!quarantined.ok()) ++summary.not_kept;
+}
+
+// Counts a classified frame and writes its line; `t0` is when its capture began.
+Status OnClassified(const Frame& frame, const Classification& c, SteadyClock::time_point t0,
+                    SteadyClock::time_point captured, std::ostream* sink, InferenceSummary& summary,
+                    LatencySamples& samples) {
+  ++summary.frames;
+  if (c.stored) ++summary.stored;
+  if (c.not_kept) ++summary.not_kept;
+  const size_t label = static_cast<size_t>(std::max(c.label, 0));
+  if (summary.class_histogram.size() <= label) summary.class_histogram.resize(label + 1, 0);
+  ++summary.class_histogram[label];
+  FrameLatency latency{MsSince(t0, captured), c.preprocess_ms, c.inference_ms, 0};
+  latency.total = MsSince(t0, SteadyClock::now());
+  if (sink != nullptr) {
+    *sink << PredictionLine(frame, c, latency) << '\n';
+    if (!*sink) return Status::IOError("cannot write the prediction sink");
+  }
+  samples.capture.push_back(latency.capture);
+  samples.preprocess.push_back(latency.preprocess);
+  samples.inference.push_back(latency.inference);
+  samples.total.push_back(MsSince(t0, SteadyClock::now()));
+  return Status::Ok();
+}
+
+void Finish(SteadyClock::time_point start, LatencySamples samples, InferenceSummary& summary) {
+  summary.seconds = MsSince(start, SteadyClock::now()) / 1000.0;
+  summary.fps = summary.seconds > 0 ? static_cast<double>(summary.frames) / summary.seconds : 0;
+  summary.capture = ComputeLatencyStats(std::move(samples.capture));
+  summary.preprocess = ComputeLatencyStats(std::move(samples.preprocess));
+  summary.inference = ComputeLatencyStats(std::move(samples.inference));
+  summary.total = ComputeLatencyStats(std::move(samples.total));
+}
+
 }  // namespace
 
-Result<bool> KeepFrame(SampleStore& store, const Frame& frame, const ml::Prediction& p,
+std::string PredictionLine(const Frame& frame, const Classification& c,
+                           const FrameLatency& latency) {
+  nlohmann::json line = {{"frame_id", frame.id},
+                         {"captured_unix_ms", frame.captured_unix_ms},
+                         {"model_version", c.model_version},
+                         {"class", c.label},
+                         {"confidence", c.confidence},
+                         {"entropy", c.entropy}};
+  line["latency_ms"] = {{"capture", latency.capture},
+                        {"preprocess", latency.preprocess},
+                        {"inference", latency.inference},
+                        {"total", latency.total}};
+  if (c.drift) {
+    line["drift"] = {{"window", c.drift->window},
+                     {"score", c.drift->score},
+                     {"feature", c.drift->feature},
+                     {"drifted", c.drift->drifted}};
+  }
+  return line.dump();
+}
+
+Result<bool> KeepFrame(SampleStore& store, const Frame& frame, int predicted, float confidence,
                        const std::string& frame_format) {
   FrameRecord record;
   record.id = frame.id;
@@ -36,8 +103,8 @@ Result<bool> KeepFrame(SampleStore& store, const Frame& frame, const ml::Predict
   record.width = frame.image.width;
   record.height = frame.image.height;
   record.channels = frame.image.channels;
-  record.predicted = p.label;
-  record.confidence = std::clamp(p.confidence, 0.0f, 1.0f);
+  record.predicted = predicted;
+  record.confidence = std::clamp(confidence, 0.0f, 1.0f);
   const auto format =
       frame_format == "jpeg" ? vision::ImageFormat::kJpeg : vision::ImageFormat::kPng;
   FEDGE_ASSIGN_OR_RETURN(record.bytes, vision::EncodeImage(frame.image, format));
@@ -77,17 +144,14 @@ LatencyStats ComputeLatencyStats(std::vector<double> samples) {
   return s;
 }
 
-Result<InferenceSummary> RunInference(FrameSource& source, const ml::Model& model,
-                                      std::ostream& sink, SampleStore* store,
-                                      const InferenceOptions& options,
+Result<InferenceSummary> RunInference(FrameSource& source, FrameClassifier& classifier,
+                                      std::ostream* sink, const InferenceOptions& options,
                                       const std::atomic<bool>* stop) {
-  const vision::InputSpec spec =
-      InputSpecFor(model.input_channels(), model.input_height(), model.input_width());
-  std::vector<float> input(spec.Floats());
-  std::vector<double> capture, preprocess, inference, total;
   InferenceSummary summary;
-  KeepFailures failures;
-  summary.class_histogram.assign(static_cast<size_t>(model.num_classes()), 0);
+  summary.class_histogram.assign(options.num_classes, 0);
+  LatencySamples samples;
+  KeepFailures own_failures;
+  KeepFailures& failures = options.keep_failures ? *options.keep_failures : own_failures;
   const SteadyClock::time_point start = SteadyClock::now();
   while ((options.max_frames == 0 || summary.frames < options.max_frames) &&
          (stop == nullptr || !stop->load())) {
@@ -95,55 +159,20 @@ Result<InferenceSummary> RunInference(FrameSource& source, const ml::Model& mode
     FEDGE_ASSIGN_OR_RETURN(std::optional<Frame> frame, source.Next());
     if (!frame) break;
     if (!frame->unreadable.empty()) {
-      ++summary.unreadable;
-      if (options.metrics) options.metrics->frames_unreadable->Inc();
-      if (store != nullptr) {
-        NoteKeepResult(store->Quarantine(frame->id, "unreadable: " + frame->unreadable,
-                                         frame->captured_unix_ms),
-                       frame->id, failures);
-      }
+      OnUnreadable(*frame, options, failures, summary);
       continue;
     }
-    const SteadyClock::time_point t1 = SteadyClock::now();
-    FEDGE_RETURN_IF_ERROR(vision::Preprocess(frame->image, spec, input));
-    const SteadyClock::time_point t2 = SteadyClock::now();
-    FEDGE_ASSIGN_OR_RETURN(std::vector<ml::Prediction> p, model.Predict(input, 1));
-    const SteadyClock::time_point t3 = SteadyClock::now();
-    ++summary.frames;
-    ++summary.class_histogram[static_cast<size_t>(p[0].label)];
-    capture.push_back(MsSince(t0, t1));
-    preprocess.push_back(MsSince(t1, t2));
-    inference.push_back(MsSince(t2, t3));
-    if (options.metrics) {
-      options.metrics->inference_latency->Observe(MsSince(t1, t3) / 1000.0);
-      options.metrics->FrameDone(t3);
+    const SteadyClock::time_point captured = SteadyClock::now();
+    Result<Classification> c = classifier.Classify(*frame);
+    if (c.status().code() == shared::Code::kUnavailable) {
+      ++summary.skipped;
+      continue;
     }
-    nlohmann::json line = {{"frame_id", frame->id},
-                           {"captured_unix_ms", frame->captured_unix_ms},
-                           {"class", p[0].label},
-                           {"confidence", p[0].confidence},
-                           {"entropy", p[0].entropy}};
-    line["latency_ms"] = {{"capture", capture.back()},
-                          {"preprocess", preprocess.back()},
-                          {"inference", inference.back()},
-                          {"total", MsSince(t0, SteadyClock::now())}};
-    sink << line.dump() << '\n';
-    total.push_back(MsSince(t0, SteadyClock::now()));
-    if (!sink) return Status::IOError("cannot write the prediction sink");
-    if (store != nullptr) {
-      Result<bool> stored = KeepFrame(*store, *frame, p[0], options.frame_format);
-      NoteKeepResult(stored.status(), frame->id, failures);
-      if (stored.ok() && *stored) ++summary.stored;
-    }
+    FEDGE_RETURN_IF_ERROR(c.status());
+    FEDGE_RETURN_IF_ERROR(OnClassified(*frame, *c, t0, captured, sink, summary, samples));
   }
-  sink.flush();
-  summary.not_kept = failures.count.load();
-  summary.seconds = MsSince(start, SteadyClock::now()) / 1000.0;
-  summary.fps = summary.seconds > 0 ? static_cast<double>(summary.frames) / summary.seconds : 0;
-  summary.capture = ComputeLatencyStats(std::move(capture));
-  summary.preprocess = ComputeLatencyStats(std::move(preprocess));
-  summary.inference = ComputeLatencyStats(std::move(inference));
-  summary.total = ComputeLatencyStats(std::move(total));
+  if (sink != nullptr) sink->flush();
+  Finish(start, std::move(samples), summary);
   return summary;
 }
 

@@ -1,6 +1,7 @@
 #include "client/live_monitor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "client/camera_data.h"
@@ -51,7 +52,9 @@ vision::Image ImageFromInput(std::span<const float> chw, const vision::InputSpec
 
 Result<std::vector<ml::Prediction>> ClassifyForDrift(
     const ml::Model& model, std::span<const vision::Image* const> images,
-    std::vector<drift::FrameObservation>* observations) {
+    std::vector<drift::FrameObservation>* observations, ClassifyTiming* timing) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point start = Clock::now();
   const vision::InputSpec spec =
       InputSpecFor(model.input_channels(), model.input_height(), model.input_width());
   const size_t per = spec.Floats();
@@ -62,8 +65,13 @@ Result<std::vector<ml::Prediction>> ClassifyForDrift(
     FEDGE_RETURN_IF_ERROR(vision::Preprocess(*images[i], spec, input));
     stats[i] = vision::ComputeImageStats(ImageFromInput(input, spec));
   }
+  const Clock::time_point preprocessed = Clock::now();
   FEDGE_ASSIGN_OR_RETURN(std::vector<ml::Prediction> predictions,
                          model.Predict(batch, static_cast<int64_t>(images.size())));
+  if (timing != nullptr) {
+    timing->preprocess_seconds = std::chrono::duration<double>(preprocessed - start).count();
+    timing->inference_seconds = std::chrono::duration<double>(Clock::now() - preprocessed).count();
+  }
   observations->clear();
   for (size_t i = 0; i < images.size(); ++i) {
     observations->push_back(Observation(stats[i], &predictions[i], model.num_classes()));

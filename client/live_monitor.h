@@ -33,10 +33,15 @@ vision::Image ImageFromInput(std::span<const float> chw, const vision::InputSpec
 
 // Classifies `images` (camera frames, any size) with `model` and fills one drift observation
 // per image: statistics of exactly what the model sees (the preprocessed input turned back
-// into pixels, as ComputeProfile does for references) and the model's outputs.
+// into pixels, as ComputeProfile does for references) and the model's outputs. When `timing`
+// is not null it receives the seconds spent preprocessing (with the statistics) and predicting.
+struct ClassifyTiming {
+  double preprocess_seconds = 0;
+  double inference_seconds = 0;
+};
 shared::Result<std::vector<ml::Prediction>> ClassifyForDrift(
     const ml::Model& model, std::span<const vision::Image* const> images,
-    std::vector<drift::FrameObservation>* observations);
+    std::vector<drift::FrameObservation>* observations, ClassifyTiming* timing = nullptr);
 
 // The drift summary of up to `max_frames` of `indices` (the first ones) of `data` under
 // `model`: image statistics of every example and the model's outputs.

@@ -44,7 +44,8 @@ std::thread StartCamera(fedge::client::Client& client, const fedge::client::Clie
     if (!n.ok()) {
       FEDGE_LOG(Error, "camera") << n.status().ToString() << "; camera stopped";
     } else {
-      FEDGE_LOG(Info, "camera") << "camera source ended after " << *n << " classified frames";
+      FEDGE_LOG(Info, "camera") << "camera source ended after " << n->frames
+                                << " classified frames";
     }
   });
 }

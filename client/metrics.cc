@@ -1,6 +1,5 @@
 #include "client/metrics.h"
 
-#include "client/client.h"
 #include "shared/base/log.h"
 
 namespace fedge::client {
@@ -73,9 +72,10 @@ double ClientMetrics::FramesPerSecond(Clock::time_point now) const {
   return fps_;
 }
 
-void AddClientCallbacks(ClientMetrics& metrics, const Client& client) {
-  const ClientStats* s = &client.stats();
-  std::shared_ptr<shared::TrafficCounters> t = client.traffic();
+void AddStatsCallbacks(ClientMetrics& metrics, const ClientStats& stats,
+                       std::shared_ptr<shared::TrafficCounters> traffic) {
+  const ClientStats* s = &stats;
+  std::shared_ptr<shared::TrafficCounters> t = std::move(traffic);
   shared::MetricsRegistry& r = metrics.registry();
   r.AddCounterCallback("fedge_client_training_tasks_total", "Training tasks completed.",
                        [s] { return static_cast<double>(s->tasks_trained.load()); });

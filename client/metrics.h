@@ -8,13 +8,13 @@
 #include <memory>
 #include <mutex>
 
+#include "client/client_stats.h"
 #include "shared/base/status.h"
+#include "shared/net/connection.h"
 #include "shared/net/http_server.h"
 #include "shared/observability/metrics.h"
 
 namespace fedge::client {
-
-class Client;
 
 class ClientMetrics {
  public:
@@ -53,10 +53,11 @@ class ClientMetrics {
   double fps_ = 0;                    // guarded by rate_mu_
 };
 
-// Adds the metrics `client` already counts (training and evaluation tasks, wire bytes, drift
-// reports) as callbacks. REQUIRES: `client` outlives every Render
-// of `metrics`' registry (stop the endpoint before destroying the client).
-void AddClientCallbacks(ClientMetrics& metrics, const Client& client);
+// Adds the metrics a client already counts in `stats` (training and evaluation tasks, drift
+// reports) and `traffic` (wire bytes) as callbacks. REQUIRES: `stats` outlives every Render of
+// `metrics`' registry (stop the endpoint before destroying the client).
+void AddStatsCallbacks(ClientMetrics& metrics, const ClientStats& stats,
+                       std::shared_ptr<shared::TrafficCounters> traffic);
 
 // Serves `metrics` on GET /metrics at listen:port (port 0 picks a free one). Errors name the
 // config file's [metrics] section.

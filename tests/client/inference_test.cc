@@ -17,6 +17,7 @@
 #include <set>
 #include <sstream>
 
+#include "client/serving.h"
 #include "shared/base/log.h"
 #include "shared/ml/torch/model.h"
 #include "shared/storage/fault_env.h"
@@ -72,6 +73,22 @@ std::unique_ptr<FrameSource> Open(const std::string& uri) {
   return source.ok() ? std::move(*source) : nullptr;
 }
 
+// `fedge-client infer`'s use of the loop: a fixed model, frames kept in `store` (may be null).
+shared::Result<InferenceSummary> Infer(FrameSource& source, const ml::Model& model,
+                                       std::ostream& sink, SampleStore* store,
+                                       InferenceOptions options) {
+  KeepFailures not_kept;  // shared by loop and classifier, as RunInferCommand does
+  options.quarantine = store;
+  options.keep_failures = &not_kept;
+  options.num_classes = static_cast<size_t>(model.num_classes());
+  ModelClassifier::Options classify;
+  classify.model_version = 3;
+  classify.keep = store;
+  classify.keep_failures = &not_kept;
+  ModelClassifier classifier(model, classify);
+  return RunInference(source, classifier, &sink, options);
+}
+
 ml::Model ColorModel() {
   auto m = ml::Model::Create("cnn_color", 1);
   EXPECT_TRUE(m.ok()) << m.status().ToString();
@@ -118,7 +135,7 @@ TEST(RunInferenceTest, WritesOneLinePerVideoFrameAndKeepsFramesForReview) {
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   const ml::Model model = ColorModel();
   std::ostringstream sink;
-  auto summary = RunInference(*source, model, sink, store->get(), {});
+  auto summary = Infer(*source, model, sink, store->get(), {});
   ASSERT_TRUE(summary.ok()) << summary.status().ToString();
 
   EXPECT_EQ(summary->frames, 20u);
@@ -149,6 +166,8 @@ TEST(RunInferenceTest, WritesOneLinePerVideoFrameAndKeepsFramesForReview) {
     EXPECT_LE(conf, 1);
     confidence_of[j["frame_id"]] = conf;
     EXPECT_TRUE(j.contains("entropy") && j.contains("captured_unix_ms")) << line;
+    EXPECT_EQ(j["model_version"], 3) << line;
+    EXPECT_FALSE(j.contains("drift")) << "no drift monitor in infer: " << line;
     for (const char* stage : {"capture", "preprocess", "inference", "total"}) {
       ASSERT_TRUE(j["latency_ms"].contains(stage)) << stage << ": " << line;
       EXPECT_GE(j["latency_ms"][stage].get<double>(), 0) << stage;
@@ -185,7 +204,7 @@ TEST(RunInferenceTest, MaxFramesStopsEarlyAndNoStoreKeepsNothing) {
   std::ostringstream sink;
   InferenceOptions options;
   options.max_frames = 5;
-  auto summary = RunInference(*source, model, sink, nullptr, options);
+  auto summary = Infer(*source, model, sink, nullptr, options);
   ASSERT_TRUE(summary.ok()) << summary.status().ToString();
   EXPECT_EQ(summary->frames, 5u);
   EXPECT_EQ(summary->stored, 0u);
@@ -216,7 +235,7 @@ TEST(RunInferenceTest, CorruptImageInAFolderIsCountedAndQuarantined) {
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   const ml::Model model = ColorModel();
   std::ostringstream sink;
-  auto summary = RunInference(*source, model, sink, store->get(), {});
+  auto summary = Infer(*source, model, sink, store->get(), {});
   ASSERT_TRUE(summary.ok()) << summary.status().ToString();
   EXPECT_EQ(summary->frames, 3u);
   EXPECT_EQ(summary->unreadable, 1u);
@@ -283,7 +302,7 @@ TEST(RunInferenceTest, FullDiskKeepsPredictionsFlowingAndSaysSoOnce) {
   size_t log_size = 0;
   std::FILE* log = open_memstream(&log_text, &log_size);
   shared::SetLogOutput(log);
-  auto summary = RunInference(source, model, sink, store->get(), {});
+  auto summary = Infer(source, model, sink, store->get(), {});
   shared::SetLogOutput(nullptr);
   std::fclose(log);
   const std::string logged(log_text, log_size);

@@ -1,0 +1,34 @@
+#pragma once
+// What a Client counts (sessions, tasks, updates, drift reports), read by its metrics and by
+// tests and simulations. Every field is an atomic: written by the client, read by anyone.
+
+#include <atomic>
+#include <cstdint>
+
+namespace fedge::client {
+
+// Frames an inference loop could not keep in the store (NoteKeepResult, client/inference.h).
+// Thread-safe.
+struct KeepFailures {
+  std::atomic<uint64_t> count{0};    // saves (or quarantines) that failed
+  std::atomic<bool> failing{false};  // the latest one failed: a warning was logged
+};
+
+struct ClientStats {
+  std::atomic<uint64_t> sessions{0};
+  std::atomic<uint64_t> tasks_trained{0};
+  std::atomic<uint64_t> tasks_evaluated{0};
+  std::atomic<uint64_t> models_downloaded{0};
+  std::atomic<uint64_t> updates_acked{0};
+  std::atomic<uint64_t> errors_received{0};
+  std::atomic<uint64_t> tasks_skipped{0};   // superseded or past their deadline
+  std::atomic<uint64_t> updates_resent{0};  // submitted again after a reconnect or by a fault
+  std::atomic<uint64_t> duplicates_acked{0};
+  std::atomic<uint64_t> frames_observed{0};
+  std::atomic<uint64_t> drift_reports_sent{0};
+  std::atomic<uint64_t> drift_reports_dropped{0};  // finished while disconnected
+  std::atomic<uint64_t> drift_reports_refused{0};  // answered with an Error
+  KeepFailures frames_not_kept;  // camera frames the sample store failed to keep (a full disk)
+};
+
+}  // namespace fedge::client
