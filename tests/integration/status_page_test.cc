@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "client/client.h"
+#include "coordinator/kit_config.h"
 #include "tests/integration/https_get.h"
 #include "tests/integration/test_support.h"
 
@@ -22,6 +23,7 @@ class StatusPageTest : public ::testing::Test {
  protected:
   void SetUp() override {
     shared::ProvisionOptions o;
+    o.templates = coordinator::ProjectKitTemplates();
     o.out_dir = dir_.path() + "/project";
     o.clients = 2;
     o.admins = {"admin", "ex-admin"};
