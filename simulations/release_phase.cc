@@ -14,6 +14,7 @@
 #include "shared/ml/weights/artifact.h"
 #include "shared/ml/weights/prune.h"
 #include "shared/release/repository.h"
+#include "simulations/timing.h"
 
 namespace fedge::sim {
 
@@ -22,13 +23,8 @@ namespace rel = shared::release;
 using nlohmann::json;
 using shared::Result;
 using shared::Status;
-using Clock = std::chrono::steady_clock;
 
 namespace {
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
 
 bool WaitFor(const std::function<bool()>& done, std::chrono::seconds timeout) {
   const auto deadline = Clock::now() + timeout;

@@ -9,19 +9,15 @@
 #include "shared/ml/torch/runtime.h"
 #include "simulations/camera.h"
 #include "simulations/report_html.h"
+#include "simulations/timing.h"
 
 namespace fedge::sim {
 
 using nlohmann::json;
 using shared::Result;
 using shared::Status;
-using Clock = std::chrono::steady_clock;
 
 namespace {
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
 
 json ScenarioJson(const Scenario& s) {
   return {{"name", s.name},

@@ -26,19 +26,15 @@
 #include "simulations/release_phase.h"
 #include "simulations/run_report.h"
 #include "simulations/stream.h"
+#include "simulations/timing.h"
 
 namespace fedge::sim {
 
 using nlohmann::json;
 using shared::Result;
 using shared::Status;
-using Clock = std::chrono::steady_clock;
 
 namespace {
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
 
 std::string Megabytes(uint64_t bytes) {
   char buf[32];
