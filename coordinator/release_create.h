@@ -18,10 +18,10 @@
 
 #include "coordinator/registry.h"
 #include "coordinator/release_tools.h"
-#include "shared/ml/weights/artifact.h"
-#include "shared/release/metadata.h"
 #include "shared/base/status.h"
 #include "shared/codec/tensor_bundle.h"
+#include "shared/ml/weights/artifact.h"
+#include "shared/release/metadata.h"
 
 namespace fedge::coordinator {
 
