@@ -165,8 +165,19 @@ class Phase {
     bad.record.size_bytes = bad.blob.size();
     FEDGE_ASSIGN_OR_RETURN(std::string bad_name, Release(bad, /*gate=*/false, "regressed"));
     FEDGE_ASSIGN_OR_RETURN(std::string bad_state, Deploy(bad_name));
-    // The canaries return to the good release.
-    const bool back = WaitFor([&] { return AllServe(good); }, std::chrono::seconds(120));
+    // The canaries return to the good release, and the coordinator has their reports saying so
+    // (a client switches its slot before its report arrives).
+    auto reported_back = [&] {
+      for (const json& x : server_.rollouts().List()["rollouts"]) {
+        if (x["target"] != bad_name) continue;
+        for (const auto& [client, report] : x["reports"].items()) {
+          if (report.value("active_target", "") != good) return false;
+        }
+      }
+      return true;
+    };
+    const bool back =
+        WaitFor([&] { return AllServe(good) && reported_back(); }, std::chrono::seconds(120));
     Step("after rollback", {{"all_clients_on", back ? good : "(not all)"}});
     return bad_state;
   }
