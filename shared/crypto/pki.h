@@ -1,6 +1,7 @@
 #pragma once
-// Project PKI: provisioning of the CA and the startup kits (`fedgectl provision`), and the
-// identity (CN, role, fingerprint) of a certificate for the TLS layer.
+// Project PKI: provisioning of the CA and the startup kits (`fedgectl provision`). The
+// certificates are issued by shared/crypto/x509_issue.h; a certificate's identity (CN, role,
+// fingerprint) for the TLS layer is in shared/crypto/identity.h.
 //
 // Everything is done with OpenSSL's library APIs (EC P-256 keys, SHA-256 signatures); the
 // `openssl` command is never run. Layout written under ProvisionOptions::out_dir:
@@ -18,8 +19,7 @@
 #include <vector>
 
 #include "shared/base/status.h"
-
-typedef struct x509_st X509;  // as in <openssl/types.h>
+#include "shared/crypto/identity.h"
 
 namespace fedge::shared {
 
@@ -98,19 +98,5 @@ Result<ProvisionResult> Provision(const ProvisionOptions& options);
 // OK if `id` may name a client or admin: 1 to kMaxIdLength characters from [A-Za-z0-9._-],
 // starting with a letter or digit (it becomes a directory name). InvalidArgument saying why not.
 Status ValidateClientId(std::string_view id);
-
-// Identity of a fedge leaf certificate. It does not verify the certificate: the TLS layer
-// calls it on a peer certificate that already verified against the project CA.
-struct PeerIdentity {
-  std::string common_name;
-  std::string role;             // subject OU: "client", "admin", "coordinator"
-  std::string fingerprint_hex;  // SHA-256 of the DER certificate, lower-case hex
-};
-
-// InvalidArgument if the subject lacks exactly one CN and one OU, or they are not clean UTF-8
-// text. `cert` is borrowed.
-Result<PeerIdentity> IdentityFromCertificate(const X509* cert);
-// Reads the first certificate of a PEM file.
-Result<PeerIdentity> IdentityFromPemFile(const std::string& path);
 
 }  // namespace fedge::shared
