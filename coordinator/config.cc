@@ -179,8 +179,10 @@ Result<ReleaseSettings> LoadReleaseSettings(const shared::ConfigFile& file) {
   return s;
 }
 
-Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
-  FEDGE_ASSIGN_OR_RETURN(ConfigFile file, ConfigFile::Load(path));
+namespace {
+
+// Every key coordinator.toml may hold.
+std::set<std::string> CoordinatorKeys() {
   std::set<std::string> known = AugmentKeys();
   known.insert(DriftKeys().begin(), DriftKeys().end());
   known.insert(shared::MetricsKeys().begin(), shared::MetricsKeys().end());
@@ -213,25 +215,12 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
                 "model.seed",
                 "registry.keep_last",
                 "registry.keep_every"});
-  FEDGE_RETURN_IF_ERROR(file.CheckKnownKeys(known));
-  CoordinatorConfig c;
-  c.config_path = path;
-  FEDGE_ASSIGN_OR_RETURN(c.listen, file.String("server.listen", "0.0.0.0"));
-  FEDGE_ASSIGN_OR_RETURN(int64_t port, file.Int("server.port", 7443, 0, 65535));
-  c.port = static_cast<uint16_t>(port);
-  FEDGE_ASSIGN_OR_RETURN(c.data_dir, file.Path("server.data_dir", "data"));
-  FEDGE_ASSIGN_OR_RETURN(int64_t max_frame,
-                         file.Int("server.max_frame_bytes", 16 << 20, 64 << 10, 1 << 30));
-  c.max_frame_bytes = static_cast<uint32_t>(max_frame);
-  FEDGE_ASSIGN_OR_RETURN(int64_t threads, file.Int("server.threads", 2, 1, 64));
-  c.threads = static_cast<int>(threads);
-  FEDGE_ASSIGN_OR_RETURN(int64_t hb, file.Int("server.heartbeat_ms", 5000, 100, 600000));
-  c.heartbeat_ms = static_cast<int>(hb);
-  FEDGE_ASSIGN_OR_RETURN(c.tls.ca, file.Path("tls.ca"));
-  FEDGE_ASSIGN_OR_RETURN(c.tls.cert, file.Path("tls.cert"));
-  FEDGE_ASSIGN_OR_RETURN(c.tls.key, file.Path("tls.key"));
+  return known;
+}
 
-  RoundSettings& r = c.rounds;
+// The [rounds] section (and [augment], which the rounds hand to clients).
+Result<RoundSettings> LoadRoundSettings(const ConfigFile& file) {
+  RoundSettings r;
   FEDGE_ASSIGN_OR_RETURN(int64_t count, file.Int("rounds.count", 20, 0, 1000000));
   FEDGE_ASSIGN_OR_RETURN(int64_t min_clients, file.Int("rounds.min_clients", 1, 1, 1000000));
   FEDGE_ASSIGN_OR_RETURN(r.fraction_fit, file.Double("rounds.fraction_fit", 1.0, 1e-6, 1.0));
@@ -249,7 +238,6 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(r.codec, LoadCodec(file, "rounds.codec"));
   FEDGE_ASSIGN_OR_RETURN(r.topk_fraction, file.Double("rounds.topk_fraction", 0.07, 1e-6, 1.0));
   FEDGE_ASSIGN_OR_RETURN(r.augment, LoadAugment(file));
-  FEDGE_ASSIGN_OR_RETURN(c.drift, LoadDriftSettings(file));
   r.count = static_cast<int>(count);
   r.min_clients = static_cast<int>(min_clients);
   r.min_fit = static_cast<int>(min_fit);
@@ -259,10 +247,38 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
   r.batch_size = static_cast<int>(batch);
   r.seed = static_cast<uint64_t>(seed);
   if (r.min_fit > r.min_clients) {
-    return Status::InvalidArgument(path + ": key 'rounds.min_fit': " + std::to_string(r.min_fit) +
+    return Status::InvalidArgument(file.path() +
+                                   ": key 'rounds.min_fit': " + std::to_string(r.min_fit) +
                                    " exceeds rounds.min_clients (" + std::to_string(r.min_clients) +
                                    "); no round could ever complete");
   }
+  return r;
+}
+
+}  // namespace
+
+Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
+  FEDGE_ASSIGN_OR_RETURN(ConfigFile file, ConfigFile::Load(path));
+  FEDGE_RETURN_IF_ERROR(file.CheckKnownKeys(CoordinatorKeys()));
+  CoordinatorConfig c;
+  c.config_path = path;
+  FEDGE_ASSIGN_OR_RETURN(c.listen, file.String("server.listen", "0.0.0.0"));
+  FEDGE_ASSIGN_OR_RETURN(int64_t port, file.Int("server.port", 7443, 0, 65535));
+  c.port = static_cast<uint16_t>(port);
+  FEDGE_ASSIGN_OR_RETURN(c.data_dir, file.Path("server.data_dir", "data"));
+  FEDGE_ASSIGN_OR_RETURN(int64_t max_frame,
+                         file.Int("server.max_frame_bytes", 16 << 20, 64 << 10, 1 << 30));
+  c.max_frame_bytes = static_cast<uint32_t>(max_frame);
+  FEDGE_ASSIGN_OR_RETURN(int64_t threads, file.Int("server.threads", 2, 1, 64));
+  c.threads = static_cast<int>(threads);
+  FEDGE_ASSIGN_OR_RETURN(int64_t hb, file.Int("server.heartbeat_ms", 5000, 100, 600000));
+  c.heartbeat_ms = static_cast<int>(hb);
+  FEDGE_ASSIGN_OR_RETURN(c.tls.ca, file.Path("tls.ca"));
+  FEDGE_ASSIGN_OR_RETURN(c.tls.cert, file.Path("tls.cert"));
+  FEDGE_ASSIGN_OR_RETURN(c.tls.key, file.Path("tls.key"));
+
+  FEDGE_ASSIGN_OR_RETURN(c.rounds, LoadRoundSettings(file));
+  FEDGE_ASSIGN_OR_RETURN(c.drift, LoadDriftSettings(file));
   FEDGE_ASSIGN_OR_RETURN(c.model_arch, file.String("model.arch", "cnn_small"));
   FEDGE_ASSIGN_OR_RETURN(int64_t mseed,
                          file.Int("model.seed", 0, 0, std::numeric_limits<int64_t>::max()));

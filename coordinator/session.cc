@@ -79,65 +79,27 @@ net::awaitable<Status> Session::Greet(bool client) {
   co_return Status::Ok();
 }
 
-net::awaitable<void> Session::Run() {
-  auto self = shared_from_this();
-  Status hs = co_await conn_->Handshake(net::ssl::stream_base::server, options_.handshake_timeout);
-  if (!hs.ok()) {
-    FEDGE_LOG(Warn, kLog) << "refused " << remote_ << ": " << hs.message();
-    conn_->Close();
-    co_return;
-  }
-  Result<shared::PeerIdentity> id = shared::PeerIdentityOf(conn_->stream());
-  if (!id.ok()) {
-    FEDGE_LOG(Warn, kLog) << "refused " << remote_ << ": " << id.status().message();
-    conn_->Close();
-    co_return;
-  }
-  identity_ = *id;
-  net::asio::co_spawn(conn_->executor(),
-                      shared::Connection::WriteLoop(conn_, options_.write_timeout),
-                      shared::LogOnError{kLog});
+// OK if the peer may stay: its certificate is not revoked, and it is a client (or an admin,
+// when this coordinator serves admin commands). Else why not.
+Status Session::Admit() {
   Result<std::optional<RevocationRecord>> revoked = store_->GetRevocation(identity_.common_name);
-  if (!revoked.ok() || revoked->has_value()) {
-    Status s = !revoked.ok()
-                   ? revoked.status()
-                   : Status::PermissionDenied(
-                         "the certificate of " + identity_.common_name + " was revoked" +
-                         ((*revoked)->reason.empty() ? "" : " (" + (*revoked)->reason + ")") +
-                         "; ask the project's central team for a new startup kit");
-    conn_->SendAndClose(shared::MakeErrorMessage(s, 0, wire::ErrorSubject::Session));
-    FEDGE_LOG(Warn, kLog).Client(identity_.common_name)
-        << "refused " << remote_ << " (" << identity_.common_name << "): " << s.message();
-    co_return;
+  if (!revoked.ok()) return revoked.status();
+  if (revoked->has_value()) {
+    return Status::PermissionDenied(
+        "the certificate of " + identity_.common_name + " was revoked" +
+        ((*revoked)->reason.empty() ? "" : " (" + (*revoked)->reason + ")") +
+        "; ask the project's central team for a new startup kit");
   }
   const bool client = identity_.role == shared::kRoleClient;
   if (!client && !(identity_.role == shared::kRoleAdmin && admin_ != nullptr)) {
-    Status s = Status::PermissionDenied("certificate role '" + identity_.role +
-                                        "' may not join training rounds or run admin commands");
-    conn_->SendAndClose(shared::MakeErrorMessage(s, 0, wire::ErrorSubject::Session));
-    FEDGE_LOG(Warn, kLog).Client(identity_.common_name)
-        << "refused " << remote_ << " (" << identity_.common_name << "): " << s.message();
-    co_return;
+    return Status::PermissionDenied("certificate role '" + identity_.role +
+                                    "' may not join training rounds or run admin commands");
   }
-  upload_ = shared::BlobAssembler(client ? engine_->max_update_bytes() : kMaxImportBytes);
-  if (Status s = co_await Greet(client); !s.ok()) {
-    FEDGE_LOG(Warn, kLog).Client(identity_.common_name)
-        << identity_.common_name << " (" << remote_ << "): " << s.ToString();
-    if (!conn_->closed())
-      conn_->SendAndClose(shared::MakeErrorMessage(s, 0, wire::ErrorSubject::Session));
-    co_return;
-  }
-  if (!client) {
-    co_await RunAdmin();
-    co_return;
-  }
-  FEDGE_LOG(Info, kLog).Client(identity_.common_name)
-      << "client " << identity_.common_name << " connected from " << remote_;
-  net::asio::co_spawn(conn_->executor(), HeartbeatLoop(shared_from_this()),
-                      shared::LogOnError{kLog});
-  if (rollouts_ != nullptr) {
-    rollouts_->Connected(shared_from_this(), hello_release_, hello_release_counter_);
-  }
+  return Status::Ok();
+}
+
+// A client's messages until it goes away or sends something wrong.
+net::awaitable<void> Session::ReadLoop() {
   while (!conn_->closed()) {
     Result<std::vector<uint8_t>> frame = co_await conn_->ReadFrame(options_.idle_timeout);
     Status s = frame.status();
@@ -158,6 +120,53 @@ net::awaitable<void> Session::Run() {
       break;
     }
   }
+}
+
+net::awaitable<void> Session::Run() {
+  auto self = shared_from_this();
+  Status hs = co_await conn_->Handshake(net::ssl::stream_base::server, options_.handshake_timeout);
+  if (!hs.ok()) {
+    FEDGE_LOG(Warn, kLog) << "refused " << remote_ << ": " << hs.message();
+    conn_->Close();
+    co_return;
+  }
+  Result<shared::PeerIdentity> id = shared::PeerIdentityOf(conn_->stream());
+  if (!id.ok()) {
+    FEDGE_LOG(Warn, kLog) << "refused " << remote_ << ": " << id.status().message();
+    conn_->Close();
+    co_return;
+  }
+  identity_ = *id;
+  net::asio::co_spawn(conn_->executor(),
+                      shared::Connection::WriteLoop(conn_, options_.write_timeout),
+                      shared::LogOnError{kLog});
+  if (Status s = Admit(); !s.ok()) {
+    conn_->SendAndClose(shared::MakeErrorMessage(s, 0, wire::ErrorSubject::Session));
+    FEDGE_LOG(Warn, kLog).Client(identity_.common_name)
+        << "refused " << remote_ << " (" << identity_.common_name << "): " << s.message();
+    co_return;
+  }
+  const bool client = identity_.role == shared::kRoleClient;
+  upload_ = shared::BlobAssembler(client ? engine_->max_update_bytes() : kMaxImportBytes);
+  if (Status s = co_await Greet(client); !s.ok()) {
+    FEDGE_LOG(Warn, kLog).Client(identity_.common_name)
+        << identity_.common_name << " (" << remote_ << "): " << s.ToString();
+    if (!conn_->closed())
+      conn_->SendAndClose(shared::MakeErrorMessage(s, 0, wire::ErrorSubject::Session));
+    co_return;
+  }
+  if (!client) {
+    co_await RunAdmin();
+    co_return;
+  }
+  FEDGE_LOG(Info, kLog).Client(identity_.common_name)
+      << "client " << identity_.common_name << " connected from " << remote_;
+  net::asio::co_spawn(conn_->executor(), HeartbeatLoop(shared_from_this()),
+                      shared::LogOnError{kLog});
+  if (rollouts_ != nullptr) {
+    rollouts_->Connected(shared_from_this(), hello_release_, hello_release_counter_);
+  }
+  co_await ReadLoop();
   engine_->StashUpload(identity_.common_name, std::move(upload_));
   engine_->Disconnected(shared_from_this());
   if (rollouts_ != nullptr) rollouts_->Disconnected(shared_from_this());

@@ -338,6 +338,30 @@ StreamEnv MakeStreamEnv(const Scenario& sc, const ml::Dataset* train, coordinato
   return env;
 }
 
+// What runs once the rounds are done: the live stream (stream scenarios), then the release
+// phase ([release]). Each result is json() when its phase does not run.
+struct LaterPhases {
+  Result<json> stream = json();
+  Result<json> release = json();
+};
+
+LaterPhases RunLaterPhases(const RunOptions& options, Fleet& fleet, StreamEnv& stream_env) {
+  const Scenario& sc = *fleet.sc;
+  LaterPhases out;
+  if (!fleet.stream_sites->empty()) out.stream = RunStream(stream_env, *fleet.stream_sites);
+  if (!*fleet.release_repo || !out.stream.ok()) return out;
+  ReleaseEnv env;
+  env.scenario = &sc;
+  env.server = stream_env.server;
+  for (int i = 0; i < sc.clients; ++i) env.clients.push_back((*fleet.clients)[i].get());
+  env.repo = **fleet.release_repo;
+  env.out_dir = options.out_dir;
+  env.completed_rounds = stream_env.completed_rounds;
+  env.quiet = options.quiet;
+  out.release = RunReleasePhase(env);
+  return out;
+}
+
 }  // namespace
 
 Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
@@ -379,9 +403,8 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   // their coordinator vanish would (rightly) start reconnecting.
   StreamEnv stream_env =
       MakeStreamEnv(sc, shared_train.get(), &server, mu, summaries, options.quiet);
-  Result<json> stream_json = json();
-  Result<json> release_json = json();
   auto stopped = [&options] { return options.stop != nullptr && options.stop->load(); };
+  LaterPhases later;
   std::thread watcher([&] {
     while (!server.engine().finished() && !stopped()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -391,18 +414,7 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
       if (progress) progress->Finish();  // the stream and the release phase print their lines
       progress.reset();
     }
-    if (!stream_sites.empty() && !stopped()) stream_json = RunStream(stream_env, stream_sites);
-    if (release_repo && stream_json.ok() && !stopped()) {
-      ReleaseEnv env;
-      env.scenario = &sc;
-      env.server = &server;
-      for (int i = 0; i < sc.clients; ++i) env.clients.push_back(clients[i].get());
-      env.repo = *release_repo;
-      env.out_dir = options.out_dir;
-      env.completed_rounds = stream_env.completed_rounds;
-      env.quiet = options.quiet;
-      release_json = RunReleasePhase(env);
-    }
+    if (!stopped()) later = RunLaterPhases(options, fleet, stream_env);
     for (auto& c : clients) c->Stop();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     server.Stop();
@@ -417,13 +429,13 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
     return Status::Unavailable("interrupted after " + std::to_string(summaries.size()) + " of " +
                                std::to_string(sc.rounds) + " rounds");
   }
-  FEDGE_RETURN_IF_ERROR(stream_json.status().WithContext("live stream phase"));
-  FEDGE_RETURN_IF_ERROR(release_json.status().WithContext("release phase"));
+  FEDGE_RETURN_IF_ERROR(later.stream.status().WithContext("live stream phase"));
+  FEDGE_RETURN_IF_ERROR(later.release.status().WithContext("release phase"));
 
   RunRecord run{&sc,          &options,        &server,        &summaries,
                 t_start,      startup_seconds, rounds_seconds, camera_seconds,
-                camera_sites, &stream_env,     &stream_sites,  &*stream_json};
-  if (release_repo) run.release = &*release_json;
+                camera_sites, &stream_env,     &stream_sites,  &*later.stream};
+  if (release_repo) run.release = &*later.release;
   return WriteRunReport(run);
 }
 
