@@ -125,14 +125,15 @@ Status RoundEngine::Init() {
   target_atomic_ = target_round_;
   FEDGE_RETURN_IF_ERROR(drift_.Init());
   InitMetrics();
-  if (Result<std::optional<std::vector<uint8_t>>> stored =
-          store_->GetDrift(ReferenceProfileKey(model_.version));
+  if (Result<std::optional<std::vector<uint8_t>>> stored = store_->ReferenceProfile(model_.version);
       stored.ok() && stored->has_value()) {
     if (Result<drift::Summary> p = drift::DecodeSummary(**stored); p.ok()) {
       profile_ = ProfileOut{model_.version, 0, std::move(*p)};
     }
   }
-  FEDGE_ASSIGN_OR_RETURN(std::optional<nlohmann::json> open, store_->OpenRound());
+  FEDGE_ASSIGN_OR_RETURN(std::optional<OpenRound> stored_round, store_->OpenRound());
+  std::optional<nlohmann::json> open;
+  if (stored_round) open = ToJson(*stored_round);
   if (open) {
     if (Status s = ResumeRound(*open); !s.ok()) {
       return s.WithContext("cannot resume the open round stored in " + config_.data_dir);
@@ -481,8 +482,7 @@ void RoundEngine::RecordDriftMetrics(const std::string& client_id) {
 void RoundEngine::PublishProfile() {
   if (round_->profile.Empty()) return;
   const uint64_t version = round_->eval_version;
-  if (Status s =
-          store_->PutDrift(ReferenceProfileKey(version), drift::EncodeSummary(round_->profile));
+  if (Status s = store_->PutReferenceProfile(version, drift::EncodeSummary(round_->profile));
       !s.ok()) {
     FEDGE_LOG(Error, kLog) << "cannot store the reference profile of version " << version << ": "
                            << s.ToString();
@@ -784,7 +784,7 @@ Status RoundEngine::OfferTraining(uint64_t round) {
   metrics_->rounds_started->Inc();
   round_->acc = std::make_unique<FedAvgAccumulator>(state_);
   // Stored before any offer goes out, so a restart offers the same tasks again.
-  FEDGE_RETURN_IF_ERROR(store_->PutOpenRound(OpenRoundJson()));
+  FEDGE_RETURN_IF_ERROR(store_->PutOpenRound(round_->schedule.ToOpenRound()));
   for (const auto& [id, task] : round_->schedule.tasks()) {
     connected_[id]->SendOffer(MakeOffer(task, round, /*train=*/true, id));
   }
@@ -906,7 +906,7 @@ void RoundEngine::FailAttempt(uint64_t round) {
     idle.round = round;
     idle.attempt = attempt;
     idle.phase = RoundPhase::kIdle;
-    if (Status d = store_->DiscardRoundUpdates(round, ToJson(idle)); !d.ok()) {
+    if (Status d = store_->DiscardRoundUpdates(round, idle); !d.ok()) {
       FEDGE_LOG(Error, kLog) << d.ToString();
     }
   }
