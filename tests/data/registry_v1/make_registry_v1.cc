@@ -23,13 +23,13 @@ using namespace fedge::coordinator;
 namespace {
 constexpr uint64_t kNow = 1760000000000ull;  // the open round's start (unix ms)
 
-#define CHECK_OK(expr)                                                          \
-  do {                                                                          \
-    const auto& _s = (expr);                                                    \
-    if (!_s.ok()) {                                                             \
-      std::fprintf(stderr, "%s failed\n", #expr);                               \
-      std::exit(1);                                                             \
-    }                                                                           \
+#define CHECK_OK(expr)                            \
+  do {                                            \
+    const auto& _s = (expr);                      \
+    if (!_s.ok()) {                               \
+      std::fprintf(stderr, "%s failed\n", #expr); \
+      std::exit(1);                               \
+    }                                             \
   } while (0)
 
 ModelRecord Model(uint64_t version, const std::vector<uint8_t>& blob) {
