@@ -58,8 +58,8 @@ Result<std::vector<std::pair<std::string, std::vector<uint8_t>>>> ReadMetadataFi
   return files;
 }
 
-// FailedPrecondition-style checks before a deploy: every role's metadata is signed by its
-// threshold and unexpired at `now_s`.
+// Before a deploy: InvalidArgument unless every role's metadata is signed by its threshold and
+// unexpired at `now_s`.
 Status CheckDeployable(const std::string& repo, int64_t now_s) {
   FEDGE_ASSIGN_OR_RETURN(RepoSummary summary, SummarizeRepo(repo));
   for (const RepoSummary::RoleState& role : summary.roles) {
