@@ -69,8 +69,7 @@ void DriftIntake::PublishProfile(const EvaluationMerge& evaluation,
                                  const std::map<std::string, std::shared_ptr<Peer>>& peers) {
   if (evaluation.profile().Empty()) return;
   const uint64_t version = evaluation.version();
-  if (Status s = store_->PutDrift(ReferenceProfileKey(version),
-                                  drift::EncodeSummary(evaluation.profile()));
+  if (Status s = store_->PutReferenceProfile(version, drift::EncodeSummary(evaluation.profile()));
       !s.ok()) {
     FEDGE_LOG(Error, kLog) << "cannot store the reference profile of version " << version << ": "
                            << s.ToString();

@@ -89,9 +89,11 @@ Status RoundEngine::Init() {
   FEDGE_RETURN_IF_ERROR(drift_.Init());
   InitMetrics();
   const Result<std::optional<std::vector<uint8_t>>> stored =
-      store_->GetDrift(ReferenceProfileKey(model_.version));
+      store_->ReferenceProfile(model_.version);
   drift_.RestoreProfile(model_.version, stored);
-  FEDGE_ASSIGN_OR_RETURN(std::optional<nlohmann::json> open, store_->OpenRound());
+  FEDGE_ASSIGN_OR_RETURN(std::optional<OpenRound> stored_round, store_->OpenRound());
+  std::optional<nlohmann::json> open;
+  if (stored_round) open = ToJson(*stored_round);
   if (open) {
     if (Status s = ResumeRound(*open); !s.ok()) {
       return s.WithContext("cannot resume the open round stored in " + config_.data_dir);
@@ -122,8 +124,6 @@ Status RoundEngine::InstallInitialModel() {
                         << state.NumElements() << " parameters)";
   return InstallModel(record, std::move(blob), std::move(state));
 }
-
-nlohmann::json RoundEngine::OpenRoundJson() const { return ToJson(round_->schedule.ToOpenRound()); }
 
 std::optional<uint64_t> RoundEngine::OpenRoundNumber() const {
   return round_ ? std::optional<uint64_t>(round_->schedule.round()) : std::nullopt;

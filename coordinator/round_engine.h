@@ -201,7 +201,6 @@ class RoundEngine {
   void OpenRoundState(RoundSchedule schedule, bool training);
   // Ends the open round (no update may be in flight).
   void CloseRound();
-  nlohmann::json OpenRoundJson() const;
   // The open round's number (training or evaluation), if one is open.
   std::optional<uint64_t> OpenRoundNumber() const;
   void PublishSnapshot();

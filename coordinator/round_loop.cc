@@ -117,7 +117,7 @@ Status RoundEngine::OfferTraining(uint64_t round) {
   OpenRoundState(std::move(schedule), /*training=*/true);
   metrics_->rounds_started->Inc();
   // Stored before any offer goes out, so a restart offers the same tasks again.
-  FEDGE_RETURN_IF_ERROR(store_->PutOpenRound(OpenRoundJson()));
+  FEDGE_RETURN_IF_ERROR(store_->PutOpenRound(round_->schedule.ToOpenRound()));
   for (const auto& [id, task] : round_->schedule.tasks()) {
     connected_[id]->SendOffer(MakeOffer(task, round, /*train=*/true, id));
   }
@@ -181,7 +181,7 @@ net::awaitable<Status> RoundEngine::CommitTrainRound(uint64_t round) {
   record.digest_hex = shared::ToHex(shared::Sha256(blob));
   record.size_bytes = blob.size();
   round_->schedule.EndTraining();  // the stored state moves to the evaluation phase
-  FEDGE_CO_RETURN_IF_ERROR(store_->CommitRound(record, blob, OpenRoundJson()));
+  FEDGE_CO_RETURN_IF_ERROR(store_->CommitRound(record, blob, round_->schedule.ToOpenRound()));
   blobs_.ClearUploads();  // partial uploads were for this round
   for (const Contribution& c : record.contributors) {
     if (auto cr = store_->GetClient(c.client_id); cr.ok() && cr->has_value()) {
@@ -228,7 +228,7 @@ void RoundEngine::FailAttempt(uint64_t round) {
     idle.round = round;
     idle.attempt = attempt;
     idle.phase = RoundPhase::kIdle;
-    if (Status d = store_->DiscardRoundUpdates(round, ToJson(idle)); !d.ok()) {
+    if (Status d = store_->DiscardRoundUpdates(round, idle); !d.ok()) {
       FEDGE_LOG(Error, kLog) << d.ToString();
     }
   }

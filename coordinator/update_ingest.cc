@@ -200,7 +200,7 @@ void UpdateIngest::OnDecoded(std::shared_ptr<Peer> peer, UpdateIn u,
   record->blob_digest_hex = shared::ToHex(u.digest);  // verified by the upload
   record->received_ms = hooks_.now_ms();
   schedule_->BeginIngest(id);
-  auto state = std::make_shared<nlohmann::json>(ToJson(schedule_->ToOpenRound()));
+  auto state = std::make_shared<OpenRound>(schedule_->ToOpenRound());
   auto values = std::make_shared<shared::TensorBundle>(std::move(*bundle));
   net::asio::post(
       *pool_, [this, peer = std::move(peer), u = std::move(u), record, state, values]() mutable {

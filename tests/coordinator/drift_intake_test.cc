@@ -82,7 +82,7 @@ TEST_F(DriftIntakeTest, PublishedProfileIsStoredSentAndRestoredAfterARestart) {
 
   DriftIntake restarted(DriftSettings{}, store_.get(), Metrics());
   ASSERT_TRUE(restarted.Init().ok());
-  restarted.RestoreProfile(7, store_->GetDrift(ReferenceProfileKey(7)));
+  restarted.RestoreProfile(7, store_->ReferenceProfile(7));
   ASSERT_TRUE(restarted.profile().has_value());
   EXPECT_EQ(restarted.profile()->model_version, 7u);
   EXPECT_EQ(restarted.profile()->clients, 0u);  // loaded at start
@@ -95,7 +95,7 @@ TEST_F(DriftIntakeTest, EvaluationWithoutProfilesPublishesNothing) {
   intake_->PublishProfile(merge_, peers);
   EXPECT_TRUE(a_->profiles.empty());
   EXPECT_FALSE(intake_->profile().has_value());
-  auto stored = store_->GetDrift(ReferenceProfileKey(7));
+  auto stored = store_->ReferenceProfile(7);
   ASSERT_TRUE(stored.ok());
   EXPECT_FALSE(stored->has_value());
   intake_->RestoreProfile(7, stored);

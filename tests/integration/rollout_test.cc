@@ -242,7 +242,7 @@ TEST_F(RolloutTest, CanaryPromotesAGoodReleaseAndRollsBackARegressedOne) {
   auto stored = server_->server().store().ListRollouts();
   ASSERT_TRUE(stored.ok());
   ASSERT_EQ(stored->size(), 2u);
-  EXPECT_EQ((*stored)[1]["state"], "rolled_back");
+  EXPECT_EQ((*stored)[1].state, "rolled_back");
   const std::string metrics = server_->server().metrics().registry().Render();
   EXPECT_NE(metrics.find("fedge_release_rollout_failures_total 1"), std::string::npos);
   EXPECT_NE(metrics.find("fedge_release_promotions_total 1"), std::string::npos);
