@@ -45,8 +45,9 @@ TaskOfferOut RoundEngine::MakeOffer(uint64_t task_id, uint64_t round, bool train
   offer.model_digest = model_digest_;
   offer.model_size = model_.size_bytes;
   offer.model_arch = model_.arch;
+  const ml::TrainingSettings& t = r.training;
   // A drift campaign's round adds its augmentation to the configured one (the larger of each).
-  ml::AugmentOptions a = r.augment;
+  ml::AugmentOptions a = t.augment;
   if (std::optional<ml::AugmentOptions> extra =
           train ? drift.CampaignAugment(round) : std::nullopt) {
     a.brightness = std::max(a.brightness, extra->brightness);
@@ -58,11 +59,11 @@ TaskOfferOut RoundEngine::MakeOffer(uint64_t task_id, uint64_t round, bool train
   if (a.Enabled()) offer.params.augment = a;
   std::optional<uint64_t> focus = train ? drift.FocusSince(client_id, round) : std::nullopt;
   const bool campaign = train && !drift.FavouredClients(round).empty();
-  const double learning_rate = r.learning_rate * (campaign ? config_.drift.campaign_lr_scale : 1.0);
-  offer.params.epochs = static_cast<uint32_t>(r.local_epochs);
-  offer.params.batch_size = static_cast<uint32_t>(r.batch_size);
+  const double learning_rate = t.learning_rate * (campaign ? config_.drift.campaign_lr_scale : 1.0);
+  offer.params.epochs = static_cast<uint32_t>(t.local_epochs);
+  offer.params.batch_size = static_cast<uint32_t>(t.batch_size);
   offer.params.learning_rate = static_cast<float>(learning_rate);
-  offer.params.momentum = static_cast<float>(r.momentum);
+  offer.params.momentum = static_cast<float>(t.momentum);
   offer.params.seed = MixSeed(MixSeed(r.seed, round), HashString(client_id));
   offer.params.focus_since_ms = focus.value_or(0);
   offer.params.focus_fraction = focus ? static_cast<float>(config_.drift.focus_fraction) : 0.0f;
@@ -72,8 +73,8 @@ TaskOfferOut RoundEngine::MakeOffer(uint64_t task_id, uint64_t round, bool train
                    static_cast<int64_t>(shared::UnixMillis());
     offer.deadline_ms = static_cast<uint32_t>(std::max<int64_t>(left, 1000));
   }
-  offer.codec = UpdateCodec(r.codec);
-  offer.topk_fraction = r.codec == "topk_int8" ? static_cast<float>(r.topk_fraction) : 0.0f;
+  offer.codec = UpdateCodec(t.codec);
+  offer.topk_fraction = t.codec == "topk_int8" ? static_cast<float>(t.topk_fraction) : 0.0f;
   return offer;
 }
 

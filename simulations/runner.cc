@@ -61,19 +61,21 @@ Result<shared::ProvisionResult> ProvisionProject(const Scenario& sc, const std::
   if (ec) return Status::IOError("cannot create " + out_dir + ": " + ec.message());
   const std::string project = out_dir + "/project";
   fs::remove_all(project, ec);
+  coordinator::KitSettings kit;
+  kit.rounds.count = sc.rounds;
+  kit.data.dir = sc.data_dir;
+  kit.data.partition = sc.partition;
+  kit.data.alpha = sc.alpha;
+  kit.data.seed = sc.seed;
+  kit.model_seed = sc.seed;
   shared::ProvisionOptions po;
-  po.templates = coordinator::ProjectKitTemplates();
+  FEDGE_ASSIGN_OR_RETURN(po.templates, coordinator::ProjectKitTemplates(kit));
   po.out_dir = project;
   po.project = "fedge-sim";
   po.clients = sc.clients + sc.silent_clients;
   po.coordinator_hosts = {"127.0.0.1", "localhost"};
   po.listen_address = "127.0.0.1";
   po.port = 7443;  // placeholder: the coordinator binds a free port, clients are told which
-  po.rounds = sc.rounds;
-  po.data_dir = sc.data_dir;
-  po.partition = sc.partition;
-  po.alpha = sc.alpha;
-  po.seed = sc.seed;
   po.force = true;
   return shared::Provision(po);
 }
@@ -99,13 +101,7 @@ Result<coordinator::CoordinatorConfig> CoordinatorConfigFor(const Scenario& sc,
   cc.rounds.timeout_seconds = sc.round_timeout_seconds;
   cc.rounds.eval_timeout_seconds = std::max(5, sc.round_timeout_seconds / 4);
   cc.rounds.evaluate = sc.federated_eval;
-  cc.rounds.local_epochs = sc.local_epochs;
-  cc.rounds.batch_size = sc.batch_size;
-  cc.rounds.learning_rate = sc.learning_rate;
-  cc.rounds.momentum = sc.momentum;
-  cc.rounds.codec = sc.codec;
-  cc.rounds.topk_fraction = sc.topk_fraction;
-  cc.rounds.augment = sc.augment;
+  cc.rounds.training = sc.training;
   cc.rounds.seed = sc.seed;
   cc.drift = sc.drift;
   cc.model_arch = sc.arch;

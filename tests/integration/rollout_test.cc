@@ -50,9 +50,10 @@ class RolloutTest : public ::testing::Test {
 
     auto config = TestCoordinatorConfig(kits_, dir_.path() + "/data");
     config.rounds.count = 3;
-    config.rounds.local_epochs = 5;  // learn the synthetic classes well (the regression test)
-    config.rounds.batch_size = 16;
-    config.rounds.learning_rate = 0.02;
+    config.rounds.training.local_epochs =
+        5;  // learn the synthetic classes well (the regression test)
+    config.rounds.training.batch_size = 16;
+    config.rounds.training.learning_rate = 0.02;
     config.rounds.min_clients = kClients;
     config.rounds.min_fit = kClients;
     config.rounds.timeout_seconds = 60;
