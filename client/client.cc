@@ -122,8 +122,43 @@ net::awaitable<void> Client::Run() {
   }
 }
 
-net::awaitable<Status> Client::RunSession() {
-  refused_ = false;
+// The session's MessageHandlers and MessageSink on one connection: each message kind goes to
+// the part that owns it (tasks and model downloads here, updates to UpdateDelivery, drift
+// references and releases to client_drift.cc and client_release.cc).
+class Client::SessionHandlers final : public MessageHandlers, public MessageSink {
+ public:
+  SessionHandlers(Client& client, std::shared_ptr<shared::Connection> conn)
+      : c_(client), conn_(std::move(conn)) {}
+
+  void Send(std::vector<uint8_t> payload) override { conn_->Send(std::move(payload)); }
+  uint32_t max_frame_bytes() const override { return conn_->max_frame_bytes(); }
+
+  Status OnTaskOffer(const wire::TaskOffer& m) override { return c_.OnTaskOffer(conn_, m); }
+  Status OnModelChunk(const wire::BlobChunk& m) override { return c_.OnModelChunk(conn_, m); }
+  Status OnReleaseChunk(const wire::BlobChunk& m) override { return c_.OnReleaseChunk(conn_, m); }
+  Status OnBlobRequest(const wire::BlobRequest& m) override {
+    return c_.delivery_->OnBlobRequest(m, *this);
+  }
+  Status OnAck(const wire::Ack& m) override { return c_.delivery_->OnAck(m, *this); }
+  Status OnError(const wire::Error& m) override { return c_.delivery_->OnError(m); }
+  Status OnReferenceProfile(const wire::ReferenceProfile& m) override {
+    c_.OnReferenceProfile(m);
+    return Status::Ok();
+  }
+  Status OnReleaseOffer(const wire::ReleaseOffer& m) override {
+    return c_.OnReleaseOffer(conn_, m);
+  }
+  Status OnReleaseRevert(const wire::ReleaseRevert& m) override {
+    c_.OnReleaseRevert(m);
+    return Status::Ok();
+  }
+
+ private:
+  Client& c_;
+  std::shared_ptr<shared::Connection> conn_;
+};
+
+net::awaitable<Result<std::shared_ptr<shared::Connection>>> Client::Connect() {
   Result<shared::Endpoints> endpoints = co_await shared::ResolveWithDeadline(
       config_.host, std::to_string(config_.port), milliseconds(config_.resolve_timeout_ms));
   if (!endpoints.ok()) co_return endpoints.status();
@@ -146,6 +181,14 @@ net::awaitable<Status> Client::RunSession() {
   conn->set_send_observer([this](std::span<const uint8_t> payload) { AuditSent(payload); });
   conn->set_traffic_counters(traffic_);
   conn_ = conn;
+  co_return conn;
+}
+
+net::awaitable<Status> Client::RunSession() {
+  refused_ = false;
+  Result<std::shared_ptr<shared::Connection>> connected = co_await Connect();
+  if (!connected.ok()) co_return connected.status();
+  std::shared_ptr<shared::Connection> conn = *connected;
   if (stopping_) co_return Status::Unavailable("stopping");
   Status hs = co_await conn->Handshake(net::ssl::stream_base::client,
                                        milliseconds(config_.handshake_timeout_ms));
@@ -153,7 +196,14 @@ net::awaitable<Status> Client::RunSession() {
   net::asio::co_spawn(strand_,
                       shared::Connection::WriteLoop(conn, milliseconds(config_.write_timeout_ms)),
                       shared::LogOnError{kLog});
+  Result<milliseconds> heartbeat = co_await Greet(conn);
+  if (!heartbeat.ok()) co_return heartbeat.status();
+  net::asio::co_spawn(strand_, HeartbeatLoop(conn, *heartbeat), shared::LogOnError{kLog});
+  ResumeWork(conn);
+  co_return co_await ReadLoop(conn, *heartbeat);
+}
 
+std::vector<uint8_t> Client::MakeHello() {
   flatbuffers::FlatBufferBuilder fbb(256);
   auto software = fbb.CreateString("fedge-client 0.1");
   DataCounts hello = trainer_->Counts();  // counts only: no frame, label or id leaves the site
@@ -166,9 +216,13 @@ net::awaitable<Status> Client::RunSession() {
     release_counter = (*a)->counter;
   }
   auto release_target = fbb.CreateString(release);
-  conn->Send(shared::FinishEnvelope(
+  return shared::FinishEnvelope(
       fbb, wire::CreateHello(fbb, shared::kProtocolVersion, shared::kProtocolVersion, software,
-                             hello.train, hello.eval, counts, release_target, release_counter)));
+                             hello.train, hello.eval, counts, release_target, release_counter));
+}
+
+net::awaitable<Result<milliseconds>> Client::Greet(std::shared_ptr<shared::Connection> conn) {
+  conn->Send(MakeHello());
   Result<std::vector<uint8_t>> frame =
       co_await conn->ReadFrame(milliseconds(config_.welcome_timeout_ms));
   if (!frame.ok()) co_return frame.status().WithContext("waiting for Welcome");
@@ -190,8 +244,10 @@ net::awaitable<Status> Client::RunSession() {
   FEDGE_LOG(Info, kLog).Client(id())
       << "connected to " << config_.host << ":" << config_.port << " as " << id() << " (protocol "
       << welcome->protocol() << ")";
-  milliseconds heartbeat(std::max<uint32_t>(100, welcome->heartbeat_ms()));
-  net::asio::co_spawn(strand_, HeartbeatLoop(conn, heartbeat), shared::LogOnError{kLog});
+  co_return milliseconds(std::max<uint32_t>(100, welcome->heartbeat_ms()));
+}
+
+void Client::ResumeWork(const std::shared_ptr<shared::Connection>& conn) {
   // A task whose model download was interrupted resumes on this connection, and updates not
   // yet acknowledged are submitted again (their upload resumes where it stopped).
   if (waiting_for_model_) StartTask(conn, waiting_for_model_);
@@ -200,13 +256,18 @@ net::awaitable<Status> Client::RunSession() {
     out.sent_on = conn.get();
     conn->Send(out.submit);
   }
+}
 
+net::awaitable<Status> Client::ReadLoop(std::shared_ptr<shared::Connection> conn,
+                                        milliseconds heartbeat) {
+  SessionHandlers handlers(*this, conn);
   while (!conn->closed()) {
-    frame = co_await conn->ReadFrame(heartbeat * config_.idle_heartbeats);
+    Result<std::vector<uint8_t>> frame =
+        co_await conn->ReadFrame(heartbeat * config_.idle_heartbeats);
     Status s = frame.status();
     if (frame.ok()) {
-      env = shared::VerifyEnvelope(*frame);
-      s = env.ok() ? OnMessage(conn, **env) : env.status();
+      Result<const wire::Envelope*> env = shared::VerifyEnvelope(*frame);
+      s = env.ok() ? DispatchMessage(**env, handlers) : env.status();
     }
     if (!s.ok()) {
       if (s.code() != shared::Code::kUnavailable && !conn->closed()) {
@@ -231,121 +292,38 @@ net::awaitable<void> Client::HeartbeatLoop(std::shared_ptr<shared::Connection> c
   }
 }
 
-Status Client::OnMessage(const std::shared_ptr<shared::Connection>& conn,
-                         const wire::Envelope& env) {
-  switch (env.message_type()) {
-    case wire::Message::TaskOffer: {
-      FEDGE_ASSIGN_OR_RETURN(Task offered, TaskFromOffer(*env.message_as_TaskOffer(),
-                                                         std::chrono::steady_clock::now()));
-      auto task = std::make_shared<Task>(std::move(offered));
-      std::atomic<uint64_t>& newest = task->train ? newest_train_task_ : newest_eval_task_;
-      if (task->task_id > newest.load()) newest = task->task_id;
-      StartTask(conn, std::move(task));
-      return Status::Ok();
-    }
-    case wire::Message::BlobChunk: {
-      const wire::BlobChunk* c = env.message_as_BlobChunk();
-      if (c->kind() == wire::BlobKind::Release) return OnReleaseChunk(conn, *c);
-      if (c->kind() != wire::BlobKind::Model) {
-        return Status::InvalidArgument("coordinator sent a non-model blob");
-      }
-      FEDGE_ASSIGN_OR_RETURN(shared::Digest digest,
-                             shared::DigestField(c->digest(), "BlobChunk.digest"));
-      if (!waiting_for_model_ || waiting_for_model_->digest != digest)
-        return Status::Ok();  // stale
-      Status s = download_.Append(digest, c->total_size(), c->offset(),
-                                  std::span(c->data()->data(), c->data()->size()));
-      if (!s.ok()) {
-        FEDGE_LOG(Warn, kLog).Client(id())
-            << "model download failed: " << s.ToString() << "; retrying";
-        download_.Reset();
-        conn->Send(shared::MakeBlobRequest(wire::BlobKind::Model, digest, 0));
-        return Status::Ok();
-      }
-      if (download_.complete()) {
-        std::vector<uint8_t> blob = download_.Take();
-        FEDGE_RETURN_IF_ERROR(cache_->Put(digest, blob));
-        ++stats_.models_downloaded;
-        std::shared_ptr<Task> task = std::move(waiting_for_model_);
-        in_progress_.erase(task->task_id);
-        StartTask(conn, std::move(task));
-      }
-      return Status::Ok();
-    }
-    case wire::Message::BlobRequest: {
-      const wire::BlobRequest* r = env.message_as_BlobRequest();
-      if (r->kind() != wire::BlobKind::Update) {
-        return Status::InvalidArgument("coordinator requested a blob that is not an update");
-      }
-      FEDGE_ASSIGN_OR_RETURN(shared::Digest digest,
-                             shared::DigestField(r->digest(), "BlobRequest.digest"));
-      if (const Outbox::Entry* out = outbox_->FindByDigest(digest)) {
-        if (r->offset() > out->blob.size()) {
-          return Status::InvalidArgument("coordinator asked for update bytes from offset " +
-                                         std::to_string(r->offset()) + " of a " +
-                                         std::to_string(out->blob.size()) + "-byte blob");
-        }
-        SendBlob(conn, *out, r->offset());
-        return Status::Ok();
-      }
-      FEDGE_LOG(Debug, kLog).Client(id())
-          << "coordinator asked for an update blob this client no longer has";
-      return Status::Ok();
-    }
-    case wire::Message::Ack: {
-      const wire::Ack* ack = env.message_as_Ack();
-      ++stats_.updates_acked;
-      std::string message = ack->message() ? ack->message()->str() : "";
-      if (ack->duplicate()) ++stats_.duplicates_acked;
-      FEDGE_LOG(Debug, kLog).Client(id()) << "ack: " << message;
-      if (Outbox::Entry* out = outbox_->Find(ack->task_id())) {
-        if (faults_.resend_updates && !out->resent_by_fault) {
-          out->resent_by_fault = true;
-          ++stats_.updates_resent;
-          conn->Send(out->submit);  // the coordinator must recognise and ignore it
-        } else {
-          ForgetOutgoing(ack->task_id());
-        }
-      }
-      return Status::Ok();
-    }
-    case wire::Message::Error: {
-      const wire::Error* e = env.message_as_Error();
-      ++stats_.errors_received;
-      FEDGE_LOG(Warn, kLog).Client(id()) << "coordinator error: " << e->message()->str();
-      if (e->subject() == wire::ErrorSubject::DriftReport) ++stats_.drift_reports_refused;
-      const Outbox::Entry* out = outbox_->Find(e->task_id());
-      if (out != nullptr && e->code() != wire::ErrorCode::IOError &&
-          e->code() != wire::ErrorCode::Unavailable) {
-        FEDGE_LOG(Warn, kLog).Client(id())
-            << "dropping the update of task " << e->task_id() << " (round " << out->round << ")";
-        ForgetOutgoing(e->task_id());
-      }
-      return Status::Ok();
-    }
-    case wire::Message::ReferenceProfile:
-      OnReferenceProfile(*env.message_as_ReferenceProfile());
-      return Status::Ok();
-    case wire::Message::ReleaseOffer:
-      return OnReleaseOffer(conn, *env.message_as_ReleaseOffer());
-    case wire::Message::ReleaseRevert:
-      OnReleaseRevert(*env.message_as_ReleaseRevert());
-      return Status::Ok();
-    case wire::Message::Heartbeat:
-      return Status::Ok();
-    default:
-      return Status::InvalidArgument(std::string("unexpected message ") +
-                                     wire::EnumNameMessage(env.message_type()));
-  }
+Status Client::OnTaskOffer(const std::shared_ptr<shared::Connection>& conn,
+                           const wire::TaskOffer& offer) {
+  FEDGE_ASSIGN_OR_RETURN(Task offered, TaskFromOffer(offer, std::chrono::steady_clock::now()));
+  auto task = std::make_shared<Task>(std::move(offered));
+  std::atomic<uint64_t>& newest = task->train ? newest_train_task_ : newest_eval_task_;
+  if (task->task_id > newest.load()) newest = task->task_id;
+  StartTask(conn, std::move(task));
+  return Status::Ok();
 }
 
-void Client::SendBlob(const std::shared_ptr<shared::Connection>& conn, const Outbox::Entry& out,
-                      uint64_t offset) {
-  uint64_t chunk = std::min<uint64_t>(shared::kDefaultChunkBytes, conn->max_frame_bytes() / 2);
-  for (const shared::ChunkRange& r : shared::ChunkRanges(out.blob.size(), offset, chunk)) {
-    conn->Send(shared::MakeBlobChunk(wire::BlobKind::Update, out.digest, out.blob.size(), r.offset,
-                                     std::span(out.blob.data() + r.offset, r.size)));
+Status Client::OnModelChunk(const std::shared_ptr<shared::Connection>& conn,
+                            const wire::BlobChunk& c) {
+  FEDGE_ASSIGN_OR_RETURN(shared::Digest digest,
+                         shared::DigestField(c.digest(), "BlobChunk.digest"));
+  if (!waiting_for_model_ || waiting_for_model_->digest != digest) return Status::Ok();  // stale
+  Status s = download_.Append(digest, c.total_size(), c.offset(),
+                              std::span(c.data()->data(), c.data()->size()));
+  if (!s.ok()) {
+    FEDGE_LOG(Warn, kLog).Client(id()) << "model download failed: " << s.ToString() << "; retrying";
+    download_.Reset();
+    conn->Send(shared::MakeBlobRequest(wire::BlobKind::Model, digest, 0));
+    return Status::Ok();
   }
+  if (download_.complete()) {
+    std::vector<uint8_t> blob = download_.Take();
+    FEDGE_RETURN_IF_ERROR(cache_->Put(digest, blob));
+    ++stats_.models_downloaded;
+    std::shared_ptr<Task> task = std::move(waiting_for_model_);
+    in_progress_.erase(task->task_id);
+    StartTask(conn, std::move(task));
+  }
+  return Status::Ok();
 }
 
 void Client::StartTask(const std::shared_ptr<shared::Connection>& conn,

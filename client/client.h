@@ -4,11 +4,12 @@
 // private data off the network thread, and uploads updates in verified chunks. Models are
 // fetched only when not already in the content-addressed cache.
 //
-// The Client is the session (connection, reconnects, message dispatch: client.cc) and composes
-// the parts: Trainer (trainer.h: train/eval tasks on the compute pool), Outbox (outbox.h:
-// updates until acknowledged), ServedModel (serving.h: the model the camera is classified with),
-// LiveMonitor + DriftReferences (drift: client_drift.cc), releases (client_release.cc), and the
-// one inference loop for the camera (RunCamera, inference.h).
+// The Client is the session (connection, reconnects: client.cc; message dispatch: one handler
+// per message kind, session_dispatch.h, with the answers to updates in update_delivery.h) and
+// composes the parts: Trainer (trainer.h: train/eval tasks on the compute pool), Outbox
+// (outbox.h: updates until acknowledged), ServedModel (serving.h: the model the camera is
+// classified with), LiveMonitor + DriftReferences (drift: client_drift.cc), releases
+// (client_release.cc), and the one inference loop for the camera (RunCamera, inference.h).
 
 #include <atomic>
 #include <map>
@@ -30,7 +31,9 @@
 #include "client/outbox.h"
 #include "client/sample_store.h"
 #include "client/serving.h"
+#include "client/session_dispatch.h"
 #include "client/trainer.h"
+#include "client/update_delivery.h"
 #include "schemas/fedge_generated.h"
 #include "shared/ml/torch/model.h"
 #include "shared/net/asio.h"
@@ -48,12 +51,6 @@ struct ObserveResult {
   std::vector<bool> not_kept;               // per frame: the store failed to keep it (full disk)
   uint64_t model_version = 0;               // the serving version that classified the batch
   ClassifyTiming timing;                    // of the whole batch
-};
-
-// Faults a simulation can inject into an otherwise normal client.
-struct ClientFaults {
-  bool never_answer = false;    // connects and heartbeats but ignores every task offer
-  bool resend_updates = false;  // submits every acknowledged update once more
 };
 
 class Client {
@@ -111,8 +108,6 @@ class Client {
   using Task = TrainTask;
   // Loads the outbox and the top-k residual from the store (client_store.cc).
   shared::Status LoadOutbox();
-  // Removes an acknowledged or refused update from the outbox (and the store).
-  void ForgetOutgoing(uint64_t task_id);
   // Appends one audit entry per payload this client sends (the connection's send observer).
   void AuditSent(std::span<const uint8_t> payload);
   // The trainer's hooks (client.cc), called under its lock on the compute pool.
@@ -152,15 +147,30 @@ class Client {
   // Makes the active release slot the serving model, or (none active) the newest installed
   // registry model. Under the trainer's lock on the compute pool, or before Start().
   shared::Status ServeActiveRelease();
-  void SendBlob(const std::shared_ptr<shared::Connection>& conn, const Outbox::Entry& out,
-                uint64_t offset);
   net::awaitable<void> Run();
+  // One session: connect, Hello/Welcome, resume work, then read and dispatch until it ends.
   net::awaitable<shared::Status> RunSession();
+  // Resolves, connects and wraps the socket in TLS (not yet handshaken); conn_ is the result.
+  net::awaitable<shared::Result<std::shared_ptr<shared::Connection>>> Connect();
+  // Sends Hello and waits for the Welcome (an Error: the coordinator refused this client).
+  // Returns the heartbeat interval the coordinator asks for.
+  net::awaitable<shared::Result<std::chrono::milliseconds>> Greet(
+      std::shared_ptr<shared::Connection> conn);
+  std::vector<uint8_t> MakeHello();
+  // Resumes a model download and submits the outbox again on a new connection.
+  void ResumeWork(const std::shared_ptr<shared::Connection>& conn);
+  // Reads and dispatches messages until the connection closes or a handler fails.
+  net::awaitable<shared::Status> ReadLoop(std::shared_ptr<shared::Connection> conn,
+                                          std::chrono::milliseconds heartbeat);
   net::awaitable<void> HeartbeatLoop(std::shared_ptr<shared::Connection> conn,
                                      std::chrono::milliseconds interval);
   net::awaitable<void> DoTask(std::shared_ptr<shared::Connection> conn, std::shared_ptr<Task> task);
-  shared::Status OnMessage(const std::shared_ptr<shared::Connection>& conn,
-                           const wire::Envelope& env);
+  // The session's MessageHandlers and MessageSink on one connection (client.cc).
+  class SessionHandlers;
+  shared::Status OnTaskOffer(const std::shared_ptr<shared::Connection>& conn,
+                             const wire::TaskOffer& offer);
+  shared::Status OnModelChunk(const std::shared_ptr<shared::Connection>& conn,
+                              const wire::BlobChunk& chunk);
   void StartTask(const std::shared_ptr<shared::Connection>& conn, std::shared_ptr<Task> task);
 
   ClientConfig config_;
@@ -175,9 +185,10 @@ class Client {
   uint64_t installed_version_ = 0;    // under the trainer's lock (after Start())
   std::shared_ptr<shared::Connection> conn_;  // strand-owned
   shared::BlobAssembler download_;
-  std::shared_ptr<Task> waiting_for_model_;  // strand-owned
-  std::set<uint64_t> in_progress_;           // strand-owned: task ids being worked on
-  std::unique_ptr<Outbox> outbox_;           // strand-owned (after Init): unacknowledged updates
+  std::shared_ptr<Task> waiting_for_model_;   // strand-owned
+  std::set<uint64_t> in_progress_;            // strand-owned: task ids being worked on
+  std::unique_ptr<Outbox> outbox_;            // strand-owned (after Init): unacknowledged updates
+  std::unique_ptr<UpdateDelivery> delivery_;  // strand-owned (after Init): acks, errors, requests
   mutable std::mutex id_mu_;
   std::string id_;        // guarded by id_mu_
   shared::Status fatal_;  // guarded by id_mu_

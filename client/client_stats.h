@@ -1,6 +1,7 @@
 #pragma once
 // What a Client counts (sessions, tasks, updates, drift reports), read by its metrics and by
 // tests and simulations. Every field is an atomic: written by the client, read by anyone.
+// Also the faults a simulation injects (ClientFaults).
 
 #include <atomic>
 #include <cstdint>
@@ -29,6 +30,12 @@ struct ClientStats {
   std::atomic<uint64_t> drift_reports_dropped{0};  // finished while disconnected
   std::atomic<uint64_t> drift_reports_refused{0};  // answered with an Error
   KeepFailures frames_not_kept;  // camera frames the sample store failed to keep (a full disk)
+};
+
+// Faults a simulation can inject into an otherwise normal client.
+struct ClientFaults {
+  bool never_answer = false;    // connects and heartbeats but ignores every task offer
+  bool resend_updates = false;  // submits every acknowledged update once more
 };
 
 }  // namespace fedge::client

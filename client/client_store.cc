@@ -19,6 +19,7 @@ constexpr char kLog[] = "client";
 
 Status Client::LoadOutbox() {
   outbox_ = std::make_unique<Outbox>(*store_);
+  delivery_ = std::make_unique<UpdateDelivery>(*outbox_, stats_, faults_, [this] { return id(); });
   FEDGE_RETURN_IF_ERROR(outbox_->Load());
   if (!outbox_->empty()) {
     FEDGE_LOG(Info, kLog).Client(id())
@@ -27,13 +28,6 @@ Status Client::LoadOutbox() {
            "delivered when the coordinator is reachable and their round is open";
   }
   return trainer_->LoadResidual();
-}
-
-void Client::ForgetOutgoing(uint64_t task_id) {
-  if (Status s = outbox_->Remove(task_id); !s.ok()) {
-    FEDGE_LOG(Warn, kLog).Client(id())
-        << "cannot remove task " << task_id << " from the outbox: " << s.ToString();
-  }
 }
 
 void Client::AuditSent(std::span<const uint8_t> payload) {

@@ -1,6 +1,7 @@
 #include "client/config.h"
 
 #include <limits>
+#include <set>
 #include <sstream>
 
 #include "shared/base/config.h"
@@ -139,72 +140,70 @@ Status LoadCoordinator(const ConfigFile& file, ClientConfig* c) {
   return LoadInt(file, "idle_heartbeats", 12, 2, 1000, &c->idle_heartbeats);
 }
 
-}  // namespace
+// Every key client.toml may hold: any other is a typo, refused with its name.
+const std::set<std::string>& KnownKeys() {
+  static const std::set<std::string> keys = {
+      "coordinator.host",
+      "coordinator.port",
+      "coordinator.max_frame_bytes",
+      "coordinator.reconnect_initial_ms",
+      "coordinator.reconnect_max_ms",
+      "coordinator.connect_timeout_ms",
+      "coordinator.resolve_timeout_ms",
+      "coordinator.handshake_timeout_ms",
+      "coordinator.welcome_timeout_ms",
+      "coordinator.write_timeout_ms",
+      "coordinator.idle_heartbeats",
+      "tls.ca",
+      "tls.cert",
+      "tls.key",
+      "data.dir",
+      "data.partition",
+      "data.alpha",
+      "data.shards_per_client",
+      "data.num_partitions",
+      "data.index",
+      "data.seed",
+      "data.holdout_fraction",
+      "data.source",
+      "storage.dir",
+      "training.threads",
+      "camera.source",
+      "camera.name",
+      "camera.fps",
+      "camera.width",
+      "camera.height",
+      "camera.keep_frames",
+      "camera.frame_format",
+      "store.dir",
+      "store.disk_budget_mb",
+      "store.max_age_days",
+      "inference.predictions",
+      "drift.enabled",
+      "drift.window",
+      "drift.features",
+      "drift.psi_threshold",
+      "drift.min_shift",
+      "drift.ph_delta",
+      "drift.ph_lambda",
+      "drift.ph_min_windows",
+      "drift.reference",
+      "drift.profile_frames",
+      "metrics.enabled",
+      "metrics.listen",
+      "metrics.port",
+      "update.repo",
+      "update.root",
+      "update.max_artifact_mb",
+      "update.latency_budget_ms",
+      "update.health_frames",
+  };
+  return keys;
+}
 
-Result<ClientConfig> LoadClientConfig(const std::string& path) {
-  FEDGE_ASSIGN_OR_RETURN(ConfigFile file, ConfigFile::Load(path));
-  FEDGE_RETURN_IF_ERROR(file.CheckKnownKeys({"coordinator.host",
-                                             "coordinator.port",
-                                             "coordinator.max_frame_bytes",
-                                             "coordinator.reconnect_initial_ms",
-                                             "coordinator.reconnect_max_ms",
-                                             "coordinator.connect_timeout_ms",
-                                             "coordinator.resolve_timeout_ms",
-                                             "coordinator.handshake_timeout_ms",
-                                             "coordinator.welcome_timeout_ms",
-                                             "coordinator.write_timeout_ms",
-                                             "coordinator.idle_heartbeats",
-                                             "tls.ca",
-                                             "tls.cert",
-                                             "tls.key",
-                                             "data.dir",
-                                             "data.partition",
-                                             "data.alpha",
-                                             "data.shards_per_client",
-                                             "data.num_partitions",
-                                             "data.index",
-                                             "data.seed",
-                                             "data.holdout_fraction",
-                                             "data.source",
-                                             "storage.dir",
-                                             "training.threads",
-                                             "camera.source",
-                                             "camera.name",
-                                             "camera.fps",
-                                             "camera.width",
-                                             "camera.height",
-                                             "camera.keep_frames",
-                                             "camera.frame_format",
-                                             "store.dir",
-                                             "store.disk_budget_mb",
-                                             "store.max_age_days",
-                                             "inference.predictions",
-                                             "drift.enabled",
-                                             "drift.window",
-                                             "drift.features",
-                                             "drift.psi_threshold",
-                                             "drift.min_shift",
-                                             "drift.ph_delta",
-                                             "drift.ph_lambda",
-                                             "drift.ph_min_windows",
-                                             "drift.reference",
-                                             "drift.profile_frames",
-                                             "metrics.enabled",
-                                             "metrics.listen",
-                                             "metrics.port",
-                                             "update.repo",
-                                             "update.root",
-                                             "update.max_artifact_mb",
-                                             "update.latency_budget_ms",
-                                             "update.health_frames"}));
-  ClientConfig c;
-  c.config_path = path;
-  FEDGE_RETURN_IF_ERROR(LoadCoordinator(file, &c));
-  FEDGE_ASSIGN_OR_RETURN(c.tls.ca, file.Path("tls.ca"));
-  FEDGE_ASSIGN_OR_RETURN(c.tls.cert, file.Path("tls.cert"));
-  FEDGE_ASSIGN_OR_RETURN(c.tls.key, file.Path("tls.key"));
-
-  DataSettings& d = c.data;
+// [data]: the dataset partition this client trains on, or the store's labelled frames.
+Status LoadData(const ConfigFile& file, const std::string& path, DataSettings* out) {
+  DataSettings& d = *out;
   FEDGE_ASSIGN_OR_RETURN(d.dir, file.Path("data.dir", d.dir));
   FEDGE_ASSIGN_OR_RETURN(d.partition, file.String("data.partition", "iid"));
   if (d.partition != "iid" && d.partition != "dirichlet" && d.partition != "shards") {
@@ -228,6 +227,21 @@ Result<ClientConfig> LoadClientConfig(const std::string& path) {
                                    "' is not one of dataset (a Fashion-MNIST partition), store "
                                    "(labelled frames of the sample store)");
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<ClientConfig> LoadClientConfig(const std::string& path) {
+  FEDGE_ASSIGN_OR_RETURN(ConfigFile file, ConfigFile::Load(path));
+  FEDGE_RETURN_IF_ERROR(file.CheckKnownKeys(KnownKeys()));
+  ClientConfig c;
+  c.config_path = path;
+  FEDGE_RETURN_IF_ERROR(LoadCoordinator(file, &c));
+  FEDGE_ASSIGN_OR_RETURN(c.tls.ca, file.Path("tls.ca"));
+  FEDGE_ASSIGN_OR_RETURN(c.tls.cert, file.Path("tls.cert"));
+  FEDGE_ASSIGN_OR_RETURN(c.tls.key, file.Path("tls.key"));
+  FEDGE_RETURN_IF_ERROR(LoadData(file, path, &c.data));
   FEDGE_ASSIGN_OR_RETURN(c.state_dir, file.Path("storage.dir", "state"));
   FEDGE_ASSIGN_OR_RETURN(int64_t threads, file.Int("training.threads", 2, 1, 256));
   c.threads = static_cast<int>(threads);

@@ -6,12 +6,14 @@
 
 #include <string>
 
+#include "client/config.h"
 #include "shared/crypto/pki.h"
 
 namespace fedge::client {
 
-// client.toml for client `id`, the `index`-th of `clients` (its Fashion-MNIST partition).
-std::string ClientKitToml(const shared::ProvisionOptions& options, const std::string& id, int index,
-                          int clients);
+// client.toml for client `id`, the `index`-th of `clients` (its Fashion-MNIST partition), with
+// `data`'s dir, partition, alpha, seed and holdout_fraction.
+std::string ClientKitToml(const DataSettings& data, const shared::ProvisionOptions& options,
+                          const std::string& id, int index, int clients);
 
 }  // namespace fedge::client

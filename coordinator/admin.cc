@@ -109,8 +109,8 @@ Result<json> AdminService::Run(AdminCommandId id, const AdminCommand& c) const {
     case AdminCommandId::kRounds:
       return Rounds();
     case AdminCommandId::kDrift: {
-      json engine = engine_->Snapshot();
-      return engine.contains("drift") ? engine["drift"] : json::object();
+      json drift = engine_->status().drift;
+      return drift.is_null() ? json::object() : drift;
     }
     case AdminCommandId::kModels:
       return Models();
@@ -223,7 +223,7 @@ void AdminService::StartRounds(const AdminCommand& c, std::function<void(Result<
 }
 
 Result<json> AdminService::Status() const {
-  json engine = engine_->Snapshot();
+  const EngineStatus engine = engine_->status();
   FEDGE_ASSIGN_OR_RETURN(std::vector<ClientRecord> clients, store_->ListClients());
   FEDGE_ASSIGN_OR_RETURN(std::vector<RevocationRecord> revoked, store_->ListRevocations());
   uint64_t now = shared::UnixMillis();
@@ -232,28 +232,28 @@ Result<json> AdminService::Status() const {
                 {"data_dir", config_.data_dir},
                 {"started_ms", started_ms_},
                 {"uptime_s", (now - started_ms_) / 1000.0},
-                {"model_arch", engine.value("model_arch", config_.model_arch)}}},
-              {"engine", engine},
+                {"model_arch", engine.model_arch}}},
+              {"engine", ToJson(engine)},
               {"clients_registered", clients.size()},
-              {"clients_connected", engine["connected"].size()},
+              {"clients_connected", engine.connected.size()},
               {"clients_revoked", revoked.size()}};
 }
 
 Result<json> AdminService::Clients() const {
   FEDGE_ASSIGN_OR_RETURN(std::vector<ClientRecord> clients, store_->ListClients());
-  json engine = engine_->Snapshot();
-  std::set<std::string> connected;
-  for (const auto& id : engine["connected"]) connected.insert(id.get<std::string>());
+  const EngineStatus engine = engine_->status();
+  const std::set<std::string> connected(engine.connected.begin(), engine.connected.end());
+  const json no_clients = json::array();
+  const json& drift_clients =
+      engine.drift.contains("clients") ? engine.drift.at("clients") : no_clients;
   json out = json::array();
   for (const ClientRecord& c : clients) {
     json j = ToJson(c);
     j["connected"] = connected.count(c.id) > 0;
     FEDGE_ASSIGN_OR_RETURN(std::optional<RevocationRecord> r, store_->GetRevocation(c.id));
     j["revoked"] = r.has_value();
-    if (engine.contains("drift")) {
-      for (const json& d : engine["drift"]["clients"]) {
-        if (d["client"] == c.id) j["drift"] = d;
-      }
+    for (const json& d : drift_clients) {
+      if (d.contains("client") && d["client"] == c.id) j["drift"] = d;
     }
     out.push_back(std::move(j));
   }
@@ -262,8 +262,7 @@ Result<json> AdminService::Clients() const {
 
 Result<json> AdminService::Rounds() const {
   FEDGE_ASSIGN_OR_RETURN(std::vector<json> rounds, store_->ListRounds());
-  json engine = engine_->Snapshot();
-  return json{{"rounds", rounds}, {"open_round", engine["open_round"]}};
+  return json{{"rounds", rounds}, {"open_round", ToJson(engine_->status()).at("open_round")}};
 }
 
 Result<json> AdminService::Models() const {

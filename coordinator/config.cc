@@ -16,8 +16,11 @@ using shared::ConfigFile;
 using shared::Result;
 using shared::Status;
 
+namespace {
+
+// An update codec name from `key`.
 Result<std::string> LoadCodec(const shared::ConfigFile& file, const std::string& key) {
-  FEDGE_ASSIGN_OR_RETURN(std::string codec, file.String(key, "fp32"));
+  FEDGE_ASSIGN_OR_RETURN(std::string codec, file.String(key, ml::TrainingSettings().codec));
   if (codec != "fp32" && codec != "fp16" && codec != "int8" && codec != "topk_int8") {
     return Status::InvalidArgument(file.path() + ": key '" + key + "': '" + codec +
                                    "' is not an update codec; use fp32, fp16, int8 or topk_int8");
@@ -49,6 +52,8 @@ Result<ml::AugmentOptions> LoadAugment(const shared::ConfigFile& file) {
   a.noise_std = static_cast<float>(noise);
   return a;
 }
+
+}  // namespace
 
 const std::set<std::string>& DriftKeys() {
   static const std::set<std::string> keys = {
@@ -179,9 +184,39 @@ Result<ReleaseSettings> LoadReleaseSettings(const shared::ConfigFile& file) {
   return s;
 }
 
-Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
-  FEDGE_ASSIGN_OR_RETURN(ConfigFile file, ConfigFile::Load(path));
-  std::set<std::string> known = AugmentKeys();
+std::set<std::string> TrainingKeys(const std::string& section) {
+  std::set<std::string> keys = AugmentKeys();
+  for (const char* key :
+       {"local_epochs", "batch_size", "learning_rate", "momentum", "codec", "topk_fraction"}) {
+    keys.insert(section + "." + key);
+  }
+  return keys;
+}
+
+Result<ml::TrainingSettings> LoadTrainingSettings(const ConfigFile& file,
+                                                  const std::string& section) {
+  const ml::TrainingSettings d;
+  ml::TrainingSettings t;
+  const std::string p = section + ".";
+  FEDGE_ASSIGN_OR_RETURN(int64_t epochs, file.Int(p + "local_epochs", d.local_epochs, 1, 1000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t batch, file.Int(p + "batch_size", d.batch_size, 1, 65536));
+  FEDGE_ASSIGN_OR_RETURN(t.learning_rate,
+                         file.Double(p + "learning_rate", d.learning_rate, 1e-9, 100.0));
+  FEDGE_ASSIGN_OR_RETURN(t.momentum, file.Double(p + "momentum", d.momentum, 0.0, 0.999999));
+  FEDGE_ASSIGN_OR_RETURN(t.codec, LoadCodec(file, p + "codec"));
+  FEDGE_ASSIGN_OR_RETURN(t.topk_fraction,
+                         file.Double(p + "topk_fraction", d.topk_fraction, 1e-6, 1.0));
+  FEDGE_ASSIGN_OR_RETURN(t.augment, LoadAugment(file));
+  t.local_epochs = static_cast<int>(epochs);
+  t.batch_size = static_cast<int>(batch);
+  return t;
+}
+
+namespace {
+
+// Every key coordinator.toml may hold.
+std::set<std::string> CoordinatorKeys() {
+  std::set<std::string> known = TrainingKeys("rounds");
   known.insert(DriftKeys().begin(), DriftKeys().end());
   known.insert(shared::MetricsKeys().begin(), shared::MetricsKeys().end());
   known.insert(StatusKeys().begin(), StatusKeys().end());
@@ -202,18 +237,48 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
                 "rounds.timeout_seconds",
                 "rounds.eval_timeout_seconds",
                 "rounds.evaluate",
-                "rounds.local_epochs",
-                "rounds.batch_size",
-                "rounds.learning_rate",
-                "rounds.momentum",
                 "rounds.seed",
-                "rounds.codec",
-                "rounds.topk_fraction",
                 "model.arch",
                 "model.seed",
                 "registry.keep_last",
                 "registry.keep_every"});
-  FEDGE_RETURN_IF_ERROR(file.CheckKnownKeys(known));
+  return known;
+}
+
+// The [rounds] section (and [augment], which the rounds hand to clients).
+Result<RoundSettings> LoadRoundSettings(const ConfigFile& file) {
+  RoundSettings r;
+  FEDGE_ASSIGN_OR_RETURN(r.training, LoadTrainingSettings(file, "rounds"));
+  FEDGE_ASSIGN_OR_RETURN(int64_t count, file.Int("rounds.count", 20, 0, 1000000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t min_clients, file.Int("rounds.min_clients", 1, 1, 1000000));
+  FEDGE_ASSIGN_OR_RETURN(r.fraction_fit, file.Double("rounds.fraction_fit", 1.0, 1e-6, 1.0));
+  FEDGE_ASSIGN_OR_RETURN(int64_t min_fit, file.Int("rounds.min_fit", 1, 1, 1000000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t timeout, file.Int("rounds.timeout_seconds", 300, 1, 86400));
+  FEDGE_ASSIGN_OR_RETURN(int64_t eval_timeout,
+                         file.Int("rounds.eval_timeout_seconds", 60, 1, 86400));
+  FEDGE_ASSIGN_OR_RETURN(r.evaluate, file.Bool("rounds.evaluate", true));
+  FEDGE_ASSIGN_OR_RETURN(int64_t seed,
+                         file.Int("rounds.seed", 0, 0, std::numeric_limits<int64_t>::max()));
+  r.count = static_cast<int>(count);
+  r.min_clients = static_cast<int>(min_clients);
+  r.min_fit = static_cast<int>(min_fit);
+  r.timeout_seconds = static_cast<int>(timeout);
+  r.eval_timeout_seconds = static_cast<int>(eval_timeout);
+  r.seed = static_cast<uint64_t>(seed);
+  if (r.min_fit > r.min_clients) {
+    return Status::InvalidArgument(file.path() +
+                                   ": key 'rounds.min_fit': " + std::to_string(r.min_fit) +
+                                   " exceeds rounds.min_clients (" + std::to_string(r.min_clients) +
+                                   "); no round could ever complete");
+  }
+  return r;
+}
+
+}  // namespace
+
+Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
+  FEDGE_ASSIGN_OR_RETURN(ConfigFile file, ConfigFile::Load(path));
+  FEDGE_RETURN_IF_ERROR(file.CheckKnownKeys(CoordinatorKeys()));
   CoordinatorConfig c;
   c.config_path = path;
   FEDGE_ASSIGN_OR_RETURN(c.listen, file.String("server.listen", "0.0.0.0"));
@@ -231,38 +296,8 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(c.tls.cert, file.Path("tls.cert"));
   FEDGE_ASSIGN_OR_RETURN(c.tls.key, file.Path("tls.key"));
 
-  RoundSettings& r = c.rounds;
-  FEDGE_ASSIGN_OR_RETURN(int64_t count, file.Int("rounds.count", 20, 0, 1000000));
-  FEDGE_ASSIGN_OR_RETURN(int64_t min_clients, file.Int("rounds.min_clients", 1, 1, 1000000));
-  FEDGE_ASSIGN_OR_RETURN(r.fraction_fit, file.Double("rounds.fraction_fit", 1.0, 1e-6, 1.0));
-  FEDGE_ASSIGN_OR_RETURN(int64_t min_fit, file.Int("rounds.min_fit", 1, 1, 1000000));
-  FEDGE_ASSIGN_OR_RETURN(int64_t timeout, file.Int("rounds.timeout_seconds", 300, 1, 86400));
-  FEDGE_ASSIGN_OR_RETURN(int64_t eval_timeout,
-                         file.Int("rounds.eval_timeout_seconds", 60, 1, 86400));
-  FEDGE_ASSIGN_OR_RETURN(r.evaluate, file.Bool("rounds.evaluate", true));
-  FEDGE_ASSIGN_OR_RETURN(int64_t epochs, file.Int("rounds.local_epochs", 1, 1, 1000));
-  FEDGE_ASSIGN_OR_RETURN(int64_t batch, file.Int("rounds.batch_size", 64, 1, 65536));
-  FEDGE_ASSIGN_OR_RETURN(r.learning_rate, file.Double("rounds.learning_rate", 0.05, 1e-9, 100.0));
-  FEDGE_ASSIGN_OR_RETURN(r.momentum, file.Double("rounds.momentum", 0.9, 0.0, 0.999999));
-  FEDGE_ASSIGN_OR_RETURN(int64_t seed,
-                         file.Int("rounds.seed", 0, 0, std::numeric_limits<int64_t>::max()));
-  FEDGE_ASSIGN_OR_RETURN(r.codec, LoadCodec(file, "rounds.codec"));
-  FEDGE_ASSIGN_OR_RETURN(r.topk_fraction, file.Double("rounds.topk_fraction", 0.07, 1e-6, 1.0));
-  FEDGE_ASSIGN_OR_RETURN(r.augment, LoadAugment(file));
+  FEDGE_ASSIGN_OR_RETURN(c.rounds, LoadRoundSettings(file));
   FEDGE_ASSIGN_OR_RETURN(c.drift, LoadDriftSettings(file));
-  r.count = static_cast<int>(count);
-  r.min_clients = static_cast<int>(min_clients);
-  r.min_fit = static_cast<int>(min_fit);
-  r.timeout_seconds = static_cast<int>(timeout);
-  r.eval_timeout_seconds = static_cast<int>(eval_timeout);
-  r.local_epochs = static_cast<int>(epochs);
-  r.batch_size = static_cast<int>(batch);
-  r.seed = static_cast<uint64_t>(seed);
-  if (r.min_fit > r.min_clients) {
-    return Status::InvalidArgument(path + ": key 'rounds.min_fit': " + std::to_string(r.min_fit) +
-                                   " exceeds rounds.min_clients (" + std::to_string(r.min_clients) +
-                                   "); no round could ever complete");
-  }
   FEDGE_ASSIGN_OR_RETURN(c.model_arch, file.String("model.arch", "cnn_small"));
   FEDGE_ASSIGN_OR_RETURN(int64_t mseed,
                          file.Int("model.seed", 0, 0, std::numeric_limits<int64_t>::max()));

@@ -8,6 +8,7 @@
 #include "shared/base/config.h"
 #include "shared/base/status.h"
 #include "shared/ml/data/augment.h"
+#include "shared/ml/data/training.h"
 #include "shared/net/tls.h"
 #include "shared/observability/metrics.h"
 
@@ -20,19 +21,9 @@ struct RoundSettings {
   int min_fit = 1;            // valid updates needed to complete a round
   int timeout_seconds = 300;  // round deadline
   int eval_timeout_seconds = 60;
-  bool evaluate = true;  // federated evaluation after each round
-  int local_epochs = 1;
-  int batch_size = 64;
-  double learning_rate = 0.05;
-  double momentum = 0.9;
-  uint64_t seed = 0;  // client sampling and training seeds
-  // Update encoding clients are asked for: fp32, fp16, int8, or topk_int8 (the topk_fraction
-  // largest differences to the round's model, int8, with error feedback on the client).
-  std::string codec = "fp32";
-  double topk_fraction = 0.07;
-  // Augmentation clients apply during local training ([augment]; off by default). Clients set
-  // mean/stddev from the model's input normalisation.
-  ml::AugmentOptions augment;
+  bool evaluate = true;           // federated evaluation after each round
+  uint64_t seed = 0;              // client sampling and training seeds
+  ml::TrainingSettings training;  // what each sampled client is asked to do
 };
 
 // The drift policy ([drift]): when persistent drift reports from enough clients start a
@@ -126,15 +117,15 @@ struct CoordinatorConfig {
   ReleaseSettings release;
 };
 
-// Reads an update codec name (fp32, fp16, int8, topk_int8) from `key`, default fp32;
-// InvalidArgument naming the file, the key and the choices otherwise.
-shared::Result<std::string> LoadCodec(const shared::ConfigFile& file, const std::string& key);
-
-// The [augment] table (keys augment.hflip, crop_pad, brightness, contrast, gamma, blur_prob,
-// noise_std; see shared/ml/data/augment.h), shared by coordinator.toml and scenario files.
-shared::Result<ml::AugmentOptions> LoadAugment(const shared::ConfigFile& file);
-// The keys LoadAugment reads, for CheckKnownKeys.
-const std::set<std::string>& AugmentKeys();
+// The training settings in table `section` (keys local_epochs, batch_size, learning_rate,
+// momentum, codec, topk_fraction) and the [augment] table (hflip, crop_pad, brightness,
+// contrast, gamma, blur_prob, noise_std; shared/ml/data/augment.h): coordinator.toml's
+// [rounds], a scenario's [training]. Missing keys take ml::TrainingSettings' defaults; errors
+// name the file, the key and the allowed values.
+shared::Result<ml::TrainingSettings> LoadTrainingSettings(const shared::ConfigFile& file,
+                                                          const std::string& section);
+// The keys LoadTrainingSettings(file, section) reads, for CheckKnownKeys.
+std::set<std::string> TrainingKeys(const std::string& section);
 
 // The [drift] table (keys drift.enabled, score_threshold, persistence, min_clients,
 // min_fraction, campaign_rounds, cooldown_rounds, focus_fraction), shared by coordinator.toml

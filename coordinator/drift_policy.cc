@@ -16,60 +16,6 @@ namespace {
 constexpr const char* kLog = "drift";
 constexpr double kMaxScore = 1e6;
 
-std::string Key20(const char* prefix, uint64_t n) {
-  char buf[48];
-  std::snprintf(buf, sizeof(buf), "%s%020llu", prefix, static_cast<unsigned long long>(n));
-  return buf;
-}
-
-std::vector<uint8_t> Bytes(const json& j) {
-  std::string s = j.dump();
-  return std::vector<uint8_t>(s.begin(), s.end());
-}
-
-Result<json> ParseJson(std::span<const uint8_t> bytes, const std::string& key) {
-  json j = json::parse(bytes.begin(), bytes.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    return Status::Corruption("drift record " + key + " is not a JSON object");
-  }
-  return j;
-}
-
-ClientDrift ClientDriftFromJson(const json& j) {
-  ClientDrift d;
-  d.client_id = j.value("client", "");
-  d.model_version = j.value("model_version", uint64_t{0});
-  d.window = j.value("window", uint64_t{0});
-  d.score = j.value("score", 0.0);
-  d.top_feature = j.value("top_feature", "");
-  d.detector = j.value("detector", 0.0);
-  d.drifted = j.value("drifted", false);
-  d.streak = j.value("streak", 0);
-  d.onset_ms = j.value("onset_ms", uint64_t{0});
-  d.reports = j.value("reports", uint64_t{0});
-  d.alarms = j.value("alarms", uint64_t{0});
-  d.last_report_ms = j.value("last_report_ms", uint64_t{0});
-  d.mean_brightness = j.value("mean_brightness", 0.0);
-  return d;
-}
-
-Campaign CampaignFromJson(const json& j) {
-  Campaign c;
-  c.id = j.value("id", uint64_t{0});
-  c.running = j.value("state", "") == "running";
-  c.triggered_ms = j.value("triggered_ms", uint64_t{0});
-  c.trigger_version = j.value("trigger_version", uint64_t{0});
-  c.first_round = j.value("first_round", uint64_t{0});
-  c.last_round = j.value("last_round", uint64_t{0});
-  c.connected = j.value("connected", uint64_t{0});
-  if (j.contains("clients")) {
-    for (const json& cj : j["clients"]) c.clients.push_back(ClientDriftFromJson(cj));
-  }
-  c.outcome = j.value("outcome", json());
-  c.augment = j.value("augment", json::object());
-  return c;
-}
-
 // Mean of the per-client federated accuracies of `ids` in `evaluation`, if any reported.
 std::optional<double> MeanClientAccuracy(const json& evaluation,
                                          const std::vector<ClientDrift>& ids) {
@@ -91,8 +37,6 @@ json AccuracyOrNull(const json& evaluation) {
   return evaluation.contains("accuracy") ? evaluation["accuracy"] : json(nullptr);
 }
 }  // namespace
-
-std::string ReferenceProfileKey(uint64_t version) { return Key20("profile/", version); }
 
 Status ValidateDriftReport(const DriftReportIn& r, uint64_t newest_version) {
   auto bad = [](const std::string& what) {
@@ -184,23 +128,14 @@ DriftPolicy::DriftPolicy(DriftSettings settings, Store* store)
     : settings_(settings), store_(store) {}
 
 Status DriftPolicy::Init() {
-  FEDGE_RETURN_IF_ERROR(store_->ForEachDrift(
-      "client/", [this](const std::string& key, std::span<const uint8_t> v) -> Status {
-        FEDGE_ASSIGN_OR_RETURN(json j, ParseJson(v, key));
-        ClientDrift d = ClientDriftFromJson(j);
-        clients_[d.client_id] = d;
-        return Status::Ok();
-      }));
-  FEDGE_RETURN_IF_ERROR(store_->ForEachDrift(
-      "campaign/", [this](const std::string& key, std::span<const uint8_t> v) -> Status {
-        FEDGE_ASSIGN_OR_RETURN(json j, ParseJson(v, key));
-        Campaign c = CampaignFromJson(j);
-        for (const ClientDrift& d : c.clients) {
-          handled_onset_[d.client_id] = std::max(handled_onset_[d.client_id], d.onset_ms);
-        }
-        campaigns_.push_back(std::move(c));
-        return Status::Ok();
-      }));
+  FEDGE_ASSIGN_OR_RETURN(std::vector<ClientDrift> clients, store_->ListDriftClients());
+  for (ClientDrift& d : clients) clients_[d.client_id] = std::move(d);
+  FEDGE_ASSIGN_OR_RETURN(campaigns_, store_->ListCampaigns());
+  for (const Campaign& c : campaigns_) {
+    for (const ClientDrift& d : c.clients) {
+      handled_onset_[d.client_id] = std::max(handled_onset_[d.client_id], d.onset_ms);
+    }
+  }
   if (const Campaign* c = running()) {
     FEDGE_LOG(Info, kLog) << "retraining campaign " << c->id << " continues (rounds "
                           << c->first_round << "-" << c->last_round << ")";
@@ -209,12 +144,10 @@ Status DriftPolicy::Init() {
 }
 
 Status DriftPolicy::StoreClient(const ClientDrift& d) {
-  return store_->PutDrift("client/" + d.client_id, Bytes(ToJson(d)), /*sync=*/false);
+  return store_->PutDriftClient(d, /*sync=*/false);
 }
 
-Status DriftPolicy::StoreCampaign(const Campaign& c) {
-  return store_->PutDrift(Key20("campaign/", c.id), Bytes(ToJson(c)));
-}
+Status DriftPolicy::StoreCampaign(const Campaign& c) { return store_->PutCampaign(c); }
 
 Status DriftPolicy::OnReport(const std::string& client_id, const DriftReportIn& r,
                              uint64_t newest_version, uint64_t now_ms) {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "coordinator/config.h"
+#include "coordinator/records/drift_records.h"
 #include "coordinator/store.h"
 #include "shared/base/status.h"
 #include "shared/drift/drift_stats.h"
@@ -50,47 +51,14 @@ struct DriftReportIn {
 // made, an onset only when drifted). InvalidArgument naming the first bad field.
 shared::Status ValidateDriftReport(const DriftReportIn& report, uint64_t newest_version);
 
-struct ClientDrift {
-  std::string client_id;
-  uint64_t model_version = 0;
-  uint64_t window = 0;
-  double score = 0;
-  std::string top_feature;
-  double detector = 0;
-  bool drifted = false;
-  int streak = 0;  // windows in a row with score >= score_threshold (same model version)
-  uint64_t onset_ms = 0;
-  uint64_t reports = 0;
-  uint64_t alarms = 0;
-  uint64_t last_report_ms = 0;
-  double mean_brightness = 0;  // of the last window (bin-centre mean), for display
-};
-
+// ClientDrift and Campaign (the stored records) and their codecs:
+// coordinator/records/drift_records.h. ToJson: their display form (status, fedgectl).
 nlohmann::json ToJson(const ClientDrift& d);
-
-struct Campaign {
-  uint64_t id = 0;  // 1, 2, ...
-  bool running = true;
-  uint64_t triggered_ms = 0;
-  uint64_t trigger_version = 0;  // the head when it fired
-  uint64_t first_round = 0;      // the campaign's rounds: first_round .. last_round
-  uint64_t last_round = 0;
-  std::vector<ClientDrift> clients;  // the drifted clients that triggered it, as they were
-  uint64_t connected = 0;
-  nlohmann::json outcome;  // set when it ends: versions and accuracy before/after
-  // Photometric augmentation of its rounds (AugmentOptions fields), from the members' drifted
-  // features; empty when drift.campaign_augment is off or nothing matches.
-  nlohmann::json augment = nlohmann::json::object();
-};
 
 // The augmentation that teaches the conditions the drifted clients' top features point at.
 nlohmann::json CampaignAugmentFor(const std::vector<ClientDrift>& members);
 
 nlohmann::json ToJson(const Campaign& c);
-
-// The drift column family's key of model `version`'s merged reference profile (a DriftSummary
-// FlatBuffer, drift::EncodeSummary): "profile/<20-digit version>" (Store::PutDrift).
-std::string ReferenceProfileKey(uint64_t version);
 
 class DriftPolicy {
  public:

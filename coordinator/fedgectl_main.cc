@@ -78,14 +78,17 @@ CliCommand AddProvisionCommand(CLI::App& app) {
   cmd->add_option("--names", o.client_names, "Explicit client ids, comma-separated")
       ->delimiter(',');
   cmd->add_option("--admin", o.admins, "Admin kit name; repeatable")->capture_default_str();
-  cmd->add_option("--rounds", o.rounds, "Training rounds")->capture_default_str();
-  cmd->add_option("--data-dir", o.data_dir, "Dataset directory on the clients")
+  auto kit = std::make_shared<fedge::coordinator::KitSettings>();
+  cmd->add_option("--rounds", kit->rounds.count, "Training rounds")->capture_default_str();
+  cmd->add_option("--data-dir", kit->data.dir, "Dataset directory on the clients")
       ->capture_default_str();
-  cmd->add_option("--partition", o.partition, "iid | dirichlet | shards")->capture_default_str();
-  cmd->add_option("--alpha", o.alpha, "Dirichlet concentration")->capture_default_str();
-  cmd->add_option("--seed", o.seed, "Seed for model init and partitioning")->capture_default_str();
+  cmd->add_option("--partition", kit->data.partition, "iid | dirichlet | shards")
+      ->capture_default_str();
+  cmd->add_option("--alpha", kit->data.alpha, "Dirichlet concentration")->capture_default_str();
+  cmd->add_option("--seed", kit->model_seed, "Seed for model init and partitioning")
+      ->capture_default_str();
   cmd->add_flag("--force", o.force, "Replace the kits in a non-empty --out");
-  return {cmd, [options] {
+  return {cmd, [options, kit] {
             if (options->clients == 0 && options->client_names.empty()) {
               return Fail(Status::InvalidArgument("provision needs --clients N or --names a,b,c"));
             }
@@ -99,8 +102,11 @@ CliCommand AddProvisionCommand(CLI::App& app) {
                         options->admins.size();
             bar.plain_every = bar.total < 20 ? 1.0 : 0.25;  // plain: few lines for few kits
             fedge::shared::Progress progress(bar);
+            kit->data.seed = kit->model_seed;  // one --seed for both, as documented
+            auto templates = fedge::coordinator::ProjectKitTemplates(*kit);
+            if (!templates.ok()) return Fail(templates.status());
             fedge::shared::ProvisionOptions o = *options;
-            o.templates = fedge::coordinator::ProjectKitTemplates();
+            o.templates = *std::move(templates);
             o.on_kit = [&progress](size_t done, size_t) { progress.Set(done); };
             auto result = fedge::shared::Provision(o);
             progress.Finish();

@@ -12,7 +12,12 @@ const std::vector<double> kAggregationBuckets = {0.0005, 0.001, 0.0025, 0.005, 0
 
 CoordinatorMetrics::CoordinatorMetrics(std::shared_ptr<shared::MetricsRegistry> registry)
     : registry_(std::move(registry)) {
-  shared::MetricsRegistry& r = *registry_;
+  AddRoundMetrics(*registry_);
+  AddClientMetrics(*registry_);
+  AddReleaseMetrics(*registry_);
+}
+
+void CoordinatorMetrics::AddRoundMetrics(shared::MetricsRegistry& r) {
   rounds_started = &r.AddCounter("fedge_coordinator_rounds_started_total",
                                  "Training round attempts started (a failed round is retried as "
                                  "a new attempt).")
@@ -50,6 +55,9 @@ CoordinatorMetrics::CoordinatorMetrics(std::shared_ptr<shared::MetricsRegistry> 
                           "Federated evaluation mean loss of the latest "
                           "round.")
                    ->Get();
+}
+
+void CoordinatorMetrics::AddClientMetrics(shared::MetricsRegistry& r) {
   connected_clients = &r.AddGauge("fedge_coordinator_connected_clients",
                                   "Clients with an open session taking part in rounds.")
                            ->Get();
@@ -75,6 +83,9 @@ CoordinatorMetrics::CoordinatorMetrics(std::shared_ptr<shared::MetricsRegistry> 
   campaign_running = &r.AddGauge("fedge_coordinator_drift_campaign_running",
                                  "1 while a drift retraining campaign runs.")
                           ->Get();
+}
+
+void CoordinatorMetrics::AddReleaseMetrics(shared::MetricsRegistry& r) {
   release_counter = &r.AddGauge("fedge_release_counter",
                                 "Release counter of the release the whole fleet should run "
                                 "(the newest promoted rollout; 0: none).")

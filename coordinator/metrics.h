@@ -73,6 +73,10 @@ class CoordinatorMetrics {
   shared::CounterFamily* release_install_reports = nullptr;  // label result
 
  private:
+  void AddRoundMetrics(shared::MetricsRegistry& r);    // rounds, updates, aggregation, eval
+  void AddClientMetrics(shared::MetricsRegistry& r);   // connections and drift
+  void AddReleaseMetrics(shared::MetricsRegistry& r);  // releases and rollouts
+
   std::shared_ptr<shared::MetricsRegistry> registry_;
   shared::CounterFamily* rejected_ = nullptr;
 };

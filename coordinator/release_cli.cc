@@ -8,9 +8,9 @@
 #include <optional>
 #include <string>
 
-#include "coordinator/ml_backend.h"
 #include "coordinator/registry.h"
 #include "coordinator/release_create.h"
+#include "coordinator/release_gate.h"
 #include "coordinator/release_tools.h"
 #include "shared/codec/bundle_codec.h"
 #include "shared/crypto/crypto.h"
@@ -127,18 +127,6 @@ Result<ExportedModel> LoadSource(const AdminConnectOptions& connect, const Creat
   return ReadExport(a.from_export);
 }
 
-// ValidationAccuracy on the first `examples` test images of `data_dir`, loaded at the first call.
-AccuracyFn TestSetAccuracy(const std::string& data_dir, int64_t examples) {
-  auto val = std::make_shared<std::optional<ml::Dataset>>();
-  return [val, data_dir, examples](const std::string& arch,
-                                   const shared::TensorBundle& state) -> Result<double> {
-    if (!val->has_value()) {
-      FEDGE_ASSIGN_OR_RETURN(*val, ml::LoadFashionMnist(data_dir, ml::Split::kTest));
-    }
-    return ValidationAccuracy(arch, state, **val, examples);
-  };
-}
-
 // CreateRelease's options from the command line; the gate's reference from --against.
 Result<CreateReleaseOptions> CreateOptions(const AdminConnectOptions& connect, CreateArgs a) {
   CreateReleaseOptions o;
@@ -168,7 +156,7 @@ Status RunCreate(const AdminConnectOptions& connect, const CreateArgs& a) {
   FEDGE_ASSIGN_OR_RETURN(CreateReleaseOptions o, CreateOptions(connect, a));
   FEDGE_ASSIGN_OR_RETURN(
       CreatedRelease r,
-      CreateRelease(model, profile, o, TestSetAccuracy(a.data_dir, a.val_examples)));
+      CreateRelease(model, profile, o, EvalProgramAccuracy(EvalProgram(), a.data_dir, a.val_examples)));
   if (a.no_gate) {
     std::cout << "accuracy gate skipped (--no-gate)\n";
   } else {

@@ -58,73 +58,74 @@ Result<std::vector<std::pair<std::string, std::vector<uint8_t>>>> ReadMetadataFi
   return files;
 }
 
-}  // namespace
-
-json ToJson(const InstallReportIn& r) {
-  return {{"rollout", r.rollout_id},
-          {"target", r.target},
-          {"counter", r.counter},
-          {"installed", r.installed},
-          {"reverted", r.reverted},
-          {"error", r.error},
-          {"median_latency_ms", r.median_latency_ms},
-          {"eval_examples", r.eval_examples},
-          {"accuracy", r.accuracy},
-          {"previous_accuracy", r.previous_accuracy},
-          {"previous", r.previous},
-          {"active_target", r.active_target},
-          {"active_counter", r.active_counter}};
-}
-
-json ToJson(const Rollout& r) {
-  json reports = json::object();
-  for (const auto& [client, report] : r.reports) reports[client] = report;
-  return {{"id", r.id},
-          {"target", r.target},
-          {"counter", r.counter},
-          {"sha256", r.sha256_hex},
-          {"length", r.length},
-          {"arch", r.arch},
-          {"registry_version", r.registry_version},
-          {"previous_target", r.previous_target},
-          {"previous_counter", r.previous_counter},
-          {"canary_percent", r.canary_percent},
-          {"cohort", r.cohort},
-          {"state", r.state},
-          {"started_ms", r.started_ms},
-          {"decided_ms", r.decided_ms},
-          {"steps", r.steps},
-          {"reports", reports},
-          {"canary_evaluation", r.canary_evaluation}};
-}
-
-Result<Rollout> RolloutFromJson(const json& j) {
-  try {
-    Rollout r;
-    r.id = j.at("id").get<uint64_t>();
-    r.target = j.at("target").get<std::string>();
-    r.counter = j.at("counter").get<uint64_t>();
-    r.sha256_hex = j.at("sha256").get<std::string>();
-    r.length = j.at("length").get<uint64_t>();
-    r.arch = j.value("arch", "");
-    r.registry_version = j.value("registry_version", uint64_t{0});
-    r.previous_target = j.value("previous_target", "");
-    r.previous_counter = j.value("previous_counter", uint64_t{0});
-    r.canary_percent = j.value("canary_percent", 100.0);
-    r.cohort = j.value("cohort", std::vector<std::string>{});
-    r.state = j.at("state").get<std::string>();
-    r.started_ms = j.value("started_ms", uint64_t{0});
-    r.decided_ms = j.value("decided_ms", uint64_t{0});
-    r.steps = j.value("steps", json::array());
-    for (const auto& [client, report] : j.value("reports", json::object()).items()) {
-      r.reports[client] = report;
+// Before a deploy: InvalidArgument unless every role's metadata is signed by its threshold and
+// unexpired at `now_s`.
+Status CheckDeployable(const std::string& repo, int64_t now_s) {
+  FEDGE_ASSIGN_OR_RETURN(RepoSummary summary, SummarizeRepo(repo));
+  for (const RepoSummary::RoleState& role : summary.roles) {
+    if (role.signed_by < role.threshold) {
+      return Status::InvalidArgument(role.role + " metadata has " + std::to_string(role.signed_by) +
+                                     " of the " + std::to_string(role.threshold) +
+                                     " required signatures; sign it first (fedgectl release sign)");
     }
-    r.canary_evaluation = j.value("canary_evaluation", json());
-    return r;
-  } catch (const json::exception& e) {
-    return Status::Corruption(std::string("stored rollout record is malformed: ") + e.what());
+    if (role.expires != 0 && role.expires <= now_s) {
+      return Status::InvalidArgument(role.role +
+                                     " metadata expired; re-sign it (fedgectl "
+                                     "release timestamp / sign) before deploying");
+    }
   }
+  return Status::Ok();
 }
+
+// The release the targets metadata lists as `which` (a target name or a release counter).
+Result<rel::TargetInfo> FindTarget(const std::string& repo, const std::string& which) {
+  FEDGE_ASSIGN_OR_RETURN(rel::Envelope targets_env,
+                         rel::ReadEnvelope(RepoMetadataPath(repo, "targets.json")));
+  FEDGE_ASSIGN_OR_RETURN(rel::TargetsMetadata targets, rel::DecodeTargets(targets_env.payload()));
+  const rel::TargetInfo* info = nullptr;
+  for (const auto& [name, t] : targets.targets) {
+    if (name == which || std::to_string(t.release_counter) == which) info = &t;
+  }
+  if (info == nullptr) {
+    return Status::InvalidArgument("the repository's targets list no release \"" + which +
+                                   "\" (a target name or a release counter; see fedgectl "
+                                   "releases)");
+  }
+  return *info;
+}
+
+// The canary cohort of rollout `id`: ceil(percent) of the registered, unrevoked clients (at
+// least one), ranked by SHA-256("<id>/<client>"), sorted by id. `eligible` gets their number.
+Result<std::vector<std::string>> CanaryCohort(Store& store, uint64_t id, double percent,
+                                              size_t* eligible) {
+  FEDGE_ASSIGN_OR_RETURN(std::vector<ClientRecord> clients, store.ListClients());
+  FEDGE_ASSIGN_OR_RETURN(std::vector<RevocationRecord> revoked, store.ListRevocations());
+  std::set<std::string> gone;
+  for (const RevocationRecord& v : revoked) gone.insert(v.client_id);
+  std::vector<std::pair<std::string, std::string>> ranked;  // (hash, id)
+  for (const ClientRecord& c : clients) {
+    if (gone.count(c.id) > 0) continue;
+    const std::string key = std::to_string(id) + "/" + c.id;
+    ranked.emplace_back(shared::ToHex(shared::Sha256(std::span<const uint8_t>(
+                            reinterpret_cast<const uint8_t*>(key.data()), key.size()))),
+                        c.id);
+  }
+  if (ranked.empty()) {
+    return Status::InvalidArgument(
+        "no registered client to be a canary; let clients connect "
+        "first, or deploy to all (--canary 100)");
+  }
+  std::sort(ranked.begin(), ranked.end());
+  const size_t n = std::clamp<size_t>(
+      static_cast<size_t>(std::ceil(percent / 100.0 * ranked.size())), 1, ranked.size());
+  std::vector<std::string> cohort;
+  for (size_t i = 0; i < n; ++i) cohort.push_back(ranked[i].second);
+  std::sort(cohort.begin(), cohort.end());
+  *eligible = ranked.size();
+  return cohort;
+}
+
+}  // namespace
 
 RolloutManager::RolloutManager(ReleaseSettings settings, Store* store,
                                std::shared_ptr<CoordinatorMetrics> metrics, Clock clock)
@@ -134,11 +135,7 @@ RolloutManager::RolloutManager(ReleaseSettings settings, Store* store,
       clock_(std::move(clock)) {}
 
 Status RolloutManager::Init() {
-  FEDGE_ASSIGN_OR_RETURN(std::vector<json> stored, store_->ListRollouts());
-  for (const json& j : stored) {
-    FEDGE_ASSIGN_OR_RETURN(Rollout r, RolloutFromJson(j));
-    rollouts_.push_back(std::move(r));
-  }
+  FEDGE_ASSIGN_OR_RETURN(rollouts_, store_->ListRollouts());
   std::sort(rollouts_.begin(), rollouts_.end(),
             [](const Rollout& a, const Rollout& b) { return a.id < b.id; });
   if (enabled()) {
@@ -169,7 +166,7 @@ const Rollout* RolloutManager::Fleet() const {
   return nullptr;
 }
 
-Status RolloutManager::Persist(const Rollout& r) { return store_->PutRollout(r.id, ToJson(r)); }
+Status RolloutManager::Persist(const Rollout& r) { return store_->PutRollout(r); }
 
 void RolloutManager::Step(Rollout& r, const std::string& action, const std::string& detail) {
   r.steps.push_back({{"ms", clock_()}, {"action", action}, {"detail", detail}});
@@ -219,46 +216,22 @@ Result<json> RolloutManager::Deploy(const std::string& which, double canary_perc
                                    " is still in canary; promote or roll it back first");
   }
   RefreshTimestampLocked();
-  FEDGE_ASSIGN_OR_RETURN(RepoSummary summary, SummarizeRepo(settings_.repo));
-  const int64_t now_s = static_cast<int64_t>(clock_() / 1000);
-  for (const RepoSummary::RoleState& role : summary.roles) {
-    if (role.signed_by < role.threshold) {
-      return Status::InvalidArgument(role.role + " metadata has " + std::to_string(role.signed_by) +
-                                     " of the " + std::to_string(role.threshold) +
-                                     " required signatures; sign it first (fedgectl release sign)");
-    }
-    if (role.expires != 0 && role.expires <= now_s) {
-      return Status::InvalidArgument(role.role +
-                                     " metadata expired; re-sign it (fedgectl "
-                                     "release timestamp / sign) before deploying");
-    }
-  }
-  FEDGE_ASSIGN_OR_RETURN(rel::Envelope targets_env,
-                         rel::ReadEnvelope(RepoMetadataPath(settings_.repo, "targets.json")));
-  FEDGE_ASSIGN_OR_RETURN(rel::TargetsMetadata targets, rel::DecodeTargets(targets_env.payload()));
-  const rel::TargetInfo* info = nullptr;
-  for (const auto& [name, t] : targets.targets) {
-    if (name == which || std::to_string(t.release_counter) == which) info = &t;
-  }
-  if (info == nullptr) {
-    return Status::InvalidArgument("the repository's targets list no release \"" + which +
-                                   "\" (a target name or a release counter; see fedgectl "
-                                   "releases)");
-  }
+  FEDGE_RETURN_IF_ERROR(CheckDeployable(settings_.repo, static_cast<int64_t>(clock_() / 1000)));
+  FEDGE_ASSIGN_OR_RETURN(rel::TargetInfo info, FindTarget(settings_.repo, which));
   const Rollout* fleet = Fleet();
-  if (fleet != nullptr && info->release_counter <= fleet->counter) {
+  if (fleet != nullptr && info.release_counter <= fleet->counter) {
     return Status::InvalidArgument(
-        "release " + info->name + " has counter " + std::to_string(info->release_counter) +
+        "release " + info.name + " has counter " + std::to_string(info.release_counter) +
         ", not above the fleet's release " + fleet->target + " (" + std::to_string(fleet->counter) +
         "); clients never go back to a lower counter");
   }
   Rollout r;
   r.id = rollouts_.empty() ? 1 : rollouts_.back().id + 1;
-  r.target = info->name;
-  r.counter = info->release_counter;
-  r.sha256_hex = shared::ToHex(info->sha256);
-  r.length = info->length;
-  r.arch = info->compatibility.arch;
+  r.target = info.name;
+  r.counter = info.release_counter;
+  r.sha256_hex = shared::ToHex(info.sha256);
+  r.length = info.length;
+  r.arch = info.compatibility.arch;
   if (fleet != nullptr) {
     r.previous_target = fleet->target;
     r.previous_counter = fleet->counter;
@@ -269,30 +242,11 @@ Result<json> RolloutManager::Deploy(const std::string& which, double canary_perc
   FEDGE_RETURN_IF_ERROR(LoadMetadataFiles());
   std::string detail;
   if (canary_percent < 100) {
-    FEDGE_ASSIGN_OR_RETURN(std::vector<ClientRecord> clients, store_->ListClients());
-    FEDGE_ASSIGN_OR_RETURN(std::vector<RevocationRecord> revoked, store_->ListRevocations());
-    std::set<std::string> gone;
-    for (const RevocationRecord& v : revoked) gone.insert(v.client_id);
-    std::vector<std::pair<std::string, std::string>> ranked;  // (hash, id)
-    for (const ClientRecord& c : clients) {
-      if (gone.count(c.id) > 0) continue;
-      const std::string key = std::to_string(r.id) + "/" + c.id;
-      ranked.emplace_back(shared::ToHex(shared::Sha256(std::span<const uint8_t>(
-                              reinterpret_cast<const uint8_t*>(key.data()), key.size()))),
-                          c.id);
-    }
-    if (ranked.empty()) {
-      return Status::InvalidArgument(
-          "no registered client to be a canary; let clients connect "
-          "first, or deploy to all (--canary 100)");
-    }
-    std::sort(ranked.begin(), ranked.end());
-    const size_t n = std::clamp<size_t>(
-        static_cast<size_t>(std::ceil(canary_percent / 100.0 * ranked.size())), 1, ranked.size());
-    for (size_t i = 0; i < n; ++i) r.cohort.push_back(ranked[i].second);
-    std::sort(r.cohort.begin(), r.cohort.end());
+    size_t eligible = 0;
+    FEDGE_ASSIGN_OR_RETURN(r.cohort, CanaryCohort(*store_, r.id, canary_percent, &eligible));
     r.state = "canary";
-    detail = "canary: " + std::to_string(n) + " of " + std::to_string(ranked.size()) + " clients (";
+    detail = "canary: " + std::to_string(r.cohort.size()) + " of " + std::to_string(eligible) +
+             " clients (";
     for (size_t i = 0; i < r.cohort.size(); ++i) detail += (i ? ", " : "") + r.cohort[i];
     detail += ")";
   } else {
@@ -300,6 +254,10 @@ Result<json> RolloutManager::Deploy(const std::string& which, double canary_perc
     r.decided_ms = r.started_ms;
     detail = "to every client at once (no canary)";
   }
+  return Start(std::move(r), detail);
+}
+
+json RolloutManager::Start(Rollout r, const std::string& detail) {
   rollouts_.push_back(std::move(r));
   Rollout& added = rollouts_.back();
   if (added.state == "promoted") {
@@ -428,221 +386,6 @@ void RolloutManager::MaybeDecide(Rollout& r, bool timed_out) {
   } else if (r.steps.empty() || r.steps.back().value("action", "") != "canary_healthy") {
     Step(r, "canary_healthy", numbers + "; waiting for fedgectl release promote");
   }
-}
-
-json RolloutManager::List() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  json out = json::array();
-  for (auto it = rollouts_.rbegin(); it != rollouts_.rend(); ++it) out.push_back(ToJson(*it));
-  const Rollout* fleet = Fleet();
-  json connected = json::object();
-  for (const auto& [id, p] : peers_) {
-    connected[id] = {{"target", p.active_target}, {"counter", p.active_counter}};
-  }
-  return {{"enabled", enabled()},
-          {"repo", settings_.repo},
-          {"fleet", fleet ? json{{"target", fleet->target}, {"counter", fleet->counter}} : json()},
-          {"connected", connected},
-          {"rollouts", out}};
-}
-
-json RolloutManager::StatusRows() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  json rows = json::array();
-  for (auto it = rollouts_.rbegin(); it != rollouts_.rend(); ++it) {
-    const Rollout& r = *it;
-    int installed = 0, failed = 0;
-    for (const auto& [client, report] : r.reports) {
-      if (report.value("reverted", false)) continue;
-      ++(report.value("installed", false) ? installed : failed);
-    }
-    std::string cohort;
-    for (const std::string& c : r.cohort) cohort += (cohort.empty() ? "" : ", ") + c;
-    char stage[64];
-    std::snprintf(stage, sizeof(stage), "canary %g%%", r.canary_percent);
-    rows.push_back(
-        {{"version", r.target + " (counter " + std::to_string(r.counter) + ")"},
-         {"model_version", r.registry_version},
-         {"stage", r.cohort.empty() ? std::string("all clients") : std::string(stage)},
-         {"state", r.state},
-         {"cohort", cohort.empty() ? "-" : cohort},
-         {"installed", installed},
-         {"failed", failed},
-         {"updated_ms", r.steps.empty() ? r.started_ms : r.steps.back().value("ms", uint64_t{0})}});
-  }
-  return rows;
-}
-
-void RolloutManager::Connected(std::shared_ptr<Peer> peer, const std::string& active_target,
-                               uint64_t active_counter) {
-  if (!enabled()) return;
-  std::lock_guard<std::mutex> lock(mu_);
-  PeerState& p = peers_[peer->client_id()];
-  p = PeerState{std::move(peer), active_target, active_counter, 0, 0};
-  Reconcile(p);
-}
-
-void RolloutManager::Disconnected(const std::shared_ptr<Peer>& peer) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = peers_.find(peer->client_id());
-  if (it != peers_.end() && it->second.peer == peer) peers_.erase(it);
-}
-
-void RolloutManager::Reconcile(PeerState& p) {
-  const std::string& client = p.peer->client_id();
-  // A rolled-back release the client still runs: send it back.
-  for (const Rollout& r : rollouts_) {
-    if (r.state == "rolled_back" && p.active_target == r.target && p.reverted != r.id) {
-      SendRevert(p, r, "rollout " + std::to_string(r.id) + " was rolled back");
-      return;
-    }
-  }
-  const Rollout* assigned = nullptr;
-  bool evaluate = false;
-  if (!rollouts_.empty() && rollouts_.back().state == "canary" &&
-      std::binary_search(rollouts_.back().cohort.begin(), rollouts_.back().cohort.end(), client)) {
-    assigned = &rollouts_.back();
-    evaluate = true;
-  } else {
-    assigned = Fleet();
-  }
-  if (assigned == nullptr || p.active_target == assigned->target || p.offered == assigned->id) {
-    return;
-  }
-  if (p.active_counter > assigned->counter) return;  // it could not install it (rollback rule)
-  SendOffer(p, *assigned, evaluate);
-}
-
-void RolloutManager::SendOffer(PeerState& p, const Rollout& r, bool evaluate) {
-  if (metadata_.empty() || artifacts_.count(r.sha256_hex) == 0) {
-    FEDGE_LOG(Warn, kLog).Client(p.peer->client_id())
-        << "cannot offer " << r.target << ": the repository's files are not loaded";
-    return;
-  }
-  Result<shared::Digest> digest = shared::DigestFromHex(r.sha256_hex);
-  if (!digest.ok()) return;
-  ReleaseOfferOut offer;
-  offer.rollout_id = r.id;
-  offer.target = r.target;
-  offer.counter = r.counter;
-  offer.files = metadata_;
-  offer.artifact_digest = *digest;
-  offer.artifact_size = r.length;
-  offer.evaluate = evaluate;
-  p.peer->SendReleaseOffer(offer);
-  p.offered = r.id;
-  FEDGE_LOG(Info, kLog).Client(p.peer->client_id())
-      << "offered release " << r.target << " (rollout " << r.id << (evaluate ? ", canary" : "")
-      << ")";
-}
-
-void RolloutManager::SendRevert(PeerState& p, const Rollout& r, const std::string& reason) {
-  p.peer->SendReleaseRevert({r.id, r.target, r.counter, reason});
-  p.reverted = r.id;
-}
-
-Status RolloutManager::Report(const std::shared_ptr<Peer>& peer, const InstallReportIn& report) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto r = std::find_if(rollouts_.begin(), rollouts_.end(),
-                        [&](const Rollout& x) { return x.id == report.rollout_id; });
-  if (r == rollouts_.end() || r->target != report.target) {
-    return Status::InvalidArgument("InstallReport names rollout " +
-                                   std::to_string(report.rollout_id) + " of \"" + report.target +
-                                   "\", which this coordinator did not make");
-  }
-  const std::string& client = peer->client_id();
-  auto p = peers_.find(client);
-  if (p != peers_.end() && p->second.peer == peer) {
-    p->second.active_target = report.active_target;
-    p->second.active_counter = report.active_counter;
-  }
-  json j = ToJson(report);
-  j["ms"] = clock_();
-  r->reports[client] = j;
-  const char* result = report.reverted ? "reverted" : report.installed ? "installed" : "failed";
-  if (metrics_) metrics_->release_install_reports->Labels({result}).Inc();
-  FEDGE_LOG(Info, kLog).Client(client) << "release " << report.target << ": " << result
-                                       << (report.error.empty() ? "" : " (" + report.error + ")");
-  if (Status s = Persist(*r); !s.ok()) return s;
-  const bool canary =
-      r->state == "canary" && std::binary_search(r->cohort.begin(), r->cohort.end(), client);
-  if (canary && !report.installed && !report.reverted) {
-    RollbackLocked(*r, "canary client " + client + " could not install it: " + report.error);
-  } else if (canary) {
-    MaybeDecide(*r, false);
-  }
-  UpdateMetrics();
-  return Status::Ok();
-}
-
-std::shared_ptr<const std::vector<uint8_t>> RolloutManager::Artifact(
-    const shared::Digest& digest) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = artifacts_.find(shared::ToHex(digest));
-  return it == artifacts_.end() ? nullptr : it->second;
-}
-
-void RolloutManager::Tick() {
-  if (!enabled()) return;
-  std::lock_guard<std::mutex> lock(mu_);
-  if (Rollout* c = Current()) {
-    const uint64_t deadline =
-        c->started_ms + static_cast<uint64_t>(settings_.canary_timeout_seconds) * 1000;
-    if (clock_() >= deadline) MaybeDecide(*c, true);
-  }
-  if (clock_() - last_timestamp_check_ms_ >= 60'000) RefreshTimestampLocked();
-}
-
-void RolloutManager::RefreshTimestampLocked() {
-  last_timestamp_check_ms_ = clock_();
-  if (settings_.online_keys.empty()) return;
-  Result<rel::Envelope> env = rel::ReadEnvelope(RepoMetadataPath(settings_.repo, "timestamp.json"));
-  if (!env.ok()) return;  // nothing published yet
-  Result<rel::TimestampMetadata> ts = rel::DecodeTimestamp(env->payload());
-  if (!ts.ok()) return;
-  const int64_t now_s = static_cast<int64_t>(clock_() / 1000);
-  const int64_t lifetime = static_cast<int64_t>(settings_.timestamp_hours) * 3600;
-  if (ts->expires - now_s > lifetime / 2) return;
-  // The new timestamp pins the repository's current snapshot: if that is not the one being
-  // served (a publish not signed yet), offers would mix versions. Wait until it is deployed.
-  auto served = std::find_if(metadata_.begin(), metadata_.end(),
-                             [](const auto& f) { return f.first == "snapshot.json"; });
-  Result<std::vector<uint8_t>> on_disk =
-      shared::ReadFile(RepoMetadataPath(settings_.repo, "snapshot.json"), rel::kMaxEnvelopeBytes);
-  if (served != metadata_.end() && (!on_disk.ok() || *on_disk != served->second)) {
-    FEDGE_LOG(Warn, kLog) << "release timestamp expires soon but the repository's snapshot "
-                             "changed since the last deploy; sign and deploy it, or re-sign the "
-                             "timestamp by hand (fedgectl release timestamp / sign)";
-    return;
-  }
-  Status s = RefreshTimestamp(settings_.repo, settings_.timestamp_hours, now_s);
-  if (s.ok()) s = SignRole(settings_.repo, settings_.online_keys, rel::Role::kTimestamp).status();
-  if (s.ok()) s = LoadMetadataFiles();
-  if (!s.ok()) {
-    FEDGE_LOG(Error, kLog) << "cannot re-sign the release timestamp: " << s.message();
-    return;
-  }
-  FEDGE_LOG(Info, kLog) << "re-signed the release timestamp (expires in "
-                        << settings_.timestamp_hours << " h)";
-}
-
-void RolloutManager::UpdateMetrics() {
-  // Only the fleet's and the canary's artifacts are served; the others leave memory.
-  const Rollout* fleet = Fleet();
-  const Rollout* current =
-      !rollouts_.empty() && rollouts_.back().state == "canary" ? &rollouts_.back() : nullptr;
-  std::erase_if(artifacts_, [&](const auto& entry) {
-    return !(fleet && entry.first == fleet->sha256_hex) &&
-           !(current && entry.first == current->sha256_hex);
-  });
-  if (!metrics_) return;
-  metrics_->release_counter->Set(fleet ? static_cast<double>(fleet->counter) : 0);
-  metrics_->release_canary_counter->Set(current ? static_cast<double>(current->counter) : 0);
-  double on_fleet = 0;
-  for (const auto& [id, p] : peers_) {
-    if (fleet && p.active_target == fleet->target) ++on_fleet;
-  }
-  metrics_->release_clients_on_fleet->Set(on_fleet);
 }
 
 }  // namespace fedge::coordinator

@@ -30,6 +30,7 @@
 
 #include "coordinator/config.h"
 #include "coordinator/metrics.h"
+#include "coordinator/records/rollout_record.h"
 #include "coordinator/round_engine.h"
 #include "coordinator/store.h"
 #include "shared/base/status.h"
@@ -56,31 +57,10 @@ struct InstallReportIn {
 
 nlohmann::json ToJson(const InstallReportIn& r);
 
-// One deployment of one release.
-struct Rollout {
-  uint64_t id = 0;
-  std::string target;
-  uint64_t counter = 0;
-  std::string sha256_hex;
-  uint64_t length = 0;
-  std::string arch;
-  uint64_t registry_version = 0;  // the registry model it was built from (0: unknown)
-  std::string previous_target;    // the fleet's release when it started ("" = none)
-  uint64_t previous_counter = 0;
-  double canary_percent = 100;
-  std::vector<std::string> cohort;  // canary clients (empty: deployed to every client at once)
-  // "canary" -> "promoted" | "rolled_back"; a promoted rollout becomes "superseded" when a
-  // newer one is promoted.
-  std::string state;
-  uint64_t started_ms = 0;
-  uint64_t decided_ms = 0;
-  nlohmann::json steps = nlohmann::json::array();  // [{ms, action, detail}], in order
-  std::map<std::string, nlohmann::json> reports;   // client id -> its latest report
-  nlohmann::json canary_evaluation;                // the promotion decision's numbers
-};
+// Rollout (the stored record) and its codec: coordinator/records/rollout_record.h.
 
+// The display form of a rollout (fedgectl rollouts, admin answers); coordinator/rollout_view.cc.
 nlohmann::json ToJson(const Rollout& r);
-shared::Result<Rollout> RolloutFromJson(const nlohmann::json& j);
 
 class RolloutManager {
  public:
@@ -139,6 +119,9 @@ class RolloutManager {
   void Step(Rollout& r, const std::string& action, const std::string& detail);
   shared::Status LoadRelease(Rollout& r);
   shared::Status LoadMetadataFiles();
+  // Adds `r` (deployed; its first step says `detail`), supersedes the fleet's release if `r`
+  // is promoted at once, and offers it. Returns its display form.
+  nlohmann::json Start(Rollout r, const std::string& detail);
   // Sends whatever the client needs: a revert of a rolled-back release it runs, or an offer
   // of the release assigned to it.
   void Reconcile(PeerState& p);

@@ -4,6 +4,18 @@
 // lineage, and merges federated evaluation. Lives on one strand; public methods are
 // thread-safe (they post to the strand) unless noted.
 //
+// The engine composes its parts and owns what lies between them (the connected clients, the
+// head model, the open round, the round target):
+//   RoundSchedule   (round_schedule.h)   sampling, task ids, quorum, deadline, idempotency ids;
+//   UpdateIngest    (update_ingest.h)    check, decode, validate, store and fold updates;
+//   EvaluationMerge (evaluation_merge.h) evaluation reports merged into the round's metrics;
+//   BlobService     (blob_service.h)     model blobs served, the update size limit, stashed
+//                                        partial uploads;
+//   DriftIntake     (drift_intake.h)     drift reports to the drift policy, reference profiles;
+//   PruneIntoNewHead (prune_head.h)      a pruned version as the new head.
+// Its state is published as a typed EngineStatus (engine_status.h) after every change.
+// round_engine.cc holds the lifecycle and message entry points, round_loop.cc the round loop.
+//
 // Durability: the open round (sampled clients, task ids, deadline) is stored when it starts;
 // every accepted update is stored (synced, with its idempotency id) before it is acknowledged;
 // the new model version, the head and the next phase are one synced batch. After a crash,
@@ -11,6 +23,8 @@
 // not depend on order), clients that already answered are not asked again, the others get
 // their task offered again when they reconnect, and the deadline continues.
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -22,14 +36,20 @@
 #include <utility>
 #include <vector>
 
+#include "coordinator/blob_service.h"
 #include "coordinator/config.h"
+#include "coordinator/drift_intake.h"
 #include "coordinator/drift_policy.h"
+#include "coordinator/engine_status.h"
+#include "coordinator/evaluation_merge.h"
 #include "coordinator/fedavg.h"
 #include "coordinator/metrics.h"
 #include "coordinator/model_init.h"
 #include "coordinator/peer.h"
+#include "coordinator/prune_head.h"
 #include "coordinator/round_schedule.h"
 #include "coordinator/store.h"
+#include "coordinator/update_ingest.h"
 #include "shared/codec/tensor_bundle.h"
 #include "shared/crypto/crypto.h"
 #include "shared/net/asio.h"
@@ -43,37 +63,6 @@ struct ClientHello {
   uint64_t train_examples = 0;
   uint64_t eval_examples = 0;
   std::vector<uint64_t> class_counts;
-};
-
-// An UpdateSubmit received before its blob: may the client upload it?
-struct UploadIntent {
-  uint64_t task_id = 0;
-  uint64_t round = 0;
-  std::string idempotency_id;
-  shared::Digest digest{};
-  uint64_t size = 0;
-  uint64_t offset = 0;  // bytes of this blob the coordinator already holds
-};
-
-struct UpdateIn {
-  uint64_t task_id = 0;
-  uint64_t round = 0;
-  std::string idempotency_id;
-  uint64_t examples = 0;
-  std::vector<std::pair<std::string, double>> metrics;
-  std::vector<uint8_t> blob;  // verified against `digest` by the transport
-  shared::Digest digest{};
-};
-
-struct EvalIn {
-  std::optional<drift::Summary> profile;  // the client's drift statistics under this model
-  uint64_t task_id = 0;
-  uint64_t round = 0;
-  uint64_t model_version = 0;
-  uint64_t examples = 0;
-  double loss = 0;  // mean loss over examples
-  uint32_t num_classes = 0;
-  std::vector<uint64_t> confusion;
 };
 
 struct RoundSummary {
@@ -95,13 +84,6 @@ struct RoundSummary {
 };
 
 nlohmann::json ToJson(const RoundSummary& s);
-
-// What RoundEngine::PruneHead prunes, and how (shared/ml/weights/prune.h).
-struct PruneRequest {
-  uint64_t version = 0;      // the registry version to prune (need not be the head)
-  double fraction = 0.5;     // of each prunable layer's outputs removed; in (0, 1)
-  bool prune_hidden = true;  // also prune the hidden linear layer ("f1")
-};
 
 class RoundEngine {
  public:
@@ -131,7 +113,7 @@ class RoundEngine {
   // Thread-safe: rounds run up to this round (raised by StartRounds and by campaigns).
   uint64_t target_round() const { return target_atomic_.load(); }
   // Thread-safe: drift reports accepted so far.
-  uint64_t drift_reports() const { return drift_reports_.load(); }
+  uint64_t drift_reports() const { return drift_.reports(); }
   // Runs `rounds` more rounds after the last one started (durable). Thread-safe.
   void StartRounds(uint64_t rounds, std::function<void(uint64_t target)> done);
   void Stop();
@@ -164,14 +146,20 @@ class RoundEngine {
 
   // Thread-safe: an upload interrupted by a disconnect, kept so the client's next session
   // resumes it from its offset. Take returns an inactive assembler if none matches.
-  void StashUpload(const std::string& client_id, shared::BlobAssembler upload);
-  shared::BlobAssembler TakeUpload(const std::string& client_id, const shared::Digest& digest);
+  void StashUpload(const std::string& client_id, shared::BlobAssembler upload) {
+    blobs_.StashUpload(client_id, std::move(upload));
+  }
+  shared::BlobAssembler TakeUpload(const std::string& client_id, const shared::Digest& digest) {
+    return blobs_.TakeUpload(client_id, digest);
+  }
 
-  // Thread-safe: the engine's state for `fedgectl status` (JSON).
-  nlohmann::json Snapshot() const;
+  // Thread-safe: the engine's state as of its last change.
+  EngineStatus status() const;
+  // Thread-safe: ToJson(status()), for display (`fedgectl status`, reports, tests).
+  nlohmann::json Snapshot() const { return ToJson(status()); }
 
   // Where the engine counts rounds, updates, clients and drift. REQUIRES: before Init().
-  void set_metrics(std::shared_ptr<CoordinatorMetrics> metrics) { metrics_ = std::move(metrics); }
+  void set_metrics(std::shared_ptr<CoordinatorMetrics> metrics);
 
   // Called on the strand after each completed round (after its evaluation).
   void set_round_callback(std::function<void(const RoundSummary&)> cb) {
@@ -179,17 +167,65 @@ class RoundEngine {
   }
 
   // Thread-safe: the blob of a model this engine serves, or null.
-  std::shared_ptr<const std::vector<uint8_t>> ModelBlob(const shared::Digest& digest) const;
+  std::shared_ptr<const std::vector<uint8_t>> ModelBlob(const shared::Digest& digest) const {
+    return blobs_.ModelBlob(digest);
+  }
   // Thread-safe: the largest update blob accepted (derived from the model size).
-  uint64_t max_update_bytes() const { return max_update_bytes_; }
+  uint64_t max_update_bytes() const { return blobs_.max_update_bytes(); }
   // Thread-safe snapshot of the current model version.
-  uint64_t current_version() const;
+  uint64_t current_version() const { return version_.load(); }
   bool finished() const { return finished_.load(); }
   // The strand Run() must be spawned on.
   net::any_io_executor executor() const { return strand_; }
 
  private:
-  struct RoundState;
+  // The open round: its schedule and, once it is evaluated, its evaluation reports. The
+  // training aggregate is the UpdateIngest's (opened and closed with this state).
+  struct RoundState {
+    explicit RoundState(RoundSchedule s) : schedule(std::move(s)) {}
+    RoundSchedule schedule;  // who was sampled, who answered, quorum, deadline
+    EvaluationMerge eval;
+  };
+  // When a round started, for its summary.
+  struct RoundStart {
+    std::chrono::steady_clock::time_point time;
+    uint64_t bytes_in = 0;
+    uint64_t bytes_out = 0;
+  };
+
+  // --- round_engine.cc: start-up, clients, messages, status.
+  UpdateIngest::Hooks IngestHooks();
+  shared::Status InstallInitialModel();
+  shared::Status ResumeRound(const nlohmann::json& open);
+  // Makes `schedule` the open round; `training`: its updates are deltas of the head model.
+  void OpenRoundState(RoundSchedule schedule, bool training);
+  // Ends the open round (no update may be in flight).
+  void CloseRound();
+  // The open round's number (training or evaluation), if one is open.
+  std::optional<uint64_t> OpenRoundNumber() const;
+  void PublishSnapshot();
+  void OnConnected(const std::shared_ptr<Peer>& peer, ClientHello hello);
+  void OnDisconnected(const std::shared_ptr<Peer>& peer);
+  // Registered clients as not connected in the metrics, at start-up.
+  void InitMetrics();
+  void OnEval(const std::shared_ptr<Peer>& peer, const EvalIn& eval);
+  void OnDriftReport(const std::shared_ptr<Peer>& peer, const DriftReportIn& report);
+  // Raises the round target (durably) to `target`.
+  void RaiseTarget(uint64_t target);
+  shared::Status InstallModel(const ModelRecord& record, std::vector<uint8_t> blob,
+                              shared::TensorBundle state);
+  void Wake();
+  // Offers a (re)connected client its task of the open round, if it owes one: its training
+  // task, or an evaluation task once the evaluation started. REQUIRES: round_ is set.
+  void OfferOpenTask(Peer& peer);
+
+  // --- round_loop.cc: the round loop.
+  // REQUIRES: `done` outlives the wait (pass a named local: g++ 12 mishandles temporaries
+  // with destructors inside co_await expressions).
+  net::awaitable<void> WaitUntil(const std::function<bool()>& done,
+                                 std::chrono::steady_clock::time_point deadline);
+  // Waits until rounds.min_clients clients are connected (or the engine stops).
+  net::awaitable<void> WaitForClients();
   net::awaitable<shared::Status> RunTrainRound(uint64_t round);
   // Samples a fresh round (stored before any offer goes out) and offers its tasks, or offers a
   // resumed round's open tasks again.
@@ -197,54 +233,22 @@ class RoundEngine {
   // Finalizes the aggregate into the next model version; stores it with the round's move to
   // evaluation in one batch and installs it.
   net::awaitable<shared::Status> CommitTrainRound(uint64_t round);
+  // The next model version's record (without digest and size) from the open round.
+  ModelRecord NextModelRecord(uint64_t round, uint64_t version) const;
   // A training attempt failed: its stored updates are dropped and the next attempt (with new
   // task ids) samples afresh.
   void FailAttempt(uint64_t round);
+  // After the `failures`th failed attempt of `round`: FailAttempt, then a back-off.
+  net::awaitable<void> RetryAfterFailure(uint64_t round, shared::Status failure, int failures);
+  RoundStart MarkStart() const;
+  RoundSummary StartSummary(uint64_t round) const;
   net::awaitable<void> RunEvaluation(RoundSummary* summary);
-  shared::Status ResumeRound(const nlohmann::json& open);
-  nlohmann::json OpenRoundJson() const;
-  // The open round's number (training or evaluation), if one is open.
-  std::optional<uint64_t> OpenRoundNumber() const;
-  // Checks an update (or the intent to upload one) against the open round. Sets `*duplicate`
-  // (and returns OK) if its idempotency id was already accepted.
-  shared::Status CheckSubmission(const std::string& client_id, uint64_t round, uint64_t task_id,
-                                 const std::string& idempotency_id, bool* duplicate);
-  // Folds an update already stored (on resume). Not for new updates.
-  shared::Status RefoldStored(const UpdateRecord& record, std::vector<uint8_t> blob);
-  void PublishSnapshot();
-  // REQUIRES: `done` outlives the wait (pass a named local: g++ 12 mishandles temporaries
-  // with destructors inside co_await expressions).
-  net::awaitable<void> WaitUntil(const std::function<bool()>& done,
-                                 std::chrono::steady_clock::time_point deadline);
-  void OnUpdate(std::shared_ptr<Peer> peer, UpdateIn update);
-  void OnDecoded(std::shared_ptr<Peer> peer, UpdateIn update,
-                 shared::Result<shared::TensorBundle> bundle);
-  void OnStored(std::shared_ptr<Peer> peer, UpdateIn update, const UpdateRecord& record,
-                shared::TensorBundle values, const shared::Status& stored);
-  // Metrics from the stored state (registered clients, drift) at start-up; one client's drift.
-  void InitMetrics();
-  void RecordDriftMetrics(const std::string& client_id);
-  // `reason`: a reject:: constant (coordinator/metrics.h).
-  void RejectUpdate(const std::shared_ptr<Peer>& peer, const UpdateIn& update,
-                    const shared::Status& status, const char* reason);
-  void OnEval(std::shared_ptr<Peer> peer, EvalIn eval);
-  void OnDriftReport(const std::shared_ptr<Peer>& peer, const DriftReportIn& report);
-  // The weight of a client's update in `round`: its examples, times drift.update_weight for a
-  // drifted client of a campaign covering the round (from the stored campaigns, so a re-fold
-  // after a restart weighs it the same).
-  uint64_t FoldWeight(const std::string& client_id, uint64_t round, uint64_t examples) const;
-  // Raises the round target (durably) to `target`.
-  void RaiseTarget(uint64_t target);
-  // Stores and broadcasts the merged reference profile of the evaluated version.
-  void PublishProfile();
+  // The round is done: its summary stored, the round closed, the drift policy told,
+  // retention applied, metrics and the round callback.
+  void CompleteRound(uint64_t round, const RoundStart& start, RoundSummary* summary);
+  void ApplyRetentionPolicy();
   TaskOfferOut MakeOffer(uint64_t task_id, uint64_t round, bool train,
                          const std::string& client_id) const;
-  shared::Status InstallModel(const ModelRecord& record, std::vector<uint8_t> blob,
-                              shared::TensorBundle state);
-  void Wake();
-  // Offers a (re)connected client its task of the open round, if it owes one: its training
-  // task, or an evaluation task once the evaluation started. REQUIRES: round_ is set.
-  void OfferOpenTask(Peer& peer);
 
   net::any_io_executor strand_;
   Store* store_;
@@ -265,28 +269,20 @@ class RoundEngine {
   std::unique_ptr<RoundState> round_;
   uint64_t next_attempt_ = 0;  // attempt number of the next fresh round
   uint64_t target_round_ = 0;
-  uint64_t duplicates_ignored_ = 0;
-  uint64_t updates_rejected_ = 0;
   bool stopped_ = false;
-  DriftPolicy drift_;
   std::optional<uint64_t> round_permits_;
-  std::optional<ProfileOut> profile_;  // the newest reference profile, sent to every client
+  DriftIntake drift_;
 
   // Shared with other threads.
-  mutable std::mutex blobs_mu_;
-  std::map<shared::Digest, std::shared_ptr<const std::vector<uint8_t>>> blobs_;  // guarded
+  BlobService blobs_;
   std::atomic<uint64_t> version_{0};
-  std::atomic<uint64_t> max_update_bytes_{0};
   std::atomic<bool> finished_{false};
   std::atomic<uint64_t> target_atomic_{0};
-  std::atomic<uint64_t> drift_reports_{0};
-  mutable std::mutex snapshot_mu_;
-  nlohmann::json snapshot_;  // guarded by snapshot_mu_
-  std::mutex uploads_mu_;
-  std::map<std::string, shared::BlobAssembler> uploads_;  // guarded by uploads_mu_
-  // Decoding and synced writes of updates, off the strand and the network threads. Last
-  // member: destroyed (joined) first, while everything its jobs touch is still alive.
-  std::unique_ptr<net::asio::thread_pool> ingest_;
+  mutable std::mutex status_mu_;
+  EngineStatus status_;  // guarded by status_mu_
+  // Last member: destroyed (its ingest pool joined) first, while everything its jobs touch
+  // (the head model, the blobs, the store) is still alive.
+  std::unique_ptr<UpdateIngest> ingest_;
 };
 
 }  // namespace fedge::coordinator

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "coordinator/config.h"
+#include "coordinator/records/open_round.h"
 #include "shared/base/status.h"
 
 namespace fedge::coordinator {
@@ -36,27 +37,8 @@ std::vector<std::string> SampleClients(const RoundSettings& settings, uint64_t r
                                        uint64_t attempt, std::vector<std::string> connected,
                                        const std::vector<std::string>& favoured);
 
-enum class RoundPhase {
-  kIdle,   // an attempt failed; the next attempt samples afresh
-  kTrain,  // training tasks are out
-  kEval,   // the round's model exists; federated evaluation
-};
-
-// The durable part of an open round (Store::PutOpenRound), as stored today in JSON.
-struct OpenRound {
-  uint64_t round = 0;
-  uint64_t attempt = 0;
-  RoundPhase phase = RoundPhase::kTrain;
-  std::map<std::string, uint64_t> tasks;  // client -> training task id (empty unless kTrain)
-  uint64_t deadline_ms = 0;               // unix time (kTrain)
-  uint64_t started_ms = 0;
-  int rejected = 0;  // updates rejected so far (kTrain)
-  int resumed = 0;   // coordinator restarts during the round so far
-};
-
-nlohmann::json ToJson(const OpenRound& open);
-// Corruption if a required field is missing or has the wrong type, or the phase is unknown.
-shared::Result<OpenRound> OpenRoundFromJson(const nlohmann::json& json);
+// RoundPhase, OpenRound (the durable part of an open round) and its codec:
+// coordinator/records/open_round.h.
 
 // One round's schedule: its sampled clients' tasks, who has answered, quorum and deadline.
 class RoundSchedule {

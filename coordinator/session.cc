@@ -79,6 +79,56 @@ net::awaitable<Status> Session::Greet(bool client) {
   co_return Status::Ok();
 }
 
+// OK if the peer may stay: its certificate is not revoked, and it is a client (or an admin,
+// when this coordinator serves admin commands). Else why not.
+Status Session::Admit() {
+  Result<std::optional<RevocationRecord>> revoked = store_->GetRevocation(identity_.common_name);
+  if (!revoked.ok()) return revoked.status();
+  if (revoked->has_value()) {
+    return Status::PermissionDenied(
+        "the certificate of " + identity_.common_name + " was revoked" +
+        ((*revoked)->reason.empty() ? "" : " (" + (*revoked)->reason + ")") +
+        "; ask the project's central team for a new startup kit");
+  }
+  const bool client = identity_.role == shared::kRoleClient;
+  if (!client && !(identity_.role == shared::kRoleAdmin && admin_ != nullptr)) {
+    return Status::PermissionDenied("certificate role '" + identity_.role +
+                                    "' may not join training rounds or run admin commands");
+  }
+  return Status::Ok();
+}
+
+// Reads and dispatches messages (`admin`: to DispatchAdmin, else Dispatch) until the connection
+// closes (OK) or a message fails (why).
+net::awaitable<Status> Session::ReadMessages(bool admin) {
+  while (!conn_->closed()) {
+    Result<std::vector<uint8_t>> frame = co_await conn_->ReadFrame(options_.idle_timeout);
+    Status s = frame.status();
+    if (frame.ok()) {
+      Result<const wire::Envelope*> env = shared::VerifyEnvelope(*frame);
+      s = !env.ok() ? env.status() : admin ? DispatchAdmin(**env) : Dispatch(**env);
+    }
+    if (!s.ok()) co_return s;
+  }
+  co_return Status::Ok();  // closed by this side
+}
+
+// A client's messages until it goes away or sends something wrong.
+net::awaitable<void> Session::ReadLoop() {
+  const Status s = co_await ReadMessages(/*admin=*/false);
+  if (s.ok()) co_return;
+  if (s.code() == shared::Code::kUnavailable) {
+    FEDGE_LOG(Info, kLog).Client(identity_.common_name)
+        << "client " << identity_.common_name << " disconnected (" << s.message() << ")";
+    co_return;
+  }
+  FEDGE_LOG(Warn, kLog).Client(identity_.common_name)
+      << "closing client " << identity_.common_name << ": " << s.ToString();
+  if (!conn_->closed()) {
+    conn_->SendAndClose(shared::MakeErrorMessage(s, 0, wire::ErrorSubject::Session));
+  }
+}
+
 net::awaitable<void> Session::Run() {
   auto self = shared_from_this();
   Status hs = co_await conn_->Handshake(net::ssl::stream_base::server, options_.handshake_timeout);
@@ -97,28 +147,13 @@ net::awaitable<void> Session::Run() {
   net::asio::co_spawn(conn_->executor(),
                       shared::Connection::WriteLoop(conn_, options_.write_timeout),
                       shared::LogOnError{kLog});
-  Result<std::optional<RevocationRecord>> revoked = store_->GetRevocation(identity_.common_name);
-  if (!revoked.ok() || revoked->has_value()) {
-    Status s = !revoked.ok()
-                   ? revoked.status()
-                   : Status::PermissionDenied(
-                         "the certificate of " + identity_.common_name + " was revoked" +
-                         ((*revoked)->reason.empty() ? "" : " (" + (*revoked)->reason + ")") +
-                         "; ask the project's central team for a new startup kit");
+  if (Status s = Admit(); !s.ok()) {
     conn_->SendAndClose(shared::MakeErrorMessage(s, 0, wire::ErrorSubject::Session));
     FEDGE_LOG(Warn, kLog).Client(identity_.common_name)
         << "refused " << remote_ << " (" << identity_.common_name << "): " << s.message();
     co_return;
   }
   const bool client = identity_.role == shared::kRoleClient;
-  if (!client && !(identity_.role == shared::kRoleAdmin && admin_ != nullptr)) {
-    Status s = Status::PermissionDenied("certificate role '" + identity_.role +
-                                        "' may not join training rounds or run admin commands");
-    conn_->SendAndClose(shared::MakeErrorMessage(s, 0, wire::ErrorSubject::Session));
-    FEDGE_LOG(Warn, kLog).Client(identity_.common_name)
-        << "refused " << remote_ << " (" << identity_.common_name << "): " << s.message();
-    co_return;
-  }
   upload_ = shared::BlobAssembler(client ? engine_->max_update_bytes() : kMaxImportBytes);
   if (Status s = co_await Greet(client); !s.ok()) {
     FEDGE_LOG(Warn, kLog).Client(identity_.common_name)
@@ -138,26 +173,7 @@ net::awaitable<void> Session::Run() {
   if (rollouts_ != nullptr) {
     rollouts_->Connected(shared_from_this(), hello_release_, hello_release_counter_);
   }
-  while (!conn_->closed()) {
-    Result<std::vector<uint8_t>> frame = co_await conn_->ReadFrame(options_.idle_timeout);
-    Status s = frame.status();
-    if (frame.ok()) {
-      Result<const wire::Envelope*> env = shared::VerifyEnvelope(*frame);
-      s = env.ok() ? Dispatch(**env) : env.status();
-    }
-    if (!s.ok()) {
-      if (s.code() == shared::Code::kUnavailable) {
-        FEDGE_LOG(Info, kLog).Client(identity_.common_name)
-            << "client " << identity_.common_name << " disconnected (" << s.message() << ")";
-      } else {
-        FEDGE_LOG(Warn, kLog).Client(identity_.common_name)
-            << "closing client " << identity_.common_name << ": " << s.ToString();
-        if (!conn_->closed())
-          conn_->SendAndClose(shared::MakeErrorMessage(s, 0, wire::ErrorSubject::Session));
-      }
-      break;
-    }
-  }
+  co_await ReadLoop();
   engine_->StashUpload(identity_.common_name, std::move(upload_));
   engine_->Disconnected(shared_from_this());
   if (rollouts_ != nullptr) rollouts_->Disconnected(shared_from_this());
@@ -396,99 +412,6 @@ Status Session::OnDriftReport(const wire::DriftReport& report) {
   r.captured_ms = report.captured_ms();
   engine_->SubmitDriftReport(shared_from_this(), std::move(r));
   return Status::Ok();
-}
-
-net::awaitable<void> Session::RunAdmin() {
-  FEDGE_LOG(Info, kLog) << "admin " << identity_.common_name << " connected from " << remote_;
-  while (!conn_->closed()) {
-    Result<std::vector<uint8_t>> frame = co_await conn_->ReadFrame(options_.idle_timeout);
-    Status s = frame.status();
-    if (frame.ok()) {
-      Result<const wire::Envelope*> env = shared::VerifyEnvelope(*frame);
-      s = env.ok() ? DispatchAdmin(**env) : env.status();
-    }
-    if (!s.ok()) {
-      if (s.code() != shared::Code::kUnavailable && !conn_->closed()) {
-        FEDGE_LOG(Warn, kLog) << "closing admin " << identity_.common_name << ": " << s.ToString();
-        conn_->SendAndClose(shared::MakeErrorMessage(s, 0, wire::ErrorSubject::Session));
-      }
-      break;
-    }
-  }
-}
-
-Status Session::DispatchAdmin(const wire::Envelope& env) {
-  switch (env.message_type()) {
-    case wire::Message::Heartbeat:
-      return Status::Ok();
-    case wire::Message::AdminRequest: {
-      const wire::AdminRequest* req = env.message_as_AdminRequest();
-      AdminCommand command;
-      command.admin = identity_.common_name;
-      command.name = req->command()->str();
-      if (req->args() != nullptr) {
-        for (const flatbuffers::String* a : *req->args()) command.args.push_back(a->str());
-      }
-      if (command.name == "model import") {
-        if (!upload_.complete()) {
-          SendError(
-              Status::InvalidArgument("model import: upload the export file completely first"),
-              req->request_id(), wire::ErrorSubject::Admin);
-          return Status::Ok();
-        }
-        command.upload = upload_.Take();
-      }
-      const uint64_t id = req->request_id();
-      auto self = shared_from_this();
-      admin_->Handle(std::move(command), [self, id](Result<nlohmann::json> result) {
-        if (!result.ok()) {
-          self->SendError(result.status(), id, wire::ErrorSubject::Admin);
-          return;
-        }
-        flatbuffers::FlatBufferBuilder fbb(1024);
-        auto text = fbb.CreateString(result->dump());
-        self->SendPayload(shared::FinishEnvelope(fbb, wire::CreateAdminResponse(fbb, id, text)));
-      });
-      return Status::Ok();
-    }
-    case wire::Message::BlobRequest: {
-      const wire::BlobRequest* req = env.message_as_BlobRequest();
-      FEDGE_ASSIGN_OR_RETURN(shared::Digest digest,
-                             shared::DigestField(req->digest(), "BlobRequest.digest"));
-      Result<std::vector<uint8_t>> blob = store_->GetBlob(digest);
-      if (!blob.ok()) {
-        SendError(blob.status(), 0, wire::ErrorSubject::Blob);
-        return Status::Ok();
-      }
-      if (req->offset() >= blob->size()) {
-        return Status::InvalidArgument("BlobRequest offset is past the end of the blob");
-      }
-      uint64_t chunk = std::min<uint64_t>(shared::kDefaultChunkBytes, conn_->max_frame_bytes() / 2);
-      for (const shared::ChunkRange& r : shared::ChunkRanges(blob->size(), req->offset(), chunk)) {
-        SendPayload(shared::MakeBlobChunk(wire::BlobKind::Model, digest, blob->size(), r.offset,
-                                          std::span(blob->data() + r.offset, r.size)));
-      }
-      return Status::Ok();
-    }
-    case wire::Message::BlobChunk: {
-      const wire::BlobChunk* chunk = env.message_as_BlobChunk();
-      if (chunk->kind() != wire::BlobKind::ModelExport) {
-        return Status::InvalidArgument("admins may only upload model export files");
-      }
-      FEDGE_ASSIGN_OR_RETURN(shared::Digest digest,
-                             shared::DigestField(chunk->digest(), "BlobChunk.digest"));
-      Status s = upload_.Append(digest, chunk->total_size(), chunk->offset(),
-                                std::span(chunk->data()->data(), chunk->data()->size()));
-      if (!s.ok()) {
-        upload_.Reset();
-        SendError(s.WithContext("model export upload"), 0, wire::ErrorSubject::Admin);
-      }
-      return Status::Ok();
-    }
-    default:
-      return Status::InvalidArgument(std::string("unexpected message ") +
-                                     wire::EnumNameMessage(env.message_type()) + " from an admin");
-  }
 }
 
 }  // namespace fedge::coordinator

@@ -53,7 +53,10 @@ class Session : public WirePeer, public std::enable_shared_from_this<Session> {
   shared::Status OnEvalReport(const wire::EvalReport& report);
   shared::Status OnDriftReport(const wire::DriftReport& report);
   shared::Status OnInstallReport(const wire::InstallReport& report);
+  shared::Status Admit();
   net::awaitable<shared::Status> Greet(bool client);
+  net::awaitable<shared::Status> ReadMessages(bool admin);
+  net::awaitable<void> ReadLoop();
   // The admin half: AdminRequest, model blob download (export) and upload (import).
   net::awaitable<void> RunAdmin();
   shared::Status DispatchAdmin(const wire::Envelope& env);

@@ -88,7 +88,7 @@ shared::HttpResponse Secured(shared::HttpResponse r) {
 }  // namespace
 
 Result<json> GatherStatus(Store& store, const RoundEngine& engine, const StatusSources& sources) {
-  const json snap = engine.Snapshot();
+  const EngineStatus status = engine.status();
   FEDGE_ASSIGN_OR_RETURN(std::vector<ClientRecord> clients, store.ListClients());
   FEDGE_ASSIGN_OR_RETURN(std::vector<RevocationRecord> revocations, store.ListRevocations());
   FEDGE_ASSIGN_OR_RETURN(std::vector<json> rounds, store.ListRounds());
@@ -96,25 +96,23 @@ Result<json> GatherStatus(Store& store, const RoundEngine& engine, const StatusS
   FEDGE_ASSIGN_OR_RETURN(std::optional<uint64_t> head, store.Head());
 
   std::set<std::string> connected, revoked;
-  for (const json& id : Field(snap, "connected")) {
-    if (id.is_string()) connected.insert(id.get<std::string>());
-  }
+  connected.insert(status.connected.begin(), status.connected.end());
   for (const RevocationRecord& r : revocations) revoked.insert(r.client_id);
   std::map<std::string, json> drift;
-  for (const json& d : Field(Field(snap, "drift"), "clients")) {
+  for (const json& d : Field(status.drift, "clients")) {
     if (Field(d, "client").is_string()) drift[d["client"].get<std::string>()] = d;
   }
 
   json out;
   out["generated_ms"] = shared::UnixMillis();
-  out["coordinator"] = {{"model_version", Field(snap, "model_version")},
-                        {"model_round", Field(snap, "model_round")},
-                        {"model_arch", Field(snap, "model_arch")},
-                        {"target_round", Field(snap, "target_round")},
-                        {"finished", Field(snap, "finished")},
+  out["coordinator"] = {{"model_version", status.model_version},
+                        {"model_round", status.model_round},
+                        {"model_arch", status.model_arch},
+                        {"target_round", status.target_round},
+                        {"finished", status.finished},
                         {"connected_clients", connected.size()},
                         {"registered_clients", clients.size()},
-                        {"open_round", Field(snap, "open_round")}};
+                        {"open_round", status.open_round ? ToJson(*status.open_round) : json()}};
   json client_rows = json::array();
   for (const ClientRecord& c : clients) {
     auto d = drift.find(c.id);
@@ -143,7 +141,7 @@ Result<json> GatherStatus(Store& store, const RoundEngine& engine, const StatusS
                           {"created_ms", m.created_ms}});
   }
   out["models"] = std::move(model_rows);
-  const json& campaigns = Field(Field(snap, "drift"), "campaigns");
+  const json& campaigns = Field(status.drift, "campaigns");
   out["campaigns"] = campaigns.is_array() ? campaigns : json::array();
   out["releases"] = json::array();
   if (sources.releases) {

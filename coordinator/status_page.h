@@ -44,7 +44,7 @@ class RoundEngine;
 // Rounds listed on the page and in /status.json (the newest).
 inline constexpr size_t kMaxRounds = 20;
 
-// The JSON behind the page, gathered from the engine's Snapshot() (thread-safe) and the store
+// The JSON behind the page, gathered from the engine's status() (thread-safe) and the store
 // (thread-safe reads); nothing runs on the engine's strand. Layout:
 //   "generated_ms"
 //   "coordinator": {"model_version", "model_round", "model_arch", "target_round",

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <filesystem>
 
+#include "coordinator/store_keys.h"
+
 namespace fedge::coordinator {
 
 using nlohmann::json;
@@ -24,17 +26,13 @@ enum Cf {
   kAccepted,     // idempotency id -> UpdateRecord (kept after the round closes)
   kRounds,       // round -> summary
   kRevoked,      // client id -> RevocationRecord
-  kDrift,        // drift state: client/<id>, campaign/<id>, profile/<version> (see store.h)
-  kRollouts,     // rollout id -> Rollout (coordinator/rollout.h), JSON
+  kDrift,        // drift state: client/<id>, campaign/<id>, profile/<version>
+  kRollouts,     // rollout id -> Rollout (records/rollout_record.h)
   kNumCf
 };
 const char* const kCfNames[kNumCf] = {"default", "clients",      "models",   "blobs",
                                       "updates", "update_blobs", "accepted", "rounds",
                                       "revoked", "drift",        "rollouts"};
-const char* const kHeadKey = "head";
-const char* const kOpenRoundKey = "open_round";
-const char* const kTargetRoundKey = "target_round";
-
 rocksdb::Slice AsSlice(std::span<const uint8_t> bytes) {
   return rocksdb::Slice(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
@@ -46,157 +44,11 @@ Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   return Status::IOError(what + ": " + s.ToString());
 }
 
-std::string VersionKey(uint64_t v) {
-  std::string k(8, '\0');
-  for (int i = 7; i >= 0; --i, v >>= 8) k[i] = static_cast<char>(v & 0xff);
-  return k;
-}
+rocksdb::Slice AsSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
-Result<ModelRecord> ModelFromJson(const std::string& text) {
-  try {
-    return ModelRecordFromJson(json::parse(text));
-  } catch (const std::exception& e) {
-    return Status::Corruption(std::string("model record is unreadable: ") + e.what());
-  }
-}
-
-Result<ClientRecord> ClientFromJson(const std::string& text) {
-  try {
-    json j = json::parse(text);
-    ClientRecord r;
-    r.id = j.at("id").get<std::string>();
-    r.fingerprint = j.at("fingerprint").get<std::string>();
-    r.first_seen_ms = j.at("first_seen_ms").get<uint64_t>();
-    r.last_seen_ms = j.at("last_seen_ms").get<uint64_t>();
-    r.train_examples = j.at("train_examples").get<uint64_t>();
-    r.eval_examples = j.at("eval_examples").get<uint64_t>();
-    r.class_counts = j.at("class_counts").get<std::vector<uint64_t>>();
-    r.updates_accepted = j.at("updates_accepted").get<uint64_t>();
-    return r;
-  } catch (const std::exception& e) {
-    return Status::Corruption(std::string("client record is unreadable: ") + e.what());
-  }
-}
-
-Result<UpdateRecord> UpdateFromJson(const std::string& text) {
-  try {
-    json j = json::parse(text);
-    UpdateRecord r;
-    r.round = j.at("round").get<uint64_t>();
-    r.client_id = j.at("client").get<std::string>();
-    r.task_id = j.at("task_id").get<uint64_t>();
-    r.idempotency_id = j.at("idempotency_id").get<std::string>();
-    r.examples = j.at("examples").get<uint64_t>();
-    r.loss = j.at("loss").is_null() ? std::nan("") : j.at("loss").get<double>();
-    r.blob_digest_hex = j.at("blob_digest").get<std::string>();
-    r.received_ms = j.at("received_ms").get<uint64_t>();
-    return r;
-  } catch (const std::exception& e) {
-    return Status::Corruption(std::string("update record is unreadable: ") + e.what());
-  }
-}
-
-Result<RevocationRecord> RevocationFromJson(const std::string& text) {
-  try {
-    json j = json::parse(text);
-    RevocationRecord r;
-    r.client_id = j.at("client").get<std::string>();
-    r.fingerprint = j.at("fingerprint").get<std::string>();
-    r.reason = j.at("reason").get<std::string>();
-    r.revoked_by = j.at("revoked_by").get<std::string>();
-    r.revoked_ms = j.at("revoked_ms").get<uint64_t>();
-    return r;
-  } catch (const std::exception& e) {
-    return Status::Corruption(std::string("revocation record is unreadable: ") + e.what());
-  }
-}
-
-Result<json> JsonFromText(const std::string& text, const std::string& what) {
-  try {
-    return json::parse(text);
-  } catch (const std::exception& e) {
-    return Status::Corruption(what + " is unreadable: " + e.what());
-  }
-}
-
-std::string UpdateKey(uint64_t round, const std::string& client_id) {
-  return VersionKey(round) + client_id;
-}
+std::string_view AsView(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
 
 }  // namespace
-
-Result<ModelRecord> ModelRecordFromJson(const json& j) {
-  try {
-    ModelRecord r;
-    r.version = j.at("version").get<uint64_t>();
-    if (!j.at("parent").is_null()) r.parent = j.at("parent").get<uint64_t>();
-    r.round = j.at("round").get<uint64_t>();
-    r.arch = j.at("arch").get<std::string>();
-    r.digest_hex = j.at("digest").get<std::string>();
-    r.size_bytes = j.at("size_bytes").get<uint64_t>();
-    r.created_ms = j.at("created_ms").get<uint64_t>();
-    for (const auto& c : j.at("contributors")) {
-      r.contributors.push_back(
-          {c.at("client").get<std::string>(), c.at("examples").get<uint64_t>()});
-    }
-    r.total_examples = j.at("total_examples").get<uint64_t>();
-    r.metrics = j.at("metrics");
-    r.origin = j.value("origin", std::string("round"));
-    r.blob_deleted = j.value("blob_deleted", false);
-    return r;
-  } catch (const std::exception& e) {
-    return Status::Corruption(std::string("model record is unreadable: ") + e.what());
-  }
-}
-
-json ToJson(const ClientRecord& r) {
-  return {{"id", r.id},
-          {"fingerprint", r.fingerprint},
-          {"first_seen_ms", r.first_seen_ms},
-          {"last_seen_ms", r.last_seen_ms},
-          {"train_examples", r.train_examples},
-          {"eval_examples", r.eval_examples},
-          {"class_counts", r.class_counts},
-          {"updates_accepted", r.updates_accepted}};
-}
-
-json ToJson(const ModelRecord& r) {
-  json contributors = json::array();
-  for (const auto& c : r.contributors) {
-    contributors.push_back({{"client", c.client_id}, {"examples", c.examples}});
-  }
-  return {{"version", r.version},
-          {"parent", r.parent ? json(*r.parent) : json(nullptr)},
-          {"round", r.round},
-          {"arch", r.arch},
-          {"digest", r.digest_hex},
-          {"size_bytes", r.size_bytes},
-          {"created_ms", r.created_ms},
-          {"contributors", contributors},
-          {"total_examples", r.total_examples},
-          {"metrics", r.metrics},
-          {"origin", r.origin},
-          {"blob_deleted", r.blob_deleted}};
-}
-
-json ToJson(const UpdateRecord& r) {
-  return {{"round", r.round},
-          {"client", r.client_id},
-          {"task_id", r.task_id},
-          {"idempotency_id", r.idempotency_id},
-          {"examples", r.examples},
-          {"loss", std::isfinite(r.loss) ? json(r.loss) : json(nullptr)},
-          {"blob_digest", r.blob_digest_hex},
-          {"received_ms", r.received_ms}};
-}
-
-json ToJson(const RevocationRecord& r) {
-  return {{"client", r.client_id},
-          {"fingerprint", r.fingerprint},
-          {"reason", r.reason},
-          {"revoked_by", r.revoked_by},
-          {"revoked_ms", r.revoked_ms}};
-}
 
 struct Store::Impl {
   std::unique_ptr<rocksdb::DB> db;
@@ -212,6 +64,34 @@ struct Store::Impl {
     rocksdb::WriteOptions o;
     o.sync = true;
     return o;
+  }
+  // The value under `key`, or nullopt if there is none.
+  Result<std::optional<std::string>> Get(Cf cf, std::string_view key, const std::string& what) {
+    std::string value;
+    rocksdb::Status s = db->Get(rocksdb::ReadOptions(), cfs[cf], AsSlice(key), &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    FEDGE_RETURN_IF_ERROR(FromRocks(s, what));
+    return std::optional<std::string>(std::move(value));
+  }
+  // Decodes every value of `cf` whose key starts with `prefix`, in key order.
+  template <typename T>
+  Result<std::vector<T>> List(Cf cf, std::string_view prefix, Result<T> (*decode)(std::string_view),
+                              const std::string& what) {
+    std::vector<T> out;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cfs[cf]));
+    for (it->Seek(AsSlice(prefix)); it->Valid() && it->key().starts_with(AsSlice(prefix));
+         it->Next()) {
+      FEDGE_ASSIGN_OR_RETURN(T r, decode(AsView(it->value())));
+      out.push_back(std::move(r));
+    }
+    FEDGE_RETURN_IF_ERROR(FromRocks(it->status(), what));
+    return out;
+  }
+  Status Put(Cf cf, std::string_view key, std::string_view value, const std::string& what,
+             bool sync = true) {
+    rocksdb::WriteOptions options;
+    options.sync = sync;
+    return FromRocks(db->Put(options, cfs[cf], AsSlice(key), AsSlice(value)), what);
   }
 };
 
@@ -253,73 +133,60 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, rocksdb::Env*
 }
 
 Status Store::PutClient(const ClientRecord& record) {
-  return FromRocks(
-      impl_->db->Put(impl_->SyncWrite(), impl_->cfs[kClients], record.id, ToJson(record).dump()),
-      "writing client " + record.id);
+  return impl_->Put(kClients, keys::ClientKey(record.id), ToJson(record).dump(),
+                    "writing client " + record.id);
 }
 
 Result<std::optional<ClientRecord>> Store::GetClient(const std::string& id) {
-  std::string value;
-  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cfs[kClients], id, &value);
-  if (s.IsNotFound()) return std::optional<ClientRecord>();
-  FEDGE_RETURN_IF_ERROR(FromRocks(s, "reading client " + id));
-  FEDGE_ASSIGN_OR_RETURN(ClientRecord r, ClientFromJson(value));
+  FEDGE_ASSIGN_OR_RETURN(std::optional<std::string> value,
+                         impl_->Get(kClients, keys::ClientKey(id), "reading client " + id));
+  if (!value) return std::optional<ClientRecord>();
+  FEDGE_ASSIGN_OR_RETURN(ClientRecord r, DecodeClientRecord(*value));
   return std::optional<ClientRecord>(std::move(r));
 }
 
 Result<std::vector<ClientRecord>> Store::ListClients() {
-  std::vector<ClientRecord> out;
-  std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cfs[kClients]));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    FEDGE_ASSIGN_OR_RETURN(ClientRecord r, ClientFromJson(it->value().ToString()));
-    out.push_back(std::move(r));
-  }
-  FEDGE_RETURN_IF_ERROR(FromRocks(it->status(), "listing clients"));
-  return out;
+  return impl_->List<ClientRecord>(kClients, "", &DecodeClientRecord, "listing clients");
 }
 
 Status Store::PutModel(const ModelRecord& record, const std::vector<uint8_t>& blob,
                        bool make_head) {
-  std::string existing;
-  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cfs[kModels],
-                                     VersionKey(record.version), &existing);
-  if (s.ok()) {
+  FEDGE_ASSIGN_OR_RETURN(
+      std::optional<std::string> existing,
+      impl_->Get(kModels, keys::ModelKey(record.version), "reading model version"));
+  if (existing) {
     return Status::AlreadyExists("model version " + std::to_string(record.version) +
                                  " already exists");
   }
   FEDGE_ASSIGN_OR_RETURN(shared::Digest digest, shared::DigestFromHex(record.digest_hex));
   rocksdb::WriteBatch batch;
-  batch.Put(impl_->cfs[kModels], VersionKey(record.version), ToJson(record).dump());
-  batch.Put(impl_->cfs[kBlobs],
-            rocksdb::Slice(reinterpret_cast<const char*>(digest.data()), digest.size()),
-            rocksdb::Slice(reinterpret_cast<const char*>(blob.data()), blob.size()));
-  if (make_head) batch.Put(impl_->cfs[kDefault], kHeadKey, VersionKey(record.version));
+  batch.Put(impl_->cfs[kModels], keys::ModelKey(record.version), ToJson(record).dump());
+  batch.Put(impl_->cfs[kBlobs], keys::BlobKey(digest), AsSlice(blob));
+  if (make_head) {
+    batch.Put(impl_->cfs[kDefault], AsSlice(keys::kHead), keys::BigEndian64(record.version));
+  }
   return FromRocks(impl_->db->Write(impl_->SyncWrite(), &batch),
                    "storing model version " + std::to_string(record.version));
 }
 
 Status Store::PutModelRecord(const ModelRecord& record) {
-  return FromRocks(impl_->db->Put(impl_->SyncWrite(), impl_->cfs[kModels],
-                                  VersionKey(record.version), ToJson(record).dump()),
-                   "updating model version " + std::to_string(record.version));
+  return impl_->Put(kModels, keys::ModelKey(record.version), ToJson(record).dump(),
+                    "updating model version " + std::to_string(record.version));
 }
 
 Status Store::UpdateModelMetrics(uint64_t version, const json& metrics) {
   FEDGE_ASSIGN_OR_RETURN(ModelRecord r, GetModel(version));
   r.metrics = metrics;
-  return FromRocks(impl_->db->Put(impl_->SyncWrite(), impl_->cfs[kModels], VersionKey(version),
-                                  ToJson(r).dump()),
-                   "updating metrics of version " + std::to_string(version));
+  return impl_->Put(kModels, keys::ModelKey(version), ToJson(r).dump(),
+                    "updating metrics of version " + std::to_string(version));
 }
 
 Result<ModelRecord> Store::GetModel(uint64_t version) {
-  std::string value;
-  rocksdb::Status s =
-      impl_->db->Get(rocksdb::ReadOptions(), impl_->cfs[kModels], VersionKey(version), &value);
-  if (s.IsNotFound()) return Status::NotFound("no model version " + std::to_string(version));
-  FEDGE_RETURN_IF_ERROR(FromRocks(s, "reading model version " + std::to_string(version)));
-  return ModelFromJson(value);
+  FEDGE_ASSIGN_OR_RETURN(std::optional<std::string> value,
+                         impl_->Get(kModels, keys::ModelKey(version),
+                                    "reading model version " + std::to_string(version)));
+  if (!value) return Status::NotFound("no model version " + std::to_string(version));
+  return DecodeModelRecord(*value);
 }
 
 Result<std::optional<ModelRecord>> Store::LatestModel() {
@@ -328,30 +195,19 @@ Result<std::optional<ModelRecord>> Store::LatestModel() {
   it->SeekToLast();
   FEDGE_RETURN_IF_ERROR(FromRocks(it->status(), "reading the latest model"));
   if (!it->Valid()) return std::optional<ModelRecord>();
-  FEDGE_ASSIGN_OR_RETURN(ModelRecord r, ModelFromJson(it->value().ToString()));
+  FEDGE_ASSIGN_OR_RETURN(ModelRecord r, DecodeModelRecord(AsView(it->value())));
   return std::optional<ModelRecord>(std::move(r));
 }
 
 Result<std::vector<ModelRecord>> Store::ListModels() {
-  std::vector<ModelRecord> out;
-  std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cfs[kModels]));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    FEDGE_ASSIGN_OR_RETURN(ModelRecord r, ModelFromJson(it->value().ToString()));
-    out.push_back(std::move(r));
-  }
-  FEDGE_RETURN_IF_ERROR(FromRocks(it->status(), "listing models"));
-  return out;
+  return impl_->List<ModelRecord>(kModels, "", &DecodeModelRecord, "listing models");
 }
 
 Result<std::vector<uint8_t>> Store::GetBlob(const shared::Digest& digest) {
-  std::string value;
-  rocksdb::Status s = impl_->db->Get(
-      rocksdb::ReadOptions(), impl_->cfs[kBlobs],
-      rocksdb::Slice(reinterpret_cast<const char*>(digest.data()), digest.size()), &value);
-  if (s.IsNotFound()) return Status::NotFound("no blob " + shared::ToHex(digest));
-  FEDGE_RETURN_IF_ERROR(FromRocks(s, "reading blob"));
-  std::vector<uint8_t> blob(value.begin(), value.end());
+  FEDGE_ASSIGN_OR_RETURN(std::optional<std::string> value,
+                         impl_->Get(kBlobs, keys::BlobKey(digest), "reading blob"));
+  if (!value) return Status::NotFound("no blob " + shared::ToHex(digest));
+  std::vector<uint8_t> blob(value->begin(), value->end());
   if (shared::Sha256(blob) != digest) {
     return Status::Corruption("stored blob " + shared::ToHex(digest) +
                               " does not match its digest");
@@ -361,51 +217,45 @@ Result<std::vector<uint8_t>> Store::GetBlob(const shared::Digest& digest) {
 
 bool Store::HasBlob(const shared::Digest& digest) {
   std::string value;
-  return impl_->db->Get(rocksdb::ReadOptions(), impl_->cfs[kBlobs], AsSlice(digest), &value).ok();
+  return impl_->db->Get(rocksdb::ReadOptions(), impl_->cfs[kBlobs], keys::BlobKey(digest), &value)
+      .ok();
 }
 
 Status Store::DeleteBlob(const shared::Digest& digest) {
-  return FromRocks(impl_->db->Delete(impl_->SyncWrite(), impl_->cfs[kBlobs], AsSlice(digest)),
+  return FromRocks(impl_->db->Delete(impl_->SyncWrite(), impl_->cfs[kBlobs], keys::BlobKey(digest)),
                    "deleting blob " + shared::ToHex(digest));
 }
 
 Result<std::optional<uint64_t>> Store::Head() {
-  std::string value;
-  rocksdb::Status s =
-      impl_->db->Get(rocksdb::ReadOptions(), impl_->cfs[kDefault], kHeadKey, &value);
-  if (s.IsNotFound()) return std::optional<uint64_t>();
-  FEDGE_RETURN_IF_ERROR(FromRocks(s, "reading the head version"));
-  if (value.size() != 8) return Status::Corruption("head version record has the wrong size");
-  uint64_t v = 0;
-  for (unsigned char c : value) v = (v << 8) | c;
-  return std::optional<uint64_t>(v);
+  FEDGE_ASSIGN_OR_RETURN(std::optional<std::string> value,
+                         impl_->Get(kDefault, keys::kHead, "reading the head version"));
+  if (!value) return std::optional<uint64_t>();
+  std::optional<uint64_t> v = keys::ParseBigEndian64(*value);
+  if (!v) return Status::Corruption("head version record has the wrong size");
+  return v;
 }
 
-Result<std::optional<json>> Store::OpenRound() {
-  std::string value;
-  rocksdb::Status s =
-      impl_->db->Get(rocksdb::ReadOptions(), impl_->cfs[kDefault], kOpenRoundKey, &value);
-  if (s.IsNotFound()) return std::optional<json>();
-  FEDGE_RETURN_IF_ERROR(FromRocks(s, "reading the open round"));
-  FEDGE_ASSIGN_OR_RETURN(json j, JsonFromText(value, "open round state"));
-  return std::optional<json>(std::move(j));
+Result<std::optional<OpenRound>> Store::OpenRound() {
+  FEDGE_ASSIGN_OR_RETURN(std::optional<std::string> value,
+                         impl_->Get(kDefault, keys::kOpenRound, "reading the open round"));
+  if (!value) return std::optional<coordinator::OpenRound>();
+  FEDGE_ASSIGN_OR_RETURN(coordinator::OpenRound open, DecodeOpenRound(*value));
+  return std::optional<coordinator::OpenRound>(std::move(open));
 }
 
-Status Store::PutOpenRound(const json& state) {
-  return FromRocks(
-      impl_->db->Put(impl_->SyncWrite(), impl_->cfs[kDefault], kOpenRoundKey, state.dump()),
-      "storing the open round");
+Status Store::PutOpenRound(const coordinator::OpenRound& open) {
+  return impl_->Put(kDefault, keys::kOpenRound, EncodeOpenRound(open), "storing the open round");
 }
 
 Status Store::AcceptUpdate(const UpdateRecord& update, std::span<const uint8_t> blob,
-                           const json& open_round) {
+                           const coordinator::OpenRound& open) {
   rocksdb::WriteBatch batch;
-  const std::string key = UpdateKey(update.round, update.client_id);
+  const std::string key = keys::UpdateKey(update.round, update.client_id);
   const std::string record = ToJson(update).dump();
   batch.Put(impl_->cfs[kUpdates], key, record);
   batch.Put(impl_->cfs[kUpdateBlobs], key, AsSlice(blob));
-  batch.Put(impl_->cfs[kAccepted], update.idempotency_id, record);
-  batch.Put(impl_->cfs[kDefault], kOpenRoundKey, open_round.dump());
+  batch.Put(impl_->cfs[kAccepted], keys::AcceptedKey(update.idempotency_id), record);
+  batch.Put(impl_->cfs[kDefault], AsSlice(keys::kOpenRound), EncodeOpenRound(open));
   return FromRocks(
       impl_->db->Write(impl_->SyncWrite(), &batch),
       "storing the update of " + update.client_id + " for round " + std::to_string(update.round));
@@ -413,11 +263,11 @@ Status Store::AcceptUpdate(const UpdateRecord& update, std::span<const uint8_t> 
 
 Status Store::ForEachUpdate(
     uint64_t round, const std::function<Status(const UpdateRecord&, std::vector<uint8_t>)>& fn) {
-  const std::string prefix = VersionKey(round);
+  const std::string prefix = keys::UpdatesBegin(round);
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cfs[kUpdates]));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    FEDGE_ASSIGN_OR_RETURN(UpdateRecord r, UpdateFromJson(it->value().ToString()));
+    FEDGE_ASSIGN_OR_RETURN(UpdateRecord r, DecodeUpdateRecord(AsView(it->value())));
     std::string blob;
     FEDGE_RETURN_IF_ERROR(FromRocks(
         impl_->db->Get(rocksdb::ReadOptions(), impl_->cfs[kUpdateBlobs], it->key(), &blob),
@@ -436,163 +286,136 @@ Status Store::ForEachUpdate(
 }
 
 Result<std::optional<UpdateRecord>> Store::AcceptedUpdate(const std::string& idempotency_id) {
-  std::string value;
-  rocksdb::Status s =
-      impl_->db->Get(rocksdb::ReadOptions(), impl_->cfs[kAccepted], idempotency_id, &value);
-  if (s.IsNotFound()) return std::optional<UpdateRecord>();
-  FEDGE_RETURN_IF_ERROR(FromRocks(s, "reading accepted update " + idempotency_id));
-  FEDGE_ASSIGN_OR_RETURN(UpdateRecord r, UpdateFromJson(value));
+  FEDGE_ASSIGN_OR_RETURN(std::optional<std::string> value,
+                         impl_->Get(kAccepted, keys::AcceptedKey(idempotency_id),
+                                    "reading accepted update " + idempotency_id));
+  if (!value) return std::optional<UpdateRecord>();
+  FEDGE_ASSIGN_OR_RETURN(UpdateRecord r, DecodeUpdateRecord(*value));
   return std::optional<UpdateRecord>(std::move(r));
 }
 
 Status Store::CommitRound(const ModelRecord& record, const std::vector<uint8_t>& blob,
-                          const json& open_round) {
-  std::string existing;
-  if (impl_->db
-          ->Get(rocksdb::ReadOptions(), impl_->cfs[kModels], VersionKey(record.version), &existing)
-          .ok()) {
+                          const coordinator::OpenRound& open) {
+  FEDGE_ASSIGN_OR_RETURN(
+      std::optional<std::string> existing,
+      impl_->Get(kModels, keys::ModelKey(record.version), "reading model version"));
+  if (existing) {
     return Status::AlreadyExists("model version " + std::to_string(record.version) +
                                  " already exists");
   }
   FEDGE_ASSIGN_OR_RETURN(shared::Digest digest, shared::DigestFromHex(record.digest_hex));
   rocksdb::WriteBatch batch;
-  batch.Put(impl_->cfs[kModels], VersionKey(record.version), ToJson(record).dump());
-  batch.Put(impl_->cfs[kBlobs], AsSlice(digest),
-            rocksdb::Slice(reinterpret_cast<const char*>(blob.data()), blob.size()));
-  batch.Put(impl_->cfs[kDefault], kHeadKey, VersionKey(record.version));
-  batch.Put(impl_->cfs[kDefault], kOpenRoundKey, open_round.dump());
-  const std::string begin = VersionKey(record.round), end = VersionKey(record.round + 1);
+  batch.Put(impl_->cfs[kModels], keys::ModelKey(record.version), ToJson(record).dump());
+  batch.Put(impl_->cfs[kBlobs], keys::BlobKey(digest), AsSlice(blob));
+  batch.Put(impl_->cfs[kDefault], AsSlice(keys::kHead), keys::BigEndian64(record.version));
+  batch.Put(impl_->cfs[kDefault], AsSlice(keys::kOpenRound), EncodeOpenRound(open));
+  const std::string begin = keys::UpdatesBegin(record.round);
+  const std::string end = keys::UpdatesBegin(record.round + 1);
   batch.DeleteRange(impl_->cfs[kUpdates], begin, end);
   batch.DeleteRange(impl_->cfs[kUpdateBlobs], begin, end);
   return FromRocks(impl_->db->Write(impl_->SyncWrite(), &batch),
                    "committing round " + std::to_string(record.round));
 }
 
-Status Store::DiscardRoundUpdates(uint64_t round, const json& open_round) {
+Status Store::DiscardRoundUpdates(uint64_t round, const coordinator::OpenRound& next) {
   rocksdb::WriteBatch batch;
-  const std::string begin = VersionKey(round), end = VersionKey(round + 1);
+  const std::string begin = keys::UpdatesBegin(round), end = keys::UpdatesBegin(round + 1);
   batch.DeleteRange(impl_->cfs[kUpdates], begin, end);
   batch.DeleteRange(impl_->cfs[kUpdateBlobs], begin, end);
-  batch.Put(impl_->cfs[kDefault], kOpenRoundKey, open_round.dump());
+  batch.Put(impl_->cfs[kDefault], AsSlice(keys::kOpenRound), EncodeOpenRound(next));
   return FromRocks(impl_->db->Write(impl_->SyncWrite(), &batch),
                    "discarding the updates of round " + std::to_string(round));
 }
 
 Status Store::FinishRound(uint64_t round, const json& summary) {
+  if (!summary.is_object()) return Status::InvalidArgument("a round summary is a JSON object");
   rocksdb::WriteBatch batch;
-  batch.Put(impl_->cfs[kRounds], VersionKey(round), summary.dump());
-  batch.Delete(impl_->cfs[kDefault], kOpenRoundKey);
+  batch.Put(impl_->cfs[kRounds], keys::RoundKey(round), EncodeRoundSummary(summary));
+  batch.Delete(impl_->cfs[kDefault], AsSlice(keys::kOpenRound));
   return FromRocks(impl_->db->Write(impl_->SyncWrite(), &batch),
                    "finishing round " + std::to_string(round));
 }
 
 Result<std::vector<json>> Store::ListRounds() {
-  std::vector<json> out;
-  std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cfs[kRounds]));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    FEDGE_ASSIGN_OR_RETURN(json j, JsonFromText(it->value().ToString(), "round summary"));
-    out.push_back(std::move(j));
-  }
-  FEDGE_RETURN_IF_ERROR(FromRocks(it->status(), "listing rounds"));
-  return out;
+  return impl_->List<json>(kRounds, "", &DecodeRoundSummary, "listing rounds");
 }
 
 Result<std::optional<uint64_t>> Store::TargetRound() {
-  std::string value;
-  rocksdb::Status s =
-      impl_->db->Get(rocksdb::ReadOptions(), impl_->cfs[kDefault], kTargetRoundKey, &value);
-  if (s.IsNotFound()) return std::optional<uint64_t>();
-  FEDGE_RETURN_IF_ERROR(FromRocks(s, "reading the target round"));
+  FEDGE_ASSIGN_OR_RETURN(std::optional<std::string> value,
+                         impl_->Get(kDefault, keys::kTargetRound, "reading the target round"));
+  if (!value) return std::optional<uint64_t>();
   try {
-    return std::optional<uint64_t>(std::stoull(value));
+    return std::optional<uint64_t>(std::stoull(*value));
   } catch (const std::exception&) {
-    return Status::Corruption("target round record '" + value + "' is not a number");
+    return Status::Corruption("target round record '" + *value + "' is not a number");
   }
 }
 
 Status Store::PutTargetRound(uint64_t round) {
-  return FromRocks(impl_->db->Put(impl_->SyncWrite(), impl_->cfs[kDefault], kTargetRoundKey,
-                                  std::to_string(round)),
-                   "storing the target round");
+  return impl_->Put(kDefault, keys::kTargetRound, std::to_string(round),
+                    "storing the target round");
 }
 
 Status Store::PutRevocation(const RevocationRecord& record) {
-  return FromRocks(impl_->db->Put(impl_->SyncWrite(), impl_->cfs[kRevoked], record.client_id,
-                                  ToJson(record).dump()),
-                   "storing the revocation of " + record.client_id);
+  return impl_->Put(kRevoked, keys::ClientKey(record.client_id), ToJson(record).dump(),
+                    "storing the revocation of " + record.client_id);
 }
 
 Result<std::optional<RevocationRecord>> Store::GetRevocation(const std::string& client_id) {
-  std::string value;
-  rocksdb::Status s =
-      impl_->db->Get(rocksdb::ReadOptions(), impl_->cfs[kRevoked], client_id, &value);
-  if (s.IsNotFound()) return std::optional<RevocationRecord>();
-  FEDGE_RETURN_IF_ERROR(FromRocks(s, "reading the revocation of " + client_id));
-  FEDGE_ASSIGN_OR_RETURN(RevocationRecord r, RevocationFromJson(value));
+  FEDGE_ASSIGN_OR_RETURN(
+      std::optional<std::string> value,
+      impl_->Get(kRevoked, keys::ClientKey(client_id), "reading the revocation of " + client_id));
+  if (!value) return std::optional<RevocationRecord>();
+  FEDGE_ASSIGN_OR_RETURN(RevocationRecord r, DecodeRevocationRecord(*value));
   return std::optional<RevocationRecord>(std::move(r));
 }
 
 Result<std::vector<RevocationRecord>> Store::ListRevocations() {
-  std::vector<RevocationRecord> out;
-  std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cfs[kRevoked]));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    FEDGE_ASSIGN_OR_RETURN(RevocationRecord r, RevocationFromJson(it->value().ToString()));
-    out.push_back(std::move(r));
-  }
-  FEDGE_RETURN_IF_ERROR(FromRocks(it->status(), "listing revocations"));
-  return out;
+  return impl_->List<RevocationRecord>(kRevoked, "", &DecodeRevocationRecord,
+                                       "listing revocations");
 }
 
-Status Store::PutDrift(const std::string& key, std::span<const uint8_t> value, bool sync) {
-  rocksdb::WriteOptions options;
-  options.sync = sync;
-  return FromRocks(impl_->db->Put(options, impl_->cfs[kDrift], key, AsSlice(value)),
-                   "storing drift record " + key);
+Status Store::PutDriftClient(const ClientDrift& state, bool sync) {
+  return impl_->Put(kDrift, keys::DriftClientKey(state.client_id), EncodeClientDrift(state),
+                    "storing the drift state of " + state.client_id, sync);
 }
 
-Result<std::optional<std::vector<uint8_t>>> Store::GetDrift(const std::string& key) {
-  std::string value;
-  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cfs[kDrift], key, &value);
-  if (s.IsNotFound()) return std::optional<std::vector<uint8_t>>();
-  FEDGE_RETURN_IF_ERROR(FromRocks(s, "reading drift record " + key));
-  return std::optional<std::vector<uint8_t>>(std::vector<uint8_t>(value.begin(), value.end()));
+Result<std::vector<ClientDrift>> Store::ListDriftClients() {
+  return impl_->List<ClientDrift>(kDrift, keys::kDriftClientPrefix, &DecodeClientDrift,
+                                  "listing drift states");
 }
 
-Status Store::ForEachDrift(
-    const std::string& prefix,
-    const std::function<Status(const std::string&, std::span<const uint8_t>)>& fn) {
-  std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cfs[kDrift]));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    rocksdb::Slice v = it->value();
-    FEDGE_RETURN_IF_ERROR(
-        fn(it->key().ToString(),
-           std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(v.data()), v.size())));
-  }
-  return FromRocks(it->status(), "listing drift records " + prefix);
+Status Store::PutCampaign(const Campaign& campaign) {
+  return impl_->Put(kDrift, keys::CampaignKey(campaign.id), EncodeCampaign(campaign),
+                    "storing campaign " + std::to_string(campaign.id));
 }
 
-Status Store::PutRollout(uint64_t id, const nlohmann::json& rollout) {
-  return FromRocks(
-      impl_->db->Put(impl_->SyncWrite(), impl_->cfs[kRollouts], VersionKey(id), rollout.dump()),
-      "storing rollout " + std::to_string(id));
+Result<std::vector<Campaign>> Store::ListCampaigns() {
+  return impl_->List<Campaign>(kDrift, keys::kCampaignPrefix, &DecodeCampaign, "listing campaigns");
 }
 
-Result<std::vector<nlohmann::json>> Store::ListRollouts() {
-  std::vector<nlohmann::json> out;
-  std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cfs[kRollouts]));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    nlohmann::json j = nlohmann::json::parse(it->value().ToString(), nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      return Status::Corruption("stored rollout " + it->key().ToString() + " is not JSON");
-    }
-    out.push_back(std::move(j));
-  }
-  FEDGE_RETURN_IF_ERROR(FromRocks(it->status(), "listing rollouts"));
-  return out;
+Status Store::PutReferenceProfile(uint64_t version, std::span<const uint8_t> summary) {
+  const std::string_view bytes(reinterpret_cast<const char*>(summary.data()), summary.size());
+  return impl_->Put(kDrift, keys::ReferenceProfileKey(version), bytes,
+                    "storing the reference profile of version " + std::to_string(version));
+}
+
+Result<std::optional<std::vector<uint8_t>>> Store::ReferenceProfile(uint64_t version) {
+  FEDGE_ASSIGN_OR_RETURN(
+      std::optional<std::string> value,
+      impl_->Get(kDrift, keys::ReferenceProfileKey(version),
+                 "reading the reference profile of version " + std::to_string(version)));
+  if (!value) return std::optional<std::vector<uint8_t>>();
+  return std::optional<std::vector<uint8_t>>(std::vector<uint8_t>(value->begin(), value->end()));
+}
+
+Status Store::PutRollout(const Rollout& rollout) {
+  return impl_->Put(kRollouts, keys::RolloutKey(rollout.id), EncodeRollout(rollout),
+                    "storing rollout " + std::to_string(rollout.id));
+}
+
+Result<std::vector<Rollout>> Store::ListRollouts() {
+  return impl_->List<Rollout>(kRollouts, "", &DecodeRollout, "listing rollouts");
 }
 
 }  // namespace fedge::coordinator

@@ -1,8 +1,9 @@
 #pragma once
 // The coordinator's durable state in RocksDB: clients, model versions (the registry), model
-// blobs, the open round with its accepted updates, round history and revocations, one column
-// family per kind of record. Every write that the protocol relies on (an accepted update, a new
-// model version) is one synced WriteBatch. Thread-safe (RocksDB is).
+// blobs, the open round with its accepted updates, round history, revocations, drift state and
+// rollouts, one column family per kind of record. Every write that the protocol relies on (an
+// accepted update, a new model version) is one synced WriteBatch. Thread-safe (RocksDB is).
+// Keys: coordinator/store_keys.h; records and their codecs: coordinator/records/*.h.
 
 #include <cstdint>
 #include <functional>
@@ -14,6 +15,11 @@
 #include <utility>
 #include <vector>
 
+#include "coordinator/records/drift_records.h"
+#include "coordinator/records/open_round.h"
+#include "coordinator/records/registry_records.h"
+#include "coordinator/records/rollout_record.h"
+#include "coordinator/records/round_summary.h"
 #include "shared/base/status.h"
 #include "shared/crypto/crypto.h"
 
@@ -22,64 +28,6 @@ class Env;
 }
 
 namespace fedge::coordinator {
-
-struct ClientRecord {
-  std::string id;
-  std::string fingerprint;  // SHA-256 of the certificate (hex)
-  uint64_t first_seen_ms = 0;
-  uint64_t last_seen_ms = 0;
-  uint64_t train_examples = 0;
-  uint64_t eval_examples = 0;
-  std::vector<uint64_t> class_counts;
-  uint64_t updates_accepted = 0;
-};
-
-struct Contribution {
-  std::string client_id;
-  uint64_t examples = 0;
-};
-
-struct ModelRecord {
-  uint64_t version = 0;
-  std::optional<uint64_t> parent;
-  uint64_t round = 0;
-  std::string arch;
-  std::string digest_hex;
-  uint64_t size_bytes = 0;
-  uint64_t created_ms = 0;
-  std::vector<Contribution> contributors;
-  uint64_t total_examples = 0;
-  nlohmann::json metrics = nlohmann::json::object();
-  std::string origin = "round";  // "initial", "round", "import" or "prune"
-  bool blob_deleted = false;     // blob removed by the retention policy; the record stays
-};
-
-// An update accepted into the open round (its blob is stored beside it).
-struct UpdateRecord {
-  uint64_t round = 0;
-  std::string client_id;
-  uint64_t task_id = 0;
-  std::string idempotency_id;
-  uint64_t examples = 0;
-  double loss = 0;  // client-reported mean training loss (NaN if not reported)
-  std::string blob_digest_hex;
-  uint64_t received_ms = 0;
-};
-
-struct RevocationRecord {
-  std::string client_id;
-  std::string fingerprint;  // of the certificate known when it was revoked (may be empty)
-  std::string reason;
-  std::string revoked_by;
-  uint64_t revoked_ms = 0;
-};
-
-nlohmann::json ToJson(const ClientRecord& r);
-nlohmann::json ToJson(const ModelRecord& r);
-// Corruption naming the missing or mistyped field.
-shared::Result<ModelRecord> ModelRecordFromJson(const nlohmann::json& j);
-nlohmann::json ToJson(const UpdateRecord& r);
-nlohmann::json ToJson(const RevocationRecord& r);
 
 class Store {
  public:
@@ -117,13 +65,14 @@ class Store {
   // The version rounds train from (not necessarily the highest: imports do not move it).
   shared::Result<std::optional<uint64_t>> Head();
 
-  // The open round's state document (engine-defined JSON), if a round is open.
-  shared::Result<std::optional<nlohmann::json>> OpenRound();
-  shared::Status PutOpenRound(const nlohmann::json& state);
+  // The open round's record, if a round is open. (`coordinator::OpenRound` names the type
+  // inside the class, whose member function has the same name.)
+  shared::Result<std::optional<coordinator::OpenRound>> OpenRound();
+  shared::Status PutOpenRound(const coordinator::OpenRound& open);
   // Accepts an update durably: the update record, its blob, its idempotency id and the open
   // round's new state in one synced WriteBatch.
   shared::Status AcceptUpdate(const UpdateRecord& update, std::span<const uint8_t> blob,
-                              const nlohmann::json& open_round);
+                              const coordinator::OpenRound& open);
   // The updates accepted into `round`, in key order; `fn` gets each record and its blob.
   shared::Status ForEachUpdate(
       uint64_t round,
@@ -134,12 +83,14 @@ class Store {
   // the head to it, replaces the open-round state and drops the round's update blobs, in one
   // synced WriteBatch.
   shared::Status CommitRound(const ModelRecord& record, const std::vector<uint8_t>& blob,
-                             const nlohmann::json& open_round);
+                             const coordinator::OpenRound& open);
   // Drops the updates of a failed attempt at `round` and stores the next attempt's state.
-  shared::Status DiscardRoundUpdates(uint64_t round, const nlohmann::json& open_round);
-  // Ends a round: stores its summary and clears the open-round state (one synced batch).
+  shared::Status DiscardRoundUpdates(uint64_t round, const coordinator::OpenRound& next);
+  // Ends a round: stores its summary (the engine's RoundSummary JSON object; records/
+  // round_summary.h) and clears the open-round state (one synced batch). InvalidArgument if
+  // `summary` is not a JSON object.
   shared::Status FinishRound(uint64_t round, const nlohmann::json& summary);
-  shared::Result<std::vector<nlohmann::json>> ListRounds();
+  shared::Result<std::vector<nlohmann::json>> ListRounds();  // by round, without record_version
   // The number of rounds to run in total (set by `fedgectl round start`), if ever set.
   shared::Result<std::optional<uint64_t>> TargetRound();
   shared::Status PutTargetRound(uint64_t round);
@@ -148,21 +99,22 @@ class Store {
   shared::Result<std::optional<RevocationRecord>> GetRevocation(const std::string& client_id);
   shared::Result<std::vector<RevocationRecord>> ListRevocations();
 
-  // Drift state (coordinator/drift_policy.h), synced: "client/<id>" (a client's drift state,
-  // JSON), "campaign/<20-digit id>" (a retraining campaign, JSON), "profile/<20-digit version>"
-  // (a version's reference profile, a DriftSummary FlatBuffer).
-  // `sync` = false for records a crash may lose (a client's latest window: the next report
-  // restores it), so the per-window writes do not wait for the disk on the engine's strand.
-  shared::Status PutDrift(const std::string& key, std::span<const uint8_t> value, bool sync = true);
-  shared::Result<std::optional<std::vector<uint8_t>>> GetDrift(const std::string& key);
-  // Rollouts of signed releases (coordinator/rollout.h), JSON by id, synced.
-  shared::Status PutRollout(uint64_t id, const nlohmann::json& rollout);
-  shared::Result<std::vector<nlohmann::json>> ListRollouts();
+  // Drift state (coordinator/drift_policy.h). A client's drift state is written unsynced
+  // when `sync` is false (a crash may lose its latest window: the next report restores it), so
+  // the per-window writes do not wait for the disk on the engine's strand; campaigns and
+  // reference profiles are synced.
+  shared::Status PutDriftClient(const ClientDrift& state, bool sync = false);
+  shared::Result<std::vector<ClientDrift>> ListDriftClients();  // by client id
+  shared::Status PutCampaign(const Campaign& campaign);
+  shared::Result<std::vector<Campaign>> ListCampaigns();  // by id
+  // Model `version`'s merged reference profile: a DriftSummary FlatBuffer
+  // (drift::EncodeSummary), stored as given; versioned by its FlatBuffers schema.
+  shared::Status PutReferenceProfile(uint64_t version, std::span<const uint8_t> summary);
+  shared::Result<std::optional<std::vector<uint8_t>>> ReferenceProfile(uint64_t version);
 
-  // Every record whose key starts with `prefix`, in key order.
-  shared::Status ForEachDrift(
-      const std::string& prefix,
-      const std::function<shared::Status(const std::string&, std::span<const uint8_t>)>& fn);
+  // Rollouts of signed releases (coordinator/rollout.h), by id, synced.
+  shared::Status PutRollout(const Rollout& rollout);
+  shared::Result<std::vector<Rollout>> ListRollouts();  // by id
 
  private:
   struct Impl;

@@ -198,7 +198,7 @@ class Phase {
   // The reference drift profile the coordinator stored for registry version `version`; empty
   // if there is none (or it cannot be read).
   std::vector<uint8_t> Profile(uint64_t version) {
-    auto p = store_.GetDrift(coordinator::ReferenceProfileKey(version));
+    auto p = store_.ReferenceProfile(version);
     return p.ok() && p->has_value() ? **p : std::vector<uint8_t>();
   }
 

@@ -28,19 +28,19 @@ json ScenarioJson(const Scenario& s) {
           {"partition", s.partition},
           {"alpha", s.alpha},
           {"holdout_fraction", s.holdout_fraction},
-          {"local_epochs", s.local_epochs},
-          {"batch_size", s.batch_size},
-          {"learning_rate", s.learning_rate},
-          {"momentum", s.momentum},
-          {"codec", s.codec},
-          {"topk_fraction", s.topk_fraction},
+          {"local_epochs", s.training.local_epochs},
+          {"batch_size", s.training.batch_size},
+          {"learning_rate", s.training.learning_rate},
+          {"momentum", s.training.momentum},
+          {"codec", s.training.codec},
+          {"topk_fraction", s.training.topk_fraction},
           {"fraction_fit", s.fraction_fit},
           {"arch", s.arch},
           {"torch_threads", s.torch_threads},
           {"silent_clients", s.silent_clients},
           {"camera", s.camera},
           {"frames_per_client", s.frames_per_client},
-          {"augment", s.augment.Enabled()}};
+          {"augment", s.training.augment.Enabled()}};
 }
 
 json EvalJson(const ml::EvalResult& e) {

@@ -61,19 +61,21 @@ Result<shared::ProvisionResult> ProvisionProject(const Scenario& sc, const std::
   if (ec) return Status::IOError("cannot create " + out_dir + ": " + ec.message());
   const std::string project = out_dir + "/project";
   fs::remove_all(project, ec);
+  coordinator::KitSettings kit;
+  kit.rounds.count = sc.rounds;
+  kit.data.dir = sc.data_dir;
+  kit.data.partition = sc.partition;
+  kit.data.alpha = sc.alpha;
+  kit.data.seed = sc.seed;
+  kit.model_seed = sc.seed;
   shared::ProvisionOptions po;
-  po.templates = coordinator::ProjectKitTemplates();
+  FEDGE_ASSIGN_OR_RETURN(po.templates, coordinator::ProjectKitTemplates(kit));
   po.out_dir = project;
   po.project = "fedge-sim";
   po.clients = sc.clients + sc.silent_clients;
   po.coordinator_hosts = {"127.0.0.1", "localhost"};
   po.listen_address = "127.0.0.1";
   po.port = 7443;  // placeholder: the coordinator binds a free port, clients are told which
-  po.rounds = sc.rounds;
-  po.data_dir = sc.data_dir;
-  po.partition = sc.partition;
-  po.alpha = sc.alpha;
-  po.seed = sc.seed;
   po.force = true;
   return shared::Provision(po);
 }
@@ -99,13 +101,7 @@ Result<coordinator::CoordinatorConfig> CoordinatorConfigFor(const Scenario& sc,
   cc.rounds.timeout_seconds = sc.round_timeout_seconds;
   cc.rounds.eval_timeout_seconds = std::max(5, sc.round_timeout_seconds / 4);
   cc.rounds.evaluate = sc.federated_eval;
-  cc.rounds.local_epochs = sc.local_epochs;
-  cc.rounds.batch_size = sc.batch_size;
-  cc.rounds.learning_rate = sc.learning_rate;
-  cc.rounds.momentum = sc.momentum;
-  cc.rounds.codec = sc.codec;
-  cc.rounds.topk_fraction = sc.topk_fraction;
-  cc.rounds.augment = sc.augment;
+  cc.rounds.training = sc.training;
   cc.rounds.seed = sc.seed;
   cc.drift = sc.drift;
   cc.model_arch = sc.arch;
@@ -338,6 +334,30 @@ StreamEnv MakeStreamEnv(const Scenario& sc, const ml::Dataset* train, coordinato
   return env;
 }
 
+// What runs once the rounds are done: the live stream (stream scenarios), then the release
+// phase ([release]). Each result is json() when its phase does not run.
+struct LaterPhases {
+  Result<json> stream = json();
+  Result<json> release = json();
+};
+
+LaterPhases RunLaterPhases(const RunOptions& options, Fleet& fleet, StreamEnv& stream_env) {
+  const Scenario& sc = *fleet.sc;
+  LaterPhases out;
+  if (!fleet.stream_sites->empty()) out.stream = RunStream(stream_env, *fleet.stream_sites);
+  if (!*fleet.release_repo || !out.stream.ok()) return out;
+  ReleaseEnv env;
+  env.scenario = &sc;
+  env.server = stream_env.server;
+  for (int i = 0; i < sc.clients; ++i) env.clients.push_back((*fleet.clients)[i].get());
+  env.repo = **fleet.release_repo;
+  env.out_dir = options.out_dir;
+  env.completed_rounds = stream_env.completed_rounds;
+  env.quiet = options.quiet;
+  out.release = RunReleasePhase(env);
+  return out;
+}
+
 }  // namespace
 
 Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
@@ -379,9 +399,8 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   // their coordinator vanish would (rightly) start reconnecting.
   StreamEnv stream_env =
       MakeStreamEnv(sc, shared_train.get(), &server, mu, summaries, options.quiet);
-  Result<json> stream_json = json();
-  Result<json> release_json = json();
   auto stopped = [&options] { return options.stop != nullptr && options.stop->load(); };
+  LaterPhases later;
   std::thread watcher([&] {
     while (!server.engine().finished() && !stopped()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -391,18 +410,7 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
       if (progress) progress->Finish();  // the stream and the release phase print their lines
       progress.reset();
     }
-    if (!stream_sites.empty() && !stopped()) stream_json = RunStream(stream_env, stream_sites);
-    if (release_repo && stream_json.ok() && !stopped()) {
-      ReleaseEnv env;
-      env.scenario = &sc;
-      env.server = &server;
-      for (int i = 0; i < sc.clients; ++i) env.clients.push_back(clients[i].get());
-      env.repo = *release_repo;
-      env.out_dir = options.out_dir;
-      env.completed_rounds = stream_env.completed_rounds;
-      env.quiet = options.quiet;
-      release_json = RunReleasePhase(env);
-    }
+    if (!stopped()) later = RunLaterPhases(options, fleet, stream_env);
     for (auto& c : clients) c->Stop();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     server.Stop();
@@ -417,13 +425,13 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
     return Status::Unavailable("interrupted after " + std::to_string(summaries.size()) + " of " +
                                std::to_string(sc.rounds) + " rounds");
   }
-  FEDGE_RETURN_IF_ERROR(stream_json.status().WithContext("live stream phase"));
-  FEDGE_RETURN_IF_ERROR(release_json.status().WithContext("release phase"));
+  FEDGE_RETURN_IF_ERROR(later.stream.status().WithContext("live stream phase"));
+  FEDGE_RETURN_IF_ERROR(later.release.status().WithContext("release phase"));
 
   RunRecord run{&sc,          &options,        &server,        &summaries,
                 t_start,      startup_seconds, rounds_seconds, camera_seconds,
-                camera_sites, &stream_env,     &stream_sites,  &*stream_json};
-  if (release_repo) run.release = &*release_json;
+                camera_sites, &stream_env,     &stream_sites,  &*later.stream};
+  if (release_repo) run.release = &*later.release;
   return WriteRunReport(run);
 }
 

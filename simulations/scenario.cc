@@ -91,7 +91,7 @@ Status LoadRelease(const ConfigFile& f, const std::string& path, Scenario* s) {
 
 // Every key a scenario file may have.
 std::set<std::string> KnownKeys() {
-  std::set<std::string> known = coordinator::AugmentKeys();
+  std::set<std::string> known = coordinator::TrainingKeys("training");
   known.insert(coordinator::DriftKeys().begin(), coordinator::DriftKeys().end());
   known.insert({"drift.events", "stream.frames", "stream.step_frames", "stream.label_budget",
                 "stream.label_delay_steps", "stream.eval_frames", "monitor.window",
@@ -106,12 +106,6 @@ std::set<std::string> KnownKeys() {
                 "data.alpha",
                 "data.shards_per_client",
                 "data.holdout_fraction",
-                "training.local_epochs",
-                "training.batch_size",
-                "training.learning_rate",
-                "training.momentum",
-                "training.codec",
-                "training.topk_fraction",
                 "training.fraction_fit",
                 "training.min_fit",
                 "training.round_timeout_seconds",
@@ -165,19 +159,11 @@ Status LoadBasics(const ConfigFile& f, const std::string& path, Scenario* s) {
 
 // [training] and the augmentation keys. REQUIRES: s->clients loaded (min_fit's bound).
 Status LoadTraining(const ConfigFile& f, Scenario* s) {
-  FEDGE_ASSIGN_OR_RETURN(int64_t epochs, f.Int("training.local_epochs", 1, 1, 1000));
-  FEDGE_ASSIGN_OR_RETURN(int64_t batch, f.Int("training.batch_size", 64, 1, 65536));
-  FEDGE_ASSIGN_OR_RETURN(s->learning_rate, f.Double("training.learning_rate", 0.05, 1e-9, 100));
-  FEDGE_ASSIGN_OR_RETURN(s->momentum, f.Double("training.momentum", 0.9, 0, 0.999999));
-  FEDGE_ASSIGN_OR_RETURN(s->codec, coordinator::LoadCodec(f, "training.codec"));
-  FEDGE_ASSIGN_OR_RETURN(s->topk_fraction, f.Double("training.topk_fraction", 0.07, 1e-6, 1.0));
+  FEDGE_ASSIGN_OR_RETURN(s->training, coordinator::LoadTrainingSettings(f, "training"));
   FEDGE_ASSIGN_OR_RETURN(s->fraction_fit, f.Double("training.fraction_fit", 1.0, 1e-6, 1.0));
   FEDGE_ASSIGN_OR_RETURN(int64_t min_fit, f.Int("training.min_fit", 0, 0, s->clients));
   FEDGE_ASSIGN_OR_RETURN(int64_t timeout, f.Int("training.round_timeout_seconds", 300, 1, 86400));
   FEDGE_ASSIGN_OR_RETURN(s->federated_eval, f.Bool("training.federated_eval", true));
-  FEDGE_ASSIGN_OR_RETURN(s->augment, coordinator::LoadAugment(f));
-  s->local_epochs = static_cast<int>(epochs);
-  s->batch_size = static_cast<int>(batch);
   s->min_fit = static_cast<int>(min_fit);
   s->round_timeout_seconds = static_cast<int>(timeout);
   return Status::Ok();

@@ -7,7 +7,7 @@
 #include "coordinator/config.h"
 #include "shared/base/status.h"
 #include "shared/drift/monitor.h"
-#include "shared/ml/data/augment.h"
+#include "shared/ml/data/training.h"
 #include "simulations/drift_timeline.h"
 
 namespace fedge::sim {
@@ -47,17 +47,11 @@ struct Scenario {
   double holdout_fraction = 0.1;
   int max_train_per_client = 0;  // cap on each client's training examples (0: its whole share)
   // training
-  int local_epochs = 1;
-  int batch_size = 64;
-  double learning_rate = 0.05;
-  double momentum = 0.9;
-  std::string codec = "fp32";   // update codec: fp32, fp16, int8 or topk_int8
-  double topk_fraction = 0.07;  // topk_int8: fraction of each tensor's differences sent
+  ml::TrainingSettings training;  // [training] and [augment], as in coordinator.toml's [rounds]
   double fraction_fit = 1.0;
   int min_fit = 0;  // 0: 80% of clients
   int round_timeout_seconds = 300;
   bool federated_eval = true;
-  ml::AugmentOptions augment;  // [augment], as in coordinator.toml
   // camera: clients learn from rendered camera videos of their partition, read through the
   // client's frame sources into its sample store (data.source = store)
   bool camera = false;

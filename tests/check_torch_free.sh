@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Fails if any test binary listed in $1 (one path a line: the tests CMake did not label `torch`)
-# loads libtorch at start-up. Debian's torch target forces --no-as-needed, so one stray link of a
-# library that links LibTorch costs every TEST process of that binary ~1 s.
+# Fails if any binary listed in $1 (one path a line: fedgectl and the tests CMake did not label
+# `torch`) loads libtorch at start-up. Debian's torch target forces --no-as-needed, so one stray
+# link of a library that links LibTorch costs every process of that binary ~1 s.
 set -euo pipefail
 list=${1:?usage: check_torch_free.sh LIST_FILE}
 checked=0
@@ -21,8 +21,8 @@ while IFS= read -r bin; do
   checked=$((checked + 1))
 done <"$list"
 if ((checked == 0)); then
-  echo "no torch-free test binaries listed in $list" >&2
+  echo "no torch-free binaries listed in $list" >&2
   exit 1
 fi
-echo "$checked torch-free test binaries checked"
+echo "$checked torch-free binaries checked"
 exit $bad

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -141,28 +140,6 @@ Status ValidateIdentityOptions(const ProvisionOptions& o) {
                                    std::to_string(o.validity_days));
   }
   return ValidateIds(o.admins, "admin name");
-}
-
-Status ValidateTrainingOptions(const ProvisionOptions& o) {
-  auto bad = [](const std::string& m) { return Status::InvalidArgument(m); };
-  if (o.rounds < 1) return bad("rounds must be at least 1");
-  if (!(o.fraction_fit > 0 && o.fraction_fit <= 1)) return bad("fraction_fit must be in (0, 1]");
-  if (o.local_epochs < 1) return bad("local_epochs must be at least 1");
-  if (o.batch_size < 1) return bad("batch_size must be at least 1");
-  if (!(o.learning_rate > 0) || !std::isfinite(o.learning_rate)) {
-    return bad("learning_rate must be a positive number");
-  }
-  if (!(o.momentum >= 0 && o.momentum < 1)) return bad("momentum must be in [0, 1)");
-  if (o.timeout_seconds < 1) return bad("timeout_seconds must be at least 1");
-  if (o.data_dir.empty()) return bad("data_dir is empty");
-  if (o.partition != "iid" && o.partition != "dirichlet" && o.partition != "shards") {
-    return bad("partition \"" + Printable(o.partition) + "\" is not iid, dirichlet or shards");
-  }
-  if (!(o.alpha > 0) || !std::isfinite(o.alpha)) return bad("alpha must be a positive number");
-  if (o.seed > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-    return bad("seed must fit a signed 64-bit integer");
-  }
-  return Status::Ok();
 }
 
 Result<std::vector<std::string>> ResolveClientIds(const ProvisionOptions& o) {
@@ -313,7 +290,6 @@ Status ValidateClientId(std::string_view id) { return ValidateId(id, "client id"
 Result<ProvisionResult> Provision(const ProvisionOptions& options) {
   ERR_clear_error();
   FEDGE_RETURN_IF_ERROR(ValidateIdentityOptions(options));
-  FEDGE_RETURN_IF_ERROR(ValidateTrainingOptions(options));
   const KitTemplates& t = options.templates;
   if (!t.coordinator || !t.client || !t.admin) {
     return Status::InvalidArgument(

@@ -34,8 +34,9 @@ inline constexpr size_t kMaxIdLength = 64;
 struct ProvisionOptions;
 
 // The config file of each kind of kit, written by the program that reads it
-// (coordinator/kit_config.h has the project's set: ProjectKitTemplates()). Each returns the
-// whole TOML text.
+// (coordinator/kit_config.h has the project's set: ProjectKitTemplates(), which also holds the
+// rounds and data settings the kits start with; ProvisionOptions has the PKI facts only). Each
+// returns the whole TOML text.
 struct KitTemplates {
   // coordinator.toml for a project of `clients` sites.
   std::function<std::string(const ProvisionOptions&, int clients)> coordinator;
@@ -65,18 +66,6 @@ struct ProvisionOptions {
   std::function<void(size_t, size_t)> on_kit;
   // The kits' config files (required: every template set).
   KitTemplates templates;
-  // Round and data settings written into the generated configs:
-  int rounds = 20;
-  double fraction_fit = 1.0;
-  int local_epochs = 1;
-  int batch_size = 64;
-  double learning_rate = 0.05;
-  double momentum = 0.9;
-  int timeout_seconds = 300;
-  std::string data_dir = "/usr/share/datasets/fashion-mnist";
-  std::string partition = "dirichlet";  // iid | dirichlet | shards
-  double alpha = 0.5;
-  uint64_t seed = 0;
 };
 
 // Paths of what Provision() wrote, each under out_dir.

@@ -341,7 +341,7 @@ struct Setup {
 
 Result<Setup> MakeSetup(const Options& o, const std::string& work) {
   shared::ProvisionOptions po;
-  po.templates = coordinator::ProjectKitTemplates();
+  po.templates = *coordinator::ProjectKitTemplates();
   po.out_dir = work + "/pki";
   po.clients = o.clients;
   po.coordinator_hosts = {"localhost", "127.0.0.1"};

@@ -101,7 +101,7 @@ coordinator::UpdateRecord RecordFor(uint64_t round, size_t i, const Sample& s) {
 // Wall milliseconds per update when `writers` threads store the samples at once (as round
 // `round`), so RocksDB can commit concurrent synced writes as one group (one WAL write, one sync).
 Result<double> TimeConcurrentAccepts(coordinator::Store* store, const std::vector<Sample>& samples,
-                                     const nlohmann::json& open_round, int writers,
+                                     const coordinator::OpenRound& open_round, int writers,
                                      uint64_t round) {
   std::vector<Status> status(static_cast<size_t>(writers));
   std::vector<std::thread> threads;
@@ -125,12 +125,12 @@ Result<double> TimeConcurrentAccepts(coordinator::Store* store, const std::vecto
          static_cast<double>(samples.size());
 }
 
-nlohmann::json OpenRoundLike(int clients) {
-  nlohmann::json tasks = nlohmann::json::object();
-  for (int c = 0; c < clients; ++c) tasks["site-" + std::to_string(c)] = 1000000000ull + c;
-  return {{"round", 1},     {"attempt", 0},        {"phase", "train"},
-          {"tasks", tasks}, {"deadline_ms", 0ull}, {"started_ms", shared::UnixMillis()},
-          {"rejected", 0},  {"resumed", 0}};
+coordinator::OpenRound OpenRoundLike(int clients) {
+  coordinator::OpenRound open;
+  open.round = 1;
+  for (int c = 0; c < clients; ++c) open.tasks["site-" + std::to_string(c)] = 1000000000ull + c;
+  open.started_ms = shared::UnixMillis();
+  return open;
 }
 
 Result<std::vector<Sample>> MakeSamples(const BreakdownInput& in) {
@@ -213,7 +213,7 @@ Status RunBreakdown(const BreakdownInput& in) {
   coordinator::FedAvgAccumulator acc(*in.layout);
   FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<coordinator::Store> store,
                          coordinator::Store::Open(in.dir + "/store"));
-  const nlohmann::json open_round = OpenRoundLike(in.clients);
+  const coordinator::OpenRound open_round = OpenRoundLike(in.clients);
   std::vector<Row> rows;
   auto add = [&](const char* name, const char* where, Result<double> ms) -> Status {
     FEDGE_RETURN_IF_ERROR(ms.status().WithContext(name));

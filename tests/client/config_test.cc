@@ -277,11 +277,11 @@ hflip = true
 noise_std = 0.02
 )"));
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->rounds.codec, "topk_int8");
-  EXPECT_DOUBLE_EQ(c->rounds.topk_fraction, 0.1);
-  EXPECT_TRUE(c->rounds.augment.hflip);
-  EXPECT_FLOAT_EQ(c->rounds.augment.noise_std, 0.02f);
-  EXPECT_FALSE(c->rounds.augment.contrast > 0);
+  EXPECT_EQ(c->rounds.training.codec, "topk_int8");
+  EXPECT_DOUBLE_EQ(c->rounds.training.topk_fraction, 0.1);
+  EXPECT_TRUE(c->rounds.training.augment.hflip);
+  EXPECT_FLOAT_EQ(c->rounds.training.augment.noise_std, 0.02f);
+  EXPECT_FALSE(c->rounds.training.augment.contrast > 0);
 }
 
 TEST(CoordinatorConfigTest, MinFitAboveMinClientsIsRejectedWithReason) {

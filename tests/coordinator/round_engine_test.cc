@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "shared/codec/bundle_codec.h"
+#include "tests/coordinator/fake_model.h"
 #include "tests/coordinator/fake_peer.h"
 #include "tests/temp_dir.h"
 
@@ -18,31 +19,8 @@ namespace {
 
 using testing::FakePeer;
 
-// A two-tensor model whose values are 0.5 everywhere.
-shared::Result<shared::TensorBundle> FakeInitialModel(const std::string&, uint64_t) {
-  shared::TensorBundle b;
-  b.tensors.push_back({"w", {2, 3}, std::vector<float>(6, 0.5f)});
-  b.tensors.push_back({"b", {2}, std::vector<float>(2, 0.5f)});
-  return b;
-}
-
-// The initial model plus `delta`, as an update for task `task_id` of round 1.
-UpdateIn MakeUpdate(uint64_t task_id, const std::string& idempotency_id, uint64_t examples,
-                    float delta) {
-  shared::TensorBundle b = *FakeInitialModel("", 0);
-  for (shared::Tensor& t : b.tensors) {
-    for (float& v : t.data) v += delta;
-  }
-  UpdateIn u;
-  u.task_id = task_id;
-  u.round = 1;
-  u.idempotency_id = idempotency_id;
-  u.examples = examples;
-  u.metrics = {{"loss", 1.0}};
-  u.blob = *shared::EncodeBundle(b);
-  u.digest = shared::Sha256(u.blob);
-  return u;
-}
+using testing::FakeInitialModel;
+using testing::MakeUpdate;
 
 class RoundEngineTest : public ::testing::Test {
  protected:
@@ -130,6 +108,33 @@ TEST_F(RoundEngineTest, RoundCompletesWithDuplicateAckedAndNotFoldedTwice) {
   for (const shared::Tensor& t : model->tensors) {
     for (float v : t.data) EXPECT_FLOAT_EQ(v, 3.0f) << t.name;
   }
+}
+
+TEST_F(RoundEngineTest, StatusIsTypedAndItsJsonIsTheSnapshot) {
+  RunUntil([&] { return !a_->offers.empty() && !b_->offers.empty(); });
+  const EngineStatus status = engine_->status();
+  EXPECT_EQ(status.model_version, 1u);
+  EXPECT_EQ(status.target_round, 1u);
+  EXPECT_EQ(status.connected, (std::vector<std::string>{"site-a", "site-b"}));
+  ASSERT_TRUE(status.open_round.has_value());
+  EXPECT_EQ(status.open_round->round, 1u);
+  EXPECT_TRUE(status.open_round->training);
+  EXPECT_EQ(status.open_round->sampled, 2u);
+  EXPECT_EQ(status.open_round->pending, (std::vector<std::string>{"site-a", "site-b"}));
+  EXPECT_EQ(engine_->Snapshot(), ToJson(status));
+  EXPECT_EQ(engine_->Snapshot()["open_round"]["phase"], "train");
+}
+
+TEST_F(RoundEngineTest, EvaluationReportWithoutAnOpenEvaluationIsRefused) {
+  RunUntil([&] { return !a_->offers.empty(); });
+  EvalIn e;
+  e.task_id = a_->offers[0].task_id;  // a training task
+  e.round = 1;
+  e.model_version = 1;
+  engine_->SubmitEval(a_, e);
+  RunUntil([&] { return !a_->errors.empty(); });
+  EXPECT_EQ(a_->errors[0].subject, wire::ErrorSubject::Evaluation);
+  EXPECT_TRUE(a_->acks.empty());
 }
 
 TEST_F(RoundEngineTest, GarbageDriftReportIsRefusedWithItsSubject) {

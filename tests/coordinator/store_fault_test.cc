@@ -43,8 +43,22 @@ UpdateRecord Update(uint64_t round, const std::string& client, const std::vector
   return u;
 }
 
-nlohmann::json TrainState(int answered) {
-  return {{"round", 1}, {"phase", "train"}, {"answered", answered}};
+// Round 1 training; `rejected` tells the states of the tests apart.
+OpenRound TrainState(int rejected) {
+  OpenRound open;
+  open.round = 1;
+  open.phase = RoundPhase::kTrain;
+  open.tasks = {{"site-a", 1000000001}, {"site-b", 1000000002}};
+  open.deadline_ms = 1000;
+  open.rejected = rejected;
+  return open;
+}
+
+OpenRound EvalState() {
+  OpenRound open;
+  open.round = 1;
+  open.phase = RoundPhase::kEval;
+  return open;
 }
 
 std::vector<std::string> UpdatesOf(Store& store, uint64_t round) {
@@ -132,7 +146,7 @@ TEST_F(StoreFaultTest, FailedSyncOfAnUpdateIsAnErrorAndACrashLosesNothingAcknowl
 
 TEST_F(StoreFaultTest, FailedSyncOfARoundCommitKeepsTheRoundOpenAfterACrash) {
   const std::vector<uint8_t> v2 = {7, 7};
-  const nlohmann::json eval = {{"round", 1}, {"phase", "eval"}};
+  const OpenRound eval = EvalState();
   fs_->FailSyncs(true);
   shared::Status s = store_->CommitRound(Model(2, 1, v2), v2, eval);
   EXPECT_EQ(s.code(), shared::Code::kIOError) << s.ToString();
@@ -150,7 +164,7 @@ TEST_F(StoreFaultTest, FailedSyncOfARoundCommitKeepsTheRoundOpenAfterACrash) {
 
 TEST_F(StoreFaultTest, FailedSyncOfARoundCommitWithoutACrashIsAllOrNothing) {
   const std::vector<uint8_t> v2 = {7, 7};
-  const nlohmann::json eval = {{"round", 1}, {"phase", "eval"}};
+  const OpenRound eval = EvalState();
   fs_->FailSyncs(true);
   EXPECT_FALSE(store_->CommitRound(Model(2, 1, v2), v2, eval).ok());
   // The running store shows none of the commit.

@@ -101,7 +101,10 @@ UpdateRecord Update(uint64_t round, const std::string& client, const std::vector
 TEST(StoreTest, OpenRoundUpdatesSurviveReopenAndCommitDropsThem) {
   std::string dir = TempDir();
   std::vector<uint8_t> model = {1, 2, 3}, u1 = {4, 4}, u2 = {5, 5, 5}, other = {6};
-  nlohmann::json open = {{"round", 1}, {"phase", "train"}};
+  OpenRound open;
+  open.round = 1;
+  open.tasks = {{"site-a", 1000000001}, {"site-b", 1000000001}};
+  open.deadline_ms = 5000;
   {
     auto store = Store::Open(dir);
     ASSERT_TRUE(store.ok());
@@ -114,7 +117,7 @@ TEST(StoreTest, OpenRoundUpdatesSurviveReopenAndCommitDropsThem) {
   auto store = Store::Open(dir);  // as after a crash
   ASSERT_TRUE(store.ok());
   EXPECT_EQ(**(*store)->Head(), 1u);
-  EXPECT_EQ((**(*store)->OpenRound())["round"], 1);
+  EXPECT_EQ(**(*store)->OpenRound(), open);
   std::vector<std::string> seen;
   std::vector<std::vector<uint8_t>> blobs;
   auto collect = [&](const UpdateRecord& r, std::vector<uint8_t> b) {
@@ -134,8 +137,12 @@ TEST(StoreTest, OpenRoundUpdatesSurviveReopenAndCommitDropsThem) {
   std::vector<uint8_t> v2 = {7, 7};
   ModelRecord r2 = Record(2, v2);
   r2.round = 1;
-  ASSERT_TRUE((*store)->CommitRound(r2, v2, {{"round", 1}, {"phase", "eval"}}).ok());
-  EXPECT_EQ((*store)->CommitRound(r2, v2, {}).code(), shared::Code::kAlreadyExists);
+  OpenRound eval = open;
+  eval.phase = RoundPhase::kEval;
+  eval.tasks.clear();
+  ASSERT_TRUE((*store)->CommitRound(r2, v2, eval).ok());
+  EXPECT_EQ((*store)->CommitRound(r2, v2, eval).code(), shared::Code::kAlreadyExists);
+  EXPECT_EQ((**(*store)->OpenRound()).phase, RoundPhase::kEval);
   EXPECT_EQ(**(*store)->Head(), 2u);
   seen.clear();
   ASSERT_TRUE((*store)->ForEachUpdate(1, collect).ok());
@@ -145,7 +152,12 @@ TEST(StoreTest, OpenRoundUpdatesSurviveReopenAndCommitDropsThem) {
   EXPECT_FALSE((*(*store)->OpenRound()).has_value());
   ASSERT_EQ((*store)->ListRounds()->size(), 1u);
   // A failed attempt's updates are dropped.
-  ASSERT_TRUE((*store)->DiscardRoundUpdates(2, {{"round", 2}, {"phase", "idle"}}).ok());
+  OpenRound idle;
+  idle.round = 2;
+  idle.attempt = 1;
+  idle.phase = RoundPhase::kIdle;
+  ASSERT_TRUE((*store)->DiscardRoundUpdates(2, idle).ok());
+  EXPECT_EQ(**(*store)->OpenRound(), idle);
   seen.clear();
   ASSERT_TRUE((*store)->ForEachUpdate(2, collect).ok());
   EXPECT_TRUE(seen.empty());
@@ -159,7 +171,9 @@ TEST(StoreTest, CorruptStoredUpdateIsReportedNotFolded) {
   std::vector<uint8_t> blob = {1, 2, 3};
   UpdateRecord u = Update(3, "site-a", blob);
   u.blob_digest_hex = shared::ToHex(shared::Sha256(std::vector<uint8_t>{9}));  // wrong
-  ASSERT_TRUE((*store)->AcceptUpdate(u, blob, {{"round", 3}}).ok());
+  OpenRound open;
+  open.round = 3;
+  ASSERT_TRUE((*store)->AcceptUpdate(u, blob, open).ok());
   shared::Status s = (*store)->ForEachUpdate(
       3, [](const UpdateRecord&, std::vector<uint8_t>) { return shared::Status::Ok(); });
   EXPECT_EQ(s.code(), shared::Code::kCorruption);

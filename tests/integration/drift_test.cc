@@ -245,9 +245,9 @@ TEST_F(DriftCampaignTest, PersistentDriftOnEnoughClientsStartsAFocusedCampaign) 
   EXPECT_EQ(oa->kind(), wire::TaskKind::Train);
   EXPECT_EQ(oa->train()->focus_since_ms(), onset);
   EXPECT_FLOAT_EQ(oa->train()->focus_fraction(), 0.4f);
-  // Campaign rounds train at drift.campaign_lr_scale (0.5) times rounds.learning_rate.
+  // Campaign rounds train at drift.campaign_lr_scale (0.5) times rounds.training.learning_rate.
   EXPECT_FLOAT_EQ(oa->train()->learning_rate(),
-                  static_cast<float>(config_.rounds.learning_rate * 0.5));
+                  static_cast<float>(config_.rounds.training.learning_rate * 0.5));
   // Campaign rounds teach the drifted conditions to everyone: brightness drift, brightness and
   // gamma augmentation, for the quiet client too.
   ASSERT_NE(oa->train()->augment(), nullptr);

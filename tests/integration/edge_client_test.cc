@@ -251,7 +251,7 @@ std::unique_ptr<SiteRun> RunSite(const std::string& dir, const std::string& code
 
   auto config = TestCoordinatorConfig(kits, dir + "/data");
   config.model_arch = "cnn_color";
-  config.rounds.codec = codec;
+  config.rounds.training.codec = codec;
   config.rounds.count = 1;
   config.rounds.min_clients = 1;
   config.rounds.min_fit = 1;

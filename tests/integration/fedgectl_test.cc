@@ -3,6 +3,7 @@
 // role check (a client certificate cannot run admin commands).
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -11,6 +12,7 @@
 
 #include "coordinator/admin_commands.h"
 #include "coordinator/registry.h"
+#include "coordinator/release_tools.h"
 #include "shared/codec/bundle_codec.h"
 #include "shared/ml/torch/model.h"
 #include "tests/integration/test_support.h"
@@ -213,6 +215,65 @@ TEST(FedgectlCommandsTest, EveryAdminCommandIsASubcommandWithItsHelp) {
         << name;
   }
   EXPECT_EQ(help.size(), 4u);  // top level, model, round, release
+}
+
+// `release create` measures its gate's accuracies with fedge-eval, beside fedgectl (which does
+// not load LibTorch, see torch_free_link_check); without it the command says how to fix that.
+TEST(FedgectlReleaseCreateTest, TheGateMeasuresAccuracyWithFedgeEval) {
+  TempDir dir("fedgectl-create");
+  auto model = ml::Model::Create("cnn_small", 7);
+  ASSERT_TRUE(model.ok());
+  const std::vector<uint8_t> blob = *shared::EncodeBundle(model->State());
+  coordinator::ModelRecord record;
+  record.version = 1;
+  record.arch = "cnn_small";
+  record.digest_hex = shared::ToHex(shared::Sha256(blob));
+  record.size_bytes = blob.size();
+  auto exported = coordinator::EncodeExport(record, blob);
+  ASSERT_TRUE(exported.ok()) << exported.status().ToString();
+  const std::string model_file = dir.path() + "/v1.fedgemodel";
+  ASSERT_TRUE(shared::WriteFileAtomic(model_file, *exported, 0644).ok());
+  coordinator::KeysInitOptions keys;
+  keys.key_dir = dir.path() + "/keys";
+  keys.repo = dir.path() + "/repo";
+  keys.now = std::time(nullptr);
+  ASSERT_TRUE(coordinator::InitKeys(keys).ok());
+  auto create = [&](const std::string& out) {
+    std::string text;
+    int code = RunCommand({FEDGE_FEDGECTL_BIN, "release", "create", "--from-export", model_file,
+                           "--repo", keys.repo, "--out", out, "--val-examples", "300"},
+                          &text);
+    return std::make_pair(code, text);
+  };
+
+  auto [code, out] = create(dir.path() + "/r1.fdga");
+  ASSERT_EQ(code, 0) << out;
+  // The same fp32 weights on both sides of the gate: the same accuracy, measured on 300 images.
+  const size_t at = out.find("accuracy gate passed: candidate ");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string candidate = out.substr(at + 32, out.find('%', at) - at - 32);
+  EXPECT_NE(out.find("vs current release " + candidate + "%, a drop of 0.00 points"),
+            std::string::npos)
+      << out;
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/r1.fdga"));
+
+  ::setenv("FEDGE_EVAL", (dir.path() + "/no-such-fedge-eval").c_str(), 1);
+  auto [missing_code, missing] = create(dir.path() + "/r2.fdga");
+  ::unsetenv("FEDGE_EVAL");
+  EXPECT_NE(missing_code, 0) << missing;
+  EXPECT_NE(missing.find("no-such-fedge-eval"), std::string::npos) << missing;
+  EXPECT_NE(missing.find("--no-gate"), std::string::npos) << missing;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/r2.fdga"));
+
+  // fedge-eval itself refuses a file that is not a tensor bundle, naming it.
+  const std::string eval =
+      (std::filesystem::path(FEDGE_FEDGECTL_BIN).parent_path() / "fedge-eval").string();
+  ASSERT_TRUE(
+      shared::WriteFileAtomic(dir.path() + "/junk.bin", shared::AsBytes("junk"), 0644).ok());
+  std::string junk;
+  EXPECT_EQ(RunCommand({eval, "--arch", "cnn_small", "--weights", dir.path() + "/junk.bin"}, &junk),
+            1);
+  EXPECT_NE(junk.find("junk.bin"), std::string::npos) << junk;
 }
 
 }  // namespace

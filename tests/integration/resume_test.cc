@@ -31,10 +31,10 @@ TEST_F(ResumeTest, TaskOffersCarryTheCodecAndTheAugmentation) {
   config.rounds.count = 1;
   config.rounds.min_clients = 1;
   config.rounds.min_fit = 1;
-  config.rounds.codec = "topk_int8";
-  config.rounds.topk_fraction = 0.08;
-  config.rounds.augment.brightness = 0.25f;
-  config.rounds.augment.crop_pad = 3;
+  config.rounds.training.codec = "topk_int8";
+  config.rounds.training.topk_fraction = 0.08;
+  config.rounds.training.augment.brightness = 0.25f;
+  config.rounds.training.augment.crop_pad = 3;
   RunningServer server(config);
   RawClient raw = Client(0);
   ASSERT_TRUE(raw.Connect(server.port()).ok());
@@ -148,7 +148,7 @@ std::string RunTwoRounds(const shared::ProvisionResult& kits, const std::string&
                          uint64_t* bytes_in = nullptr) {
   auto config = TestCoordinatorConfig(kits, dir + "/data");
   config.keep_last = keep_last;
-  config.rounds.codec = codec;
+  config.rounds.training.codec = codec;
   config.rounds.count = 2;
   config.rounds.min_clients = 2;
   config.rounds.min_fit = 2;

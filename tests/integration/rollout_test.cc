@@ -50,9 +50,10 @@ class RolloutTest : public ::testing::Test {
 
     auto config = TestCoordinatorConfig(kits_, dir_.path() + "/data");
     config.rounds.count = 3;
-    config.rounds.local_epochs = 5;  // learn the synthetic classes well (the regression test)
-    config.rounds.batch_size = 16;
-    config.rounds.learning_rate = 0.02;
+    config.rounds.training.local_epochs =
+        5;  // learn the synthetic classes well (the regression test)
+    config.rounds.training.batch_size = 16;
+    config.rounds.training.learning_rate = 0.02;
     config.rounds.min_clients = kClients;
     config.rounds.min_fit = kClients;
     config.rounds.timeout_seconds = 60;
@@ -242,7 +243,7 @@ TEST_F(RolloutTest, CanaryPromotesAGoodReleaseAndRollsBackARegressedOne) {
   auto stored = server_->server().store().ListRollouts();
   ASSERT_TRUE(stored.ok());
   ASSERT_EQ(stored->size(), 2u);
-  EXPECT_EQ((*stored)[1]["state"], "rolled_back");
+  EXPECT_EQ((*stored)[1].state, "rolled_back");
   const std::string metrics = server_->server().metrics().registry().Render();
   EXPECT_NE(metrics.find("fedge_release_rollout_failures_total 1"), std::string::npos);
   EXPECT_NE(metrics.find("fedge_release_promotions_total 1"), std::string::npos);

@@ -23,7 +23,7 @@ class StatusPageTest : public ::testing::Test {
  protected:
   void SetUp() override {
     shared::ProvisionOptions o;
-    o.templates = coordinator::ProjectKitTemplates();
+    o.templates = *coordinator::ProjectKitTemplates();
     o.out_dir = dir_.path() + "/project";
     o.clients = 2;
     o.admins = {"admin", "ex-admin"};

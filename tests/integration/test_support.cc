@@ -78,7 +78,7 @@ std::shared_ptr<const ml::Dataset> SyntheticData(int n, uint32_t seed) {
 
 shared::ProvisionResult ProvisionOrDie(const std::string& dir, int clients) {
   shared::ProvisionOptions o;
-  o.templates = coordinator::ProjectKitTemplates();
+  o.templates = *coordinator::ProjectKitTemplates();
   o.out_dir = dir;
   o.clients = clients;
   o.coordinator_hosts = {"127.0.0.1", "localhost"};
@@ -305,7 +305,7 @@ void WriteText(const std::string& path, const std::string& text) { std::ofstream
 ProcessProject::ProcessProject(const std::string& dir, int clients, int rounds, int min_clients)
     : dir_(dir), rounds_(rounds), min_clients_(min_clients), port_(FreePort()) {
   shared::ProvisionOptions o;
-  o.templates = coordinator::ProjectKitTemplates();
+  o.templates = *coordinator::ProjectKitTemplates();
   o.out_dir = dir + "/kits";
   o.clients = clients;
   o.coordinator_hosts = {"127.0.0.1"};

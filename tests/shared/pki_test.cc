@@ -91,7 +91,7 @@ class PkiTest : public ::testing::Test {
     ProvisionOptions options;
     options.out_dir = (tmp_ / name).string();
     options.clients = clients;
-    options.templates = coordinator::ProjectKitTemplates();
+    options.templates = *coordinator::ProjectKitTemplates();
     return options;
   }
   ProvisionResult MustProvision(const ProvisionOptions& options) {
@@ -345,10 +345,8 @@ TEST_F(PkiTest, RejectsBadOptions) {
             Code::kInvalidArgument);
   EXPECT_EQ(code_with([](auto& o) { o.coordinator_hosts = {}; }), Code::kInvalidArgument);
   EXPECT_EQ(code_with([](auto& o) { o.port = 0; }), Code::kInvalidArgument);
-  EXPECT_EQ(code_with([](auto& o) { o.partition = "random"; }), Code::kInvalidArgument);
   EXPECT_EQ(code_with([](auto& o) { o.validity_days = 0; }), Code::kInvalidArgument);
   EXPECT_EQ(code_with([](auto& o) { o.admins = {"ok", "no/slash"}; }), Code::kInvalidArgument);
-  EXPECT_EQ(code_with([](auto& o) { o.fraction_fit = 0.0; }), Code::kInvalidArgument);
   EXPECT_EQ(code_with([](auto& o) { o.templates.client = nullptr; }), Code::kInvalidArgument);
   EXPECT_FALSE(fs::exists(tmp_ / "kits" / "ca"));  // refused before anything was written
 }
@@ -375,10 +373,14 @@ TEST_F(PkiTest, RefusesNonEmptyOutDirUnlessForced) {
 TEST_F(PkiTest, GeneratedConfigsParseWithTheRightValues) {
   ProvisionOptions options = Options("kits", 10);
   options.port = 9443;
-  options.rounds = 7;
   options.listen_address = "::";
-  options.data_dir = "/data/with \"quotes\" and \\ back";
-  options.seed = 42;
+  coordinator::KitSettings kit;
+  kit.rounds.count = 7;
+  kit.data.dir = "/data/with \"quotes\" and \\ back";
+  kit.model_seed = 42;
+  auto templates = coordinator::ProjectKitTemplates(kit);
+  ASSERT_TRUE(templates.ok()) << templates.status().ToString();
+  options.templates = *templates;
   MustProvision(options);
   const fs::path out = options.out_dir;
 
@@ -405,7 +407,7 @@ TEST_F(PkiTest, GeneratedConfigsParseWithTheRightValues) {
     EXPECT_EQ(client["coordinator"]["host"].value<std::string>(), "localhost");
     EXPECT_EQ(client["coordinator"]["port"].value<int64_t>(), 9443);
     EXPECT_EQ(client["tls"]["cert"].value<std::string>(), "client.crt");
-    EXPECT_EQ(client["data"]["dir"].value<std::string>(), options.data_dir);
+    EXPECT_EQ(client["data"]["dir"].value<std::string>(), kit.data.dir);
     EXPECT_EQ(client["data"]["partition"].value<std::string>(), "dirichlet");
     EXPECT_TRUE(client["data"]["alpha"].is_floating_point());
     EXPECT_EQ(client["data"]["alpha"].value<double>(), 0.5);
@@ -418,6 +420,50 @@ TEST_F(PkiTest, GeneratedConfigsParseWithTheRightValues) {
   EXPECT_EQ(admin["coordinator"]["port"].value<int64_t>(), 9443);
   EXPECT_EQ(admin["tls"]["key"].value<std::string>(), "admin.key");
   EXPECT_EQ(admin["tls"]["ca"].value<std::string>(), "ca.crt");
+}
+
+TEST_F(PkiTest, KitSettingsAreCheckedBeforeAnyKitIsWritten) {
+  auto code_with = [](auto mutate) {
+    coordinator::KitSettings kit;
+    mutate(kit);
+    return coordinator::ProjectKitTemplates(kit).status().code();
+  };
+  EXPECT_EQ(code_with([](auto&) {}), Code::kOk);
+  EXPECT_EQ(code_with([](auto& k) { k.data.partition = "random"; }), Code::kInvalidArgument);
+  EXPECT_EQ(code_with([](auto& k) { k.rounds.fraction_fit = 0.0; }), Code::kInvalidArgument);
+  EXPECT_EQ(code_with([](auto& k) { k.rounds.count = 0; }), Code::kInvalidArgument);
+  EXPECT_EQ(code_with([](auto& k) { k.rounds.training.learning_rate = -1; }),
+            Code::kInvalidArgument);
+  EXPECT_EQ(code_with([](auto& k) { k.rounds.training.momentum = 1.0; }), Code::kInvalidArgument);
+  EXPECT_EQ(code_with([](auto& k) { k.data.alpha = 0; }), Code::kInvalidArgument);
+  EXPECT_EQ(code_with([](auto& k) { k.model_seed = ~0ull; }), Code::kInvalidArgument);
+}
+
+// One set of defaults: a default kit's coordinator.toml and client.toml load to exactly the
+// settings the programs use when a key is missing.
+TEST_F(PkiTest, DefaultKitsLoadToTheProgramsDefaults) {
+  ProvisionOptions options = Options("kits", 2);
+  MustProvision(options);
+  const fs::path out = options.out_dir;
+  auto c = coordinator::LoadCoordinatorConfig((out / "coordinator" / "coordinator.toml").string());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const coordinator::RoundSettings defaults;
+  const ml::TrainingSettings& t = c->rounds.training;
+  EXPECT_EQ(c->rounds.count, defaults.count);
+  EXPECT_EQ(c->rounds.fraction_fit, defaults.fraction_fit);
+  EXPECT_EQ(c->rounds.timeout_seconds, defaults.timeout_seconds);
+  EXPECT_EQ(t.local_epochs, defaults.training.local_epochs);
+  EXPECT_EQ(t.batch_size, defaults.training.batch_size);
+  EXPECT_EQ(t.learning_rate, defaults.training.learning_rate);
+  EXPECT_EQ(t.momentum, defaults.training.momentum);
+  EXPECT_EQ(t.codec, defaults.training.codec);
+  EXPECT_EQ(c->model_arch, coordinator::CoordinatorConfig().model_arch);
+  toml::table client = ParseToml(out / "clients" / "site-001" / "client.toml");
+  const ::fedge::client::DataSettings data;
+  EXPECT_EQ(client["data"]["dir"].value<std::string>(), data.dir);
+  EXPECT_EQ(client["data"]["partition"].value<std::string>(), data.partition);
+  EXPECT_EQ(client["data"]["alpha"].value<double>(), data.alpha);
+  EXPECT_EQ(client["data"]["holdout_fraction"].value<double>(), data.holdout_fraction);
 }
 
 TEST_F(PkiTest, MinFitIsCeilOfEightyPercent) {

@@ -87,9 +87,9 @@ TEST(ScenarioTest, CameraScenarioLoadsWithItsSettings) {
                          "[augment]\nbrightness = 0.2\ncrop_pad = 2\n[camera]\n"
                          "enabled = true\nframes_per_client = 300\nframe_format = \"jpeg\"\n"));
   ASSERT_TRUE(a.ok()) << a.status().ToString();
-  EXPECT_FLOAT_EQ(a->augment.brightness, 0.2f);
-  EXPECT_EQ(a->augment.crop_pad, 2);
-  EXPECT_TRUE(a->augment.Enabled());
+  EXPECT_FLOAT_EQ(a->training.augment.brightness, 0.2f);
+  EXPECT_EQ(a->training.augment.crop_pad, 2);
+  EXPECT_TRUE(a->training.augment.Enabled());
   EXPECT_EQ(a->frames_per_client, 300);
   EXPECT_EQ(a->frame_format, "jpeg");
   auto bad = LoadScenario(Write("fedge-bad-camera.toml", "[camera]\nframe_format = \"gif\"\n"));
