@@ -19,9 +19,5 @@ function(fedge_apply_unity)
   endif()
   foreach(t IN LISTS FEDGE_UNITY_TARGETS)
     set_target_properties(${t} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 8)
-    # In a unity batch each source is #included, so GCC takes coroutine frames that hold types
-    # of a source's anonymous namespace (shared/net/http_server.cc) for header code and warns;
-    # the linkage is the same as in a normal build.
-    target_compile_options(${t} PRIVATE -Wno-subobject-linkage)
   endforeach()
 endfunction()
