@@ -156,7 +156,8 @@ Status RunCreate(const AdminConnectOptions& connect, const CreateArgs& a) {
   FEDGE_ASSIGN_OR_RETURN(CreateReleaseOptions o, CreateOptions(connect, a));
   FEDGE_ASSIGN_OR_RETURN(
       CreatedRelease r,
-      CreateRelease(model, profile, o, EvalProgramAccuracy(EvalProgram(), a.data_dir, a.val_examples)));
+      CreateRelease(model, profile, o,
+                    EvalProgramAccuracy(EvalProgram(), a.data_dir, a.val_examples)));
   if (a.no_gate) {
     std::cout << "accuracy gate skipped (--no-gate)\n";
   } else {
