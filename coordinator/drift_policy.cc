@@ -77,36 +77,9 @@ Status ValidateDriftReport(const DriftReportIn& r, uint64_t newest_version) {
   return Status::Ok();
 }
 
-json ToJson(const ClientDrift& d) {
-  return {{"client", d.client_id},
-          {"model_version", d.model_version},
-          {"window", d.window},
-          {"score", d.score},
-          {"top_feature", d.top_feature},
-          {"detector", d.detector},
-          {"drifted", d.drifted},
-          {"streak", d.streak},
-          {"onset_ms", d.onset_ms},
-          {"reports", d.reports},
-          {"alarms", d.alarms},
-          {"last_report_ms", d.last_report_ms},
-          {"mean_brightness", d.mean_brightness}};
-}
+json ToJson(const ClientDrift& d) { return ClientDriftBody(d); }
 
-json ToJson(const Campaign& c) {
-  json clients = json::array();
-  for (const ClientDrift& d : c.clients) clients.push_back(ToJson(d));
-  return {{"id", c.id},
-          {"state", c.running ? "running" : "done"},
-          {"triggered_ms", c.triggered_ms},
-          {"trigger_version", c.trigger_version},
-          {"first_round", c.first_round},
-          {"last_round", c.last_round},
-          {"connected", c.connected},
-          {"clients", clients},
-          {"augment", c.augment},
-          {"outcome", c.outcome}};
-}
+json ToJson(const Campaign& c) { return CampaignBody(c); }
 
 json CampaignAugmentFor(const std::vector<ClientDrift>& members) {
   json a = json::object();

@@ -23,27 +23,7 @@ json ToJson(const InstallReportIn& r) {
           {"active_counter", r.active_counter}};
 }
 
-json ToJson(const Rollout& r) {
-  json reports = json::object();
-  for (const auto& [client, report] : r.reports) reports[client] = report;
-  return {{"id", r.id},
-          {"target", r.target},
-          {"counter", r.counter},
-          {"sha256", r.sha256_hex},
-          {"length", r.length},
-          {"arch", r.arch},
-          {"registry_version", r.registry_version},
-          {"previous_target", r.previous_target},
-          {"previous_counter", r.previous_counter},
-          {"canary_percent", r.canary_percent},
-          {"cohort", r.cohort},
-          {"state", r.state},
-          {"started_ms", r.started_ms},
-          {"decided_ms", r.decided_ms},
-          {"steps", r.steps},
-          {"reports", reports},
-          {"canary_evaluation", r.canary_evaluation}};
-}
+json ToJson(const Rollout& r) { return RolloutBody(r); }
 
 json RolloutManager::List() const {
   std::lock_guard<std::mutex> lock(mu_);

@@ -8,9 +8,7 @@ using nlohmann::json;
 using shared::Result;
 using shared::Status;
 
-namespace {
-
-json ClientDriftJson(const ClientDrift& d) {
+json ClientDriftBody(const ClientDrift& d) {
   return {{"client", d.client_id},
           {"model_version", d.model_version},
           {"window", d.window},
@@ -25,6 +23,23 @@ json ClientDriftJson(const ClientDrift& d) {
           {"last_report_ms", d.last_report_ms},
           {"mean_brightness", d.mean_brightness}};
 }
+
+json CampaignBody(const Campaign& c) {
+  json clients = json::array();
+  for (const ClientDrift& d : c.clients) clients.push_back(ClientDriftBody(d));
+  return {{"id", c.id},
+          {"state", c.running ? "running" : "done"},
+          {"triggered_ms", c.triggered_ms},
+          {"trigger_version", c.trigger_version},
+          {"first_round", c.first_round},
+          {"last_round", c.last_round},
+          {"connected", c.connected},
+          {"clients", clients},
+          {"augment", c.augment},
+          {"outcome", c.outcome}};
+}
+
+namespace {
 
 // Throws json::exception for a field of the wrong type.
 ClientDrift ClientDriftFromJson(const json& j) {
@@ -48,7 +63,7 @@ ClientDrift ClientDriftFromJson(const json& j) {
 }  // namespace
 
 std::string EncodeClientDrift(const ClientDrift& d) {
-  return records::SerializeRecord(ClientDriftJson(d), kClientDriftRecordVersion);
+  return records::SerializeRecord(ClientDriftBody(d), kClientDriftRecordVersion);
 }
 
 Result<ClientDrift> DecodeClientDrift(std::string_view bytes) {
@@ -62,19 +77,7 @@ Result<ClientDrift> DecodeClientDrift(std::string_view bytes) {
 }
 
 std::string EncodeCampaign(const Campaign& c) {
-  json clients = json::array();
-  for (const ClientDrift& d : c.clients) clients.push_back(ClientDriftJson(d));
-  json body = {{"id", c.id},
-               {"state", c.running ? "running" : "done"},
-               {"triggered_ms", c.triggered_ms},
-               {"trigger_version", c.trigger_version},
-               {"first_round", c.first_round},
-               {"last_round", c.last_round},
-               {"connected", c.connected},
-               {"clients", clients},
-               {"augment", c.augment},
-               {"outcome", c.outcome}};
-  return records::SerializeRecord(std::move(body), kCampaignRecordVersion);
+  return records::SerializeRecord(CampaignBody(c), kCampaignRecordVersion);
 }
 
 Result<Campaign> DecodeCampaign(std::string_view bytes) {

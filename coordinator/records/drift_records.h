@@ -55,6 +55,10 @@ struct Campaign {
 inline constexpr uint32_t kClientDriftRecordVersion = 1;
 inline constexpr uint32_t kCampaignRecordVersion = 1;
 
+// The version-1 bodies (without "record_version"); the status page and `--json` show the same.
+nlohmann::json ClientDriftBody(const ClientDrift& d);
+nlohmann::json CampaignBody(const Campaign& c);
+
 // The stored bytes, and back (Corruption for bytes that are not such a record of a version
 // this coordinator reads).
 std::string EncodeClientDrift(const ClientDrift& d);

@@ -8,27 +8,30 @@ using nlohmann::json;
 using shared::Result;
 using shared::Status;
 
-std::string EncodeRollout(const Rollout& r) {
+json RolloutBody(const Rollout& r) {
   json reports = json::object();
   for (const auto& [client, report] : r.reports) reports[client] = report;
-  json body = {{"id", r.id},
-               {"target", r.target},
-               {"counter", r.counter},
-               {"sha256", r.sha256_hex},
-               {"length", r.length},
-               {"arch", r.arch},
-               {"registry_version", r.registry_version},
-               {"previous_target", r.previous_target},
-               {"previous_counter", r.previous_counter},
-               {"canary_percent", r.canary_percent},
-               {"cohort", r.cohort},
-               {"state", r.state},
-               {"started_ms", r.started_ms},
-               {"decided_ms", r.decided_ms},
-               {"steps", r.steps},
-               {"reports", reports},
-               {"canary_evaluation", r.canary_evaluation}};
-  return records::SerializeRecord(std::move(body), kRolloutRecordVersion);
+  return {{"id", r.id},
+          {"target", r.target},
+          {"counter", r.counter},
+          {"sha256", r.sha256_hex},
+          {"length", r.length},
+          {"arch", r.arch},
+          {"registry_version", r.registry_version},
+          {"previous_target", r.previous_target},
+          {"previous_counter", r.previous_counter},
+          {"canary_percent", r.canary_percent},
+          {"cohort", r.cohort},
+          {"state", r.state},
+          {"started_ms", r.started_ms},
+          {"decided_ms", r.decided_ms},
+          {"steps", r.steps},
+          {"reports", reports},
+          {"canary_evaluation", r.canary_evaluation}};
+}
+
+std::string EncodeRollout(const Rollout& r) {
+  return records::SerializeRecord(RolloutBody(r), kRolloutRecordVersion);
 }
 
 Result<Rollout> DecodeRollout(std::string_view bytes) {

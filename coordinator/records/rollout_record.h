@@ -44,6 +44,9 @@ struct Rollout {
 
 inline constexpr uint32_t kRolloutRecordVersion = 1;
 
+// The version-1 body (without "record_version"); fedgectl and the status page show the same.
+nlohmann::json RolloutBody(const Rollout& r);
+
 // The stored bytes, and back (Corruption for bytes that are not a rollout record of a version
 // this coordinator reads, or miss id, target, counter, sha256, length or state).
 std::string EncodeRollout(const Rollout& r);

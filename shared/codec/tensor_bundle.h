@@ -24,4 +24,15 @@ struct TensorBundle {
   bool SameLayout(const TensorBundle& other) const;
 };
 
+// "[64,1,3,3]": a shape as error messages show it.
+template <typename Int>
+std::string ShapeText(const std::vector<Int>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) s += ',';
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
 }  // namespace fedge::shared

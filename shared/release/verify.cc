@@ -9,6 +9,8 @@
 #include <cstring>
 #include <utility>
 
+#include "shared/codec/tensor_bundle.h"
+
 namespace fedge::shared::release {
 namespace {
 
@@ -58,15 +60,6 @@ bool SameRoleKeys(const RoleKeys& a, const RoleKeys& b) {
 
 bool VersionAtLeast(const std::array<uint32_t, 3>& have, const std::array<uint32_t, 3>& need) {
   return have >= need;  // lexicographic: major, minor, patch
-}
-
-std::string ShapeText(const std::vector<uint32_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i > 0) s += ',';
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
 }
 
 }  // namespace
@@ -212,8 +205,9 @@ Result<TargetInfo> CheckTarget(const TrustedState& state, const std::string& nam
                                    "\" is not one this client runs");
   }
   if (c.input_shape != client.input_shape) {
-    return Status::InvalidArgument(prefix + "input shape " + ShapeText(c.input_shape) +
-                                   " but the client feeds " + ShapeText(client.input_shape));
+    return Status::InvalidArgument(prefix + "input shape " + shared::ShapeText(c.input_shape) +
+                                   " but the client feeds " +
+                                   shared::ShapeText(client.input_shape));
   }
   Result<std::array<uint32_t, 3>> have = ParseVersionTriple(client.client_version);
   if (!have.ok()) return have.status().WithContext("client description");

@@ -84,16 +84,6 @@ void InitParameters(torch::nn::Module& net, uint64_t seed) {
   }
 }
 
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i > 0) s += ',';
-    s += std::to_string(shape[i]);
-  }
-  s += ']';
-  return s;
-}
-
 template <typename F>
 Status CatchTorch(const char* what, F&& body) {
   try {
@@ -191,8 +181,8 @@ Status Model::LoadState(const TensorBundle& state) {
     std::vector<int64_t> want(own.sizes().begin(), own.sizes().end());
     if (t.shape != want || static_cast<int64_t>(t.data.size()) != own.numel()) {
       return Status::InvalidArgument(
-          "LoadState: tensor '" + name + "' has shape " + ShapeString(t.shape) + " and " +
-          std::to_string(t.data.size()) + " values, want " + ShapeString(want));
+          "LoadState: tensor '" + name + "' has shape " + shared::ShapeText(t.shape) + " and " +
+          std::to_string(t.data.size()) + " values, want " + shared::ShapeText(want));
     }
     auto bad =
         std::find_if(t.data.begin(), t.data.end(), [](float v) { return !std::isfinite(v); });

@@ -15,15 +15,6 @@ using shared::Status;
 using shared::Tensor;
 using shared::TensorBundle;
 
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i > 0) s += ',';
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
-
 Status CheckAgainstLayout(const ArchInfo& info, const TensorBundle& state) {
   std::map<std::string, const Tensor*> by_name;
   for (const Tensor& t : state.tensors) {
@@ -40,9 +31,10 @@ Status CheckAgainstLayout(const ArchInfo& info, const TensorBundle& state) {
     const int64_t want = std::accumulate(shape.begin(), shape.end(), int64_t{1},
                                          [](int64_t a, int64_t b) { return a * b; });
     if (t.shape != shape || static_cast<int64_t>(t.data.size()) != want) {
-      return Status::InvalidArgument(
-          "prune: tensor '" + name + "' has shape " + ShapeString(t.shape) + " and " +
-          std::to_string(t.data.size()) + " values, " + info.name + " wants " + ShapeString(shape));
+      return Status::InvalidArgument("prune: tensor '" + name + "' has shape " +
+                                     shared::ShapeText(t.shape) + " and " +
+                                     std::to_string(t.data.size()) + " values, " + info.name +
+                                     " wants " + shared::ShapeText(shape));
     }
     auto bad =
         std::find_if(t.data.begin(), t.data.end(), [](float v) { return !std::isfinite(v); });
@@ -158,8 +150,8 @@ Result<Pruned> PruneChannels(const std::string& arch, const TensorBundle& state,
   for (const auto& [name, shape] : ChainStateLayout(pruned)) {
     Tensor& t = work[name];
     if (t.shape != shape) {
-      return Status::Internal("prune: tensor '" + name + "' came out " + ShapeString(t.shape) +
-                              ", want " + ShapeString(shape));
+      return Status::Internal("prune: tensor '" + name + "' came out " +
+                              shared::ShapeText(t.shape) + ", want " + shared::ShapeText(shape));
     }
     result.state.tensors.push_back(std::move(t));
   }

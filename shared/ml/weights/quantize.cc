@@ -48,15 +48,6 @@ StoredTensor QuantizeWeight(const Tensor& t, bool per_channel) {
   return s;
 }
 
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i > 0) s += ',';
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
-
 }  // namespace
 
 std::string_view QuantSchemeName(QuantScheme scheme) {
@@ -96,7 +87,7 @@ Status ValidateStored(const StoredTensor& t) {
   int64_t n = 1;
   for (int64_t d : t.shape) {
     if (d < 0 || (d > 0 && n > kMaxStoredElements / d)) {
-      return Status::InvalidArgument(what + " has shape " + ShapeString(t.shape) +
+      return Status::InvalidArgument(what + " has shape " + shared::ShapeText(t.shape) +
                                      " (negative or over " + std::to_string(kMaxStoredElements) +
                                      " values)");
     }
@@ -109,7 +100,7 @@ Status ValidateStored(const StoredTensor& t) {
   const size_t have = fp32 ? t.values.size() : t.q.size();
   if (static_cast<int64_t>(have) != n ||
       (fp32 ? !t.q.empty() || !t.scales.empty() : !t.values.empty())) {
-    return Status::InvalidArgument(what + " of shape " + ShapeString(t.shape) + " holds " +
+    return Status::InvalidArgument(what + " of shape " + shared::ShapeText(t.shape) + " holds " +
                                    std::to_string(have) + " values, want " + std::to_string(n));
   }
   if (fp32) {
@@ -123,7 +114,7 @@ Status ValidateStored(const StoredTensor& t) {
   }
   if (t.shape.empty() ||
       (t.scales.size() != 1 && static_cast<int64_t>(t.scales.size()) != t.shape[0])) {
-    return Status::InvalidArgument(what + " (int8, shape " + ShapeString(t.shape) + ") has " +
+    return Status::InvalidArgument(what + " (int8, shape " + shared::ShapeText(t.shape) + ") has " +
                                    std::to_string(t.scales.size()) +
                                    " scales, want 1 or one per output channel");
   }
@@ -144,7 +135,7 @@ Result<std::vector<StoredTensor>> QuantizeBundle(const TensorBundle& bundle, Qua
   for (const Tensor& t : bundle.tensors) {
     if (t.NumElements() != static_cast<int64_t>(t.data.size())) {
       return Status::InvalidArgument("quantize: tensor '" + t.name + "' has shape " +
-                                     ShapeString(t.shape) + " but " +
+                                     shared::ShapeText(t.shape) + " but " +
                                      std::to_string(t.data.size()) + " values");
     }
     if (std::any_of(t.data.begin(), t.data.end(), [](float v) { return !std::isfinite(v); })) {
