@@ -387,7 +387,7 @@ net::awaitable<void> Client::DoTask(std::shared_ptr<shared::Connection> conn,
   if (!task->status.ok()) {
     FEDGE_LOG(Error, kLog).Client(id()).Round(task->round)
         << "task " << task->task_id << " failed: " << task->status.ToString();
-    conn->Send(shared::MakeErrorMessage(task->status, task->task_id));
+    conn->Send(shared::MakeTaskFailure(task->status.code(), task->task_id));
     co_return;
   }
   if (conn->closed() && !task->train) {

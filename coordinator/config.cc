@@ -241,7 +241,11 @@ std::set<std::string> CoordinatorKeys() {
                 "model.arch",
                 "model.seed",
                 "registry.keep_last",
-                "registry.keep_every"});
+                "registry.keep_every",
+                "limits.max_connections",
+                "limits.max_connections_per_address",
+                "limits.send_queue_bytes",
+                "limits.handshake_timeout_ms"});
   return known;
 }
 
@@ -272,6 +276,23 @@ Result<RoundSettings> LoadRoundSettings(const ConfigFile& file) {
                                    "); no round could ever complete");
   }
   return r;
+}
+
+// The [limits] section.
+Result<LimitSettings> LoadLimitSettings(const ConfigFile& file) {
+  LimitSettings l;
+  FEDGE_ASSIGN_OR_RETURN(int64_t total, file.Int("limits.max_connections", 10000, 1, 1000000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t per_address,
+                         file.Int("limits.max_connections_per_address", 64, 1, 1000000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t queue,
+                         file.Int("limits.send_queue_bytes", 64 << 20, 1 << 20, int64_t{16} << 30));
+  FEDGE_ASSIGN_OR_RETURN(int64_t handshake,
+                         file.Int("limits.handshake_timeout_ms", 10000, 100, 600000));
+  l.max_connections = static_cast<uint64_t>(total);
+  l.max_connections_per_address = static_cast<uint64_t>(per_address);
+  l.send_queue_bytes = static_cast<uint64_t>(queue);
+  l.handshake_timeout_ms = static_cast<int>(handshake);
+  return l;
 }
 
 }  // namespace
@@ -310,6 +331,7 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
                          shared::LoadMetricsSettings(file, CoordinatorConfig::DefaultMetrics()));
   FEDGE_ASSIGN_OR_RETURN(c.status, LoadStatusSettings(file));
   FEDGE_ASSIGN_OR_RETURN(c.release, LoadReleaseSettings(file));
+  FEDGE_ASSIGN_OR_RETURN(c.limits, LoadLimitSettings(file));
   if (c.status.enabled && c.metrics.enabled && c.status.port != 0 &&
       c.status.port == c.metrics.port) {
     return Status::InvalidArgument(path + ": key 'status.port': " + std::to_string(c.status.port) +

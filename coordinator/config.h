@@ -90,6 +90,14 @@ shared::Result<ReleaseSettings> LoadReleaseSettings(const shared::ConfigFile& fi
 // The keys LoadReleaseSettings reads, for CheckKnownKeys.
 const std::set<std::string>& ReleaseKeys();
 
+// [limits]: what one site, or one address, may take of the coordinator (docs/security.md).
+struct LimitSettings {
+  uint64_t max_connections = 10000;           // open connections on the TLS port
+  uint64_t max_connections_per_address = 64;  // from one IP address (sites behind one NAT)
+  uint64_t send_queue_bytes = 64ull << 20;    // queued for one peer that does not read
+  int handshake_timeout_ms = 10000;           // TCP accept to the end of the TLS handshake
+};
+
 struct CoordinatorConfig {
   std::string config_path;
   std::string listen = "0.0.0.0";
@@ -115,6 +123,7 @@ struct CoordinatorConfig {
   StatusSettings status;
   // [release]: staged rollout of signed releases, off without release.repo.
   ReleaseSettings release;
+  LimitSettings limits;
 };
 
 // The training settings in table `section` (keys local_epochs, batch_size, learning_rate,

@@ -36,8 +36,13 @@ void RefuseEvaluation(Peer& peer, const EvalIn& eval);
 
 class EvaluationMerge {
  public:
-  // The evaluation of `version` starts (offers go out now).
-  void Start(uint64_t version) { version_ = version; }
+  // The evaluation of `version` starts (offers go out now). `num_classes`: the model's classes
+  // (from its architecture); every report must have as many. 0 (unknown): the first merged
+  // report decides.
+  void Start(uint64_t version, uint32_t num_classes = 0) {
+    version_ = version;
+    num_classes_ = num_classes;
+  }
   uint64_t version() const { return version_; }
 
   // A report from `peer`. Refused (Error) unless it answers the peer's open evaluation task in

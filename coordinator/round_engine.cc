@@ -326,6 +326,17 @@ void RoundEngine::OnEval(const std::shared_ptr<Peer>& peer, const EvalIn& e) {
   }
 }
 
+void RoundEngine::TaskFailed(std::shared_ptr<Peer> peer, uint64_t task_id, Status why) {
+  net::asio::post(strand_, [this, peer = std::move(peer), task_id, why = std::move(why)] {
+    if (!round_ || !round_->schedule.Fail(peer->client_id(), task_id)) return;
+    FEDGE_LOG(Info, kLog).Client(peer->client_id()).Round(round_->schedule.round())
+        << "task " << task_id << " of " << peer->client_id() << " failed (" << why.ToString()
+        << "); the round does not wait for it";
+    PublishSnapshot();
+    Wake();
+  });
+}
+
 void RoundEngine::StartRounds(uint64_t rounds, std::function<void(uint64_t)> done) {
   net::asio::post(strand_, [this, rounds, done = std::move(done)] {
     uint64_t base = round_ ? round_->schedule.round() : model_.round;

@@ -104,6 +104,10 @@ class RoundEngine {
   void OfferUpload(std::shared_ptr<Peer> peer, UploadIntent intent);
   void SubmitUpdate(std::shared_ptr<Peer> peer, UpdateIn update);
   void SubmitEval(std::shared_ptr<Peer> peer, EvalIn eval);
+  // The peer's task `task_id` failed (it said so, or its answer was refused at the wire): if it
+  // is the peer's open task, the round stops waiting for it (a training task counts as
+  // rejected). Anything else is ignored.
+  void TaskFailed(std::shared_ptr<Peer> peer, uint64_t task_id, shared::Status why);
   // A drift-monitor window from a client: recorded by the drift policy, which may start a
   // retraining campaign; a garbage report is answered with an Error and changes nothing.
   void SubmitDriftReport(std::shared_ptr<Peer> peer, DriftReportIn report);

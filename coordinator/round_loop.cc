@@ -8,6 +8,7 @@
 #include "coordinator/round_engine.h"
 #include "shared/base/log.h"
 #include "shared/codec/bundle_codec.h"
+#include "shared/ml/weights/arch.h"
 #include "shared/net/wire.h"
 
 namespace fedge::coordinator {
@@ -197,7 +198,9 @@ net::awaitable<Status> RoundEngine::CommitTrainRound(uint64_t round) {
 
 net::awaitable<void> RoundEngine::RunEvaluation(RoundSummary* summary) {
   round_->schedule.StartEvaluation();
-  round_->eval.Start(model_.version);
+  // Reports must have the model's number of classes: the first report must not decide it.
+  Result<ml::ArchInfo> arch = ml::ParseArch(model_.arch);
+  round_->eval.Start(model_.version, arch.ok() ? static_cast<uint32_t>(arch->num_classes) : 0);
   for (const auto& [id, peer] : connected_) {
     const uint64_t task = round_->schedule.AddEvalTask(id);
     peer->SendOffer(MakeOffer(task, round_->schedule.round(), /*train=*/false, id));
@@ -267,8 +270,11 @@ RoundSummary RoundEngine::StartSummary(uint64_t round) const {
   summary.examples = model_.total_examples;
   summary.attempt = round_->schedule.attempt();
   summary.resumed = round_->schedule.resumed();
-  if (model_.metrics.contains("train")) {
-    summary.train_loss = model_.metrics["train"].value("loss", 0.0);
+  // A registry written before losses were bounded may hold null (a non-finite loss): 0.
+  if (const auto train = model_.metrics.find("train");
+      train != model_.metrics.end() && train->is_object()) {
+    const auto loss = train->find("loss");
+    if (loss != train->end() && loss->is_number()) summary.train_loss = loss->get<double>();
   }
   return summary;
 }

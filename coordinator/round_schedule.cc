@@ -104,8 +104,9 @@ uint64_t RoundSchedule::MsLeft(uint64_t now_ms) const {
   return deadline_ms_ > now_ms ? deadline_ms_ - now_ms : 0;
 }
 
-bool RoundSchedule::IsAccepted(const std::string& idempotency_id) const {
-  return accepted_ids_.count(idempotency_id) > 0;
+bool RoundSchedule::IsAccepted(const std::string& client_id,
+                               const std::string& idempotency_id) const {
+  return accepted_ids_.count({client_id, idempotency_id}) > 0;
 }
 
 Status RoundSchedule::CheckTask(const std::string& client_id, uint64_t round,
@@ -128,8 +129,16 @@ Status RoundSchedule::CheckTask(const std::string& client_id, uint64_t round,
 }
 
 void RoundSchedule::Accept(const std::string& client_id, const std::string& idempotency_id) {
-  accepted_ids_.insert(idempotency_id);
+  accepted_ids_.insert({client_id, idempotency_id});
   pending_.erase(client_id);
+}
+
+bool RoundSchedule::Fail(const std::string& client_id, uint64_t task_id) {
+  auto it = pending_.find(client_id);
+  if (it == pending_.end() || it->second != task_id) return false;
+  pending_.erase(it);
+  if (training_) ++rejected_;
+  return true;
 }
 
 bool RoundSchedule::Reject(const std::string& client_id) {

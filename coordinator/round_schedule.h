@@ -75,17 +75,21 @@ class RoundSchedule {
   // Milliseconds to the training deadline at `now_ms` (0 once it passed).
   uint64_t MsLeft(uint64_t now_ms) const;
 
-  // Updates. IsAccepted: `idempotency_id` was accepted in this round (a resend is a duplicate,
-  // never folded twice). CheckTask: may `client_id` answer `task_id` of `round` now?
+  // Updates. IsAccepted: `client_id`'s update `idempotency_id` was accepted in this round (a
+  // resend is a duplicate, never folded twice; ids are per client, so one client's id never
+  // names another's update). CheckTask: may `client_id` answer `task_id` of `round` now?
   // InvalidArgument if the round is not training or the task was not offered to it,
   // AlreadyExists if it answered already.
-  bool IsAccepted(const std::string& idempotency_id) const;
+  bool IsAccepted(const std::string& client_id, const std::string& idempotency_id) const;
   shared::Status CheckTask(const std::string& client_id, uint64_t round, uint64_t task_id) const;
   // The client's update (or stored update, on resume) was accepted.
   void Accept(const std::string& client_id, const std::string& idempotency_id);
   // The client's update was rejected: counted, and it is no longer expected. Returns true if
   // that answered the last pending task.
   bool Reject(const std::string& client_id);
+  // The client's open task `task_id` (training or evaluation) failed: it is no longer expected
+  // (a training task counts as rejected). False if `task_id` is not the client's pending task.
+  bool Fail(const std::string& client_id, uint64_t task_id);
   // An update of the client is being decoded or stored; the round does not close meanwhile.
   void BeginIngest(const std::string& client_id) { ingesting_.insert(client_id); }
   void EndIngest(const std::string& client_id) { ingesting_.erase(client_id); }
@@ -124,7 +128,7 @@ class RoundSchedule {
   uint64_t next_eval_index_ = 0;
   std::map<std::string, uint64_t> pending_;
   std::map<std::string, uint64_t> tasks_;
-  std::set<std::string> accepted_ids_;
+  std::set<std::pair<std::string, std::string>> accepted_ids_;  // (client, idempotency id)
   std::set<std::string> ingesting_;
 };
 

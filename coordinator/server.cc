@@ -1,5 +1,7 @@
 #include "coordinator/server.h"
 
+#include <algorithm>
+
 #include "shared/base/log.h"
 #include "shared/net/tls.h"
 #include "shared/net/wire.h"
@@ -31,6 +33,8 @@ Server::Server(CoordinatorConfig config, InitialModelFn initial_model,
       [t] { return static_cast<double>(t->bytes_out.load()); });
   session_options_.heartbeat_ms = static_cast<uint32_t>(config_.heartbeat_ms);
   session_options_.idle_timeout = std::chrono::milliseconds(config_.heartbeat_ms * 6);
+  session_options_.handshake_timeout =
+      std::chrono::milliseconds(config_.limits.handshake_timeout_ms);
 }
 
 Server::~Server() {
@@ -124,23 +128,50 @@ Status Server::StartStatus() {
 }
 
 net::awaitable<void> Server::AcceptLoop() {
+  // Out of descriptors (EMFILE) an accept fails at once, again and again: back off instead of
+  // spinning, and say so once per streak.
+  auto backoff = std::chrono::milliseconds(0);
+  net::asio::steady_timer pause(co_await net::asio::this_coro::executor);
+  uint64_t refused_logged = 0;
   while (!stopping_) {
     net::error_code ec;
     net::tcp::socket socket = co_await acceptor_->async_accept(
         net::asio::make_strand(io_), net::asio::redirect_error(net::use_awaitable, ec));
     if (ec) {
       if (stopping_ || ec == net::asio::error::operation_aborted) break;
-      FEDGE_LOG(Warn, kLog) << "accept failed: " << ec.message();
+      if (backoff.count() == 0) FEDGE_LOG(Warn, kLog) << "accept failed: " << ec.message();
+      backoff = std::min(std::max(backoff * 2, std::chrono::milliseconds(10)),
+                         std::chrono::milliseconds(1000));
+      pause.expires_after(backoff);
+      co_await pause.async_wait(net::asio::redirect_error(net::use_awaitable, ec));
       continue;
     }
+    backoff = std::chrono::milliseconds(0);
     socket.set_option(net::tcp::no_delay(true), ec);
+    std::string address = "?";
     std::string remote = "?";
     if (auto ep = socket.remote_endpoint(ec); !ec) {
-      remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+      address = ep.address().to_string();
+      remote = address + ":" + std::to_string(ep.port());
+    }
+    if (!limiter_.TryAdmit(address)) {
+      socket.close(ec);  // before any TLS work
+      // One line per power of two refused, so a flood cannot fill the log.
+      const uint64_t refused = limiter_.refused();
+      if ((refused & (refused - 1)) == 0 && refused != refused_logged) {
+        refused_logged = refused;
+        FEDGE_LOG(Warn, kLog) << "refused a connection from " << address << ": over "
+                              << "limits.max_connections (" << config_.limits.max_connections
+                              << ") or limits.max_connections_per_address ("
+                              << config_.limits.max_connections_per_address << "); " << refused
+                              << " refused so far";
+      }
+      continue;
     }
     auto conn = std::make_shared<shared::Connection>(net::TlsStream(std::move(socket), *tls_),
                                                      config_.max_frame_bytes);
     conn->set_traffic_counters(traffic_);
+    conn->set_max_queued_bytes(config_.limits.send_queue_bytes);
     auto session = std::make_shared<Session>(conn, engine_.get(), store_.get(), admin_.get(),
                                              session_options_, remote);
     if (rollouts_->enabled()) session->set_rollouts(rollouts_.get());
@@ -149,8 +180,16 @@ net::awaitable<void> Server::AcceptLoop() {
       std::erase_if(sessions_, [](const std::weak_ptr<Session>& w) { return w.expired(); });
       sessions_.push_back(session);
     }
+    // The slot is freed when the session ends. A session whose coroutine throws is closed (its
+    // peer reconnects), never left open unread.
     net::asio::co_spawn(
-        conn->executor(), [session] { return session->Run(); }, shared::LogOnError{kLog});
+        conn->executor(), [session] { return session->Run(); },
+        [this, session, address](std::exception_ptr e) {
+          limiter_.Release(address);
+          if (!e) return;
+          shared::LogOnError{kLog}(e);
+          session->Close();
+        });
   }
 }
 
@@ -165,7 +204,13 @@ net::awaitable<void> Server::TickRollouts() {
     timer.expires_after(std::chrono::seconds(1));
     net::error_code ec;
     co_await timer.async_wait(net::asio::redirect_error(net::use_awaitable, ec));
-    if (!stopping_) rollouts_->Tick();
+    if (stopping_) break;
+    try {
+      rollouts_->Tick();
+    } catch (const std::exception& e) {
+      // The next tick tries again: a failed save must not stop every later rollout decision.
+      FEDGE_LOG(Error, kLog) << "rollout tick failed: " << e.what();
+    }
   }
 }
 
@@ -188,9 +233,24 @@ void Server::Run(bool exit_when_done) {
         io_, [this] { return TickRollouts(); }, shared::LogOnError{kLog});
   }
   std::vector<std::thread> threads;
-  for (int i = 1; i < config_.threads; ++i) threads.emplace_back([this] { io_.run(); });
-  io_.run();
+  for (int i = 1; i < config_.threads; ++i) threads.emplace_back([this] { RunIo(); });
+  RunIo();
   for (auto& t : threads) t.join();
+}
+
+// Runs the I/O context until it stops. A handler that throws is a bug, but it must not take the
+// process (and every site's round) down: it is logged and the thread goes on serving.
+void Server::RunIo() {
+  for (;;) {
+    try {
+      io_.run();
+      return;
+    } catch (const std::exception& e) {
+      FEDGE_LOG(Error, kLog) << "a handler threw (" << e.what() << "); serving on";
+    } catch (...) {
+      FEDGE_LOG(Error, kLog) << "a handler threw a non-standard exception; serving on";
+    }
+  }
 }
 
 void Server::Stop() {

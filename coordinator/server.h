@@ -9,6 +9,7 @@
 
 #include "coordinator/admin.h"
 #include "coordinator/config.h"
+#include "coordinator/connection_limiter.h"
 #include "coordinator/metrics.h"
 #include "coordinator/model_init.h"
 #include "coordinator/rollout.h"
@@ -70,6 +71,7 @@ class Server {
   const std::shared_ptr<shared::TrafficCounters>& traffic() const { return traffic_; }
 
  private:
+  void RunIo();
   net::awaitable<void> AcceptLoop();
   net::awaitable<void> RunRounds(bool exit_when_done);
   // Calls RolloutManager::Tick every second until stopped.
@@ -90,6 +92,8 @@ class Server {
   std::unique_ptr<shared::HttpServer> http_;  // the metrics endpoint, once started
   StatusSources status_sources_;
   std::unique_ptr<shared::HttpServer> status_http_;  // the status page, once started
+  ConnectionLimiter limiter_{config_.limits.max_connections,
+                             config_.limits.max_connections_per_address};
   std::mutex sessions_mu_;
   std::vector<std::weak_ptr<Session>> sessions_;  // guarded by sessions_mu_
   uint16_t port_ = 0;

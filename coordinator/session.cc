@@ -1,11 +1,9 @@
 #include "coordinator/session.h"
 
-#include <cmath>
-
 #include "coordinator/admin.h"
 #include "coordinator/rollout.h"
+#include "coordinator/wire_in.h"
 #include "shared/base/log.h"
-#include "shared/drift/drift_wire.h"
 #include "shared/net/frame.h"
 #include "shared/net/tls.h"
 #include "shared/net/wire.h"
@@ -60,17 +58,12 @@ net::awaitable<Status> Session::Greet(bool client) {
     conn_->SendAndClose(shared::MakeUnsupportedVersion(msg));
     co_return Status::InvalidArgument(msg);
   }
-  ClientHello info;
+  Result<wire_in::HelloIn> in = wire_in::ReadHello(*hello);
+  if (!in.ok()) co_return in.status().WithContext("Hello refused");
+  ClientHello info = std::move(in->info);
   info.fingerprint = identity_.fingerprint_hex;
-  info.train_examples = hello->train_examples();
-  info.eval_examples = hello->eval_examples();
-  if (hello->class_counts() != nullptr && hello->class_counts()->size() <= 1000) {
-    info.class_counts.assign(hello->class_counts()->begin(), hello->class_counts()->end());
-  }
-  if (hello->release_target() != nullptr && hello->release_target()->size() <= 255) {
-    hello_release_ = hello->release_target()->str();
-    hello_release_counter_ = hello->release_counter();
-  }
+  hello_release_ = std::move(in->release_target);
+  hello_release_counter_ = in->release_counter;
   flatbuffers::FlatBufferBuilder fbb(128);
   auto id = fbb.CreateString(identity_.common_name);
   conn_->Send(shared::FinishEnvelope(
@@ -106,7 +99,14 @@ net::awaitable<Status> Session::ReadMessages(bool admin) {
     Status s = frame.status();
     if (frame.ok()) {
       Result<const wire::Envelope*> env = shared::VerifyEnvelope(*frame);
-      s = !env.ok() ? env.status() : admin ? DispatchAdmin(**env) : Dispatch(**env);
+      try {
+        s = !env.ok() ? env.status() : admin ? DispatchAdmin(**env) : Dispatch(**env);
+      } catch (const std::exception& e) {
+        // A bug, not the peer's fault alone: logged once; the session ends with an Error.
+        FEDGE_LOG(Error, kLog).Client(identity_.common_name)
+            << "handling a message of " << identity_.common_name << " threw: " << e.what();
+        s = Status::Internal("the coordinator could not handle the last message");
+      }
     }
     if (!s.ok()) co_return s;
   }
@@ -117,6 +117,12 @@ net::awaitable<Status> Session::ReadMessages(bool admin) {
 net::awaitable<void> Session::ReadLoop() {
   const Status s = co_await ReadMessages(/*admin=*/false);
   if (s.ok()) co_return;
+  if (conn_->send_queue_overflowed()) {
+    FEDGE_LOG(Warn, kLog).Client(identity_.common_name)
+        << "closed client " << identity_.common_name << ": it asked for more than "
+        << conn_->max_queued_bytes() << " bytes without reading them";
+    co_return;
+  }
   if (s.code() == shared::Code::kUnavailable) {
     FEDGE_LOG(Info, kLog).Client(identity_.common_name)
         << "client " << identity_.common_name << " disconnected (" << s.message() << ")";
@@ -205,12 +211,8 @@ Status Session::Dispatch(const wire::Envelope& env) {
       return OnDriftReport(*env.message_as_DriftReport());
     case wire::Message::InstallReport:
       return OnInstallReport(*env.message_as_InstallReport());
-    case wire::Message::Error: {
-      const wire::Error* e = env.message_as_Error();
-      FEDGE_LOG(Warn, kLog).Client(client_id())
-          << "client " << client_id() << " reports error: " << e->message()->str();
-      return Status::Ok();
-    }
+    case wire::Message::Error:
+      return OnPeerError(*env.message_as_Error());
     default:
       return Status::InvalidArgument(std::string("unexpected message ") +
                                      wire::EnumNameMessage(env.message_type()) + " from a client");
@@ -221,32 +223,23 @@ Status Session::OnInstallReport(const wire::InstallReport& r) {
   if (rollouts_ == nullptr) {
     return Status::InvalidArgument("InstallReport sent to a coordinator without releases");
   }
-  auto text = [](const flatbuffers::String* s, size_t max) {
-    return s == nullptr ? std::string() : s->str().substr(0, max);
-  };
-  InstallReportIn in;
-  in.rollout_id = r.rollout_id();
-  in.target = text(r.target(), 255);
-  in.counter = r.counter();
-  in.installed = r.installed();
-  in.reverted = r.reverted();
-  in.error = text(r.error(), 2000);
-  in.median_latency_ms = r.median_latency_ms();
-  in.eval_examples = r.eval_examples();
-  in.accuracy = r.accuracy();
-  in.previous_accuracy = r.previous_accuracy();
-  in.previous = text(r.previous(), 255);
-  in.active_target = text(r.active_target(), 255);
-  in.active_counter = r.active_counter();
-  for (double v : {in.median_latency_ms, in.accuracy, in.previous_accuracy}) {
-    if (!std::isfinite(v) || v < 0) {
-      return Status::InvalidArgument("InstallReport carries a negative or non-finite number");
-    }
+  Result<InstallReportIn> in = wire_in::ReadInstallReport(r);
+  if (!in.ok()) return in.status().WithContext("InstallReport refused");
+  return rollouts_->Report(shared_from_this(), *in);
+}
+
+// A client's Error: logged (as safe text) and, when it names a task of the open round, that
+// task fails now, so the round does not wait for it until its deadline.
+Status Session::OnPeerError(const wire::Error& e) {
+  FEDGE_LOG(Warn, kLog).Client(client_id())
+      << "client " << client_id() << " reports error " << wire::EnumNameErrorCode(e.code())
+      << (e.task_id() ? " for task " + std::to_string(e.task_id()) : "") << ": "
+      << wire_in::ReadPeerError(e);
+  if (e.task_id() != 0) {
+    engine_->TaskFailed(shared_from_this(), e.task_id(),
+                        Status(shared::FromWireCode(e.code()), "the client reported an error"));
   }
-  if (in.accuracy > 1 || in.previous_accuracy > 1) {
-    return Status::InvalidArgument("InstallReport accuracy must be in [0, 1]");
-  }
-  return rollouts_->Report(shared_from_this(), in);
+  return Status::Ok();
 }
 
 Status Session::OnBlobRequest(const wire::BlobRequest& req) {
@@ -314,15 +307,15 @@ Status Session::OnBlobChunk(const wire::BlobChunk& chunk) {
 Status Session::OnUpdateSubmit(const wire::UpdateSubmit& submit) {
   FEDGE_ASSIGN_OR_RETURN(shared::Digest digest,
                          shared::DigestField(submit.blob_digest(), "UpdateSubmit.blob_digest"));
-  UpdateIn u;
-  u.task_id = submit.task_id();
-  u.round = submit.round();
-  u.idempotency_id = submit.idempotency_id()->str();
-  u.examples = submit.example_count();
-  if (submit.metrics() != nullptr) {
-    for (const wire::KeyValue* kv : *submit.metrics())
-      u.metrics.emplace_back(kv->key()->str(), kv->value());
+  Result<UpdateIn> read = wire_in::ReadUpdateSubmit(submit);
+  if (!read.ok()) {
+    // Refused before anything is buffered; the task fails, so the round does not wait for it.
+    const Status why = read.status().WithContext("update refused");
+    SendError(why, submit.task_id(), wire::ErrorSubject::Update);
+    engine_->TaskFailed(shared_from_this(), submit.task_id(), why);
+    return Status::Ok();
   }
+  UpdateIn u = std::move(*read);
   // Continue a partial upload of the same blob: from this session or, after a reconnect,
   // from the previous one.
   if (!upload_.active() || upload_.digest() != digest) {
@@ -361,56 +354,25 @@ Status Session::OnUpdateSubmit(const wire::UpdateSubmit& submit) {
 }
 
 Status Session::OnEvalReport(const wire::EvalReport& report) {
-  EvalIn e;
-  e.task_id = report.task_id();
-  e.round = report.round();
-  e.model_version = report.model_version();
-  e.examples = report.example_count();
-  e.loss = report.loss();
-  e.num_classes = report.num_classes();
-  if (report.confusion() != nullptr) {
-    e.confusion.assign(report.confusion()->begin(), report.confusion()->end());
+  Result<EvalIn> e = wire_in::ReadEvalReport(report);
+  if (!e.ok()) {
+    const Status why = e.status().WithContext("evaluation refused");
+    SendError(why, report.task_id(), wire::ErrorSubject::Evaluation);
+    engine_->TaskFailed(shared_from_this(), report.task_id(), why);
+    return Status::Ok();
   }
-  if (report.profile() != nullptr) {
-    Result<drift::Summary> profile = drift::FromWire(*report.profile());
-    if (profile.ok()) {
-      e.profile = std::move(*profile);
-    } else {
-      FEDGE_LOG(Warn, kLog).Client(client_id())
-          << "client " << client_id()
-          << ": evaluation's drift profile ignored: " << profile.status().message();
-    }
-  }
-  engine_->SubmitEval(shared_from_this(), std::move(e));
+  engine_->SubmitEval(shared_from_this(), std::move(*e));
   return Status::Ok();
 }
 
 Status Session::OnDriftReport(const wire::DriftReport& report) {
-  Result<drift::Summary> summary = drift::FromWire(*report.summary());
-  if (!summary.ok()) {
+  Result<DriftReportIn> r = wire_in::ReadDriftReport(report);
+  if (!r.ok()) {
     // A bad report is refused; the session goes on.
-    SendError(summary.status().WithContext("drift report rejected"), 0,
-              wire::ErrorSubject::DriftReport);
+    SendError(r.status().WithContext("drift report rejected"), 0, wire::ErrorSubject::DriftReport);
     return Status::Ok();
   }
-  DriftReportIn r;
-  r.model_version = report.model_version();
-  r.window = report.window();
-  r.score = report.score();
-  r.top_feature = report.top_feature() ? report.top_feature()->str() : "";
-  r.over_threshold = report.over_threshold();
-  r.alarm = report.alarm();
-  r.drifted = report.drifted();
-  r.detector = report.detector();
-  if (report.distances() != nullptr) {
-    for (const wire::KeyValue* kv : *report.distances()) {
-      r.distances.emplace_back(kv->key()->str(), kv->value());
-    }
-  }
-  r.summary = std::move(*summary);
-  r.onset_ms = report.onset_ms();
-  r.captured_ms = report.captured_ms();
-  engine_->SubmitDriftReport(shared_from_this(), std::move(r));
+  engine_->SubmitDriftReport(shared_from_this(), std::move(*r));
   return Status::Ok();
 }
 

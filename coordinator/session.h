@@ -53,6 +53,7 @@ class Session : public WirePeer, public std::enable_shared_from_this<Session> {
   shared::Status OnEvalReport(const wire::EvalReport& report);
   shared::Status OnDriftReport(const wire::DriftReport& report);
   shared::Status OnInstallReport(const wire::InstallReport& report);
+  shared::Status OnPeerError(const wire::Error& error);
   shared::Status Admit();
   net::awaitable<shared::Status> Greet(bool client);
   net::awaitable<shared::Status> ReadMessages(bool admin);

@@ -254,7 +254,8 @@ Status Store::AcceptUpdate(const UpdateRecord& update, std::span<const uint8_t> 
   const std::string record = ToJson(update).dump();
   batch.Put(impl_->cfs[kUpdates], key, record);
   batch.Put(impl_->cfs[kUpdateBlobs], key, AsSlice(blob));
-  batch.Put(impl_->cfs[kAccepted], keys::AcceptedKey(update.idempotency_id), record);
+  batch.Put(impl_->cfs[kAccepted], keys::AcceptedKey(update.client_id, update.idempotency_id),
+            record);
   batch.Put(impl_->cfs[kDefault], AsSlice(keys::kOpenRound), EncodeOpenRound(open));
   return FromRocks(
       impl_->db->Write(impl_->SyncWrite(), &batch),
@@ -285,12 +286,19 @@ Status Store::ForEachUpdate(
   return FromRocks(it->status(), "listing the updates of round " + std::to_string(round));
 }
 
-Result<std::optional<UpdateRecord>> Store::AcceptedUpdate(const std::string& idempotency_id) {
+Result<std::optional<UpdateRecord>> Store::AcceptedUpdate(const std::string& client_id,
+                                                          const std::string& idempotency_id) {
+  const std::string what = "reading accepted update " + idempotency_id + " of " + client_id;
   FEDGE_ASSIGN_OR_RETURN(std::optional<std::string> value,
-                         impl_->Get(kAccepted, keys::AcceptedKey(idempotency_id),
-                                    "reading accepted update " + idempotency_id));
+                         impl_->Get(kAccepted, keys::AcceptedKey(client_id, idempotency_id), what));
+  if (!value) {
+    // A registry written before ids were per client: the id alone, if it was this client's.
+    FEDGE_ASSIGN_OR_RETURN(value,
+                           impl_->Get(kAccepted, keys::LegacyAcceptedKey(idempotency_id), what));
+  }
   if (!value) return std::optional<UpdateRecord>();
   FEDGE_ASSIGN_OR_RETURN(UpdateRecord r, DecodeUpdateRecord(*value));
+  if (r.client_id != client_id) return std::optional<UpdateRecord>();
   return std::optional<UpdateRecord>(std::move(r));
 }
 

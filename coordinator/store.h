@@ -77,8 +77,10 @@ class Store {
   shared::Status ForEachUpdate(
       uint64_t round,
       const std::function<shared::Status(const UpdateRecord&, std::vector<uint8_t>)>& fn);
-  // The round an idempotency id was accepted in, if ever.
-  shared::Result<std::optional<UpdateRecord>> AcceptedUpdate(const std::string& idempotency_id);
+  // The update `client_id` sent under `idempotency_id`, if it was ever accepted (another
+  // client's update under the same id is not it).
+  shared::Result<std::optional<UpdateRecord>> AcceptedUpdate(const std::string& client_id,
+                                                             const std::string& idempotency_id);
   // Closes the training phase of `record.round`: stores the new version and its blob, moves
   // the head to it, replaces the open-round state and drops the round's update blobs, in one
   // synced WriteBatch.

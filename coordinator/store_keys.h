@@ -37,8 +37,16 @@ std::string BlobKey(const shared::Digest& digest);
 std::string UpdateKey(uint64_t round, std::string_view client_id);
 inline std::string UpdatesBegin(uint64_t round) { return BigEndian64(round); }
 
-// "accepted": the update's idempotency id.
-inline std::string AcceptedKey(std::string_view idempotency_id) {
+// "accepted": the client id, a NUL byte, the update's idempotency id: ids are per client, so no
+// client can name another's update (client ids hold no control characters). Registries written
+// before this key the id alone (LegacyAcceptedKey); Store::AcceptedUpdate reads both.
+inline std::string AcceptedKey(std::string_view client_id, std::string_view idempotency_id) {
+  std::string key(client_id);
+  key += '\0';
+  key += idempotency_id;
+  return key;
+}
+inline std::string LegacyAcceptedKey(std::string_view idempotency_id) {
   return std::string(idempotency_id);
 }
 

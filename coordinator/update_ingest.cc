@@ -14,6 +14,18 @@ using Clock = std::chrono::steady_clock;
 namespace {
 constexpr const char* kLog = "rounds";
 
+// `fn()` on an ingest-pool thread, where an escaping exception would abort the process (Boost's
+// thread_pool does not catch): it becomes an Internal status, and the update is rejected.
+template <typename Fn>
+auto Guarded(const char* step, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    FEDGE_LOG(Error, kLog) << step << " an update threw: " << e.what();
+    return Status::Internal(std::string(step) + " the update failed on the coordinator");
+  }
+}
+
 // The rejection reason for a failed CheckSubmission.
 const char* SubmissionReason(const Status& s) {
   return s.code() == shared::Code::kIOError || s.code() == shared::Code::kCorruption
@@ -71,12 +83,12 @@ Status UpdateIngest::Refold(const UpdateRecord& record, std::vector<uint8_t> blo
 Status UpdateIngest::CheckSubmission(const std::string& client_id, uint64_t round, uint64_t task_id,
                                      const std::string& idempotency_id, bool* duplicate) {
   *duplicate = false;
-  if (schedule_ && schedule_->IsAccepted(idempotency_id)) {
+  if (schedule_ && schedule_->IsAccepted(client_id, idempotency_id)) {
     *duplicate = true;
     return Status::Ok();
   }
   FEDGE_ASSIGN_OR_RETURN(std::optional<UpdateRecord> earlier,
-                         store_->AcceptedUpdate(idempotency_id));
+                         store_->AcceptedUpdate(client_id, idempotency_id));
   if (earlier) {
     *duplicate = true;
     return Status::Ok();
@@ -162,8 +174,8 @@ void UpdateIngest::Submit(std::shared_ptr<Peer> peer, UpdateIn u) {
   // flight before it commits, so the pool may read them.
   net::asio::post(*pool_, [this, peer = std::move(peer), u = std::move(u),
                            limits = Limits()]() mutable {
-    auto bundle = std::make_shared<Result<shared::TensorBundle>>(
-        shared::DecodeUpdate(u.blob, limits, *base_, base_digest_));
+    auto bundle = std::make_shared<Result<shared::TensorBundle>>(Guarded(
+        "decoding", [&] { return shared::DecodeUpdate(u.blob, limits, *base_, base_digest_); }));
     net::asio::post(strand_, [this, peer = std::move(peer), u = std::move(u), bundle]() mutable {
       OnDecoded(std::move(peer), std::move(u), std::move(*bundle));
     });
@@ -205,7 +217,8 @@ void UpdateIngest::OnDecoded(std::shared_ptr<Peer> peer, UpdateIn u,
   net::asio::post(
       *pool_, [this, peer = std::move(peer), u = std::move(u), record, state, values]() mutable {
         // Durable before acknowledged: a crash after this write cannot lose the update.
-        Status stored = store_->AcceptUpdate(*record, u.blob, *state);
+        Status stored =
+            Guarded("storing", [&] { return store_->AcceptUpdate(*record, u.blob, *state); });
         u.blob = {};
         net::asio::post(strand_, [this, peer = std::move(peer), u = std::move(u), record, values,
                                   stored]() mutable {

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "shared/net/wire_text.h"
+
 namespace fedge::drift {
 
 using shared::Result;
@@ -28,6 +30,10 @@ Result<Summary> FromWire(const wire::DriftSummary& in, size_t max_classes) {
   s.outputs = in.outputs();
   if (in.histograms() != nullptr) {
     for (const wire::FeatureHistogram* h : *in.histograms()) {
+      if (h->feature()->size() > 64) {
+        return Status::InvalidArgument("drift summary: a feature name of " +
+                                       std::to_string(h->feature()->size()) + " bytes");
+      }
       std::string name = h->feature()->str();
       std::optional<Feature> f = FeatureFromName(name);
       if (!f) return Status::InvalidArgument("drift summary: unknown feature '" + name + "'");
@@ -40,7 +46,7 @@ Result<Summary> FromWire(const wire::DriftSummary& in, size_t max_classes) {
                                        std::to_string(h->counts()->size()) + " bins, expected " +
                                        std::to_string(kBins));
       }
-      dst.assign(h->counts()->begin(), h->counts()->end());
+      FEDGE_ASSIGN_OR_RETURN(dst, shared::WireScalars(h->counts(), kBins, "drift summary counts"));
       s.sum[static_cast<size_t>(*f)] = h->sum();
     }
   }
@@ -49,7 +55,8 @@ Result<Summary> FromWire(const wire::DriftSummary& in, size_t max_classes) {
       return Status::InvalidArgument("drift summary: " + std::to_string(in.classes()->size()) +
                                      " classes, at most " + std::to_string(max_classes));
     }
-    s.classes.assign(in.classes()->begin(), in.classes()->end());
+    FEDGE_ASSIGN_OR_RETURN(s.classes,
+                           shared::WireScalars(in.classes(), max_classes, "drift summary classes"));
   }
   FEDGE_RETURN_IF_ERROR(s.Validate(uint64_t{1} << 30, max_classes));
   return s;

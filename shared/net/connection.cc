@@ -1,11 +1,17 @@
 #include "shared/net/connection.h"
 
+#include <algorithm>
+
 #include "shared/net/frame.h"
 
 namespace fedge::shared {
 
 using net::asio::redirect_error;
 using net::asio::steady_timer;
+
+namespace {
+constexpr size_t kFirstReadBytes = 64 << 10;
+}  // namespace
 
 Status NetError(const net::error_code& ec, const std::string& what) {
   if (ec == net::asio::error::eof || ec == net::asio::ssl::error::stream_truncated ||
@@ -74,9 +80,16 @@ net::awaitable<Result<std::vector<uint8_t>>> Connection::ReadFrame(
     read_timer_.cancel();
     co_return size.status();
   }
-  std::vector<uint8_t> payload(*size);
-  co_await net::asio::async_read(stream_, net::asio::buffer(payload),
-                                 redirect_error(net::use_awaitable, ec));
+  // The buffer grows as bytes arrive (64 KiB, then doubling), so a peer that announces 16 MiB
+  // and sends nothing more costs 64 KiB, not 16 MiB of zeroed memory.
+  std::vector<uint8_t> payload;
+  while (payload.size() < *size && !ec) {
+    const size_t have = payload.size();
+    const size_t step = std::min<size_t>(*size - have, std::max<size_t>(kFirstReadBytes, have));
+    payload.resize(have + step);
+    co_await net::asio::async_read(stream_, net::asio::buffer(payload.data() + have, step),
+                                   redirect_error(net::use_awaitable, ec));
+  }
   read_timer_.cancel();
   if (ec) {
     if (timed_out_) co_return Status::DeadlineExceeded("frame not completed within the deadline");
@@ -106,6 +119,7 @@ net::awaitable<void> Connection::Write(std::chrono::milliseconds write_timeout) 
     }
     Outgoing item = std::move(queue_.front());
     queue_.pop_front();
+    queued_bytes_ -= item.payload.size();
     if (observer_) observer_(item.payload);
     auto header = EncodeFrameHeader(static_cast<uint32_t>(item.payload.size()));
     std::array<net::asio::const_buffer, 2> buffers{net::asio::buffer(header),
@@ -139,13 +153,21 @@ net::awaitable<void> Connection::Write(std::chrono::milliseconds write_timeout) 
 }
 
 void Connection::Enqueue(Outgoing item) {
-  net::asio::dispatch(stream_.get_executor(),
-                      [self = shared_from_this(), item = std::move(item)]() mutable {
-                        if (self->closed_ || self->closing_) return;
-                        self->closing_ = item.close_after;
-                        self->queue_.push_back(std::move(item));
-                        self->write_signal_.cancel_one();
-                      });
+  net::asio::dispatch(
+      stream_.get_executor(), [self = shared_from_this(), item = std::move(item)]() mutable {
+        if (self->closed_ || self->closing_) return;
+        const size_t size = item.payload.size();
+        if (self->queued_bytes_ + size > self->max_queued_bytes_ && !self->queue_.empty()) {
+          // The peer asks faster than it reads: it is not served more.
+          self->overflowed_ = true;
+          self->CloseNow();
+          return;
+        }
+        self->closing_ = item.close_after;
+        self->queued_bytes_ += size;
+        self->queue_.push_back(std::move(item));
+        self->write_signal_.cancel_one();
+      });
 }
 
 void Connection::Send(std::vector<uint8_t> payload) { Enqueue({std::move(payload), false}); }
@@ -165,6 +187,7 @@ void Connection::CloseNow() {
   write_timer_.cancel();
   write_signal_.cancel();
   queue_.clear();
+  queued_bytes_ = 0;
 }
 
 }  // namespace fedge::shared

@@ -44,7 +44,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   static net::awaitable<void> WriteLoop(std::shared_ptr<Connection> self,
                                         std::chrono::milliseconds write_timeout);
 
-  // Thread-safe. Queues a payload for the writer; ignored once closed.
+  // Thread-safe. Queues a payload for the writer; ignored once closed. A payload that would
+  // take the queue past max_queued_bytes() (while something is still queued) closes the
+  // connection instead: a peer that asks faster than it reads is not buffered for without
+  // bound (send_queue_overflowed() then says so).
   void Send(std::vector<uint8_t> payload);
   // Thread-safe. Queues a final payload (e.g. an Error) then closes after writing it.
   void SendAndClose(std::vector<uint8_t> payload);
@@ -64,6 +67,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t bytes_in() const { return bytes_in_.load(); }
   uint64_t bytes_out() const { return bytes_out_.load(); }
   uint32_t max_frame_bytes() const { return max_frame_bytes_; }
+  // Set before the first Send. Default: 64 MiB.
+  void set_max_queued_bytes(uint64_t bytes) { max_queued_bytes_ = bytes; }
+  uint64_t max_queued_bytes() const { return max_queued_bytes_; }
+  bool send_queue_overflowed() const { return overflowed_.load(); }
 
  private:
   struct Outgoing {
@@ -85,6 +92,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::asio::steady_timer write_timer_;
   net::asio::steady_timer write_signal_;
   std::deque<Outgoing> queue_;  // guarded by the strand
+  uint64_t queued_bytes_ = 0;   // payload bytes in queue_; strand-owned
+  uint64_t max_queued_bytes_ = uint64_t{64} << 20;
+  std::atomic<bool> overflowed_{false};
   std::atomic<bool> closed_{false};
   bool closing_ = false;  // a final payload is queued; strand-owned
   std::atomic<bool> timed_out_{false};

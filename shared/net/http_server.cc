@@ -176,7 +176,13 @@ HttpResponse HttpRouter::Handle(const HttpRequest& request) const {
     r.headers.emplace_back("Allow", "GET, HEAD");
     return r;
   }
-  return it->second(request);
+  try {
+    return it->second(request);
+  } catch (const std::exception& e) {
+    // A handler's bug answers 500; the connection's slot and the server go on.
+    FEDGE_LOG(Error, kLog) << "handler of " << request.path << " threw: " << e.what();
+    return HttpError(500, "internal error");
+  }
 }
 
 HttpParse ParseHttpRequest(std::string_view data, const HttpLimits& limits) {
@@ -362,7 +368,6 @@ net::awaitable<void> ServeConnection(ServerState* impl, net::tcp::socket socket)
   auto c = std::make_shared<Conn<net::tcp::socket>>(std::move(socket));
   PeerInfo plain;  // a named local: g++ 12 mishandles temporaries inside co_await expressions
   co_await Serve(impl, c, std::move(plain));
-  --impl->open;
 }
 
 // The TLS handshake under the read deadline, then the request. A failed handshake (plain
@@ -391,28 +396,40 @@ net::awaitable<void> ServeTlsConnection(ServerState* impl, net::tcp::socket sock
     }
     co_await Serve(impl, c, std::move(info));
   }
-  --impl->open;
 }
 
 net::awaitable<void> AcceptLoop(ServerState* impl) {
+  auto backoff = std::chrono::milliseconds(0);
+  net::asio::steady_timer pause(impl->io);
   for (;;) {
     net::error_code ec;
     net::tcp::socket socket =
         co_await impl->acceptor.async_accept(net::asio::redirect_error(net::use_awaitable, ec));
     if (ec == net::asio::error::operation_aborted || !impl->acceptor.is_open()) co_return;
     if (ec) {
-      FEDGE_LOG(Warn, kLog) << "accept failed: " << ec.message();
+      // Out of descriptors an accept fails at once, again and again: back off, log once.
+      if (backoff.count() == 0) FEDGE_LOG(Warn, kLog) << "accept failed: " << ec.message();
+      backoff = std::min(std::max(backoff * 2, std::chrono::milliseconds(10)),
+                         std::chrono::milliseconds(1000));
+      pause.expires_after(backoff);
+      co_await pause.async_wait(net::asio::redirect_error(net::use_awaitable, ec));
       continue;
     }
+    backoff = std::chrono::milliseconds(0);
     if (impl->open >= impl->limits.max_connections) {
       socket.close(ec);  // over the cap: refuse at once rather than queue
       continue;
     }
     ++impl->open;
+    // The slot is freed however the connection ends, a throwing coroutine included.
+    auto done = [impl](std::exception_ptr e) {
+      --impl->open;
+      if (e) LogOnError{kLog}(e);
+    };
     if (impl->tls) {
-      net::asio::co_spawn(impl->io, ServeTlsConnection(impl, std::move(socket)), LogOnError{kLog});
+      net::asio::co_spawn(impl->io, ServeTlsConnection(impl, std::move(socket)), done);
     } else {
-      net::asio::co_spawn(impl->io, ServeConnection(impl, std::move(socket)), LogOnError{kLog});
+      net::asio::co_spawn(impl->io, ServeConnection(impl, std::move(socket)), done);
     }
   }
 }

@@ -12,6 +12,12 @@ std::vector<uint8_t> MakeErrorMessage(const Status& status, uint64_t task_id,
                         wire::CreateError(fbb, ToWireCode(status.code()), msg, task_id, subject));
 }
 
+std::vector<uint8_t> MakeTaskFailure(Code code, uint64_t task_id) {
+  return MakeErrorMessage(Status(code, std::string("the task failed on the site (") +
+                                           CodeName(code) + "); the site's log has the details"),
+                          task_id, wire::ErrorSubject::Task);
+}
+
 std::vector<uint8_t> MakeUnsupportedVersion(const std::string& message) {
   flatbuffers::FlatBufferBuilder fbb(256);
   auto msg = fbb.CreateString(message);

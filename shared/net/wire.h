@@ -25,6 +25,9 @@ std::vector<uint8_t> FinishEnvelope(flatbuffers::FlatBufferBuilder& fbb,
 // refused, so the peer need not parse the text.
 std::vector<uint8_t> MakeErrorMessage(const Status& status, uint64_t task_id = 0,
                                       wire::ErrorSubject subject = wire::ErrorSubject::None);
+// A site's answer to a task that failed: its typed code only (subject Task). The failure's text
+// stays on the site: it may name a frame or a file.
+std::vector<uint8_t> MakeTaskFailure(Code code, uint64_t task_id);
 std::vector<uint8_t> MakeUnsupportedVersion(const std::string& message);
 std::vector<uint8_t> MakeHeartbeat();
 // An Ack of `task_id`; `duplicate`: the update was accepted before and this resend ignored.

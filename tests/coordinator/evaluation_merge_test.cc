@@ -54,6 +54,25 @@ TEST_F(EvaluationMergeTest, EmptyMergeSummarisesAsNoClients) {
   EXPECT_EQ(merge_.Summary(), nlohmann::json({{"clients", 0}}));
 }
 
+// Issue 16 item 9: a site answering first with one class must not make every honest report
+// "inconsistent" and decide the round's accuracy alone.
+TEST_F(EvaluationMergeTest, TheModelsClassCountIsNotDecidedByTheFirstReport) {
+  merge_.Start(kVersion, /*num_classes=*/2);
+  EvalIn forged;
+  forged.task_id = task_a_;
+  forged.round = 3;
+  forged.model_version = kVersion;
+  forged.examples = 1000;
+  forged.num_classes = 1;
+  forged.confusion = {1000};
+  EXPECT_TRUE(merge_.OnReport(a_, forged, *schedule_));  // answered, but refused
+  ASSERT_EQ(a_.errors.size(), 1u);
+  EXPECT_TRUE(merge_.empty());
+  EXPECT_TRUE(merge_.OnReport(b_, Report(task_b_, 7, 10), *schedule_));
+  ASSERT_EQ(b_.acks.size(), 1u);
+  EXPECT_DOUBLE_EQ(merge_.Summary()["accuracy"].get<double>(), 0.7);
+}
+
 TEST_F(EvaluationMergeTest, MergesReportsIntoRoundMetrics) {
   EXPECT_TRUE(merge_.OnReport(a_, Report(task_a_, 8, 10), *schedule_));
   EXPECT_TRUE(merge_.OnReport(b_, Report(task_b_, 2, 10), *schedule_));

@@ -94,7 +94,7 @@ TEST_F(RegistryUpgradeTest, OpenRoundDecodesToWhatTheOldCodeStored) {
   EXPECT_EQ((*open)->deadline_ms, kStarted + 600000);
   EXPECT_EQ((*open)->rejected, 1);
   EXPECT_EQ((*open)->resumed, 0);
-  auto accepted = store_->AcceptedUpdate("idem-site-b-2");
+  auto accepted = store_->AcceptedUpdate("site-b", "idem-site-b-2");
   ASSERT_TRUE(accepted.ok() && accepted->has_value());
   EXPECT_EQ((*accepted)->task_id, 2001000000u);
 }
@@ -122,7 +122,7 @@ TEST_F(RegistryUpgradeTest, OpenRoundResumesWithItsTasksAndDeadlineAndContinues)
   EXPECT_EQ(schedule.MsLeft(kStarted + 100000), 500000u);
   EXPECT_EQ(schedule.resumed(), 1);
   EXPECT_EQ(schedule.rejected(), 1);
-  EXPECT_TRUE(schedule.IsAccepted("idem-site-b-2"));
+  EXPECT_TRUE(schedule.IsAccepted("site-b", "idem-site-b-2"));
   EXPECT_EQ(schedule.CheckTask("site-b", 2, 2001000000).code(), shared::Code::kAlreadyExists);
   EXPECT_TRUE(schedule.CheckTask("site-a", 2, 2001000002).ok());
   EXPECT_EQ(schedule.CheckTask("site-a", 2, 2001000001).code(), shared::Code::kInvalidArgument);

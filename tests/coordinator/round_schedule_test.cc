@@ -94,9 +94,11 @@ TEST(RoundScheduleTest, DuplicateIdempotencyIdIsRecognised) {
   auto s = RoundSchedule::StartTraining(Settings(1), 1, 0, Clients(2), {}, kStart);
   ASSERT_TRUE(s.ok());
   const auto [id, task] = *s->tasks().begin();
-  EXPECT_FALSE(s->IsAccepted("u1"));
+  EXPECT_FALSE(s->IsAccepted(id, "u1"));
   s->Accept(id, "u1");
-  EXPECT_TRUE(s->IsAccepted("u1"));
+  EXPECT_TRUE(s->IsAccepted(id, "u1"));
+  // Ids are per client: another client's update under the same id is not a duplicate.
+  EXPECT_FALSE(s->IsAccepted(id + "-other", "u1"));
   EXPECT_EQ(s->accepted(), 1u);
   EXPECT_EQ(s->CheckTask(id, 1, task).code(), shared::Code::kAlreadyExists);
 }
@@ -128,7 +130,24 @@ TEST(RoundScheduleTest, ResumeContinuesTheDeadlineAndSkipsClientsThatAnswered) {
   EXPECT_FALSE(resumed.PendingTask("site-10").has_value());  // answered: not asked again
   EXPECT_TRUE(resumed.PendingTask("site-11").has_value());
   EXPECT_TRUE(resumed.PendingTask("site-12").has_value());  // rejections were not stored
-  EXPECT_TRUE(resumed.IsAccepted("stored-update"));
+  EXPECT_TRUE(resumed.IsAccepted("site-10", "stored-update"));
+}
+
+TEST(RoundScheduleTest, AFailedTaskIsNoLongerAwaited) {
+  auto s = RoundSchedule::StartTraining(Settings(1), 1, 0, Clients(2), {}, kStart);
+  ASSERT_TRUE(s.ok());
+  const auto [first, task] = *s->tasks().begin();
+  EXPECT_FALSE(s->Fail(first, task + 1));  // not its task: ignored
+  EXPECT_FALSE(s->Fail("stranger", task));
+  EXPECT_EQ(s->pending().size(), 2u);
+  EXPECT_TRUE(s->Fail(first, task));
+  EXPECT_FALSE(s->PendingTask(first).has_value());
+  EXPECT_EQ(s->rejected(), 1);
+  EXPECT_FALSE(s->Fail(first, task));  // answered once
+  const auto [second, task2] = *s->pending().begin();
+  EXPECT_TRUE(s->Fail(second, task2));
+  EXPECT_TRUE(s->Answered());  // the round need not wait for its deadline
+  EXPECT_EQ(s->CheckQuorum().code(), shared::Code::kUnavailable);
 }
 
 TEST(RoundScheduleTest, EvaluationTasksAndDisconnects) {

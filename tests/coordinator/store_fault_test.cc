@@ -104,8 +104,8 @@ class StoreFaultTest : public ::testing::Test {
     EXPECT_EQ(**store_->Head(), 1u);
     EXPECT_EQ(**store_->OpenRound(), TrainState(1));
     EXPECT_EQ(UpdatesOf(*store_, 1), std::vector<std::string>{"site-a"});
-    EXPECT_TRUE((*store_->AcceptedUpdate("site-a/1000000001")).has_value());
-    EXPECT_FALSE((*store_->AcceptedUpdate("site-b/1000000001")).has_value());
+    EXPECT_TRUE((*store_->AcceptedUpdate("site-a", "site-a/1000000001")).has_value());
+    EXPECT_FALSE((*store_->AcceptedUpdate("site-b", "site-b/1000000001")).has_value());
     auto blob = store_->GetBlob(shared::Sha256(v1_));
     ASSERT_TRUE(blob.ok()) << blob.status().ToString();
     EXPECT_EQ(*blob, v1_);

@@ -128,10 +128,10 @@ TEST(StoreTest, OpenRoundUpdatesSurviveReopenAndCommitDropsThem) {
   ASSERT_TRUE((*store)->ForEachUpdate(1, collect).ok());
   EXPECT_EQ(seen, (std::vector<std::string>{"site-a", "site-b"}));  // round 2's is not listed
   EXPECT_EQ(blobs[0], u1);
-  auto accepted = (*store)->AcceptedUpdate("site-b/1000000001");
+  auto accepted = (*store)->AcceptedUpdate("site-b", "site-b/1000000001");
   ASSERT_TRUE(accepted.ok() && accepted->has_value());
   EXPECT_EQ((*accepted)->round, 1u);
-  EXPECT_FALSE((*(*store)->AcceptedUpdate("site-c/1")).has_value());
+  EXPECT_FALSE((*(*store)->AcceptedUpdate("site-c", "site-c/1")).has_value());
 
   // Closing the round: new head, its updates gone, idempotency ids kept.
   std::vector<uint8_t> v2 = {7, 7};
@@ -147,7 +147,7 @@ TEST(StoreTest, OpenRoundUpdatesSurviveReopenAndCommitDropsThem) {
   seen.clear();
   ASSERT_TRUE((*store)->ForEachUpdate(1, collect).ok());
   EXPECT_TRUE(seen.empty());
-  EXPECT_TRUE((*(*store)->AcceptedUpdate("site-b/1000000001")).has_value());
+  EXPECT_TRUE((*(*store)->AcceptedUpdate("site-b", "site-b/1000000001")).has_value());
   ASSERT_TRUE((*store)->FinishRound(1, {{"round", 1}, {"updates", 2}}).ok());
   EXPECT_FALSE((*(*store)->OpenRound()).has_value());
   ASSERT_EQ((*store)->ListRounds()->size(), 1u);

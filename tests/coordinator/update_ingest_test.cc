@@ -85,7 +85,7 @@ TEST_F(UpdateIngestTest, StoresBeforeAckAndFoldsExampleWeighted) {
   ingest_->Submit(b_, MakeUpdate(Task("site-b"), "b-1", 30, 3.0f));
   RunUntil([&] { return a_->acks.size() == 1 && b_->acks.size() == 1; });
   EXPECT_EQ(a_->acks[0].kind, AckKind::kAccepted);
-  auto stored = store_->AcceptedUpdate("a-1");
+  auto stored = store_->AcceptedUpdate("site-a", "a-1");
   ASSERT_TRUE(stored.ok() && stored->has_value());
   EXPECT_EQ((*stored)->examples, 10u);
   EXPECT_EQ((*stored)->received_ms, kNowMs + 5);  // the injected clock
@@ -114,6 +114,23 @@ TEST_F(UpdateIngestTest, ResendIsAckedAsDuplicateAndNotFoldedAgain) {
   EXPECT_EQ(ingest_->contributions().size(), 1u);
 }
 
+// Issue 16 item 5: site A sends its own update under the id site B will use; B's update is
+// still accepted and folded, not acknowledged as a duplicate and dropped.
+TEST_F(UpdateIngestTest, AnotherSitesIdempotencyIdDoesNotEraseItsUpdate) {
+  ingest_->Submit(a_, MakeUpdate(Task("site-a"), "b-1", 10, 1.0f));
+  RunUntil([&] { return a_->acks.size() == 1; });
+  ingest_->Submit(b_, MakeUpdate(Task("site-b"), "b-1", 30, 3.0f));
+  RunUntil([&] { return b_->acks.size() == 1; });
+  EXPECT_EQ(b_->acks[0].kind, AckKind::kAccepted);
+  EXPECT_EQ(ingest_->duplicates_ignored(), 0u);
+  ASSERT_EQ(ingest_->contributions().size(), 2u);
+  auto a = store_->AcceptedUpdate("site-a", "b-1");
+  auto b = store_->AcceptedUpdate("site-b", "b-1");
+  ASSERT_TRUE(a.ok() && a->has_value() && b.ok() && b->has_value());
+  EXPECT_EQ((*a)->examples, 10u);
+  EXPECT_EQ((*b)->examples, 30u);
+}
+
 TEST_F(UpdateIngestTest, UpdateForAnotherClientsTaskIsRejected) {
   ingest_->Submit(a_, MakeUpdate(Task("site-b"), "a-stolen", 10, 1.0f));
   ASSERT_EQ(a_->errors.size(), 1u);  // checked on the strand, before any decoding
@@ -121,7 +138,7 @@ TEST_F(UpdateIngestTest, UpdateForAnotherClientsTaskIsRejected) {
   EXPECT_EQ(a_->errors[0].status.code(), shared::Code::kInvalidArgument);
   EXPECT_EQ(ingest_->updates_rejected(), 1u);
   EXPECT_TRUE(ingest_->contributions().empty());
-  auto stored = store_->AcceptedUpdate("a-stolen");
+  auto stored = store_->AcceptedUpdate("site-a", "a-stolen");
   ASSERT_TRUE(stored.ok());
   EXPECT_FALSE(stored->has_value());
 }
@@ -182,7 +199,7 @@ TEST_F(UpdateIngestTest, RefoldOfStoredUpdatesGivesTheSameAggregate) {
       };
   ASSERT_TRUE(store_->ForEachUpdate(1, refold).ok());
   EXPECT_EQ(again->contributions().size(), 2u);
-  EXPECT_TRUE(resumed.IsAccepted("a-1"));
+  EXPECT_TRUE(resumed.IsAccepted("site-a", "a-1"));
   auto second = again->Finalize();
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(*shared::EncodeBundle(*second), *shared::EncodeBundle(*first));

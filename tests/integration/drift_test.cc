@@ -149,7 +149,7 @@ TEST_F(DriftTest, GarbageReportsAreRefusedCleanlyAndChangeNothing) {
   ExpectRefused(c, r, "model_version 99");
   r = Report();
   r.distances = {{"brightness", nan}};
-  ExpectRefused(c, r, "distance of 'brightness'");
+  ExpectRefused(c, r, "distances 'brightness' is not finite");
   r = Report();
   r.distances = {{"loudness", 0.3}};
   ExpectRefused(c, r, "unknown feature 'loudness'");

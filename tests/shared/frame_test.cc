@@ -66,6 +66,20 @@ TEST(FrameTest, VerifyAcceptsValidEnvelopes) {
   EXPECT_EQ(FromWireCode(e->code()), Code::kNotFound);
 }
 
+// Issue 16 item 8: a failed task's text (it may name a frame or an image file) stays on the
+// site; only its code and task id leave.
+TEST(FrameTest, ATaskFailureCarriesItsCodeNotItsText) {
+  std::vector<uint8_t> p = MakeTaskFailure(Code::kNotFound, 42);
+  auto env = VerifyEnvelope(p);
+  ASSERT_TRUE(env.ok());
+  const wire::Error* e = (*env)->message_as_Error();
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->code(), wire::ErrorCode::NotFound);
+  EXPECT_EQ(e->task_id(), 42u);
+  EXPECT_EQ(e->subject(), wire::ErrorSubject::Task);
+  EXPECT_NE(e->message()->str().find("site's log"), std::string::npos);
+}
+
 TEST(FrameTest, VerifyRejectsGarbageWrongIdentifierAndTruncation) {
   std::vector<uint8_t> garbage(64, 0xAB);
   EXPECT_EQ(VerifyEnvelope(garbage).status().code(), Code::kCorruption);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <stdexcept>
 #include <string>
 
 namespace fedge::shared {
@@ -187,6 +188,23 @@ TEST(HttpServerCapTest, ConnectionsOverTheCapAreClosedAndServingResumes) {
   EXPECT_EQ(StatusOf(idle1.ReadAll()), 408);  // the idle ones time out ...
   EXPECT_EQ(StatusOf(idle2.ReadAll()), 408);
   EXPECT_EQ(StatusOf(Exchange(server.port(), get)), 200);  // ... and serving resumes
+}
+
+// Issue 16 item 6: a handler that throws used to leak its connection slot; after
+// max_connections such requests the endpoint served no one.
+TEST(HttpServerCapTest, AThrowingHandlerAnswers500AndKeepsItsSlot) {
+  auto router = std::make_shared<HttpRouter>();
+  router->Get("/boom",
+              [](const HttpRequest&) -> HttpResponse { throw std::runtime_error("handler bug"); });
+  router->Get("/ok", [](const HttpRequest&) { return HttpResponse{}; });
+  HttpLimits limits;
+  limits.max_connections = 2;
+  HttpServer server(router, limits);
+  ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(StatusOf(Exchange(server.port(), "GET /boom HTTP/1.1\r\nHost: h\r\n\r\n")), 500);
+  }
+  EXPECT_EQ(StatusOf(Exchange(server.port(), "GET /ok HTTP/1.1\r\nHost: h\r\n\r\n")), 200);
 }
 
 TEST(HttpParseTest, IncompleteUntilTheHeadEnds) {
