@@ -238,6 +238,7 @@ std::set<std::string> CoordinatorKeys() {
                 "rounds.eval_timeout_seconds",
                 "rounds.evaluate",
                 "rounds.seed",
+                "rounds.max_client_share",
                 "model.arch",
                 "model.seed",
                 "registry.keep_last",
@@ -269,6 +270,8 @@ Result<RoundSettings> LoadRoundSettings(const ConfigFile& file) {
   r.timeout_seconds = static_cast<int>(timeout);
   r.eval_timeout_seconds = static_cast<int>(eval_timeout);
   r.seed = static_cast<uint64_t>(seed);
+  FEDGE_ASSIGN_OR_RETURN(r.max_client_share,
+                         file.Double("rounds.max_client_share", 1.0, 1e-6, 1.0));
   if (r.min_fit > r.min_clients) {
     return Status::InvalidArgument(file.path() +
                                    ": key 'rounds.min_fit': " + std::to_string(r.min_fit) +

@@ -21,8 +21,11 @@ struct RoundSettings {
   int min_fit = 1;            // valid updates needed to complete a round
   int timeout_seconds = 300;  // round deadline
   int eval_timeout_seconds = 60;
-  bool evaluate = true;           // federated evaluation after each round
-  uint64_t seed = 0;              // client sampling and training seeds
+  bool evaluate = true;  // federated evaluation after each round
+  uint64_t seed = 0;     // client sampling and training seeds
+  // No site's fold weight may exceed this share of the round's total: a larger one is cut
+  // (coordinator::ShareCap). 1 = no cap.
+  double max_client_share = 1.0;
   ml::TrainingSettings training;  // what each sampled client is asked to do
 };
 

@@ -356,4 +356,24 @@ Result<TensorBundle> FedAvgAccumulator::Finalize() {
   return out;
 }
 
+std::optional<uint64_t> ShareCap(const std::vector<uint64_t>& weights, uint32_t share_ppm) {
+  if (weights.empty()) return std::nullopt;
+  // Does every min(w, cap) stay within share_ppm / 10^6 of their sum? g(cap) = share * sum -
+  // cap is concave in cap and g(0) = 0, so the caps that fit form one interval [0, best].
+  auto fits = [&](uint64_t cap) {
+    unsigned __int128 sum = 0;
+    for (uint64_t w : weights) sum += std::min(w, cap);
+    return static_cast<unsigned __int128>(cap) * 1000000u <= sum * share_ppm;
+  };
+  const uint64_t largest = *std::max_element(weights.begin(), weights.end());
+  if (fits(largest)) return std::nullopt;
+  uint64_t lo = 0, hi = largest;  // fits(lo), !fits(hi)
+  while (hi - lo > 1) {
+    const uint64_t mid = lo + (hi - lo) / 2;
+    (fits(mid) ? lo : hi) = mid;
+  }
+  const uint64_t smallest = *std::min_element(weights.begin(), weights.end());
+  return std::max(lo, std::min<uint64_t>(smallest, largest));
+}
+
 }  // namespace fedge::coordinator

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "shared/base/status.h"
@@ -103,5 +104,12 @@ class FedAvgAccumulator {
   uint64_t total_weight_ = 0;
   uint64_t updates_ = 0;
 };
+
+// A per-site share cap (`[rounds] max_client_share`): the weights min(w_i, cap) in which no one
+// exceeds `share_ppm` millionths of their sum. Returns the largest integer cap for which that
+// holds, or nullopt when no weight is over its share already (the weights stand as they are).
+// With fewer sites than 1/share the cap cannot hold for any cap above 0; then it is the smallest
+// weight (every site weighs the same). REQUIRES: share_ppm in [1, 1000000].
+std::optional<uint64_t> ShareCap(const std::vector<uint64_t>& weights, uint32_t share_ppm);
 
 }  // namespace fedge::coordinator

@@ -1,6 +1,7 @@
 #include "coordinator/round_engine.h"
 
 #include <algorithm>
+#include <cmath>
 #include <future>
 
 #include "shared/base/log.h"
@@ -44,7 +45,10 @@ RoundEngine::RoundEngine(net::any_io_executor strand, Store* store, CoordinatorC
       initial_model_(std::move(initial_model)),
       wake_(strand),
       drift_(config_.drift, store, metrics_),
-      ingest_(std::make_unique<UpdateIngest>(strand, store, &blobs_, IngestHooks(), metrics_)) {}
+      ingest_(std::make_unique<UpdateIngest>(strand, store, &blobs_, IngestHooks(), metrics_)) {
+  ingest_->set_max_share_ppm(
+      static_cast<uint32_t>(std::llround(config_.rounds.max_client_share * 1e6)));
+}
 
 RoundEngine::~RoundEngine() = default;
 

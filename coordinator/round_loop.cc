@@ -180,6 +180,10 @@ net::awaitable<Status> RoundEngine::CommitTrainRound(uint64_t round) {
   FEDGE_CO_ASSIGN_OR_RETURN(std::optional<ModelRecord> highest, store_->LatestModel());
   ModelRecord record =
       NextModelRecord(round, std::max(model_.version, highest ? highest->version : 0) + 1);
+  if (!ingest_->capped_clients().empty()) {
+    record.metrics["aggregation"] = {{"max_client_share", config_.rounds.max_client_share},
+                                     {"capped", ingest_->capped_clients()}};
+  }
   record.digest_hex = shared::ToHex(shared::Sha256(blob));
   record.size_bytes = blob.size();
   round_->schedule.EndTraining();  // the stored state moves to the evaluation phase

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
 
 #include "shared/base/log.h"
 
@@ -56,6 +57,43 @@ void UpdateIngest::Open(RoundSchedule* schedule, const shared::TensorBundle* bas
 }
 
 void UpdateIngest::Close() { Open(nullptr, nullptr, shared::Digest{}); }
+
+Result<shared::TensorBundle> UpdateIngest::Finalize() {
+  capped_clients_.clear();
+  std::vector<uint64_t> weights;
+  std::map<std::string, uint64_t> weight_of;
+  for (const Contribution& c : contributions_) {
+    const uint64_t w = hooks_.fold_weight(c.client_id, schedule_->round(), c.examples);
+    weights.push_back(w);
+    weight_of[c.client_id] = w;
+  }
+  const std::optional<uint64_t> cap =
+      max_share_ppm_ < 1000000 ? ShareCap(weights, max_share_ppm_) : std::nullopt;
+  if (!cap) return acc_->Finalize();
+  // Fold again from the durable copies, with every weight at most `cap`.
+  FedAvgAccumulator capped(*base_);
+  FEDGE_RETURN_IF_ERROR(store_->ForEachUpdate(
+      schedule_->round(), [&](const UpdateRecord& r, std::vector<uint8_t> blob) -> Status {
+        auto it = weight_of.find(r.client_id);
+        if (it == weight_of.end()) return Status::Ok();  // not part of this attempt
+        FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle bundle,
+                               shared::DecodeUpdate(blob, Limits(), *base_, base_digest_));
+        return capped.Fold(std::move(bundle), std::min(it->second, *cap));
+      }));
+  if (capped.updates() != contributions_.size()) {
+    return Status::Internal("the share cap found " + std::to_string(capped.updates()) +
+                            " stored updates for " + std::to_string(contributions_.size()) +
+                            " contributions");
+  }
+  for (const auto& [id, w] : weight_of) {
+    if (w > *cap) capped_clients_.push_back(id);
+  }
+  FEDGE_LOG(Info, kLog).Round(schedule_->round())
+      << "round " << schedule_->round() << ": the weight of " << capped_clients_.size()
+      << " site(s) cut to " << *cap << " (rounds.max_client_share "
+      << static_cast<double>(max_share_ppm_) / 1e6 << ")";
+  return capped.Finalize();
+}
 
 shared::DecodeLimits UpdateIngest::Limits() const {
   shared::DecodeLimits limits;

@@ -94,8 +94,15 @@ class UpdateIngest {
 
   // Whether an accumulator is open (a training round, fresh or resumed in training).
   bool aggregating() const { return acc_ != nullptr; }
-  // REQUIRES: aggregating().
-  shared::Result<shared::TensorBundle> Finalize() { return acc_->Finalize(); }
+  // No site's weight may exceed this share of the round's total weight ([rounds]
+  // max_client_share, in millionths; 1000000 = no cap). REQUIRES: no round open.
+  void set_max_share_ppm(uint32_t ppm) { max_share_ppm_ = ppm; }
+  // The round's model: the weighted mean of the accepted updates. When one site's weight is
+  // over max_share (ShareCap), the updates are read back from the store and folded again with
+  // the capped weights (exact, so the same whatever their order, and after a resume);
+  // capped_clients() then names the sites whose weight was cut. REQUIRES: aggregating().
+  shared::Result<shared::TensorBundle> Finalize();
+  const std::vector<std::string>& capped_clients() const { return capped_clients_; }
   const std::vector<Contribution>& contributions() const { return contributions_; }
   // Sum of reported loss times examples over the contributions that reported a finite loss.
   double loss_sum() const { return loss_sum_; }
@@ -129,6 +136,8 @@ class UpdateIngest {
   std::unique_ptr<FedAvgAccumulator> acc_;
   std::vector<Contribution> contributions_;
   double loss_sum_ = 0;
+  uint32_t max_share_ppm_ = 1000000;
+  std::vector<std::string> capped_clients_;
   std::atomic<uint64_t> duplicates_ignored_{0};
   std::atomic<uint64_t> updates_rejected_{0};
   // Decoding and synced writes of updates, off the strand and the network threads. Last

@@ -124,6 +124,26 @@ TensorBundle FoldAll(const TensorBundle& layout, const std::vector<Update>& upda
   return mean.ok() ? std::move(mean).value() : TensorBundle();
 }
 
+// Issue 16 item 4: one site claiming a huge count must not decide the average.
+TEST(ShareCapTest, CutsTheSitesOverTheirShareSoThatNoneExceedsIt) {
+  EXPECT_EQ(ShareCap({10, 20, 30}, 1000000), std::nullopt);  // no cap
+  EXPECT_EQ(ShareCap({10, 20, 30}, 600000), std::nullopt);   // 30/60 = 0.5 is within 0.6
+  // 6,000-example sites against one claiming 2^32/100: cut to what 3 sites allow at 1/3.
+  const std::vector<uint64_t> w = {6000, 6000, 6000, 42949672};
+  const auto cap = ShareCap(w, 333333);
+  ASSERT_TRUE(cap.has_value());
+  EXPECT_EQ(*cap, 8999u);  // 8999 <= 0.333333 * (18000 + 8999); 9000 is not
+  // The cap is the largest that fits, so the capped site weighs just under its share.
+  uint64_t sum = 0;
+  for (uint64_t x : w) sum += std::min(x, *cap);
+  EXPECT_LE(static_cast<double>(*cap) / static_cast<double>(sum), 0.333333);
+  EXPECT_GT(static_cast<double>(*cap + 1) / static_cast<double>(sum + 1), 0.333333);
+  // Two sites cannot each hold at most 40%: every site weighs the same (the smallest weight).
+  EXPECT_EQ(ShareCap({10, 1000}, 400000), std::optional<uint64_t>(10));
+  // The same weights in any order give the same cap.
+  EXPECT_EQ(ShareCap({42949672, 6000, 6000, 6000}, 333333), cap);
+}
+
 TEST(FedAvgTest, WeightedMeanMatchesHandComputedValues) {
   FedAvgAccumulator acc(Layout());
   // (1*[1,2,3] + 3*[5,6,-1]) / 4 = [4, 5, 0]

@@ -99,6 +99,21 @@ TEST_F(UpdateIngestTest, StoresBeforeAckAndFoldsExampleWeighted) {
   }
 }
 
+// Issue 16 item 4: with rounds.max_client_share = 0.5 the site claiming 30 examples weighs as
+// much as the one with 10, not three times as much; the model is refolded from the store.
+TEST_F(UpdateIngestTest, AShareCapRefoldsWithTheCappedWeights) {
+  ingest_->set_max_share_ppm(500000);
+  ingest_->Submit(a_, MakeUpdate(Task("site-a"), "a-1", 10, 1.0f));
+  ingest_->Submit(b_, MakeUpdate(Task("site-b"), "b-1", 30, 3.0f));
+  RunUntil([&] { return a_->acks.size() == 1 && b_->acks.size() == 1; });
+  auto model = ingest_->Finalize();
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  for (const shared::Tensor& t : model->tensors) {
+    for (float v : t.data) EXPECT_FLOAT_EQ(v, 2.5f) << t.name;  // 0.5 + (10 + 30) / 20
+  }
+  EXPECT_EQ(ingest_->capped_clients(), std::vector<std::string>{"site-b"});
+}
+
 TEST_F(UpdateIngestTest, ResendIsAckedAsDuplicateAndNotFoldedAgain) {
   const UpdateIn u = MakeUpdate(Task("site-a"), "a-1", 10, 1.0f);
   ingest_->Submit(a_, u);
