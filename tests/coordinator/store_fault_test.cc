@@ -144,6 +144,25 @@ TEST_F(StoreFaultTest, FailedSyncOfAnUpdateIsAnErrorAndACrashLosesNothingAcknowl
   EXPECT_EQ(UpdatesOf(*store_, 1), (std::vector<std::string>{"site-a", "site-b"}));
 }
 
+// Issue 16 item 9: every Hello and disconnect writes the client's record; a synced write there
+// let a flood of Hellos stall the engine. Client records do not sync (a failing sync does not
+// touch them), and a process crash (not a power cut) keeps them.
+TEST_F(StoreFaultTest, ClientRecordsAreWrittenWithoutASync) {
+  fs_->FailSyncs(true);
+  ClientRecord c;
+  c.id = "site-c";
+  c.first_seen_ms = 5;
+  c.last_seen_ms = 7;
+  shared::Status s = store_->PutClient(c);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(fs_->injected(), 0u);
+  fs_->ClearFaults();
+  Reopen();  // closing flushes, as a killed process's WAL survives in the OS
+  auto read = store_->GetClient("site-c");
+  ASSERT_TRUE(read.ok() && read->has_value());
+  EXPECT_EQ((*read)->last_seen_ms, 7u);
+}
+
 TEST_F(StoreFaultTest, FailedSyncOfARoundCommitKeepsTheRoundOpenAfterACrash) {
   const std::vector<uint8_t> v2 = {7, 7};
   const OpenRound eval = EvalState();
