@@ -160,6 +160,14 @@ Result<std::vector<std::string>> ResolveClientIds(const ProvisionOptions& o) {
                                    std::to_string(o.clients) + " clients");
   }
   FEDGE_RETURN_IF_ERROR(ValidateIds(ids, "client id"));
+  // Revocation, sessions and the registry know a participant by its certificate's name: a
+  // client named like an admin would share the admin's revocation.
+  for (const std::string& id : ids) {
+    if (std::find(o.admins.begin(), o.admins.end(), id) != o.admins.end()) {
+      return Status::InvalidArgument("client id \"" + id +
+                                     "\" is also an admin name; give the client another name");
+    }
+  }
   return ids;
 }
 

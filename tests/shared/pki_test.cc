@@ -316,7 +316,9 @@ TEST_F(PkiTest, RejectsInvalidClientIdsSayingWhichAndWhy) {
       {{"-rf"}, "must start with a letter or digit"},
       {{std::string(65, 'x')}, "65 characters long"},
       {{"dup", "dup"}, "\"dup\" is not unique"},
-      {{"Site", "site"}, "differ only in case"}};
+      {{"Site", "site"}, "differ only in case"},
+      // Issue 16 item 10: it would share the admin's revocation.
+      {{"site-1", "admin"}, "\"admin\" is also an admin name"}};
   for (const auto& [names, expected] : cases) {
     ProvisionOptions options = Options("kits", 0);
     options.client_names = names;
