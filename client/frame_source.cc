@@ -1,6 +1,7 @@
 #include "client/frame_source.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -58,14 +59,46 @@ Kind Classify(const std::string& uri) {
   return Kind::kFile;
 }
 
-// "rtsp://user:secret@host:554/x" -> "rtsp://***@host:554/x": credentials stay out of logs.
+// Whether a query parameter named `key` may carry a secret (password, token, API key, ...).
+bool SecretParameter(std::string key) {
+  std::transform(key.begin(), key.end(), key.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (const char* word : {"pass", "pwd", "token", "secret", "key", "auth", "sig", "cred"}) {
+    if (key.find(word) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// "rtsp://user:secret@host:554/x" -> "rtsp://***@host:554/x", and the values of query
+// parameters that may carry secrets ("?token=...") -> "***": credentials stay out of logs.
+// The user info ends at the last '@' before the query, so a password holding '/' is caught too.
 std::string Redact(const std::string& uri) {
   const size_t scheme = uri.find("://");
   if (scheme == std::string::npos) return uri;
-  const size_t authority_end = uri.find('/', scheme + 3);
-  const size_t at = uri.rfind('@', authority_end);
-  if (at == std::string::npos || at < scheme) return uri;
-  return uri.substr(0, scheme + 3) + "***" + uri.substr(at);
+  const size_t start = scheme + 3;
+  const size_t query = uri.find_first_of("?#", start);
+  std::string out = uri;
+  const size_t at = uri.rfind('@', query == std::string::npos ? std::string::npos : query - 1);
+  if (at != std::string::npos && at >= start) out = uri.substr(0, start) + "***" + uri.substr(at);
+  const size_t q = out.find('?', start);
+  if (q == std::string::npos) return out;
+  const size_t fragment = out.find('#', q);
+  std::string redacted = out.substr(0, q + 1);
+  const std::string params =
+      out.substr(q + 1, fragment == std::string::npos ? std::string::npos : fragment - q - 1);
+  size_t begin = 0;
+  while (begin <= params.size()) {
+    const size_t end = std::min(params.find('&', begin), params.size());
+    const std::string param = params.substr(begin, end - begin);
+    const size_t eq = param.find('=');
+    if (begin > 0) redacted += '&';
+    redacted += eq != std::string::npos && SecretParameter(param.substr(0, eq))
+                    ? param.substr(0, eq) + "=***"
+                    : param;
+    begin = end + 1;
+  }
+  if (fragment != std::string::npos) redacted += out.substr(fragment);
+  return redacted;
 }
 
 std::string UrlHost(const std::string& uri) {

@@ -336,6 +336,25 @@ TEST(FrameSourceTest, StreamIsNamedByHostAndCredentialsStayOutOfMessages) {
   EXPECT_NE(r.status().message().find("gate.example.com"), std::string::npos);
 }
 
+// Issue 16 item 10: a password holding '/' and credentials in the query string were logged.
+TEST(FrameSourceTest, CredentialsWithSlashesOrInTheQueryStayOutOfMessages) {
+  FakeCamera down({kOpenFails});
+  for (const std::string url : {"rtsp://admin:pa/ss@gate.example.com:554/live",
+                                "http://gate.example.com/video.mjpg?user=cam&password=s3cret&fps=5",
+                                "rtsp://gate.example.com/live?token=s3cret#frag"}) {
+    auto r = OpenFrameSource(Options(url), down.Env());
+    ASSERT_FALSE(r.ok());
+    const std::string m = r.status().message();
+    EXPECT_EQ(m.find("pa/ss"), std::string::npos) << m;
+    EXPECT_EQ(m.find("s3cret"), std::string::npos) << m;
+    EXPECT_NE(m.find("gate.example.com"), std::string::npos) << m;
+  }
+  auto r = OpenFrameSource(
+      Options("http://gate.example.com/video.mjpg?user=cam&password=s3cret&fps=5"), down.Env());
+  EXPECT_NE(r.status().message().find("password=***&fps=5"), std::string::npos)
+      << r.status().message();
+}
+
 TEST(FrameSourceTest, OpensCvSampleVideo) {
   const std::string path = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
   if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " not installed";
