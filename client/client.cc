@@ -296,8 +296,7 @@ Status Client::OnTaskOffer(const std::shared_ptr<shared::Connection>& conn,
                            const wire::TaskOffer& offer) {
   FEDGE_ASSIGN_OR_RETURN(Task offered, TaskFromOffer(offer, std::chrono::steady_clock::now()));
   auto task = std::make_shared<Task>(std::move(offered));
-  std::atomic<uint64_t>& newest = task->train ? newest_train_task_ : newest_eval_task_;
-  if (task->task_id > newest.load()) newest = task->task_id;
+  offered_.Offered(task->train, task->task_id);
   StartTask(conn, std::move(task));
   return Status::Ok();
 }
@@ -356,8 +355,8 @@ void Client::StartTask(const std::shared_ptr<shared::Connection>& conn,
 Trainer::Hooks Client::TrainerHooks() {
   Trainer::Hooks h;
   h.still_wanted = [this](const Task& task) {
-    const std::atomic<uint64_t>& newest = task.train ? newest_train_task_ : newest_eval_task_;
-    return task.task_id >= newest.load() && std::chrono::steady_clock::now() <= task.deadline;
+    return offered_.Current(task.train, task.task_id) &&
+           std::chrono::steady_clock::now() <= task.deadline;
   };
   h.loaded = [this](const Task& task, const shared::TensorBundle& state) {
     FEDGE_RETURN_IF_ERROR(RecordInstalled(task.model_version, task.digest, task.arch));

@@ -196,8 +196,7 @@ class Client {
   bool refused_ = false;  // strand-owned: the last session ended with the coordinator's Error
   // Highest task id offered so far: a queued task older than a newer offer of the same kind
   // is stale (its round moved on) and is skipped instead of delaying the new one.
-  std::atomic<uint64_t> newest_train_task_{0};
-  std::atomic<uint64_t> newest_eval_task_{0};
+  TaskRecency offered_;
   net::asio::steady_timer backoff_timer_;
   std::mt19937_64 jitter_;
   ClientStats stats_;

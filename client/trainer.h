@@ -3,6 +3,7 @@
 // data and the top-k residual. It runs the coordinator's train and evaluation tasks on the
 // compute pool, one at a time; the release installer takes its turn through Exclusive.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -52,6 +53,21 @@ shared::Result<TrainTask> TaskFromOffer(const wire::TaskOffer& offer,
                                         std::chrono::steady_clock::time_point now);
 
 // What Hello tells the coordinator about the data: counts only.
+// Which offered task of each kind (training, evaluation) is current: the latest offer
+// supersedes the earlier ones whatever their ids (a coordinator restored from a backup offers
+// lower ids than this client has seen, and must not be ignored). Thread-safe.
+class TaskRecency {
+ public:
+  void Offered(bool train, uint64_t task_id) { (train ? train_ : eval_).store(task_id); }
+  bool Current(bool train, uint64_t task_id) const {
+    return (train ? train_ : eval_).load() == task_id;
+  }
+
+ private:
+  std::atomic<uint64_t> train_{0};
+  std::atomic<uint64_t> eval_{0};
+};
+
 struct DataCounts {
   uint64_t train = 0, eval = 0;
   std::vector<uint64_t> class_counts;

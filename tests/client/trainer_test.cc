@@ -81,6 +81,21 @@ class TrainerTest : public ::testing::Test {
   std::vector<std::string> calls_;
 };
 
+// Issue 16 item 9: a client skipped every task id below the newest it had seen, so after the
+// coordinator's registry was restored from a backup it refused all tasks until restarted.
+TEST(TaskRecencyTest, TheLatestOfferIsCurrentWhateverItsId) {
+  TaskRecency recency;
+  recency.Offered(/*train=*/true, 2005000000);
+  EXPECT_TRUE(recency.Current(true, 2005000000));
+  recency.Offered(true, 1002000000);  // a restored coordinator counts from lower ids
+  EXPECT_TRUE(recency.Current(true, 1002000000));
+  EXPECT_FALSE(recency.Current(true, 2005000000));   // superseded, though its id is higher
+  EXPECT_FALSE(recency.Current(false, 1002000000));  // evaluation tasks are apart
+  recency.Offered(false, 7);
+  EXPECT_TRUE(recency.Current(false, 7));
+  EXPECT_TRUE(recency.Current(true, 1002000000));
+}
+
 TEST_F(TrainerTest, ATaskNoLongerWantedIsSkippedBeforeTheModelIsLoaded) {
   wanted_ = false;
   Trainer trainer = Make();
