@@ -6,6 +6,7 @@
 #include <set>
 
 #include "schemas/artifact_generated.h"
+#include "shared/net/wire_text.h"
 
 namespace fedge::ml {
 namespace {
@@ -147,10 +148,15 @@ flatbuffers::Offset<fb::Metadata> MetadataToWire(flatbuffers::FlatBufferBuilder&
 
 std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
 
+// Vectors of scalars are copied with shared::WireScalars: a forged file can place them off
+// their alignment (the verifier checks offsets relative to the buffer), found by artifact_fuzz.
+constexpr size_t kMaxRank = 16;
+constexpr size_t kMaxScales = size_t{1} << 24;
+
 Result<StoredTensor> TensorFromWire(const fb::StoredTensor& w) {
   StoredTensor t;
   t.name = w.name()->str();
-  t.shape.assign(w.shape()->begin(), w.shape()->end());
+  FEDGE_ASSIGN_OR_RETURN(t.shape, shared::WireScalars(w.shape(), kMaxRank, "artifact: a shape"));
   const auto* data = w.data();
   switch (w.dtype()) {
     case fb::DType::Fp32:
@@ -160,17 +166,20 @@ Result<StoredTensor> TensorFromWire(const fb::StoredTensor& w) {
                                        " fp32 bytes, not a multiple of 4");
       }
       t.values.resize(data->size() / sizeof(float));
-      std::memcpy(t.values.data(), data->data(), data->size());
+      if (data->size() > 0) std::memcpy(t.values.data(), data->data(), data->size());
       if (w.scales() != nullptr && w.scales()->size() > 0) {
         return Status::InvalidArgument("artifact: fp32 tensor '" + t.name + "' has scales");
       }
       break;
-    case fb::DType::Int8:
+    case fb::DType::Int8: {
       t.type = StoredType::kInt8;
       t.q.resize(data->size());
-      std::memcpy(t.q.data(), data->data(), data->size());
-      if (w.scales() != nullptr) t.scales.assign(w.scales()->begin(), w.scales()->end());
+      if (data->size() > 0) std::memcpy(t.q.data(), data->data(), data->size());
+      FEDGE_ASSIGN_OR_RETURN(
+          t.scales,
+          shared::WireScalars(w.scales(), kMaxScales, "artifact: tensor '" + t.name + "' scales"));
       break;
+    }
     default:
       return Status::InvalidArgument("artifact: tensor '" + t.name + "' has unknown dtype " +
                                      std::to_string(static_cast<int>(w.dtype())));
@@ -181,7 +190,8 @@ Result<StoredTensor> TensorFromWire(const fb::StoredTensor& w) {
 Result<Artifact> FromWire(const fb::Artifact& w) {
   Artifact a;
   a.arch = w.arch()->name()->str();
-  a.input_shape.assign(w.arch()->input_shape()->begin(), w.arch()->input_shape()->end());
+  FEDGE_ASSIGN_OR_RETURN(a.input_shape, shared::WireScalars(w.arch()->input_shape(), kMaxRank,
+                                                            "artifact: the input shape"));
   a.num_classes = w.arch()->num_classes();
   for (const fb::StoredTensor* t : *w.tensors()) {
     FEDGE_ASSIGN_OR_RETURN(StoredTensor stored, TensorFromWire(*t));
@@ -208,7 +218,9 @@ Result<Artifact> FromWire(const fb::Artifact& w) {
   }
   const fb::Compatibility& c = *m.compatibility();
   a.compatibility.arch = c.arch()->str();
-  a.compatibility.input_shape.assign(c.input_shape()->begin(), c.input_shape()->end());
+  FEDGE_ASSIGN_OR_RETURN(
+      a.compatibility.input_shape,
+      shared::WireScalars(c.input_shape(), kMaxRank, "artifact: the compatibility input shape"));
   a.compatibility.min_client_version = c.min_client_version()->str();
   return a;
 }
