@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "shared/base/log.h"
+#include "shared/net/accept_backoff.h"
 #include "shared/net/tls.h"
 #include "shared/net/wire.h"
 
@@ -128,10 +129,7 @@ Status Server::StartStatus() {
 }
 
 net::awaitable<void> Server::AcceptLoop() {
-  // Out of descriptors (EMFILE) an accept fails at once, again and again: back off instead of
-  // spinning, and say so once per streak.
-  auto backoff = std::chrono::milliseconds(0);
-  net::asio::steady_timer pause(co_await net::asio::this_coro::executor);
+  shared::AcceptBackoff backoff(co_await net::asio::this_coro::executor);
   uint64_t refused_logged = 0;
   while (!stopping_) {
     net::error_code ec;
@@ -139,14 +137,10 @@ net::awaitable<void> Server::AcceptLoop() {
         net::asio::make_strand(io_), net::asio::redirect_error(net::use_awaitable, ec));
     if (ec) {
       if (stopping_ || ec == net::asio::error::operation_aborted) break;
-      if (backoff.count() == 0) FEDGE_LOG(Warn, kLog) << "accept failed: " << ec.message();
-      backoff = std::min(std::max(backoff * 2, std::chrono::milliseconds(10)),
-                         std::chrono::milliseconds(1000));
-      pause.expires_after(backoff);
-      co_await pause.async_wait(net::asio::redirect_error(net::use_awaitable, ec));
+      co_await backoff.Failed(ec, kLog);
       continue;
     }
-    backoff = std::chrono::milliseconds(0);
+    backoff.Succeeded();
     socket.set_option(net::tcp::no_delay(true), ec);
     std::string address = "?";
     std::string remote = "?";

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "shared/base/log.h"
+#include "shared/net/accept_backoff.h"
 #include "shared/net/asio.h"
 #include "shared/net/tls.h"
 
@@ -399,23 +400,17 @@ net::awaitable<void> ServeTlsConnection(ServerState* impl, net::tcp::socket sock
 }
 
 net::awaitable<void> AcceptLoop(ServerState* impl) {
-  auto backoff = std::chrono::milliseconds(0);
-  net::asio::steady_timer pause(impl->io);
+  AcceptBackoff backoff(impl->io.get_executor());
   for (;;) {
     net::error_code ec;
     net::tcp::socket socket =
         co_await impl->acceptor.async_accept(net::asio::redirect_error(net::use_awaitable, ec));
     if (ec == net::asio::error::operation_aborted || !impl->acceptor.is_open()) co_return;
     if (ec) {
-      // Out of descriptors an accept fails at once, again and again: back off, log once.
-      if (backoff.count() == 0) FEDGE_LOG(Warn, kLog) << "accept failed: " << ec.message();
-      backoff = std::min(std::max(backoff * 2, std::chrono::milliseconds(10)),
-                         std::chrono::milliseconds(1000));
-      pause.expires_after(backoff);
-      co_await pause.async_wait(net::asio::redirect_error(net::use_awaitable, ec));
+      co_await backoff.Failed(ec, kLog);
       continue;
     }
-    backoff = std::chrono::milliseconds(0);
+    backoff.Succeeded();
     if (impl->open >= impl->limits.max_connections) {
       socket.close(ec);  // over the cap: refuse at once rather than queue
       continue;

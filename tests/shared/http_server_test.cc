@@ -10,6 +10,9 @@
 #include <atomic>
 #include <stdexcept>
 #include <string>
+#include <vector>
+
+#include "shared/net/accept_backoff.h"
 
 namespace fedge::shared {
 namespace {
@@ -205,6 +208,29 @@ TEST(HttpServerCapTest, AThrowingHandlerAnswers500AndKeepsItsSlot) {
     EXPECT_EQ(StatusOf(Exchange(server.port(), "GET /boom HTTP/1.1\r\nHost: h\r\n\r\n")), 500);
   }
   EXPECT_EQ(StatusOf(Exchange(server.port(), "GET /ok HTTP/1.1\r\nHost: h\r\n\r\n")), 200);
+}
+
+// Issue 16 item 6: out of descriptors, accept loops spun at 100% CPU logging every retry.
+TEST(AcceptBackoffTest, WaitsLongerAfterEachFailureUntilASuccess) {
+  net::asio::io_context io;
+  std::vector<int64_t> delays;
+  net::asio::co_spawn(
+      io,
+      [&]() -> net::awaitable<void> {
+        AcceptBackoff backoff(co_await net::asio::this_coro::executor);
+        const net::error_code emfile = net::asio::error::no_descriptors;  // EMFILE
+        for (int i = 0; i < 4; ++i) {
+          co_await backoff.Failed(emfile, "test");
+          delays.push_back(backoff.delay().count());
+        }
+        backoff.Succeeded();
+        delays.push_back(backoff.delay().count());
+        co_await backoff.Failed(emfile, "test");
+        delays.push_back(backoff.delay().count());
+      },
+      net::asio::detached);
+  io.run();
+  EXPECT_EQ(delays, (std::vector<int64_t>{10, 20, 40, 80, 0, 10}));
 }
 
 TEST(HttpParseTest, IncompleteUntilTheHeadEnds) {
