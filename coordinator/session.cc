@@ -264,10 +264,13 @@ Status Session::OnBlobRequest(const wire::BlobRequest& req) {
                                    "-byte blob");
   }
   uint64_t chunk = std::min<uint64_t>(shared::kDefaultChunkBytes, conn_->max_frame_bytes() / 2);
+  // One batch: admitted whole while the peer reads (Connection::SendAll).
+  std::vector<std::vector<uint8_t>> chunks;
   for (const shared::ChunkRange& r : shared::ChunkRanges(blob->size(), req.offset(), chunk)) {
-    SendPayload(shared::MakeBlobChunk(req.kind(), digest, blob->size(), r.offset,
-                                      std::span(blob->data() + r.offset, r.size)));
+    chunks.push_back(shared::MakeBlobChunk(req.kind(), digest, blob->size(), r.offset,
+                                           std::span(blob->data() + r.offset, r.size)));
   }
+  conn_->SendAll(std::move(chunks));
   return Status::Ok();
 }
 

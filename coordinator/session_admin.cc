@@ -71,10 +71,13 @@ Status Session::DispatchAdmin(const wire::Envelope& env) {
         return Status::InvalidArgument("BlobRequest offset is past the end of the blob");
       }
       uint64_t chunk = std::min<uint64_t>(shared::kDefaultChunkBytes, conn_->max_frame_bytes() / 2);
+      std::vector<std::vector<uint8_t>> chunks;  // one batch (Connection::SendAll)
       for (const shared::ChunkRange& r : shared::ChunkRanges(blob->size(), req->offset(), chunk)) {
-        SendPayload(shared::MakeBlobChunk(wire::BlobKind::Model, digest, blob->size(), r.offset,
-                                          std::span(blob->data() + r.offset, r.size)));
+        chunks.push_back(shared::MakeBlobChunk(wire::BlobKind::Model, digest, blob->size(),
+                                               r.offset,
+                                               std::span(blob->data() + r.offset, r.size)));
       }
+      conn_->SendAll(std::move(chunks));
       return Status::Ok();
     }
     case wire::Message::BlobChunk: {

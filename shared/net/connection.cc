@@ -152,27 +152,45 @@ net::awaitable<void> Connection::Write(std::chrono::milliseconds write_timeout) 
   }
 }
 
-void Connection::Enqueue(Outgoing item) {
-  net::asio::dispatch(
-      stream_.get_executor(), [self = shared_from_this(), item = std::move(item)]() mutable {
-        if (self->closed_ || self->closing_) return;
-        const size_t size = item.payload.size();
-        if (self->queued_bytes_ + size > self->max_queued_bytes_ && !self->queue_.empty()) {
-          // The peer asks faster than it reads: it is not served more.
-          self->overflowed_ = true;
-          self->CloseNow();
-          return;
-        }
-        self->closing_ = item.close_after;
-        self->queued_bytes_ += size;
-        self->queue_.push_back(std::move(item));
-        self->write_signal_.cancel_one();
-      });
+void Connection::Enqueue(std::vector<Outgoing> items) {
+  net::asio::dispatch(stream_.get_executor(),
+                      [self = shared_from_this(), items = std::move(items)]() mutable {
+                        if (self->closed_ || self->closing_) return;
+                        // A batch (a message, or all the chunks of one transfer) is admitted while
+                        // what is still queued is within the cap: a peer that asks faster than it
+                        // reads is not served more, however large one transfer is.
+                        if (self->queued_bytes_ > self->max_queued_bytes_) {
+                          self->overflowed_ = true;
+                          self->CloseNow();
+                          return;
+                        }
+                        for (Outgoing& item : items) {
+                          self->closing_ = self->closing_ || item.close_after;
+                          self->queued_bytes_ += item.payload.size();
+                          self->queue_.push_back(std::move(item));
+                        }
+                        self->write_signal_.cancel_one();
+                      });
 }
 
-void Connection::Send(std::vector<uint8_t> payload) { Enqueue({std::move(payload), false}); }
+void Connection::Send(std::vector<uint8_t> payload) {
+  std::vector<Outgoing> items;
+  items.push_back({std::move(payload), false});
+  Enqueue(std::move(items));
+}
 
-void Connection::SendAndClose(std::vector<uint8_t> payload) { Enqueue({std::move(payload), true}); }
+void Connection::SendAll(std::vector<std::vector<uint8_t>> payloads) {
+  std::vector<Outgoing> items;
+  items.reserve(payloads.size());
+  for (auto& p : payloads) items.push_back({std::move(p), false});
+  Enqueue(std::move(items));
+}
+
+void Connection::SendAndClose(std::vector<uint8_t> payload) {
+  std::vector<Outgoing> items;
+  items.push_back({std::move(payload), true});
+  Enqueue(std::move(items));
+}
 
 void Connection::Close() {
   net::asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->CloseNow(); });

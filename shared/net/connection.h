@@ -44,11 +44,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   static net::awaitable<void> WriteLoop(std::shared_ptr<Connection> self,
                                         std::chrono::milliseconds write_timeout);
 
-  // Thread-safe. Queues a payload for the writer; ignored once closed. A payload that would
-  // take the queue past max_queued_bytes() (while something is still queued) closes the
-  // connection instead: a peer that asks faster than it reads is not buffered for without
-  // bound (send_queue_overflowed() then says so).
+  // Thread-safe. Queues a payload for the writer; ignored once closed. When more than
+  // max_queued_bytes() are still queued, a new payload closes the connection instead: a peer
+  // that asks faster than it reads is not buffered for without bound (send_queue_overflowed()
+  // then says so). So the queue holds at most the cap plus one batch.
   void Send(std::vector<uint8_t> payload);
+  // Thread-safe. Queues the payloads as one batch (e.g. every chunk of one blob transfer):
+  // admitted or refused as a whole, like one Send, so a transfer larger than the cap still goes
+  // out whole to a peer that reads.
+  void SendAll(std::vector<std::vector<uint8_t>> payloads);
   // Thread-safe. Queues a final payload (e.g. an Error) then closes after writing it.
   void SendAndClose(std::vector<uint8_t> payload);
   // Thread-safe. Closes the socket; pending reads and writes fail.
@@ -67,7 +71,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t bytes_in() const { return bytes_in_.load(); }
   uint64_t bytes_out() const { return bytes_out_.load(); }
   uint32_t max_frame_bytes() const { return max_frame_bytes_; }
-  // Set before the first Send. Default: 64 MiB.
+  // Set before the first Send. Default: no cap (a client queues only what it sends itself; the
+  // coordinator sets limits.send_queue_bytes on its sessions).
   void set_max_queued_bytes(uint64_t bytes) { max_queued_bytes_ = bytes; }
   uint64_t max_queued_bytes() const { return max_queued_bytes_; }
   bool send_queue_overflowed() const { return overflowed_.load(); }
@@ -77,7 +82,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::vector<uint8_t> payload;
     bool close_after = false;
   };
-  void Enqueue(Outgoing item);
+  void Enqueue(std::vector<Outgoing> items);
   net::awaitable<void> Write(std::chrono::milliseconds write_timeout);
   void CloseNow();
   // When `timer` expires at its current expiry: for reads, shut down the receive side so
@@ -93,7 +98,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::asio::steady_timer write_signal_;
   std::deque<Outgoing> queue_;  // guarded by the strand
   uint64_t queued_bytes_ = 0;   // payload bytes in queue_; strand-owned
-  uint64_t max_queued_bytes_ = uint64_t{64} << 20;
+  uint64_t max_queued_bytes_ = UINT64_MAX;
   std::atomic<bool> overflowed_{false};
   std::atomic<bool> closed_{false};
   bool closing_ = false;  // a final payload is queued; strand-owned

@@ -211,5 +211,30 @@ TEST_F(HostileSiteTest, APeerThatRequestsWithoutReadingIsClosed) {
   EXPECT_LT(RssBytes(), rss_before + (512ull << 20));
 }
 
+// The cap bounds what waits for a peer that does not read, not the size of one transfer: a
+// model larger than limits.send_queue_bytes still reaches a site that reads it.
+TEST_F(HostileSiteTest, ATransferLargerThanTheQueueCapReachesAPeerThatReads) {
+  auto config = OneRound("big", 1);
+  config.limits.send_queue_bytes = 256 << 10;
+  RunningServer server(config);
+  RawClient site = Site(0);
+  std::vector<uint8_t> offer_frame = Join(site, server.port());
+  ASSERT_FALSE(offer_frame.empty());
+  auto digest =
+      shared::DigestField(Verified(offer_frame)->message_as_TaskOffer()->model_digest(), "digest");
+  ASSERT_TRUE(digest.ok());
+  auto model = server.server().store().GetBlob(*digest);
+  ASSERT_TRUE(model.ok());
+  ASSERT_GT(model->size(), config.limits.send_queue_bytes);
+  ASSERT_TRUE(site.WriteFrame(shared::MakeBlobRequest(wire::BlobKind::Model, *digest, 0)).ok());
+  uint64_t received = 0;
+  while (received < model->size()) {
+    std::vector<uint8_t> frame = Expect(site, wire::Message::BlobChunk);
+    ASSERT_FALSE(frame.empty()) << "the transfer stopped after " << received << " bytes";
+    received += Verified(frame)->message_as_BlobChunk()->data()->size();
+  }
+  EXPECT_EQ(received, model->size());
+}
+
 }  // namespace
 }  // namespace fedge::testing
