@@ -130,15 +130,19 @@ class Client {
   // reported (SendDriftWindow) and appended to out.windows.
   void FeedDrift(const drift::FrameObservation& observation, int64_t captured_ms,
                  ObserveResult& out);
-  // Releases (client_release.cc): a coordinator's ReleaseOffer is verified in TUF order,
-  // installed into an A/B slot and health-checked on the compute pool, then served; a
-  // ReleaseRevert goes back to the slot before. Each ends with an InstallReport.
+  // Releases (client_release.cc): a coordinator's ReleaseOffer has its metadata verified in TUF
+  // order on the compute pool before anything is downloaded (CheckOffer), then its artifact is
+  // fetched capped at the signed length, installed into an A/B slot and health-checked, then
+  // served; a ReleaseRevert goes back to the slot before if the signed targets still list it.
+  // Each ends with an InstallReport.
   struct ReleaseJob;
   shared::Status OnReleaseOffer(const std::shared_ptr<shared::Connection>& conn,
                                 const wire::ReleaseOffer& offer);
   shared::Status OnReleaseChunk(const std::shared_ptr<shared::Connection>& conn,
                                 const wire::BlobChunk& chunk);
   void OnReleaseRevert(const wire::ReleaseRevert& revert);
+  net::awaitable<void> CheckOffer(std::shared_ptr<shared::Connection> conn,
+                                  std::shared_ptr<ReleaseJob> job);
   void StartRelease(std::shared_ptr<ReleaseJob> job);
   net::awaitable<void> DoRelease(std::shared_ptr<ReleaseJob> job);
   // Compute pool, under the trainer's lock (Trainer::Exclusive); `data` is the site's.

@@ -19,6 +19,33 @@ using shared::Status;
 
 namespace {
 constexpr const char* kLog = "release";
+
+// The updater's options for `target` on this site: limits from [update], the input shape and
+// health-check frames from the site's own data.
+UpdateOptions ReleaseOptions(const ClientConfig& config, const std::string& target,
+                             const LocalData& site) {
+  UpdateOptions o;
+  o.state_dir = config.state_dir;
+  o.initial_root_path = config.update.root;
+  o.max_artifact_bytes = config.update.max_artifact_bytes;
+  o.latency_budget_ms = config.update.latency_budget_ms;
+  o.health_frames = config.update.health_frames;
+  o.target = target;
+  const ml::Dataset* data = site.dataset.get();
+  if (data != nullptr && data->size > 0) {
+    o.input_shape = {static_cast<uint32_t>(data->channels), static_cast<uint32_t>(data->height),
+                     static_cast<uint32_t>(data->width)};
+    // The health check runs on this site's own recent frames (held-out, newest last).
+    const int64_t per = data->ExampleElements();
+    const std::vector<int64_t>& pool = site.eval.empty() ? site.train : site.eval;
+    const size_t n = std::min<size_t>(pool.size(), static_cast<size_t>(o.health_frames));
+    for (size_t i = pool.size() - n; i < pool.size(); ++i) {
+      auto begin = data->images.begin() + pool[i] * per;
+      o.health_inputs.insert(o.health_inputs.end(), begin, begin + per);
+    }
+  }
+  return o;
+}
 }  // namespace
 
 struct Client::ReleaseJob {
@@ -28,6 +55,7 @@ struct Client::ReleaseJob {
   bool revert = false;
   std::string reason;  // revert: why
   bool evaluate = false;
+  bool checked = false;  // an offer's metadata verified: its artifact may be downloaded
   std::map<std::string, std::vector<uint8_t>> files;
   shared::Digest digest{};
   uint64_t size = 0;
@@ -79,20 +107,55 @@ Status Client::OnReleaseOffer(const std::shared_ptr<shared::Connection>& conn,
     StartRelease(std::move(job));  // reports the refusal
     return Status::Ok();
   }
+  release_job_ = job;
+  net::asio::co_spawn(strand_, CheckOffer(conn, std::move(job)), shared::LogOnError{kLog});
+  return Status::Ok();
+}
+
+net::awaitable<void> Client::CheckOffer(std::shared_ptr<shared::Connection> conn,
+                                        std::shared_ptr<ReleaseJob> job) {
+  Result<ReleaseCheck> check = Status::Internal("not checked");
+  auto work = [this, &job, &check]() -> Status {
+    return trainer_->Exclusive([this, &job, &check](const LocalData& data) {
+      MemoryReleaseSource source(job->files, {});
+      check = CheckRelease(source, ReleaseOptions(config_, job->target, data));
+      return Status::Ok();
+    });
+  };
+  Status s = co_await shared::RunOffThread(compute_, std::move(work));
+  if (release_job_ != job) co_return;  // a newer offer replaced it
+  if (s.ok()) s = check.status();
+  if (s.ok() && !check->up_to_date &&
+      (check->target.sha256 != job->digest || check->target.length != job->size)) {
+    s = Status::InvalidArgument("the offer's artifact (" + std::to_string(job->size) +
+                                " bytes, SHA-256 " + shared::ToHex(job->digest) +
+                                ") is not the one the signed targets list for " + job->target +
+                                " (" + std::to_string(check->target.length) + " bytes, SHA-256 " +
+                                shared::ToHex(check->target.sha256) + ")");
+  }
+  if (!s.ok() || check->up_to_date) {
+    release_job_.reset();
+    job->error = s.ok() ? "" : s.message();
+    StartRelease(std::move(job));  // reports the refusal, or that it is already installed
+    co_return;
+  }
+  job->checked = true;
   const uint64_t offset = release_download_.active() && release_download_.digest() == job->digest
                               ? release_download_.received()
                               : 0;
   if (offset == 0) release_download_.Reset();
-  release_job_ = std::move(job);
-  conn->Send(shared::MakeBlobRequest(wire::BlobKind::Release, release_job_->digest, offset));
-  return Status::Ok();
+  if (!conn->closed()) {
+    conn->Send(shared::MakeBlobRequest(wire::BlobKind::Release, job->digest, offset));
+  }
 }
 
 Status Client::OnReleaseChunk(const std::shared_ptr<shared::Connection>& conn,
                               const wire::BlobChunk& c) {
   FEDGE_ASSIGN_OR_RETURN(shared::Digest digest,
                          shared::DigestField(c.digest(), "BlobChunk.digest"));
-  if (!release_job_ || release_job_->digest != digest) return Status::Ok();  // stale
+  if (!release_job_ || !release_job_->checked || release_job_->digest != digest) {
+    return Status::Ok();  // stale, or not asked for yet
+  }
   if (c.total_size() != release_job_->size) {
     return Status::InvalidArgument("release artifact chunk says " + std::to_string(c.total_size()) +
                                    " bytes, the offer said " + std::to_string(release_job_->size));
@@ -123,6 +186,11 @@ void Client::OnReleaseRevert(const wire::ReleaseRevert& r) {
   job->counter = r.counter();
   job->revert = true;
   job->reason = r.reason() ? r.reason()->str() : "";
+  if (r.files() != nullptr) {
+    for (const wire::ReleaseFile* f : *r.files()) {
+      job->files[f->name()->str()].assign(f->data()->begin(), f->data()->end());
+    }
+  }
   FEDGE_LOG(Warn, kLog).Client(id())
       << "coordinator rolls back release " << job->target << ": " << job->reason;
   StartRelease(std::move(job));
@@ -167,26 +235,8 @@ net::awaitable<void> Client::DoRelease(std::shared_ptr<ReleaseJob> job) {
 }
 
 Status Client::InstallRelease(ReleaseJob& job, const LocalData& site) {
-  UpdateOptions o;
-  o.state_dir = config_.state_dir;
-  o.initial_root_path = config_.update.root;
-  o.max_artifact_bytes = config_.update.max_artifact_bytes;
-  o.latency_budget_ms = config_.update.latency_budget_ms;
-  o.health_frames = config_.update.health_frames;
-  o.target = job.target;
+  UpdateOptions o = ReleaseOptions(config_, job.target, site);
   const ml::Dataset* data = site.dataset.get();
-  if (data != nullptr && data->size > 0) {
-    o.input_shape = {static_cast<uint32_t>(data->channels), static_cast<uint32_t>(data->height),
-                     static_cast<uint32_t>(data->width)};
-    // The health check runs on this site's own recent frames (held-out, newest last).
-    const int64_t per = data->ExampleElements();
-    const std::vector<int64_t>& pool = site.eval.empty() ? site.train : site.eval;
-    const size_t n = std::min<size_t>(pool.size(), static_cast<size_t>(o.health_frames));
-    for (size_t i = pool.size() - n; i < pool.size(); ++i) {
-      auto begin = data->images.begin() + pool[i] * per;
-      o.health_inputs.insert(o.health_inputs.end(), begin, begin + per);
-    }
-  }
   ServedModel::Snapshot served = serving_.Get();
   std::shared_ptr<const ml::Model> before = served.model;
   job.previous = served.release;
@@ -215,8 +265,15 @@ Status Client::InstallRelease(ReleaseJob& job, const LocalData& site) {
 }
 
 Status Client::RevertToPrevious(ReleaseJob& job) {
-  FEDGE_ASSIGN_OR_RETURN(RevertOutcome out, RevertRelease(config_.state_dir, job.target));
+  UpdateOptions o;
+  o.state_dir = config_.state_dir;
+  o.initial_root_path = config_.update.root;
+  o.target = job.target;
+  MemoryReleaseSource source(std::move(job.files), {});
+  // An older coordinator sends no metadata: the trusted targets decide alone.
+  FEDGE_ASSIGN_OR_RETURN(RevertOutcome out, RevertRelease(source.empty() ? nullptr : &source, o));
   job.reverted = out.reverted;
+  job.error = out.error;
   job.active_target = out.active_target;
   job.active_counter = out.active_counter;
   return ServeActiveRelease();

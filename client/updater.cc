@@ -53,9 +53,11 @@ Result<rel::ReleaseBundle> FetchBundle(ReleaseSource& source, uint64_t trusted_r
   return b;
 }
 
-// Installs the verified `bytes` of `target` into the inactive slot, health-checks and flips.
-Status Install(SlotStore& slots, const rel::TargetInfo& target, const std::vector<uint8_t>& bytes,
-               const UpdateOptions& o, UpdateOutcome* out) {
+// Installs the verified `bytes` of `target` into the inactive slot, health-checks it, records
+// its counter in the trusted state and only then flips. Recording first means no crash can leave
+// a release active whose counter the anti-rollback check does not know.
+Status Install(SlotStore& slots, rel::Updater& updater, const rel::TargetInfo& target,
+               const std::vector<uint8_t>& bytes, const UpdateOptions& o, UpdateOutcome* out) {
   FEDGE_ASSIGN_OR_RETURN(ml::Artifact artifact, ml::DecodeArtifact(bytes));
   if (artifact.arch != target.compatibility.arch || artifact.version != target.release_counter) {
     return Status::InvalidArgument("artifact \"" + target.name + "\" is " + artifact.arch +
@@ -71,7 +73,74 @@ Status Install(SlotStore& slots, const rel::TargetInfo& target, const std::vecto
   FEDGE_RETURN_IF_ERROR(HealthCheck(loaded, o.health_frames, o.latency_budget_ms,
                                     &out->median_latency_ms, o.health_inputs)
                             .WithContext("health check of \"" + target.name + "\""));
+  FEDGE_RETURN_IF_ERROR(updater.RecordInstalled(target));
   return slots.Activate(id);
+}
+
+// The trusted state under <state_dir>/release, started from the kit's root on first use.
+Result<rel::Updater> OpenUpdater(const UpdateOptions& o) {
+  const std::string dir = ReleaseDir(o.state_dir);
+  std::vector<uint8_t> initial_root;
+  std::error_code ec;
+  if (!fs::exists(dir + "/" + rel::kStateFileName, ec)) {
+    if (o.initial_root_path.empty()) {
+      return Status::InvalidArgument(
+          "no trusted root yet: set [update] root to the root "
+          "metadata file from the startup kit (1.root.json)");
+    }
+    FEDGE_ASSIGN_OR_RETURN(initial_root, shared::ReadFile(o.initial_root_path, 1 << 22));
+  }
+  return rel::Updater::Open({dir, o.max_artifact_bytes, o.clock}, initial_root);
+}
+
+// What `target` must suit: this client's input shape and version, and its architectures (the
+// target's own width variant when its base is one of them).
+rel::ClientDescription ClientFor(const rel::TargetInfo& target, const UpdateOptions& o) {
+  rel::ClientDescription client{{}, o.input_shape, kClientVersion};
+  Result<ml::ArchInfo> info = ml::ParseArch(target.compatibility.arch);
+  if (info.ok() && std::count(o.arch_bases.begin(), o.arch_bases.end(), info->base) > 0) {
+    client.archs.push_back(target.compatibility.arch);
+  } else {
+    client.archs = o.arch_bases;
+  }
+  return client;
+}
+
+// Refresh from `source`, pick the target (o.target, or the highest counter) and check it before
+// anything is downloaded.
+Result<ReleaseCheck> Prepare(rel::Updater& updater, const SlotStore& slots, ReleaseSource& source,
+                             const UpdateOptions& o) {
+  FEDGE_ASSIGN_OR_RETURN(rel::ReleaseBundle bundle,
+                         FetchBundle(source, updater.state().root.meta.version));
+  FEDGE_RETURN_IF_ERROR(updater.Refresh(bundle));
+  const rel::TargetInfo* newest = nullptr;
+  for (const auto& [name, t] : updater.state().targets->meta.targets) {
+    if (!o.target.empty()) {
+      if (name == o.target) newest = &t;
+    } else if (newest == nullptr || t.release_counter > newest->release_counter) {
+      newest = &t;
+    }
+  }
+  if (newest == nullptr) {
+    return Status::NotFound(o.target.empty()
+                                ? "the repository lists no release"
+                                : "the signed targets list no release \"" + o.target + "\"");
+  }
+  ReleaseCheck check;
+  check.target = *newest;
+  FEDGE_ASSIGN_OR_RETURN(std::optional<SlotStore::Slot> current, slots.Active());
+  if (current && current->target == newest->name && current->counter == newest->release_counter) {
+    check.up_to_date = true;
+    return check;
+  }
+  FEDGE_ASSIGN_OR_RETURN(check.target, updater.CheckTarget(newest->name, ClientFor(*newest, o)));
+  if (check.target.length > o.max_artifact_bytes) {
+    return Status::ResourceExhausted(
+        "artifact \"" + check.target.name + "\": targets lists " +
+        std::to_string(check.target.length) + " bytes, over this client's limit of " +
+        std::to_string(o.max_artifact_bytes) + " ([update] max_artifact_mb)");
+  }
+  return check;
 }
 
 }  // namespace
@@ -133,13 +202,6 @@ Result<std::optional<SlotStore::Slot>> SlotStore::Describe(const std::string& id
   s.counter = j.value("counter", uint64_t{0});
   s.sha256_hex = j.value("sha256", "");
   return std::optional<Slot>(s);
-}
-
-Status SlotStore::Deactivate() {
-  std::error_code ec;
-  fs::remove(dir_ + "/active", ec);
-  if (ec) return Status::IOError("cannot remove " + dir_ + "/active: " + ec.message());
-  return Status::Ok();
 }
 
 Result<std::optional<SlotStore::Slot>> SlotStore::Active() const {
@@ -227,63 +289,31 @@ Status HealthCheck(const ml::Artifact& artifact, int frames, double budget_ms, d
   return Status::Ok();
 }
 
+Result<ReleaseCheck> CheckRelease(ReleaseSource& source, const UpdateOptions& o) {
+  FEDGE_ASSIGN_OR_RETURN(rel::Updater updater, OpenUpdater(o));
+  SlotStore slots(ReleaseDir(o.state_dir));
+  return Prepare(updater, slots, source, o);
+}
+
 Result<UpdateOutcome> RunUpdate(ReleaseSource& source, const UpdateOptions& o) {
   const std::string dir = ReleaseDir(o.state_dir);
-  std::vector<uint8_t> initial_root;
-  std::error_code ec;
-  if (!fs::exists(dir + "/" + rel::kStateFileName, ec)) {
-    if (o.initial_root_path.empty()) {
-      return Status::InvalidArgument(
-          "no trusted root yet: set [update] root to the root "
-          "metadata file from the startup kit (1.root.json)");
-    }
-    FEDGE_ASSIGN_OR_RETURN(initial_root, shared::ReadFile(o.initial_root_path, 1 << 22));
-  }
-  FEDGE_ASSIGN_OR_RETURN(rel::Updater updater,
-                         rel::Updater::Open({dir, o.max_artifact_bytes, o.clock}, initial_root));
+  FEDGE_ASSIGN_OR_RETURN(rel::Updater updater, OpenUpdater(o));
   SlotStore slots(dir);
   UpdateOutcome out;
   Status s = [&]() -> Status {
-    FEDGE_ASSIGN_OR_RETURN(rel::ReleaseBundle bundle,
-                           FetchBundle(source, updater.state().root.meta.version));
-    FEDGE_RETURN_IF_ERROR(updater.Refresh(bundle));
-    const rel::TargetInfo* newest = nullptr;
-    for (const auto& [name, t] : updater.state().targets->meta.targets) {
-      if (!o.target.empty()) {
-        if (name == o.target) newest = &t;
-      } else if (newest == nullptr || t.release_counter > newest->release_counter) {
-        newest = &t;
-      }
-    }
-    if (newest == nullptr) {
-      return Status::NotFound(o.target.empty()
-                                  ? "the repository lists no release"
-                                  : "the signed targets list no release \"" + o.target + "\"");
-    }
-    out.target = newest->name;
-    out.counter = newest->release_counter;
-    FEDGE_ASSIGN_OR_RETURN(std::optional<SlotStore::Slot> current, slots.Active());
-    if (current && current->target == newest->name && current->counter == newest->release_counter) {
+    FEDGE_ASSIGN_OR_RETURN(ReleaseCheck check, Prepare(updater, slots, source, o));
+    out.target = check.target.name;
+    out.counter = check.target.release_counter;
+    if (check.up_to_date) {
       out.up_to_date = true;
       return Status::Ok();
     }
-    rel::ClientDescription client{{}, o.input_shape, kClientVersion};
-    Result<ml::ArchInfo> info = ml::ParseArch(newest->compatibility.arch);
-    if (info.ok() && std::count(o.arch_bases.begin(), o.arch_bases.end(), info->base) > 0) {
-      client.archs.push_back(newest->compatibility.arch);
-    } else {
-      client.archs = o.arch_bases;
-    }
-    FEDGE_ASSIGN_OR_RETURN(rel::TargetInfo target, updater.CheckTarget(newest->name, client));
+    const rel::TargetInfo& target = check.target;
     FEDGE_ASSIGN_OR_RETURN(auto stream, source.OpenArtifact(target.name));
     std::vector<uint8_t> bytes;
-    FEDGE_RETURN_IF_ERROR(updater.VerifyRelease(target.name, client, *stream, &bytes).status());
-    FEDGE_ASSIGN_OR_RETURN(std::optional<SlotStore::Slot> before, slots.Active());
-    FEDGE_RETURN_IF_ERROR(Install(slots, target, bytes, o, &out));
-    if (Status r = updater.RecordInstalled(target); !r.ok()) {
-      if (before) (void)slots.Activate(before->id);  // back to the last good slot
-      return r;
-    }
+    FEDGE_RETURN_IF_ERROR(
+        updater.VerifyRelease(target.name, ClientFor(target, o), *stream, &bytes).status());
+    FEDGE_RETURN_IF_ERROR(Install(slots, updater, target, bytes, o, &out));
     out.installed = true;
     return Status::Ok();
   }();
@@ -307,26 +337,69 @@ std::string UpdateOutcomeJson(const UpdateOutcome& o) {
   return j.dump();
 }
 
-Result<RevertOutcome> RevertRelease(const std::string& state_dir, const std::string& target) {
-  const std::string dir = ReleaseDir(state_dir);
+namespace {
+// Why the other slot `other` may not become active after `active` (empty: it may): it must be an
+// older release that the trusted, signed targets still list with the same counter and SHA-256,
+// and its bytes must still match.
+std::string RevertRefusal(const rel::Updater& updater, const SlotStore& slots,
+                          const SlotStore::Slot& active,
+                          const std::optional<SlotStore::Slot>& other) {
+  const std::string keep = "; keeping " + active.target;
+  if (!other || other->counter >= active.counter) {
+    return "no earlier signed release is installed to go back to (a site that runs a signed "
+           "release never returns to an unsigned model on the coordinator's word)" +
+           keep;
+  }
+  const auto& listed = updater.state().targets->meta.targets;
+  auto it = listed.find(other->target);
+  if (it == listed.end() || it->second.release_counter != other->counter ||
+      shared::ToHex(it->second.sha256) != other->sha256_hex) {
+    return "the release before it, " + other->target + " (counter " +
+           std::to_string(other->counter) + "), is not in the signed targets any more (withdrawn)" +
+           keep;
+  }
+  if (Result<std::vector<uint8_t>> bytes = slots.Read(other->id); !bytes.ok()) {
+    return "the release before it cannot be read: " + bytes.status().message() + keep;
+  }
+  return "";
+}
+}  // namespace
+
+Result<RevertOutcome> RevertRelease(ReleaseSource* source, const UpdateOptions& o) {
+  const std::string dir = ReleaseDir(o.state_dir);
   SlotStore slots(dir);
   RevertOutcome out;
   FEDGE_ASSIGN_OR_RETURN(std::optional<SlotStore::Slot> active, slots.Active());
-  if (!active || active->target != target) {
+  if (!active || active->target != o.target) {
     out.reverted = true;  // not running it: nothing to undo
   } else {
-    FEDGE_ASSIGN_OR_RETURN(std::optional<SlotStore::Slot> other,
-                           slots.Describe(active->id == "a" ? "b" : "a"));
-    const bool usable = other && other->counter < active->counter && slots.Read(other->id).ok();
-    FEDGE_RETURN_IF_ERROR(usable ? slots.Activate(other->id) : slots.Deactivate());
-    out.reverted = true;
+    Status s = [&]() -> Status {
+      FEDGE_ASSIGN_OR_RETURN(rel::Updater updater, OpenUpdater(o));
+      if (source != nullptr) {
+        FEDGE_ASSIGN_OR_RETURN(rel::ReleaseBundle bundle,
+                               FetchBundle(*source, updater.state().root.meta.version));
+        FEDGE_RETURN_IF_ERROR(updater.Refresh(bundle).WithContext("the revert's metadata"));
+      }
+      if (!updater.state().targets) {
+        return Status::NotFound("no signed targets are trusted yet");
+      }
+      FEDGE_ASSIGN_OR_RETURN(std::optional<SlotStore::Slot> other,
+                             slots.Describe(active->id == "a" ? "b" : "a"));
+      out.error = RevertRefusal(updater, slots, *active, other);
+      if (!out.error.empty()) return Status::Ok();
+      FEDGE_RETURN_IF_ERROR(slots.Activate(other->id));
+      out.reverted = true;
+      return Status::Ok();
+    }();
+    if (!s.ok()) out.error = s.message() + "; keeping " + active->target;
   }
   FEDGE_ASSIGN_OR_RETURN(std::optional<SlotStore::Slot> now, slots.Active());
   if (now) {
     out.active_target = now->target;
     out.active_counter = now->counter;
   }
-  json status{{"reverted", target},
+  json status{{"reverted", out.reverted ? o.target : ""},
+              {"revert_refused", out.error},
               {"active_target", out.active_target},
               {"release_counter", out.active_counter},
               {"checked_unix", rel::SystemNow()}};

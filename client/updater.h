@@ -68,6 +68,7 @@ class MemoryReleaseSource : public ReleaseSource {
                                                     size_t max_bytes) override;
   shared::Result<std::unique_ptr<shared::release::ByteSource>> OpenArtifact(
       const std::string& name) override;
+  bool empty() const { return metadata_.empty(); }
 
  private:
   std::map<std::string, std::vector<uint8_t>> metadata_;
@@ -98,8 +99,6 @@ class SlotStore {
   shared::Status Activate(const std::string& id);
   // The description of slot `id`, nullopt if it holds nothing.
   shared::Result<std::optional<Slot>> Describe(const std::string& id) const;
-  // Makes no slot active (the client serves its registry model again).
-  shared::Status Deactivate();
 
   const std::string& dir() const { return dir_; }
 
@@ -149,18 +148,35 @@ shared::Result<UpdateOutcome> RunUpdate(ReleaseSource& source, const UpdateOptio
 shared::Status HealthCheck(const ml::Artifact& artifact, int frames, double latency_budget_ms,
                            double* median_ms, const std::vector<float>& inputs = {});
 
-struct RevertOutcome {
-  bool reverted = false;      // `target` is no longer active
-  std::string active_target;  // what is active now ("": no release, the registry model)
-  uint64_t active_counter = 0;
+// What a release offer is, once its metadata verified (CheckRelease).
+struct ReleaseCheck {
+  shared::release::TargetInfo target;  // the signed description of the release to download
+  bool up_to_date = false;             // it is already the active release: nothing to download
 };
 
-// Rollback ordered by the coordinator: if release `target` is active, activates the other slot
-// when it holds an older release, or no slot at all. The trusted state keeps the highest
-// installed counter, so `target` stays installable and nothing older can be installed.
-// Writes status.json. Error only if the slots cannot be read or changed.
-shared::Result<RevertOutcome> RevertRelease(const std::string& state_dir,
-                                            const std::string& target);
+// The first half of RunUpdate, run before anything is downloaded: refresh the trusted metadata
+// from `source` (all or nothing), pick the target as RunUpdate does and check its counter and
+// compatibility (docs/release.md steps a-d, f, g) and that its signed length fits
+// options.max_artifact_bytes. The artifact is then fetched capped at target.length.
+shared::Result<ReleaseCheck> CheckRelease(ReleaseSource& source, const UpdateOptions& options);
+
+struct RevertOutcome {
+  bool reverted = false;      // `target` is no longer active
+  std::string active_target;  // what is active now (never "" once a release was active)
+  uint64_t active_counter = 0;
+  std::string error;  // why the revert was refused (the active release stays)
+};
+
+// Rollback ordered by the coordinator. If release `options.target` is active, first refreshes
+// the trusted metadata from `source` (the files the coordinator sent with the revert; nullptr:
+// the trusted metadata as it is), then activates the other slot only when the signed targets
+// still list the release it holds (same name, counter and SHA-256) and it is older. Otherwise
+// the revert is refused and the active release stays: a site that runs a signed release never
+// goes back to an unsigned model, nor to a release the release team withdrew, on the
+// coordinator's word alone. The trusted state keeps the highest installed counter, so `target`
+// stays installable and nothing older can be installed. Writes status.json. An error Status
+// only if the slots cannot be read or changed.
+shared::Result<RevertOutcome> RevertRelease(ReleaseSource* source, const UpdateOptions& options);
 
 struct ActiveRelease {
   ml::Model model;

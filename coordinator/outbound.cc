@@ -37,15 +37,23 @@ std::vector<uint8_t> EncodeProfile(const ProfileOut& p) {
       fbb, wire::CreateReferenceProfile(fbb, p.model_version, p.clients, summary));
 }
 
-std::vector<uint8_t> EncodeReleaseOffer(const ReleaseOfferOut& o) {
-  flatbuffers::FlatBufferBuilder fbb(4096);
-  std::vector<flatbuffers::Offset<wire::ReleaseFile>> files;
-  for (const auto& [name, bytes] : o.files) {
+namespace {
+flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::ReleaseFile>>> ReleaseFiles(
+    flatbuffers::FlatBufferBuilder& fbb,
+    std::span<const std::pair<std::string, std::vector<uint8_t>>> files) {
+  std::vector<flatbuffers::Offset<wire::ReleaseFile>> out;
+  for (const auto& [name, bytes] : files) {
     auto n = fbb.CreateString(name);
     auto d = fbb.CreateVector(bytes);
-    files.push_back(wire::CreateReleaseFile(fbb, n, d));
+    out.push_back(wire::CreateReleaseFile(fbb, n, d));
   }
-  auto fv = fbb.CreateVector(files);
+  return fbb.CreateVector(out);
+}
+}  // namespace
+
+std::vector<uint8_t> EncodeReleaseOffer(const ReleaseOfferOut& o) {
+  flatbuffers::FlatBufferBuilder fbb(4096);
+  auto fv = ReleaseFiles(fbb, o.files);
   auto target = fbb.CreateString(o.target);
   auto dv = fbb.CreateVector(o.artifact_digest.data(), o.artifact_digest.size());
   return shared::FinishEnvelope(fbb, wire::CreateReleaseOffer(fbb, o.rollout_id, target, o.counter,
@@ -53,11 +61,12 @@ std::vector<uint8_t> EncodeReleaseOffer(const ReleaseOfferOut& o) {
 }
 
 std::vector<uint8_t> EncodeReleaseRevert(const ReleaseRevertOut& r) {
-  flatbuffers::FlatBufferBuilder fbb(256);
+  flatbuffers::FlatBufferBuilder fbb(4096);
+  auto fv = ReleaseFiles(fbb, r.files);
   auto target = fbb.CreateString(r.target);
   auto why = fbb.CreateString(r.reason);
   return shared::FinishEnvelope(
-      fbb, wire::CreateReleaseRevert(fbb, r.rollout_id, target, r.counter, why));
+      fbb, wire::CreateReleaseRevert(fbb, r.rollout_id, target, r.counter, why, fv));
 }
 
 void WirePeer::SendOffer(const TaskOfferOut& offer) { SendPayload(EncodeOffer(offer)); }

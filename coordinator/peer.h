@@ -70,6 +70,8 @@ struct ReleaseRevertOut {
   std::string target;
   uint64_t counter = 0;
   std::string reason;
+  // The repository's metadata, as in an offer: the client reverts only to a release it lists.
+  std::span<const std::pair<std::string, std::vector<uint8_t>>> files;
 };
 
 enum class AckKind {

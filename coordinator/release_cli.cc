@@ -304,6 +304,24 @@ void AddPublish(CLI::App* release, Commands& commands) {
                       }});
 }
 
+void AddWithdraw(CLI::App* release, Commands& commands) {
+  auto p = std::make_shared<std::pair<PublishOptions, std::string>>();
+  CLI::App* cw = release->add_subcommand(
+      "withdraw", "Remove a release from the signed targets (unsigned until you sign)");
+  cw->add_option("--repo", p->first.repo)->required();
+  cw->add_option("target", p->second, "Target name, e.g. fedge-3.fdga")->required();
+  cw->add_option("--targets-days", p->first.targets_expires_days)->capture_default_str();
+  cw->add_option("--snapshot-days", p->first.snapshot_expires_days)->capture_default_str();
+  cw->add_option("--timestamp-hours", p->first.timestamp_expires_hours)->capture_default_str();
+  commands.push_back({cw, [p] {
+                        p->first.now = rel::SystemNow();
+                        if (Status s = Withdraw(p->first, p->second); !s.ok()) return Fail(s);
+                        std::cout << "withdrew " << p->second << "; now sign targets, snapshot "
+                                  << "and timestamp with `fedgectl release sign`\n";
+                        return 0;
+                      }});
+}
+
 void AddSign(CLI::App* release, Commands& commands) {
   auto s = std::make_shared<std::array<std::string, 3>>();
   CLI::App* cs = release->add_subcommand("sign", "Sign a role's metadata with your keys");
@@ -432,6 +450,7 @@ void AddRelease(CLI::App& app, Commands& commands, Connect connect) {
   release->require_subcommand(1);
   AddCreate(release, commands, connect);
   AddPublish(release, commands);
+  AddWithdraw(release, commands);
   AddSign(release, commands);
   AddTimestamp(release, commands);
   auto d = std::make_shared<DeployArgs>();

@@ -333,18 +333,49 @@ Result<uint64_t> HighestReleaseCounter(const std::string& repo) {
   return highest;
 }
 
-Result<rel::TargetInfo> Publish(const PublishOptions& o) {
-  FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, shared::ReadFile(o.artifact_path, 1u << 30));
-  FEDGE_ASSIGN_OR_RETURN(ml::Artifact a, ml::DecodeArtifact(bytes));
-  FEDGE_RETURN_IF_ERROR(LoadRepoRoot(o.repo).status());
+namespace {
+// REPO's current targets (version 0 and none listed when there is no targets file yet).
+Result<rel::TargetsMetadata> CurrentTargets(const std::string& repo) {
   rel::TargetsMetadata previous;
   previous.version = 0;
-  const std::string targets_path = RepoMetadataPath(o.repo, "targets.json");
+  const std::string targets_path = RepoMetadataPath(repo, "targets.json");
   std::error_code ec;
   if (fs::exists(targets_path, ec)) {
     FEDGE_ASSIGN_OR_RETURN(rel::Envelope env, rel::ReadEnvelope(targets_path));
     FEDGE_ASSIGN_OR_RETURN(previous, rel::DecodeTargets(env.payload()));
   }
+  return previous;
+}
+
+// Writes targets version `previous_version + 1` listing `list`, then a new snapshot and
+// timestamp over it, all unsigned.
+Status WriteTargetsChain(const PublishOptions& o, uint64_t previous_version,
+                         const std::vector<rel::TargetInfo>& list) {
+  FEDGE_ASSIGN_OR_RETURN(
+      rel::Envelope targets,
+      rel::MakeTargets(previous_version + 1, o.now + o.targets_expires_days * kDay, list));
+  uint64_t snapshot_version = 1;
+  const std::string snapshot_path = RepoMetadataPath(o.repo, "snapshot.json");
+  std::error_code ec;
+  if (fs::exists(snapshot_path, ec)) {
+    FEDGE_ASSIGN_OR_RETURN(rel::Envelope env, rel::ReadEnvelope(snapshot_path));
+    FEDGE_ASSIGN_OR_RETURN(rel::SnapshotMetadata s, rel::DecodeSnapshot(env.payload()));
+    snapshot_version = s.version + 1;
+  }
+  FEDGE_ASSIGN_OR_RETURN(
+      rel::Envelope snapshot,
+      rel::MakeSnapshot(snapshot_version, o.now + o.snapshot_expires_days * kDay, targets));
+  FEDGE_RETURN_IF_ERROR(rel::WriteEnvelope(RepoMetadataPath(o.repo, "targets.json"), targets));
+  FEDGE_RETURN_IF_ERROR(rel::WriteEnvelope(snapshot_path, snapshot));
+  return RefreshTimestamp(o.repo, o.timestamp_expires_hours, o.now);
+}
+}  // namespace
+
+Result<rel::TargetInfo> Publish(const PublishOptions& o) {
+  FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, shared::ReadFile(o.artifact_path, 1u << 30));
+  FEDGE_ASSIGN_OR_RETURN(ml::Artifact a, ml::DecodeArtifact(bytes));
+  FEDGE_RETURN_IF_ERROR(LoadRepoRoot(o.repo).status());
+  FEDGE_ASSIGN_OR_RETURN(rel::TargetsMetadata previous, CurrentTargets(o.repo));
   for (const auto& [name, info] : previous.targets) {
     if (info.release_counter >= a.version) {
       return Status::InvalidArgument(
@@ -364,23 +395,24 @@ Result<rel::TargetInfo> Publish(const PublishOptions& o) {
   std::vector<rel::TargetInfo> list;
   for (const auto& [name, info] : previous.targets) list.push_back(info);
   list.push_back(target);
-  FEDGE_ASSIGN_OR_RETURN(
-      rel::Envelope targets,
-      rel::MakeTargets(previous.version + 1, o.now + o.targets_expires_days * kDay, list));
-  uint64_t snapshot_version = 1;
-  const std::string snapshot_path = RepoMetadataPath(o.repo, "snapshot.json");
-  if (fs::exists(snapshot_path, ec)) {
-    FEDGE_ASSIGN_OR_RETURN(rel::Envelope env, rel::ReadEnvelope(snapshot_path));
-    FEDGE_ASSIGN_OR_RETURN(rel::SnapshotMetadata s, rel::DecodeSnapshot(env.payload()));
-    snapshot_version = s.version + 1;
-  }
-  FEDGE_ASSIGN_OR_RETURN(
-      rel::Envelope snapshot,
-      rel::MakeSnapshot(snapshot_version, o.now + o.snapshot_expires_days * kDay, targets));
-  FEDGE_RETURN_IF_ERROR(rel::WriteEnvelope(targets_path, targets));
-  FEDGE_RETURN_IF_ERROR(rel::WriteEnvelope(snapshot_path, snapshot));
-  FEDGE_RETURN_IF_ERROR(RefreshTimestamp(o.repo, o.timestamp_expires_hours, o.now));
+  FEDGE_RETURN_IF_ERROR(WriteTargetsChain(o, previous.version, list));
   return target;
+}
+
+Status Withdraw(const PublishOptions& o, const std::string& target) {
+  FEDGE_RETURN_IF_ERROR(LoadRepoRoot(o.repo).status());
+  FEDGE_ASSIGN_OR_RETURN(rel::TargetsMetadata previous, CurrentTargets(o.repo));
+  if (previous.targets.count(target) == 0) {
+    std::string listed;
+    for (const auto& [name, info] : previous.targets) listed += (listed.empty() ? "" : ", ") + name;
+    return Status::NotFound("the repository's targets do not list \"" + target +
+                            "\" (listed: " + (listed.empty() ? "none" : listed) + ")");
+  }
+  std::vector<rel::TargetInfo> list;
+  for (const auto& [name, info] : previous.targets) {
+    if (name != target) list.push_back(info);
+  }
+  return WriteTargetsChain(o, previous.version, list);
 }
 
 Status RefreshTimestamp(const std::string& repo, int64_t hours, int64_t now) {

@@ -126,6 +126,12 @@ struct PublishOptions {
 // its release counter and must exceed every counter listed (InvalidArgument otherwise).
 shared::Result<shared::release::TargetInfo> Publish(const PublishOptions& options);
 
+// Removes `target` from REPO's targets (its artifact file stays) and writes new, unsigned
+// targets, snapshot and timestamp, each one version higher (options.artifact_path unused). Once
+// signed, no client installs it, and a client told to revert goes back to it only while it is
+// listed. NotFound if targets does not list it.
+shared::Status Withdraw(const PublishOptions& options, const std::string& target);
+
 // Re-makes the timestamp (version + 1, expiring `hours` after `now`) over the current snapshot,
 // unsigned.
 shared::Status RefreshTimestamp(const std::string& repo, int64_t hours, int64_t now);

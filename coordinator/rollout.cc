@@ -340,6 +340,7 @@ void RolloutManager::MaybeDecide(Rollout& r, bool timed_out) {
   size_t healthy = 0;
   uint64_t examples = 0;
   double acc = 0, prev = 0;
+  std::vector<double> drops;  // each canary's own drop of held-out accuracy
   for (const std::string& c : r.cohort) {
     auto it = r.reports.find(c);
     if (it == r.reports.end() || !it->second.value("installed", false) ||
@@ -351,6 +352,10 @@ void RolloutManager::MaybeDecide(Rollout& r, bool timed_out) {
     examples += n;
     acc += static_cast<double>(n) * it->second.value("accuracy", 0.0);
     prev += static_cast<double>(n) * it->second.value("previous_accuracy", 0.0);
+    if (n > 0) {
+      drops.push_back(it->second.value("previous_accuracy", 0.0) -
+                      it->second.value("accuracy", 0.0));
+    }
   }
   if (healthy < r.cohort.size() && !timed_out) return;  // wait for the others
   if (healthy == 0 ||
@@ -375,10 +380,20 @@ void RolloutManager::MaybeDecide(Rollout& r, bool timed_out) {
     numbers += "; held-out accuracy " + Percent(prev) + " -> " + Percent(acc) + " on " +
                std::to_string(examples) + " examples";
   }
+  // The decision is the median of the canaries' own drops, not the example-weighted pool: the
+  // example counts are each site's claim, and one site claiming a huge count would decide alone.
+  double median_drop = 0;
+  if (!drops.empty()) {
+    std::sort(drops.begin(), drops.end());
+    const size_t k = drops.size();
+    median_drop = k % 2 == 1 ? drops[k / 2] : (drops[k / 2 - 1] + drops[k / 2]) / 2;
+    eval["median_drop"] = median_drop;
+    numbers += "; median drop per canary " + Percent(median_drop);
+  }
   r.canary_evaluation = eval;
-  if (examples > 0 && prev - acc > settings_.max_accuracy_drop) {
-    RollbackLocked(r, "accuracy regression: " + numbers + ", a drop of " + Percent(prev - acc) +
-                          " > the allowed " + Percent(settings_.max_accuracy_drop));
+  if (!drops.empty() && median_drop > settings_.max_accuracy_drop) {
+    RollbackLocked(r, "accuracy regression: " + numbers + " > the allowed " +
+                          Percent(settings_.max_accuracy_drop));
     return;
   }
   if (settings_.auto_promote) {

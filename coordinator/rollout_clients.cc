@@ -84,7 +84,7 @@ void RolloutManager::SendOffer(PeerState& p, const Rollout& r, bool evaluate) {
 }
 
 void RolloutManager::SendRevert(PeerState& p, const Rollout& r, const std::string& reason) {
-  p.peer->SendReleaseRevert({r.id, r.target, r.counter, reason});
+  p.peer->SendReleaseRevert({r.id, r.target, r.counter, reason, metadata_});
   p.reverted = r.id;
 }
 
@@ -98,6 +98,11 @@ Status RolloutManager::Report(const std::shared_ptr<Peer>& peer, const InstallRe
                                    "\", which this coordinator did not make");
   }
   const std::string& client = peer->client_id();
+  if (r->state == "canary" && !std::binary_search(r->cohort.begin(), r->cohort.end(), client)) {
+    return Status::PermissionDenied("InstallReport for rollout " + std::to_string(r->id) +
+                                    ": client " + client +
+                                    " is not in its canary cohort and was not offered it");
+  }
   auto p = peers_.find(client);
   if (p != peers_.end() && p->second.peer == peer) {
     p->second.active_target = report.active_target;

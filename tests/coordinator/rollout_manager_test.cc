@@ -127,6 +127,50 @@ TEST_F(RolloutManagerTest, CanaryTimeoutPromotesOnEnoughHealthyReportsAndRollsBa
   EXPECT_EQ(m->List()["fleet"]["target"], name_);
 }
 
+// Canary decisions take the median of each canary's own drop: a site claiming a huge example
+// count can neither roll back a good release nor promote a bad one alone. A client outside the
+// cohort cannot report on a canary at all.
+TEST_F(RolloutManagerTest, OneCanarysClaimedExampleCountDoesNotDecide) {
+  for (const bool good : {true, false}) {
+    SCOPED_TRACE(good ? "good release, lying canary" : "bad release, lying canary");
+    const std::string target = good ? name_ : Publish(2);
+    auto m = Manager();
+    std::map<std::string, std::shared_ptr<FakePeer>> peers;
+    for (const char* id : {"a", "b", "c", "d"}) {
+      peers[id] = std::make_shared<FakePeer>(id);
+      m->Connected(peers[id], "", 0);
+    }
+    auto d = m->Deploy(target, 75);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    const std::vector<std::string> cohort = (*d)["cohort"];
+    ASSERT_EQ(cohort.size(), 3u);
+    const uint64_t id = (*d)["id"];
+    std::string outsider;
+    for (const auto& [name, p] : peers) {
+      if (std::find(cohort.begin(), cohort.end(), name) == cohort.end()) outsider = name;
+    }
+    shared::Status refused = m->Report(peers[outsider], Installed(id, target, 0.0, 0.9));
+    EXPECT_EQ(refused.code(), shared::Code::kPermissionDenied) << refused.ToString();
+    InstallReportIn liar = good ? Installed(id, target, 0.0, 0.9) : Installed(id, target, 0.9, 0.9);
+    liar.counter = good ? 1 : 2;
+    liar.eval_examples = 1'000'000'000;
+    ASSERT_TRUE(m->Report(peers[cohort[0]], liar).ok());
+    for (size_t i = 1; i < cohort.size(); ++i) {
+      InstallReportIn honest =
+          good ? Installed(id, target, 0.8, 0.8) : Installed(id, target, 0.3, 0.8);
+      honest.counter = liar.counter;
+      ASSERT_TRUE(m->Report(peers[cohort[i]], honest).ok());
+    }
+    json r;
+    const json listed = m->List();
+    for (const json& x : listed["rollouts"]) {
+      if (x["id"] == id) r = x;
+    }
+    EXPECT_EQ(r["state"], good ? "promoted" : "rolled_back") << r.dump(2);
+    EXPECT_NEAR(r["canary_evaluation"]["median_drop"].get<double>(), good ? 0.0 : 0.5, 1e-9);
+  }
+}
+
 TEST_F(RolloutManagerTest, WithoutAutoPromotionAHealthyCanaryWaitsForAnAdmin) {
   settings_.auto_promote = false;
   auto m = Manager();

@@ -297,12 +297,19 @@ TEST_F(ReleaseTest, InstallsTheNamedTargetAndRefusesGoingBackBelowTheInstalledCo
       << out->error;
 }
 
+// What the client's RevertRelease gets: the target to leave and the trusted state's paths.
+client::UpdateOptions RevertOf(client::UpdateOptions o, const std::string& target) {
+  o.target = target;
+  return o;
+}
+
 TEST_F(ReleaseTest, RevertReturnsToThePreviousSlotAndTheCounterStaysUp) {
   InstallTwo();
   const std::string second = last_name_;
-  auto r = client::RevertRelease(options_.state_dir, second);
+  auto metadata = OfferOf(repo_, second);
+  auto r = client::RevertRelease(&metadata, RevertOf(options_, second));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_TRUE(r->reverted);
+  EXPECT_TRUE(r->reverted) << r->error;
   EXPECT_EQ(r->active_counter, 1u);
   auto active = client::LoadActiveRelease(options_.state_dir);
   ASSERT_TRUE(active.ok() && active->has_value());
@@ -315,22 +322,110 @@ TEST_F(ReleaseTest, RevertReturnsToThePreviousSlotAndTheCounterStaysUp) {
   ASSERT_TRUE(out.ok());
   EXPECT_TRUE(out->installed) << out->error;
   EXPECT_EQ(out->slot, "b");
-  // ...and reverting the only release there is leaves no release active (the registry model).
+  // Reverting a release that is not active changes nothing.
+  auto other = client::RevertRelease(nullptr, RevertOf(options_, "fedge-1.fdga"));
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE(other->reverted);
+  EXPECT_EQ(other->active_counter, 2u);
+}
+
+// A site that runs a signed release never goes back to an unsigned model on the coordinator's
+// word: reverting the only release it holds is refused and the release stays active.
+TEST_F(ReleaseTest, RevertingTheOnlySignedReleaseKeepsIt) {
+  PublishAndSign(Build("cnn_small", 0.5, 1));
+  const std::string only = last_name_;
+  ASSERT_TRUE(Update().installed);
+  auto metadata = OfferOf(repo_, only);
+  auto r = client::RevertRelease(&metadata, RevertOf(options_, only));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->reverted);
+  EXPECT_NE(r->error.find("never returns to an unsigned model"), std::string::npos) << r->error;
+  EXPECT_EQ(r->active_target, only);
+  auto active = client::LoadActiveRelease(options_.state_dir);
+  ASSERT_TRUE(active.ok() && active->has_value());
+  EXPECT_EQ((*active)->target, only);
+}
+
+// The release team withdraws release 1 (fedgectl release withdraw, signed): a site told to revert
+// release 2 keeps it rather than going back to the withdrawn one, and no site installs it.
+TEST_F(ReleaseTest, RevertDoesNotGoBackToAWithdrawnRelease) {
+  InstallTwo();
+  const std::string second = last_name_;
+  const std::string first = "fedge-1.fdga";
+  coordinator::PublishOptions p;
+  p.repo = repo_;
+  p.now = now_;
+  ASSERT_TRUE(coordinator::Withdraw(p, first).ok());
+  for (rel::Role role : {rel::Role::kTargets, rel::Role::kSnapshot, rel::Role::kTimestamp}) {
+    ASSERT_TRUE(coordinator::SignRole(repo_, keys_, role).ok());
+  }
+  EXPECT_EQ(coordinator::Withdraw(p, first).code(), shared::Code::kNotFound);
+  auto metadata = OfferOf(repo_, second);
+  auto r = client::RevertRelease(&metadata, RevertOf(options_, second));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->reverted);
+  EXPECT_NE(r->error.find("fedge-1.fdga (counter 1), is not in the signed targets any more"),
+            std::string::npos)
+      << r->error;
+  EXPECT_EQ(r->active_counter, 2u);
   client::UpdateOptions fresh = options_;
   fresh.state_dir = dir_.path() + "/client2";
-  fresh.target.clear();
-  client::DirectoryReleaseSource dir_source(repo_);
-  ASSERT_TRUE(client::RunUpdate(dir_source, fresh)->installed);
-  auto only = client::RevertRelease(fresh.state_dir, second);
-  ASSERT_TRUE(only.ok());
-  EXPECT_EQ(only->active_target, "");
-  auto none = client::LoadActiveRelease(fresh.state_dir);
-  ASSERT_TRUE(none.ok());
-  EXPECT_FALSE(none->has_value());
-  // Reverting a release that is not active changes nothing.
-  auto other = client::RevertRelease(options_.state_dir, "fedge-1.fdga");
-  ASSERT_TRUE(other.ok());
-  EXPECT_EQ(other->active_counter, 2u);
+  fresh.target = first;
+  auto offer = OfferOf(repo_, second);
+  auto out = client::RunUpdate(offer, fresh);
+  ASSERT_TRUE(out.ok());
+  EXPECT_NE(out->error.find("the signed targets list no release \"fedge-1.fdga\""),
+            std::string::npos)
+      << out->error;
+}
+
+// A revert whose metadata does not verify (here: targets nobody signed) changes nothing.
+TEST_F(ReleaseTest, RevertWithMetadataThatDoesNotVerifyChangesNothing) {
+  InstallTwo();
+  const std::string second = last_name_;
+  coordinator::PublishOptions p;
+  p.repo = repo_;
+  p.now = now_;
+  ASSERT_TRUE(coordinator::Withdraw(p, second).ok());  // unsigned targets, snapshot, timestamp
+  auto metadata = OfferOf(repo_, "fedge-1.fdga");
+  auto r = client::RevertRelease(&metadata, RevertOf(options_, second));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->reverted);
+  EXPECT_NE(r->error.find("the revert's metadata"), std::string::npos) << r->error;
+  EXPECT_EQ(r->active_counter, 2u);
+}
+
+// CheckRelease verifies the metadata and the target before any artifact byte is read: a target
+// over the client's limit, or an offer whose metadata does not verify, is refused with no
+// artifact at hand at all.
+TEST_F(ReleaseTest, CheckReleaseRefusesBeforeAnythingIsDownloaded) {
+  PublishAndSign(Build("cnn_small", 0.5, 1));
+  const std::string name = last_name_;
+  std::map<std::string, std::vector<uint8_t>> files;
+  for (const auto& e : std::filesystem::directory_iterator(repo_ + "/metadata")) {
+    const std::string f = e.path().filename().string();
+    if (f.ends_with(".json")) files[f] = *shared::ReadFile(e.path().string(), 1 << 22);
+  }
+  client::MemoryReleaseSource metadata_only(files, {});
+  client::UpdateOptions o = RevertOf(options_, name);
+  auto check = client::CheckRelease(metadata_only, o);
+  ASSERT_TRUE(check.ok()) << check.status().ToString();
+  EXPECT_FALSE(check->up_to_date);
+  EXPECT_EQ(check->target.name, name);
+  EXPECT_GT(check->target.length, 0u);
+  o.max_artifact_bytes = check->target.length - 1;
+  auto big = client::CheckRelease(metadata_only, o);
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.status().message().find("over this client's limit"), std::string::npos)
+      << big.status().ToString();
+  files["targets.json"].back() ^= 1;  // a forged targets file
+  client::MemoryReleaseSource forged(files, {});
+  auto bad = client::CheckRelease(forged, RevertOf(options_, name));
+  EXPECT_FALSE(bad.ok());
+  // Nothing was installed on the way.
+  auto active = client::LoadActiveRelease(options_.state_dir);
+  ASSERT_TRUE(active.ok());
+  EXPECT_FALSE(active->has_value());
 }
 
 }  // namespace
