@@ -50,10 +50,7 @@ Status Client::Init() {
   FEDGE_ASSIGN_OR_RETURN(tls_, shared::MakeClientTlsContext(config_.tls));
   FEDGE_ASSIGN_OR_RETURN(ModelCache cache, ModelCache::Open(config_.state_dir, 1ull << 31));
   cache_.emplace(std::move(cache));
-  StoreOptions options;
-  options.disk_budget_bytes = config_.store.disk_budget_bytes;
-  options.max_age_seconds = config_.store.max_age_seconds;
-  FEDGE_ASSIGN_OR_RETURN(store_, SampleStore::Open(StoreDir(config_), options));
+  FEDGE_ASSIGN_OR_RETURN(store_, SampleStore::Open(StoreDir(config_), StoreOptionsOf(config_)));
   references_ =
       std::make_unique<DriftReferences>(config_.drift, *store_, *live_, [this] { return id(); });
   trainer_ = std::make_unique<Trainer>(config_, std::move(initial_data_), *cache_, *store_,

@@ -7,6 +7,7 @@
 #include "shared/codec/bundle_codec.h"
 #include "shared/net/frame.h"
 #include "shared/net/wire.h"
+#include "shared/net/wire_json.h"
 
 namespace fedge::client {
 
@@ -56,7 +57,18 @@ void Client::AuditSent(std::span<const uint8_t> payload) {
       e.detail = "class counts of " + std::to_string(h->train_examples()) + " training examples";
     }
   }
-  if (Status s = store_->AppendAudit(e); !s.ok()) {
+  bool sync = true;
+  if (env.ok()) {
+    if (Result<std::string> content = shared::WireMessageJson(payload); content.ok()) {
+      e.content = std::move(*content);
+    } else {
+      e.content = content.status().message();
+    }
+    // Heartbeats and blob chunks are many: made durable by the next synced write of the store.
+    const wire::Message type = (*env)->message_type();
+    sync = type != wire::Message::Heartbeat && type != wire::Message::BlobChunk;
+  }
+  if (Status s = store_->AppendAudit(e, sync); !s.ok()) {
     FEDGE_LOG(Error, kLog).Client(id()) << "cannot write the audit log: " << s.ToString();
   }
 }

@@ -31,10 +31,7 @@ int Fail(const Status& s) {
 }
 
 Result<std::unique_ptr<SampleStore>> OpenStore(const ClientConfig& c) {
-  StoreOptions options;
-  options.disk_budget_bytes = c.store.disk_budget_bytes;
-  options.max_age_seconds = c.store.max_age_seconds;
-  return SampleStore::Open(StoreDir(c), options);
+  return SampleStore::Open(StoreDir(c), StoreOptionsOf(c));
 }
 
 // The model to run: --model/--arch, or the one the client installed last. `version` is what

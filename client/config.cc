@@ -36,6 +36,9 @@ Status LoadCameraAndStore(const ConfigFile& file, const std::string& path, Clien
   st.disk_budget_bytes = static_cast<uint64_t>(mb) << 20;
   FEDGE_ASSIGN_OR_RETURN(double days, file.Double("store.max_age_days", 0.0, 0.0, 36500.0));
   st.max_age_seconds = static_cast<int64_t>(days * 86400);
+  FEDGE_ASSIGN_OR_RETURN(int64_t audit,
+                         file.Int("store.audit_max_entries", 100000, 100, int64_t{1} << 32));
+  st.audit_max_entries = static_cast<uint64_t>(audit);
   FEDGE_ASSIGN_OR_RETURN(c->predictions_path, file.String("inference.predictions", ""));
   if (!c->predictions_path.empty()) c->predictions_path = file.ResolvePath(c->predictions_path);
   return Status::Ok();
@@ -178,6 +181,7 @@ const std::set<std::string>& KnownKeys() {
       "store.dir",
       "store.disk_budget_mb",
       "store.max_age_days",
+      "store.audit_max_entries",
       "inference.predictions",
       "drift.enabled",
       "drift.window",

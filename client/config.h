@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "client/store_options.h"
 #include "shared/base/status.h"
 #include "shared/drift/monitor.h"
 #include "shared/net/tls.h"
@@ -39,7 +40,8 @@ struct CameraSettings {
 struct StoreSettings {
   std::string dir;  // empty: <storage.dir>/store (see StoreDir)
   uint64_t disk_budget_bytes = 1ull << 30;
-  int64_t max_age_seconds = 0;  // 0: frames are kept until evicted or purged
+  int64_t max_age_seconds = 0;          // 0: frames are kept until evicted or purged
+  uint64_t audit_max_entries = 100000;  // the audit log keeps the newest this many
 };
 
 // Drift monitoring of the frames the model sees ([drift]; shared/drift/monitor.h). Each
@@ -100,6 +102,15 @@ shared::Result<ClientConfig> LoadClientConfig(const std::string& path);
 // Where the sample store lives: store.dir, or <state_dir>/store.
 inline std::string StoreDir(const ClientConfig& c) {
   return c.store.dir.empty() ? c.state_dir + "/store" : c.store.dir;
+}
+
+// How the sample store is opened, from [store].
+inline StoreOptions StoreOptionsOf(const ClientConfig& c) {
+  StoreOptions options;
+  options.disk_budget_bytes = c.store.disk_budget_bytes;
+  options.max_age_seconds = c.store.max_age_seconds;
+  options.audit_max_entries = c.store.audit_max_entries;
+  return options;
 }
 
 }  // namespace fedge::client

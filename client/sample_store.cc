@@ -24,7 +24,9 @@ const Cf kPurged[] = {store::kFrameMeta,    store::kFrameBytes, store::kByTime, 
 Result<std::unique_ptr<SampleStore>> SampleStore::Open(const std::string& dir,
                                                        const StoreOptions& options) {
   FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<store::StoreDb> db, store::StoreDb::Open(dir, options));
-  return std::unique_ptr<SampleStore>(new SampleStore(std::move(db), options));
+  std::unique_ptr<SampleStore> store(new SampleStore(std::move(db), options));
+  FEDGE_RETURN_IF_ERROR(store->audit_.Trim());
+  return store;
 }
 
 SampleStore::SampleStore(std::unique_ptr<store::StoreDb> db, const StoreOptions& options)

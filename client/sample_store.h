@@ -93,7 +93,9 @@ class SampleStore {
   }
   shared::Result<std::vector<LabelledFrame>> LabelledFrames() { return labels_.Labelled(); }
   std::vector<uint64_t> ClassCounts() { return labels_.ClassCounts(); }
-  shared::Status AppendAudit(const AuditEntry& entry) { return audit_.Append(entry); }
+  shared::Status AppendAudit(const AuditEntry& entry, bool sync = true) {
+    return audit_.Append(entry, sync);
+  }
   shared::Result<std::vector<AuditEntry>> Audit(size_t max = 0) { return audit_.Read(max); }
   shared::Status PutOutgoing(const OutgoingRecord& record) { return outbox_.Put(record); }
   shared::Status DeleteOutgoing(const std::string& task_id) { return outbox_.Delete(task_id); }

@@ -14,6 +14,8 @@ struct StoreOptions {
   uint64_t disk_budget_bytes = uint64_t{1} << 30;
   // Frames captured longer ago than this are deleted by ApplyRetention(); 0 keeps them.
   int64_t max_age_seconds = 0;
+  // The audit log keeps the newest this many entries (older ones are deleted as new ones come).
+  uint64_t audit_max_entries = 100000;
   // Labels are class indices in [0, num_classes).
   int num_classes = 10;
   // Replaces RocksDB's default environment (not owned; must outlive the store), e.g. to inject

@@ -288,7 +288,7 @@ TEST(SampleStoreTest, PurgeDeletesFramesButKeepsAuditOutboxAndState) {
   Add(*store, MakeFrame("p2", 2, 32));
   Label(*store, {{"p2", 1}});
   ASSERT_TRUE(store->Quarantine("p3", "unreadable", 3).ok());
-  ASSERT_TRUE(store->AppendAudit({0, 5, "UpdateSubmit", 10, 1, ""}).ok());
+  ASSERT_TRUE(store->AppendAudit({0, 5, "UpdateSubmit", 10, 1, "", ""}).ok());
   ASSERT_TRUE(store->PutOutgoing({"t1", 1, 99, {1}, {2}}).ok());
   ASSERT_TRUE(store->PutState("residual", {9}).ok());
   ASSERT_NE(FileContaining(dir.path(), pixels), "");
@@ -320,11 +320,11 @@ TEST(SampleStoreTest, AuditSequencePersistsAcrossReopen) {
   TempDir dir;
   auto store = OpenOrDie(dir.path());
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(store->AppendAudit({0, 100 + i, "UpdateSubmit", 1000u + i, 7, "d"}).ok());
+    ASSERT_TRUE(store->AppendAudit({0, 100 + i, "UpdateSubmit", 1000u + i, 7, "d", ""}).ok());
   }
   store.reset();
   store = OpenOrDie(dir.path());
-  ASSERT_TRUE(store->AppendAudit({0, 200, "Hello", 12, 0, "first \"contact\""}).ok());
+  ASSERT_TRUE(store->AppendAudit({0, 200, "Hello", 12, 0, "first \"contact\"", ""}).ok());
   auto all = store->Audit();
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 4u);

@@ -116,7 +116,7 @@ TEST(AuditViewTest, AppendsInSequenceAndReadsTheNewest) {
   {
     auto store = Open(dir.path());
     for (int i = 0; i < 3; ++i) {
-      ASSERT_TRUE(store->audit().Append({99, 10 + i, "EvalReport", 5, 2, "d"}).ok());
+      ASSERT_TRUE(store->audit().Append({99, 10 + i, "EvalReport", 5, 2, "d", ""}).ok());
     }
   }
   auto store = Open(dir.path());
@@ -129,6 +129,51 @@ TEST(AuditViewTest, AppendsInSequenceAndReadsTheNewest) {
   EXPECT_EQ(audit.Read()->size(), 3u);
   EXPECT_EQ(ToJsonLine((*newest)[1]),
             R"({"bytes":5,"detail":"d","round":2,"seq":3,"type":"EvalReport","unix_ms":12})");
+}
+
+// The audit log is bounded: each append past audit_max_entries deletes the oldest, and opening
+// with a lower limit trims at once.
+TEST(AuditViewTest, KeepsOnlyTheNewestEntries) {
+  TempDir dir("audit-rotate");
+  StoreOptions options;
+  options.audit_max_entries = 100;
+  {
+    auto store = Open(dir.path(), options);
+    for (int i = 0; i < 250; ++i) {
+      ASSERT_TRUE(store->audit().Append({0, i, "Heartbeat", 40, 0, "", ""}, i % 7 == 0).ok());
+    }
+    auto all = store->audit().Read();
+    ASSERT_TRUE(all.ok());
+    ASSERT_EQ(all->size(), 100u);
+    EXPECT_EQ(all->front().seq, 151u);
+    EXPECT_EQ(all->back().seq, 250u);
+  }
+  options.audit_max_entries = 10;
+  auto store = Open(dir.path(), options);
+  auto all = store->audit().Read();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 10u);
+  EXPECT_EQ(all->front().seq, 241u);
+  ASSERT_TRUE(store->audit().Append({0, 1, "Hello", 1, 0, "", ""}).ok());
+  EXPECT_EQ(store->audit().Read()->front().seq, 242u);
+}
+
+// An entry keeps the message's content as JSON; content over the cap is kept as cut text with
+// its full length.
+TEST(AuditViewTest, StoresTheContentCappedAndReadsItBack) {
+  TempDir dir("audit-content");
+  auto store = Open(dir.path());
+  AuditEntry e{0, 5, "EvalReport", 80, 3, "", R"({"type":"EvalReport","message":{"round":3}})"};
+  ASSERT_TRUE(store->audit().Append(e).ok());
+  AuditEntry big{0, 6, "Error", 90000, 0, "", std::string(90000, 'x')};
+  ASSERT_TRUE(store->audit().Append(big).ok());
+  auto all = store->audit().Read();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].content, R"({"message":{"round":3},"type":"EvalReport"})");
+  EXPECT_NE(ToJsonLine((*all)[0]).find(R"("content":{"message":{"round":3})"), std::string::npos);
+  EXPECT_LE((*all)[1].content.size(), kMaxAuditContentBytes);
+  EXPECT_GT((*all)[1].content.size(), kMaxAuditContentBytes - 10);
 }
 
 TEST(OutboxViewTest, KeepsInsertionOrderAndReplacesInPlace) {
@@ -171,7 +216,7 @@ TEST(SampleStoreFormatTest, ColumnFamiliesAndKeysAreUnchanged) {
     auto store = Open(dir.path());
     ASSERT_TRUE(store->frames().Add(Frame("f", 1, 8, 0.5f)).ok());
     ASSERT_TRUE(store->labels().Quarantine("q", "manual", 7).ok());
-    ASSERT_TRUE(store->audit().Append({0, 1, "Hello", 1, 0, ""}).ok());
+    ASSERT_TRUE(store->audit().Append({0, 1, "Hello", 1, 0, "", ""}).ok());
     ASSERT_TRUE(store->outbox().Put({"t", 1, 2, {3}, {4}}).ok());
     ASSERT_TRUE(store->state().Put("k", {5}).ok());
   }

@@ -8,6 +8,7 @@
 #include <deque>
 #include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 #include <string_view>
@@ -485,6 +486,20 @@ TEST_F(EdgeClientTest, AuditLogRecordsExactlyWhatWasSent) {
     const wire::Envelope* env = *shared::VerifyEnvelope(payloads[i]);
     EXPECT_EQ(run.audit[i].type, wire::EnumNameMessage(env->message_type())) << i;
     EXPECT_EQ(run.audit[i].bytes, payloads[i].size()) << i;
+    // The full content, as the coordinator received it; a chunk's bytes only as their hash.
+    nlohmann::json content = nlohmann::json::parse(run.audit[i].content, nullptr, false);
+    ASSERT_TRUE(content.is_object()) << i << ": " << run.audit[i].content;
+    EXPECT_EQ(content["type"], run.audit[i].type) << i;
+    if (const wire::BlobChunk* c = env->message_as_BlobChunk()) {
+      EXPECT_EQ(content["message"]["data"]["sha256"],
+                shared::ToHex(shared::Sha256(std::span(c->data()->data(), c->data()->size()))));
+      EXPECT_EQ(content["message"]["offset"], c->offset());
+      EXPECT_LT(run.audit[i].content.size(), 1000u);
+    } else if (const wire::UpdateSubmit* u = env->message_as_UpdateSubmit()) {
+      EXPECT_EQ(content["message"]["example_count"], u->example_count());
+      EXPECT_EQ(content["message"]["idempotency_id"], u->idempotency_id()->str());
+      EXPECT_EQ(content["message"]["metrics"].size(), u->metrics() ? u->metrics()->size() : 0u);
+    }
     if (i > 0) {
       EXPECT_GT(run.audit[i].seq, run.audit[i - 1].seq);
     }
