@@ -245,6 +245,8 @@ std::set<std::string> CoordinatorKeys() {
                 "registry.keep_every",
                 "limits.max_connections",
                 "limits.max_connections_per_address",
+                "limits.max_connections_per_identity",
+                "limits.max_refusals_per_minute",
                 "limits.send_queue_bytes",
                 "limits.handshake_timeout_ms"});
   return known;
@@ -287,12 +289,18 @@ Result<LimitSettings> LoadLimitSettings(const ConfigFile& file) {
   FEDGE_ASSIGN_OR_RETURN(int64_t total, file.Int("limits.max_connections", 10000, 1, 1000000));
   FEDGE_ASSIGN_OR_RETURN(int64_t per_address,
                          file.Int("limits.max_connections_per_address", 64, 1, 1000000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t per_identity,
+                         file.Int("limits.max_connections_per_identity", 8, 1, 1000000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t refusals,
+                         file.Int("limits.max_refusals_per_minute", 120, 1, 1000000));
   FEDGE_ASSIGN_OR_RETURN(int64_t queue,
                          file.Int("limits.send_queue_bytes", 64 << 20, 1 << 20, int64_t{16} << 30));
   FEDGE_ASSIGN_OR_RETURN(int64_t handshake,
                          file.Int("limits.handshake_timeout_ms", 10000, 100, 600000));
   l.max_connections = static_cast<uint64_t>(total);
   l.max_connections_per_address = static_cast<uint64_t>(per_address);
+  l.max_connections_per_identity = static_cast<uint64_t>(per_identity);
+  l.max_refusals_per_minute = static_cast<uint64_t>(refusals);
   l.send_queue_bytes = static_cast<uint64_t>(queue);
   l.handshake_timeout_ms = static_cast<int>(handshake);
   return l;

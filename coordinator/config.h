@@ -97,6 +97,8 @@ const std::set<std::string>& ReleaseKeys();
 struct LimitSettings {
   uint64_t max_connections = 10000;           // open connections on the TLS port
   uint64_t max_connections_per_address = 64;  // from one IP address (sites behind one NAT)
+  uint64_t max_connections_per_identity = 8;  // sessions of one certificate at once
+  uint64_t max_refusals_per_minute = 120;     // Error replies to one session before it is closed
   uint64_t send_queue_bytes = 64ull << 20;    // queued for one peer that does not read
   int handshake_timeout_ms = 10000;           // TCP accept to the end of the TLS handshake
 };

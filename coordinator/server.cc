@@ -169,6 +169,7 @@ net::awaitable<void> Server::AcceptLoop() {
     auto session = std::make_shared<Session>(conn, engine_.get(), store_.get(), admin_.get(),
                                              session_options_, remote);
     if (rollouts_->enabled()) session->set_rollouts(rollouts_.get());
+    session->set_limits(&limiter_, config_.limits.max_refusals_per_minute);
     {
       std::lock_guard<std::mutex> lock(sessions_mu_);
       std::erase_if(sessions_, [](const std::weak_ptr<Session>& w) { return w.expired(); });

@@ -93,7 +93,8 @@ class Server {
   StatusSources status_sources_;
   std::unique_ptr<shared::HttpServer> status_http_;  // the status page, once started
   ConnectionLimiter limiter_{config_.limits.max_connections,
-                             config_.limits.max_connections_per_address};
+                             config_.limits.max_connections_per_address,
+                             config_.limits.max_connections_per_identity};
   std::mutex sessions_mu_;
   std::vector<std::weak_ptr<Session>> sessions_;  // guarded by sessions_mu_
   uint16_t port_ = 0;

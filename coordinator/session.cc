@@ -40,6 +40,28 @@ void Session::CloseIfPeer(const std::string& client_id) {
   });
 }
 
+void Session::SendBlobRequest(wire::BlobKind kind, const shared::Digest& digest, uint64_t offset) {
+  net::asio::dispatch(conn_->executor(), [self = shared_from_this(), kind, digest, offset] {
+    if (kind == wire::BlobKind::Update) self->requested_ = digest;
+    self->WirePeer::SendBlobRequest(kind, digest, offset);
+  });
+}
+
+void Session::SendError(const Status& status, uint64_t task_id, wire::ErrorSubject subject) {
+  if (!refusals_ || refusals_->Spend()) {
+    WirePeer::SendError(status, task_id, subject);
+    return;
+  }
+  if (over_budget_.exchange(true)) return;  // closing already
+  const Status why = Status::ResourceExhausted(
+      "more than " + std::to_string(refusals_->per_minute()) +
+      " refused messages in a minute (limits.max_refusals_per_minute); the last: " +
+      status.message());
+  FEDGE_LOG(Warn, kLog).Client(client_id())
+      << "closing " << client_id() << " (" << remote_ << "): " << why.message();
+  conn_->SendAndClose(shared::MakeErrorMessage(why, 0, wire::ErrorSubject::Session));
+}
+
 net::awaitable<Status> Session::Greet(bool client) {
   Result<std::vector<uint8_t>> frame = co_await conn_->ReadFrame(options_.handshake_timeout);
   if (!frame.ok()) co_return frame.status().WithContext("waiting for Hello");
@@ -153,6 +175,23 @@ net::awaitable<void> Session::Run() {
   net::asio::co_spawn(conn_->executor(),
                       shared::Connection::WriteLoop(conn_, options_.write_timeout),
                       shared::LogOnError{kLog});
+  if (limiter_ != nullptr && !limiter_->TryAdmitIdentity(identity_.common_name)) {
+    Status s = Status::ResourceExhausted(
+        "too many connections with this certificate (limits.max_connections_per_identity = " +
+        std::to_string(limiter_->per_identity()) + "); close the others first");
+    conn_->SendAndClose(shared::MakeErrorMessage(s, 0, wire::ErrorSubject::Session));
+    FEDGE_LOG(Warn, kLog).Client(identity_.common_name)
+        << "refused " << remote_ << " (" << identity_.common_name << "): " << s.message();
+    co_return;
+  }
+  // The identity's slot is freed however the session ends (an exception included).
+  struct IdentitySlot {
+    ConnectionLimiter* limiter;
+    std::string name;
+    ~IdentitySlot() {
+      if (limiter != nullptr) limiter->ReleaseIdentity(name);
+    }
+  } slot{limiter_, identity_.common_name};
   if (Status s = Admit(); !s.ok()) {
     conn_->SendAndClose(shared::MakeErrorMessage(s, 0, wire::ErrorSubject::Session));
     FEDGE_LOG(Warn, kLog).Client(identity_.common_name)
@@ -287,6 +326,13 @@ Status Session::OnBlobChunk(const wire::BlobChunk& chunk) {
               0, wire::ErrorSubject::Update);
     return Status::Ok();
   }
+  if (!requested_ || *requested_ != digest) {
+    SendError(Status::InvalidArgument("update chunk for blob " + shared::ToHex(digest) +
+                                      " arrived before the coordinator asked for it; wait for "
+                                      "its BlobRequest (or its Ack or Error)"),
+              submitted_->task_id, wire::ErrorSubject::Update);
+    return Status::Ok();
+  }
   Status s = upload_.Append(digest, chunk.total_size(), chunk.offset(),
                             std::span(chunk.data()->data(), chunk.data()->size()));
   if (!s.ok()) {
@@ -294,12 +340,14 @@ Status Session::OnBlobChunk(const wire::BlobChunk& chunk) {
     upload_.Reset();
     uint64_t task = submitted_->task_id;
     submitted_.reset();
+    requested_.reset();
     SendError(s.WithContext("update upload"), task, wire::ErrorSubject::Update);
     return Status::Ok();
   }
   if (upload_.complete()) {
     UpdateIn u = std::move(*submitted_);
     submitted_.reset();
+    requested_.reset();
     u.digest = digest;
     u.blob = upload_.Take();
     engine_->SubmitUpdate(shared_from_this(), std::move(u));
@@ -332,6 +380,7 @@ Status Session::OnUpdateSubmit(const wire::UpdateSubmit& submit) {
   }
   submitted_ = std::move(u);
   submitted_digest_ = digest;
+  requested_.reset();  // chunks wait for the engine's BlobRequest for this submission
   if (upload_.complete()) {
     UpdateIn ready = std::move(*submitted_);
     submitted_.reset();

@@ -4,10 +4,12 @@
 // read loop that verifies every frame. Client certificates take part in rounds (work goes to
 // the round engine); admin certificates run admin commands. Owns its Connection.
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "coordinator/connection_limiter.h"
 #include "coordinator/outbound.h"
 #include "coordinator/round_engine.h"
 #include "schemas/fedge_generated.h"
@@ -42,6 +44,20 @@ class Session : public WirePeer, public std::enable_shared_from_this<Session> {
   // Where release offers, install reports and release blobs go (null: releases off).
   // REQUIRES: before Run().
   void set_rollouts(RolloutManager* rollouts) { rollouts_ = rollouts; }
+  // Sessions per certificate (`limiter` counts them; not owned) and refused messages per minute.
+  // REQUIRES: before Run().
+  void set_limits(ConnectionLimiter* limiter, uint64_t refusals_per_minute) {
+    limiter_ = limiter;
+    refusals_.emplace(refusals_per_minute);
+  }
+  // A refusal for this peer (Peer::SendError); past the session's refusal budget, the session
+  // is closed instead, with one log line.
+  void SendError(const shared::Status& status, uint64_t task_id,
+                 wire::ErrorSubject subject) override;
+  // The engine asks for an update's bytes: only then are its chunks accepted (on the session's
+  // strand, before the request goes out), so the chunks of an update the engine refused are
+  // never buffered or hashed.
+  void SendBlobRequest(wire::BlobKind kind, const shared::Digest& digest, uint64_t offset) override;
 
  private:
   void SendPayload(std::vector<uint8_t> payload) override { conn_->Send(std::move(payload)); }
@@ -69,6 +85,9 @@ class Session : public WirePeer, public std::enable_shared_from_this<Session> {
   Store* store_;
   AdminService* admin_;
   RolloutManager* rollouts_ = nullptr;
+  ConnectionLimiter* limiter_ = nullptr;
+  std::optional<RefusalBudget> refusals_;
+  std::atomic<bool> over_budget_{false};
   std::string hello_release_;  // the release the client runs, from its Hello
   uint64_t hello_release_counter_ = 0;
   SessionOptions options_;
@@ -77,6 +96,7 @@ class Session : public WirePeer, public std::enable_shared_from_this<Session> {
   shared::BlobAssembler upload_;
   std::optional<UpdateIn> submitted_;  // UpdateSubmit waiting for its blob (no blob yet)
   shared::Digest submitted_digest_{};
+  std::optional<shared::Digest> requested_;  // the update blob the engine asked for (strand)
 };
 
 }  // namespace fedge::coordinator

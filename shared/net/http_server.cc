@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <cctype>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -240,7 +241,8 @@ struct ServerState {
   HttpLimits limits;
   std::unique_ptr<net::ssl::context> tls;  // set by EnableTls before Start
   std::thread thread;
-  int open = 0;  // connections being served; io thread only
+  int open = 0;                           // connections being served; io thread only
+  std::map<std::string, int> by_address;  // open connections per remote address; io thread only
   std::once_flag stopped;
 };
 
@@ -411,14 +413,24 @@ net::awaitable<void> AcceptLoop(ServerState* impl) {
       continue;
     }
     backoff.Succeeded();
-    if (impl->open >= impl->limits.max_connections) {
-      socket.close(ec);  // over the cap: refuse at once rather than queue
+    std::string address = "?";
+    if (auto ep = socket.remote_endpoint(ec); !ec) address = ep.address().to_string();
+    int& mine = impl->by_address[address];
+    if (impl->open >= impl->limits.max_connections ||
+        mine >= impl->limits.max_connections_per_address) {
+      if (mine == 0) impl->by_address.erase(address);
+      socket.close(ec);  // over a cap: refuse at once rather than queue
       continue;
     }
     ++impl->open;
+    ++mine;
     // The slot is freed however the connection ends, a throwing coroutine included.
-    auto done = [impl](std::exception_ptr e) {
+    auto done = [impl, address](std::exception_ptr e) {
       --impl->open;
+      if (auto it = impl->by_address.find(address);
+          it != impl->by_address.end() && --it->second == 0) {
+        impl->by_address.erase(it);
+      }
       if (e) LogOnError{kLog}(e);
     };
     if (impl->tls) {

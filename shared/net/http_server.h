@@ -86,6 +86,7 @@ struct HttpLimits {
   std::chrono::milliseconds read_timeout{5000};    // to receive the whole head
   std::chrono::milliseconds write_timeout{10000};  // to send the whole response
   int max_connections = 32;                        // further connections are closed at once
+  int max_connections_per_address = 8;             // from one IP address (the rest for others)
 };
 
 struct HttpParse {

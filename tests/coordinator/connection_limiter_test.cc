@@ -23,5 +23,27 @@ TEST(ConnectionLimiterTest, CapsOneAddressAndTheTotal) {
   EXPECT_TRUE(limits.TryAdmit("10.0.0.1"));
 }
 
+TEST(ConnectionLimiterTest, CapsSessionsPerCertificate) {
+  ConnectionLimiter limits(/*total=*/100, /*per_address=*/100, /*per_identity=*/2);
+  EXPECT_TRUE(limits.TryAdmitIdentity("site-001"));
+  EXPECT_TRUE(limits.TryAdmitIdentity("site-001"));
+  EXPECT_FALSE(limits.TryAdmitIdentity("site-001"));  // a third session of one key
+  EXPECT_TRUE(limits.TryAdmitIdentity("site-002"));   // others are not affected
+  limits.ReleaseIdentity("site-001");
+  EXPECT_TRUE(limits.TryAdmitIdentity("site-001"));
+  limits.ReleaseIdentity("nobody");  // never admitted: ignored
+  EXPECT_FALSE(limits.TryAdmitIdentity("site-001"));
+}
+
+TEST(RefusalBudgetTest, AllowsSoManyRefusalsPerMinute) {
+  RefusalBudget budget(3);
+  const auto t0 = RefusalBudget::Clock::time_point{} + std::chrono::hours(1);
+  EXPECT_TRUE(budget.Spend(t0));
+  EXPECT_TRUE(budget.Spend(t0 + std::chrono::seconds(10)));
+  EXPECT_TRUE(budget.Spend(t0 + std::chrono::seconds(20)));
+  EXPECT_FALSE(budget.Spend(t0 + std::chrono::seconds(30)));  // the fourth in one minute
+  EXPECT_TRUE(budget.Spend(t0 + std::chrono::seconds(61)));   // a new minute
+}
+
 }  // namespace
 }  // namespace fedge::coordinator

@@ -2,7 +2,9 @@
 // coordinator (real mutual TLS, real RocksDB) while an honest site takes part in the round.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "shared/net/wire.h"
 #include "tests/integration/test_support.h"
@@ -234,6 +236,82 @@ TEST_F(HostileSiteTest, ATransferLargerThanTheQueueCapReachesAPeerThatReads) {
     received += Verified(frame)->message_as_BlobChunk()->data()->size();
   }
   EXPECT_EQ(received, model->size());
+}
+
+// Item 9: the chunks of an update the coordinator did not ask for (here: for a task that does
+// not exist) used to be buffered and hashed up to the update size cap; they are refused as they
+// arrive, and the round is not disturbed.
+TEST_F(HostileSiteTest, ChunksOfAnUpdateNobodyAskedForAreRefused) {
+  RunningServer server(OneRound("unasked", 2));
+  RawClient attacker = Site(1);
+  Connect(attacker, server.port());
+  const std::vector<uint8_t> blob(200000, 7);
+  ASSERT_TRUE(attacker.WriteFrame(Submit(999, 1, "attack/1", blob, 40)).ok());
+  ASSERT_TRUE(attacker
+                  .WriteFrame(shared::MakeBlobChunk(wire::BlobKind::Update, shared::Sha256(blob),
+                                                    blob.size(), 0, blob))
+                  .ok());
+  std::vector<std::string> errors;
+  for (int i = 0; i < 2; ++i) {
+    std::vector<uint8_t> frame;
+    const wire::Error* e = NextError(attacker, &frame);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e->subject(), wire::ErrorSubject::Update);
+    errors.push_back(e->message()->str());
+  }
+  EXPECT_TRUE(errors[0].find("before the coordinator asked for it") != std::string::npos ||
+              errors[1].find("before the coordinator asked for it") != std::string::npos)
+      << errors[0] << " | " << errors[1];
+}
+
+// Item 6: one certificate used for many sessions at once (a stolen key, from many places) is
+// capped after the handshake; another site is not affected.
+TEST_F(HostileSiteTest, ACertificateUsedForManySessionsIsCapped) {
+  auto config = OneRound("identity", 2);
+  config.limits.max_connections_per_identity = 2;
+  RunningServer server(config);
+  RawClient first = Site(1), second = Site(1), third = Site(1);
+  ASSERT_TRUE(first.Connect(server.port()).ok());
+  ASSERT_TRUE(second.Connect(server.port()).ok());
+  // The server counts a session just after its side of the handshake; give it that moment.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(third.Connect(server.port()).ok());  // TLS completes; the session is refused
+  std::vector<uint8_t> frame;
+  const wire::Error* e = NextError(third, &frame);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->subject(), wire::ErrorSubject::Session);
+  EXPECT_NE(e->message()->str().find("too many connections with this certificate"),
+            std::string::npos)
+      << e->message()->str();
+  RawClient honest = Site(0);
+  Connect(honest, server.port());
+}
+
+// Item 6: a site that loops on a refused request is closed once it has used its refusal budget,
+// instead of costing an answer (and a log line) per request forever.
+TEST_F(HostileSiteTest, ASiteThatKeepsSendingRefusedRequestsIsClosed) {
+  auto config = OneRound("refusals", 2);
+  config.limits.max_refusals_per_minute = 5;
+  RunningServer server(config);
+  RawClient attacker = Site(1);
+  Connect(attacker, server.port());
+  const std::vector<uint8_t> request =
+      shared::MakeBlobRequest(wire::BlobKind::Model, shared::Digest{}, 0);
+  int blob_errors = 0;
+  std::string closing;
+  for (int i = 0; i < 50 && closing.empty(); ++i) {
+    if (!attacker.WriteFrame(request).ok()) break;
+    std::vector<uint8_t> frame;
+    const wire::Error* e = NextError(attacker, &frame);
+    if (e == nullptr) break;
+    if (e->subject() == wire::ErrorSubject::Blob) ++blob_errors;
+    if (e->subject() == wire::ErrorSubject::Session) closing = e->message()->str();
+  }
+  EXPECT_EQ(blob_errors, 5);
+  EXPECT_NE(closing.find("more than 5 refused messages in a minute"), std::string::npos) << closing;
+  EXPECT_FALSE(attacker.ReadFrame().ok()) << "the session stayed open";
+  RawClient honest = Site(0);
+  Connect(honest, server.port());
 }
 
 }  // namespace

@@ -20,10 +20,17 @@ namespace {
 // A blocking loopback TCP client with a 10 s receive timeout (a broken server cannot hang us).
 class RawHttp {
  public:
-  explicit RawHttp(uint16_t port) {
+  // From `source` (another loopback address, e.g. "127.0.0.2"), or the default one.
+  explicit RawHttp(uint16_t port, const char* source = nullptr) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     timeval tv{10, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (source != nullptr) {
+      sockaddr_in from{};
+      from.sin_family = AF_INET;
+      ::inet_pton(AF_INET, source, &from.sin_addr);
+      ::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof(from));
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
@@ -191,6 +198,30 @@ TEST(HttpServerCapTest, ConnectionsOverTheCapAreClosedAndServingResumes) {
   EXPECT_EQ(StatusOf(idle1.ReadAll()), 408);  // the idle ones time out ...
   EXPECT_EQ(StatusOf(idle2.ReadAll()), 408);
   EXPECT_EQ(StatusOf(Exchange(server.port(), get)), 200);  // ... and serving resumes
+}
+
+// Issue 16 item 6: one address cannot take every slot; another address is still served.
+TEST(HttpServerCapTest, OneAddressCannotTakeEverySlot) {
+  auto router = std::make_shared<HttpRouter>();
+  router->Get("/metrics", [](const HttpRequest&) { return HttpResponse{}; });
+  HttpLimits limits;
+  limits.read_timeout = std::chrono::seconds(3);
+  limits.max_connections = 32;
+  limits.max_connections_per_address = 2;
+  HttpServer server(router, limits);
+  ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+  const std::string get = "GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n";
+  RawHttp idle1(server.port(), "127.0.0.3"), idle2(server.port(), "127.0.0.3");
+  idle1.Write("GET");
+  idle2.Write("GET");
+  RawHttp third(server.port(), "127.0.0.3");  // over its address's share: closed unanswered
+  third.Write(get);
+  EXPECT_EQ(third.ReadAll(), "");
+  RawHttp other(server.port(), "127.0.0.4");
+  other.Write(get);
+  EXPECT_EQ(StatusOf(other.ReadAll()), 200);
+  EXPECT_EQ(StatusOf(idle1.ReadAll()), 408);
+  EXPECT_EQ(StatusOf(idle2.ReadAll()), 408);
 }
 
 // Issue 16 item 6: a handler that throws used to leak its connection slot; after
