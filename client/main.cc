@@ -1,6 +1,8 @@
 // fedge-client: the edge agent. `run` answers the coordinator's tasks; `infer` classifies a
 // camera stream with the installed model (no coordinator needed); `labels`, `store` and `audit`
 // are the data owner's tools for the private sample store.
+#include <sys/stat.h>
+
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
@@ -110,6 +112,9 @@ int Run(const std::string& config_path, fedge::shared::ShutdownWatch& shutdown) 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The site's state (sample store, models, outbox, keys' copies) is private: directories and
+  // files this process creates without an explicit mode are its user's only.
+  ::umask(077);
   CLI::App app{"fedge client: learns from on-site cameras; images never leave the site"};
   app.require_subcommand(1);
   app.fallthrough();  // --log-level also after the subcommand

@@ -1,4 +1,6 @@
 // fedge-coordinator --config coordinator.toml: runs training rounds for provisioned clients.
+#include <sys/stat.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
@@ -10,6 +12,9 @@
 #include "shared/ml/torch/runtime.h"
 
 int main(int argc, char** argv) {
+  // The registry, its updates and blobs are private: directories and files this process creates
+  // without an explicit mode are its user's only.
+  ::umask(077);
   CLI::App app{"fedge coordinator: authenticates clients by certificate and runs training rounds"};
   std::string config_path;
   bool serve = false;

@@ -2,7 +2,9 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sys/stat.h>
 
+#include <cstdio>
 #include <filesystem>
 
 #include "shared/crypto/crypto.h"
@@ -18,10 +20,27 @@ Status CheckReadable(const std::string& path, const char* what) {
   return Status::Ok();
 }
 
+// A private key that other users may read, or that anyone but its owner and group may change,
+// is refused (as ssh does): the kit writes keys 0600. Group read is allowed (a key shared with a
+// service's group, as Kubernetes' fsGroup does).
+Status CheckPrivateKeyMode(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return Status::Ok();  // loading it reports the error
+  if ((st.st_mode & (S_IRWXO | S_IWGRP)) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return Status::PermissionDenied("private key " + path + " has mode " + mode +
+                                    ": other users can read or change it; run `chmod 600 " + path +
+                                    "` (keys from fedgectl provision are 0600)");
+  }
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<net::ssl::context>> MakeContext(const TlsFiles& files, bool server) {
   FEDGE_RETURN_IF_ERROR(CheckReadable(files.ca, "CA certificate"));
   FEDGE_RETURN_IF_ERROR(CheckReadable(files.cert, "certificate"));
   FEDGE_RETURN_IF_ERROR(CheckReadable(files.key, "private key"));
+  FEDGE_RETURN_IF_ERROR(CheckPrivateKeyMode(files.key));
   auto ctx = std::make_unique<net::ssl::context>(server ? net::ssl::context::tls_server
                                                         : net::ssl::context::tls_client);
   SSL_CTX* native = ctx->native_handle();

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 
 #include "client/sample_store.h"
@@ -39,6 +40,19 @@ coordinator::ModelRecord Head(const std::string& data_dir) {
   return record.ok() ? *record : coordinator::ModelRecord{};
 }
 
+// `dir` (created by a fedge program) and no directory under it is open to other users, so
+// nothing inside is, whatever mode a file has.
+void ExpectPrivate(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const fs::perms others = fs::perms::group_all | fs::perms::others_all;
+  EXPECT_EQ(fs::status(dir).permissions() & others, fs::perms::none) << dir;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_directory() || e.is_symlink()) continue;
+    EXPECT_EQ(e.status().permissions() & others, fs::perms::none)
+        << e.path() << " is open to other users";
+  }
+}
+
 TEST(ShutdownTest, CoordinatorExitsZeroOnSigtermAndARestartResumes) {
   constexpr int kRounds = 4;
   TempDir dir("shutdown-coordinator");
@@ -55,6 +69,8 @@ TEST(ShutdownTest, CoordinatorExitsZeroOnSigtermAndARestartResumes) {
       << ReadAll(log);
   const coordinator::ModelRecord before = Head(project.DataDir("run"));
   EXPECT_GE(before.round, 1u);
+  // What it created is its own (umask 077): the registry and its database files.
+  ExpectPrivate(project.DataDir("run"));
 
   // Restarted on the same registry, it resumes from the head and finishes the rounds.
   const std::streamoff restart = FileSize(log);
@@ -92,6 +108,9 @@ TEST(ShutdownTest, ClientExitsZeroOnSigtermWithItsOutboxKept) {
   EXPECT_EQ(code, 0) << ReadAll(log);
   EXPECT_NE(ReadAll(log).find("SIGTERM received: shutting down"), std::string::npos);
   coordinator.Kill();
+
+  // The site's private state is its own (umask 077): directories and database files.
+  ExpectPrivate(dir.path() + "/state-0-run");
 
   auto store = client::SampleStore::Open(dir.path() + "/state-0-run/store", {});
   ASSERT_TRUE(store.ok()) << store.status().ToString();

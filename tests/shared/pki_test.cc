@@ -20,6 +20,7 @@
 
 #include "coordinator/kit_config.h"
 #include "shared/crypto/crypto.h"
+#include "shared/net/tls.h"
 
 namespace fedge::shared {
 namespace {
@@ -254,6 +255,25 @@ TEST_F(PkiTest, PrivateKeysAreMode0600Pkcs8AndMatchTheirCertificates) {
     EVP_PKEY_free(key);
   }
   EXPECT_EQ(ModeOf(out / "ca"), 0700u);
+}
+
+// A key other users can read is refused with the command that fixes it; group read is allowed.
+TEST_F(PkiTest, TlsRefusesAPrivateKeyOtherUsersCanRead) {
+  ProvisionOptions options = Options("kits");
+  MustProvision(options);
+  const fs::path kit = fs::path(options.out_dir) / "clients" / "site-003";
+  TlsFiles files{(kit / "ca.crt").string(), (kit / "client.crt").string(),
+                 (kit / "client.key").string()};
+  ASSERT_TRUE(MakeClientTlsContext(files).ok());
+  fs::permissions(files.key, fs::perms(0644));
+  auto refused = MakeClientTlsContext(files);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kPermissionDenied);
+  EXPECT_NE(refused.status().message().find("has mode 0644"), std::string::npos)
+      << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("chmod 600 " + files.key), std::string::npos);
+  fs::permissions(files.key, fs::perms(0640));
+  EXPECT_TRUE(MakeClientTlsContext(files).ok());
 }
 
 TEST_F(PkiTest, ClientSubjectHasIdAndRole) {
