@@ -1,10 +1,6 @@
 #pragma once
-// Imports labels for stored frames from a file an operator produced with a labelling tool:
-//   CSV:         a header naming the columns `frame_id` and `label` (other columns are ignored),
-//                then one row per frame, e.g. "site3#120,4". Double quotes may wrap a field.
-//   JSON lines:  one object per line, e.g. {"frame_id": "site3#120", "label": 4}.
-// The format is taken from the extension (.csv; .jsonl, .ndjson, .json) and otherwise from the
-// content (a first non-blank character '{' means JSON lines). Blank lines are skipped.
+// Imports labels for stored frames from a file an operator produced with a labelling tool (CSV
+// or JSON lines; the formats are in client/label_parse.h).
 //
 // All or nothing: the whole file is parsed and validated first, then written in one synced
 // batch. Thread-safety: as SampleStore (the store serialises the write).

@@ -175,5 +175,11 @@ int main(int argc, char** argv) {
         Bytes("[server]\nlisten = \"0.0.0.0\"\nport = 7443\n\n[tls]\nca = \"ca.crt\"\n\n"
               "[rounds]\nmin_fit = 2\nseed = 7\nfraction_fit = 0.5\nevaluate = true\n\n"
               "[sim]\nclients = [0, 1, 2]\n"));
+  Write(root + "/labels_fuzz", "csv",
+        Bytes("\xEF\xBB\xBF"
+              "frame_id,label,note\r\nsite3#120,4,ok\n\"a,\"\"b\"\"\",+2,\n\n"));
+  Write(root + "/labels_fuzz", "jsonl",
+        Bytes("{\"frame_id\": \"site3#120\", \"label\": 3}\n\n{\"frame_id\": \"x\", "
+              "\"label\": 12}\n"));
   return 0;
 }
