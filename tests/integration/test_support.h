@@ -98,6 +98,7 @@ class Process {
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
   void Kill();
   // Sends `signal_number` (e.g. SIGTERM, SIGSTOP) to the process if it is running.
   void Signal(int signal_number);
