@@ -57,9 +57,11 @@ Result<ml::AugmentOptions> LoadAugment(const shared::ConfigFile& file) {
 
 const std::set<std::string>& DriftKeys() {
   static const std::set<std::string> keys = {
-      "drift.enabled",         "drift.score_threshold",  "drift.persistence",
-      "drift.min_clients",     "drift.min_fraction",     "drift.campaign_rounds",
-      "drift.cooldown_rounds", "drift.focus_fraction",   "drift.campaign_augment",
+      "drift.enabled",         "drift.score_threshold",
+      "drift.persistence",     "drift.min_clients",
+      "drift.min_fraction",    "drift.campaign_rounds",
+      "drift.cooldown_rounds", "drift.max_campaigns_per_client",
+      "drift.focus_fraction",  "drift.campaign_augment",
       "drift.update_weight",   "drift.campaign_lr_scale"};
   return keys;
 }
@@ -73,6 +75,8 @@ Result<DriftSettings> LoadDriftSettings(const shared::ConfigFile& file) {
   FEDGE_ASSIGN_OR_RETURN(d.min_fraction, file.Double("drift.min_fraction", 0.0, 0.0, 1.0));
   FEDGE_ASSIGN_OR_RETURN(int64_t rounds, file.Int("drift.campaign_rounds", 5, 1, 10000));
   FEDGE_ASSIGN_OR_RETURN(int64_t cooldown, file.Int("drift.cooldown_rounds", 2, 0, 100000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t per_client,
+                         file.Int("drift.max_campaigns_per_client", 3, 1, 1000000));
   FEDGE_ASSIGN_OR_RETURN(d.focus_fraction, file.Double("drift.focus_fraction", 0.5, 0.0, 0.95));
   FEDGE_ASSIGN_OR_RETURN(d.campaign_augment, file.Bool("drift.campaign_augment", true));
   FEDGE_ASSIGN_OR_RETURN(int64_t weight, file.Int("drift.update_weight", 1, 1, 100));
@@ -83,6 +87,7 @@ Result<DriftSettings> LoadDriftSettings(const shared::ConfigFile& file) {
   d.min_clients = static_cast<int>(min_clients);
   d.campaign_rounds = static_cast<int>(rounds);
   d.cooldown_rounds = static_cast<int>(cooldown);
+  d.max_campaigns_per_client = static_cast<int>(per_client);
   return d;
 }
 

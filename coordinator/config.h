@@ -39,7 +39,11 @@ struct DriftSettings {
   double min_fraction = 0.0;      // ... and at least this fraction of connected clients
   int campaign_rounds = 5;        // rounds of a campaign
   int cooldown_rounds = 2;        // rounds after a campaign before another may start
-  double focus_fraction = 0.5;    // share of drifted clients' epochs from frames since the drift
+  // A client that was a member of this many campaigns in the last 24 hours no longer counts
+  // towards starting one: a site reporting drift forever (a broken camera, a stolen key)
+  // cannot keep the federation retraining for it. It still joins campaigns others start.
+  int max_campaigns_per_client = 3;
+  double focus_fraction = 0.5;  // share of drifted clients' epochs from frames since the drift
   // Campaign rounds add photometric augmentation matching the drifted features (brightness:
   // brightness and gamma; contrast: contrast; sharpness: blur and noise) for every client, so
   // that all sites' data teaches the model the new conditions, not only the few new labels.

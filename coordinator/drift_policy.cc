@@ -172,6 +172,16 @@ const Campaign* DriftPolicy::running() const {
   return nullptr;
 }
 
+size_t DriftPolicy::CampaignsOf(const std::string& client_id, uint64_t now_ms) const {
+  constexpr uint64_t kDayMs = 24ull * 3600 * 1000;
+  size_t n = 0;
+  for (const Campaign& c : campaigns_) {
+    if (c.triggered_ms + kDayMs <= now_ms) continue;
+    for (const ClientDrift& d : c.clients) n += d.client_id == client_id ? 1 : 0;
+  }
+  return n;
+}
+
 Result<std::optional<Campaign>> DriftPolicy::MaybeTrigger(const std::set<std::string>& connected,
                                                           uint64_t base_round,
                                                           uint64_t head_version, uint64_t now_ms) {
@@ -192,6 +202,9 @@ Result<std::optional<Campaign>> DriftPolicy::MaybeTrigger(const std::set<std::st
     if (!d.drifted || d.streak < 1) continue;
     drifted.push_back(d);
     if (d.streak < settings_.persistence) continue;
+    if (CampaignsOf(id, now_ms) >= static_cast<size_t>(settings_.max_campaigns_per_client)) {
+      continue;  // joins the campaign if others start one, but cannot start it
+    }
     ++persistent;
     auto h = handled_onset_.find(id);
     if (h == handled_onset_.end() || d.onset_ms > h->second) news = true;

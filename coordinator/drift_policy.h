@@ -9,7 +9,9 @@
 // score of at least `score_threshold`. A campaign starts when at least
 // max(min_clients, ceil(min_fraction * connected)) connected clients count as drifted, no
 // campaign is running, `cooldown_rounds` have passed since the last one ended, and the drift
-// of at least one of them is newer than the drift a previous campaign handled (its onset).
+// of at least one of them is newer than the drift a previous campaign handled (its onset). A
+// client that was a member of `max_campaigns_per_client` campaigns in the last 24 hours does not
+// count towards starting another (it may still join one).
 // The campaign's members are all connected clients that say drifted with their last window
 // over the threshold; a client whose drift becomes persistent while a campaign runs joins it.
 
@@ -102,6 +104,8 @@ class DriftPolicy {
   const std::vector<Campaign>& campaigns() const { return campaigns_; }
 
  private:
+  // Campaigns triggered in the 24 hours before `now_ms` that `client_id` was a member of.
+  size_t CampaignsOf(const std::string& client_id, uint64_t now_ms) const;
   shared::Status StoreCampaign(const Campaign& c);
   shared::Status StoreClient(const ClientDrift& d);
 

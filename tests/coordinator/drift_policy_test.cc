@@ -275,6 +275,41 @@ TEST_F(DriftPolicyTest, OutcomeCooldownAndOneCampaignPerDriftEpisode) {
   EXPECT_EQ(second->first_round, 16u);
 }
 
+// Issue 16 item 10: one site reporting ever newer drift (a broken camera, a stolen key) used to
+// start a campaign after every cooldown, for ever. After max_campaigns_per_client in a day it no
+// longer starts one alone; another drifted site still does, and it joins.
+TEST_F(DriftPolicyTest, OneSiteCannotKeepStartingCampaigns) {
+  settings_.min_clients = 1;
+  settings_.max_campaigns_per_client = 2;
+  policy_ = std::make_unique<DriftPolicy>(settings_, store_.get());
+  ASSERT_TRUE(policy_->Init().ok());
+  const std::set<std::string> all = {"a", "b", "c"};
+  uint64_t round = 10, window = 0, onset = 1000;
+  auto episode = [&](const std::string& id) {
+    onset += 1000;
+    Report(id, Good(window++, 0.9, true, onset));
+    Report(id, Good(window++, 0.9, true, onset));
+  };
+  auto finish = [&] {
+    const json eval = {{"accuracy", 0.8}};
+    for (uint64_t r = round + 1; r <= round + 3; ++r) {
+      ASSERT_TRUE(policy_->OnRoundDone(r, 3, eval, 9500).ok());
+    }
+    round += 3 + 2;  // its rounds, then the cooldown
+  };
+  for (int i = 0; i < 2; ++i) {
+    episode("a");
+    ASSERT_TRUE(Trigger(all, round)) << "campaign " << i + 1;
+    finish();
+  }
+  episode("a");
+  EXPECT_FALSE(Trigger(all, round)) << "a third campaign for the same site in a day";
+  episode("b");
+  std::optional<Campaign> c = Trigger(all, round);
+  ASSERT_TRUE(c);
+  ASSERT_EQ(c->clients.size(), 2u);  // b started it; a joins
+}
+
 TEST_F(DriftPolicyTest, StateAndCampaignsSurviveARestart) {
   for (const char* id : {"a", "b"}) {
     Report(id, Good(0, 0.9, true, 1000));
