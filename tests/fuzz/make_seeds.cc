@@ -102,6 +102,52 @@ void ArtifactSeed(const std::string& dir) {
 
 }  // namespace
 
+// What a coordinator sends a client: a training offer with every parameter, a reference
+// profile, a release offer and a revert.
+void ClientSeeds(const std::string& dir) {
+  const shared::Digest digest = shared::Sha256(Bytes("model"));
+  {
+    flatbuffers::FlatBufferBuilder fbb;
+    auto aug = wire::CreateAugment(fbb, true, 4, 0.2f, 0.2f, 0.1f, 0.3f, 0.05f);
+    auto params = wire::CreateTrainParams(fbb, 2, 32, 0.05f, 0.9f, 7, aug, 1000, 0.5f);
+    auto d = fbb.CreateVector(digest.data(), digest.size());
+    auto arch = fbb.CreateString("cnn_small/c1=16,c2=32,f1=64");
+    Write(dir, "task_offer",
+          shared::FinishEnvelope(
+              fbb, wire::CreateTaskOffer(fbb, 11, 3, wire::TaskKind::Train, 2, d, 1234, arch,
+                                         params, 60000, wire::Codec::TopKInt8, 0.1f)));
+  }
+  {
+    flatbuffers::FlatBufferBuilder fbb;
+    auto summary = drift::ToWire(fbb, SomeSummary());
+    Write(dir, "reference_profile",
+          shared::FinishEnvelope(fbb, wire::CreateReferenceProfile(fbb, 2, 3, summary)));
+  }
+  {
+    flatbuffers::FlatBufferBuilder fbb;
+    auto name = fbb.CreateString("timestamp.json");
+    auto bytes = fbb.CreateVector(Bytes("{\"signatures\":[],\"signed\":\"e30=\"}"));
+    std::vector<flatbuffers::Offset<wire::ReleaseFile>> files{
+        wire::CreateReleaseFile(fbb, name, bytes)};
+    auto fv = fbb.CreateVector(files);
+    auto target = fbb.CreateString("fedge-2.fdga");
+    auto d = fbb.CreateVector(digest.data(), digest.size());
+    Write(dir, "release_offer",
+          shared::FinishEnvelope(fbb,
+                                 wire::CreateReleaseOffer(fbb, 4, target, 2, fv, d, 5000, true)));
+  }
+  {
+    flatbuffers::FlatBufferBuilder fbb;
+    auto target = fbb.CreateString("fedge-2.fdga");
+    auto why = fbb.CreateString("accuracy regression");
+    Write(dir, "release_revert",
+          shared::FinishEnvelope(fbb, wire::CreateReleaseRevert(fbb, 4, target, 2, why)));
+  }
+  Write(dir, "error",
+        shared::MakeErrorMessage(shared::Status::NotFound("no such blob"), 3,
+                                 wire::ErrorSubject::Blob));
+}
+
 int main(int argc, char** argv) {
   const std::string root = argc > 1 ? argv[1] : "tests/fuzz/corpus";
   const std::string messages = root + "/coordinator_messages_fuzz";
@@ -175,6 +221,7 @@ int main(int argc, char** argv) {
         Bytes("[server]\nlisten = \"0.0.0.0\"\nport = 7443\n\n[tls]\nca = \"ca.crt\"\n\n"
               "[rounds]\nmin_fit = 2\nseed = 7\nfraction_fit = 0.5\nevaluate = true\n\n"
               "[sim]\nclients = [0, 1, 2]\n"));
+  ClientSeeds(root + "/client_messages_fuzz");
   Write(root + "/labels_fuzz", "csv",
         Bytes("\xEF\xBB\xBF"
               "frame_id,label,note\r\nsite3#120,4,ok\n\"a,\"\"b\"\"\",+2,\n\n"));
