@@ -36,11 +36,14 @@ uint64_t RssOf(pid_t pid) {
 }
 
 // The coordinator of `project` for one training round without evaluation that completes with
-// the honest sites' updates (rounds.min_fit), started.
+// the honest sites' updates (rounds.min_fit), started. Also the honest-only run's: its settings
+// do not change the model.
 std::unique_ptr<Process> StartOneRound(const ProcessProject& project, const std::string& run) {
   const std::string config = project.CoordinatorConfig(run);
   std::string text = ReadAll(config);
   text.replace(text.find("evaluate = true"), 15, "evaluate = false");
+  // A raw client sends no heartbeats: allow it 30 s of silence (six heartbeats) on a busy machine.
+  text.replace(text.find("heartbeat_ms = 500"), 18, "heartbeat_ms = 5000");
   const size_t fit = text.find("min_fit = ");
   text.replace(fit, text.find('\n', fit) - fit, "min_fit = " + std::to_string(kHonest));
   std::ofstream(config) << text;
@@ -100,6 +103,12 @@ TEST(HostileProcessTest, AttacksAreRefusedAndTheModelIsWhatHonestSitesMake) {
   RawClient flooder(f_kit + "/ca.crt", f_kit + "/client.crt", f_kit + "/client.key");
   uint64_t rss_before = 0, rss_peak = 0;
   const coordinator::ModelRecord attacked = RunRound(project, "run", [&](Process& coordinator) {
+    // The attacker joins last, after the honest sites (which take a while to load LibTorch).
+    for (int i = 0; i < kHonest; ++i) {
+      ASSERT_TRUE(WaitForLog(project.Log("coordinator-run"), 0,
+                             {"client " + project.kits().client_ids[i] + " connected"},
+                             seconds(120)));
+    }
     ASSERT_TRUE(attacker.Connect(project.port()).ok());
     ASSERT_TRUE(attacker.SendHello().ok());
     ASSERT_FALSE(Expect(attacker, wire::Message::Welcome).empty());
