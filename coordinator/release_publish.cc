@@ -14,10 +14,6 @@ namespace rel = shared::release;
 using shared::Result;
 using shared::Status;
 
-namespace {
-constexpr int64_t kDay = 86400;
-}  // namespace
-
 Result<uint64_t> HighestReleaseCounter(const std::string& repo) {
   const std::string path = RepoMetadataPath(repo, "targets.json");
   std::error_code ec;

@@ -22,8 +22,6 @@ using shared::Status;
 
 namespace {
 
-constexpr int64_t kDay = 86400;
-
 Status MakeDir(const std::string& dir, fs::perms perms) {
   std::error_code ec;
   fs::create_directories(dir, ec);

@@ -32,6 +32,9 @@
 
 namespace fedge::coordinator {
 
+// Seconds in a day, for the expiry options given in days.
+inline constexpr int64_t kDay = 86400;
+
 // Path of a file in the repository's metadata directory.
 std::string RepoMetadataPath(const std::string& repo, const std::string& file);
 // Path of an artifact in the repository's targets directory.
