@@ -2,7 +2,6 @@
 
 #include <flatbuffers/idl.h>
 
-#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "shared/crypto/crypto.h"
