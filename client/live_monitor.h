@@ -16,6 +16,7 @@
 #include "shared/drift/monitor.h"
 #include "shared/ml/data/dataset.h"
 #include "shared/ml/torch/model.h"
+#include "shared/net/wire.h"
 #include "shared/vision/image.h"
 #include "shared/vision/image_stats.h"
 #include "shared/vision/preprocess.h"
@@ -54,7 +55,7 @@ shared::Result<drift::Summary> ComputeProfile(const ml::Model& model, const ml::
 // up `fraction` of the result, but each at most kMaxFocusRepeats times in all (a few new labels
 // repeated dozens of times are memorised, and such an update can swing the federated model).
 // `train` unchanged when there are none or they already make up `fraction`.
-inline constexpr size_t kMaxFocusRepeats = 4;
+inline constexpr size_t kMaxFocusRepeats = shared::kMaxFocusRepeats;
 std::vector<int64_t> FocusIndices(const std::vector<int64_t>& train,
                                   const std::vector<int64_t>& captured_ms, uint64_t since_ms,
                                   double fraction);

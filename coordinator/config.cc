@@ -244,10 +244,12 @@ std::set<std::string> CoordinatorKeys() {
                 "rounds.evaluate",
                 "rounds.seed",
                 "rounds.max_client_share",
+                "rounds.max_update_norm",
                 "model.arch",
                 "model.seed",
                 "registry.keep_last",
                 "registry.keep_every",
+                "registry.idempotency_rounds",
                 "limits.max_connections",
                 "limits.max_connections_per_address",
                 "limits.max_connections_per_identity",
@@ -279,6 +281,7 @@ Result<RoundSettings> LoadRoundSettings(const ConfigFile& file) {
   r.seed = static_cast<uint64_t>(seed);
   FEDGE_ASSIGN_OR_RETURN(r.max_client_share,
                          file.Double("rounds.max_client_share", 1.0, 1e-6, 1.0));
+  FEDGE_ASSIGN_OR_RETURN(r.max_update_norm, file.Double("rounds.max_update_norm", 0.0, 0.0, 1e12));
   if (r.min_fit > r.min_clients) {
     return Status::InvalidArgument(file.path() +
                                    ": key 'rounds.min_fit': " + std::to_string(r.min_fit) +
@@ -343,6 +346,9 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
   FEDGE_ASSIGN_OR_RETURN(int64_t keep_every, file.Int("registry.keep_every", 0, 0, 1000000000));
   c.keep_last = static_cast<uint64_t>(keep_last);
   c.keep_every = static_cast<uint64_t>(keep_every);
+  FEDGE_ASSIGN_OR_RETURN(int64_t id_rounds,
+                         file.Int("registry.idempotency_rounds", 100, 1, 1000000000));
+  c.idempotency_rounds = static_cast<uint64_t>(id_rounds);
   FEDGE_ASSIGN_OR_RETURN(c.metrics,
                          shared::LoadMetricsSettings(file, CoordinatorConfig::DefaultMetrics()));
   FEDGE_ASSIGN_OR_RETURN(c.status, LoadStatusSettings(file));

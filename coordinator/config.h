@@ -26,6 +26,9 @@ struct RoundSettings {
   // No site's fold weight may exceed this share of the round's total: a larger one is cut
   // (coordinator::ShareCap). 1 = no cap.
   double max_client_share = 1.0;
+  // Each update's change from the round's model is scaled down to at most this L2 norm before
+  // it is folded (coordinator/norm_bound.h). 0 = no bound.
+  double max_update_norm = 0;
   ml::TrainingSettings training;  // what each sampled client is asked to do
 };
 
@@ -125,6 +128,9 @@ struct CoordinatorConfig {
   // version 1. Records are always kept, so lineage stays complete.
   uint64_t keep_last = 0;
   uint64_t keep_every = 0;
+  // The idempotency ids of accepted updates are kept for this many rounds after their own
+  // (a site's resend of an older one is refused as for a closed round, and dropped by it).
+  uint64_t idempotency_rounds = 100;
   // [metrics]: GET /metrics in the Prometheus text format, on by default, local only.
   shared::MetricsSettings metrics = DefaultMetrics();
   static shared::MetricsSettings DefaultMetrics() { return {true, "127.0.0.1", 9464}; }

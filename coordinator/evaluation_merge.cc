@@ -33,7 +33,8 @@ void RefuseEvaluation(Peer& peer, const EvalIn& e) {
                  e.task_id, wire::ErrorSubject::Evaluation);
 }
 
-bool EvaluationMerge::OnReport(Peer& peer, const EvalIn& e, RoundSchedule& schedule) {
+bool EvaluationMerge::OnReport(Peer& peer, const EvalIn& e, RoundSchedule& schedule,
+                               uint64_t registered) {
   const std::string& id = peer.client_id();
   if (schedule.training() || e.round != schedule.round() || e.model_version != version_ ||
       schedule.PendingTask(id) != e.task_id) {
@@ -41,6 +42,14 @@ bool EvaluationMerge::OnReport(Peer& peer, const EvalIn& e, RoundSchedule& sched
     return false;
   }
   schedule.Answer(id);
+  if (e.examples > registered) {
+    peer.SendError(Status::InvalidArgument(
+                       "an evaluation of " + std::to_string(e.examples) +
+                       " examples, but this site registered " + std::to_string(registered) +
+                       " examples when it connected; reconnect after adding data"),
+                   e.task_id, wire::ErrorSubject::Evaluation);
+    return true;
+  }
   if (Status s = CheckReport(e, num_classes_); !s.ok()) {
     peer.SendError(s, e.task_id, wire::ErrorSubject::Evaluation);
     return true;

@@ -52,7 +52,9 @@ class EvaluationMerge {
   // A drift profile that cannot be merged is logged and skipped; the report still counts.
   // Returns whether the report answered an open task (true even if it was refused as
   // inconsistent).
-  bool OnReport(Peer& peer, const EvalIn& eval, RoundSchedule& schedule);
+  // `registered`: the examples (training + held out) the client's session registered; a report
+  // of more is refused.
+  bool OnReport(Peer& peer, const EvalIn& eval, RoundSchedule& schedule, uint64_t registered);
 
   // No report was merged.
   bool empty() const { return examples_ == 0; }

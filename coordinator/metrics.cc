@@ -36,6 +36,14 @@ void CoordinatorMetrics::AddRoundMetrics(shared::MetricsRegistry& r) {
   updates_accepted = &r.AddCounter("fedge_coordinator_updates_accepted_total",
                                    "Client updates validated, stored and folded.")
                           ->Get();
+  examples_capped = &r.AddCounter("fedge_coordinator_examples_capped_total",
+                                  "Updates counted with fewer examples than they claimed: the "
+                                  "claim exceeded the site's registered examples x epochs.")
+                         ->Get();
+  updates_clipped = &r.AddCounter("fedge_coordinator_updates_clipped_total",
+                                  "Update folds whose change from the round's model was scaled "
+                                  "down to rounds.max_update_norm (a resumed round counts again).")
+                         ->Get();
   rejected_ = r.AddCounter("fedge_coordinator_updates_rejected_total",
                            "Client updates refused, by reason.", {"reason"});
   shared::HistogramFamily* aggregation =

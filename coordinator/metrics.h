@@ -38,6 +38,8 @@ class CoordinatorMetrics {
   shared::Counter* rounds_failed = nullptr;
   shared::Histogram* round_duration = nullptr;
   shared::Counter* updates_accepted = nullptr;
+  shared::Counter* examples_capped = nullptr;  // updates whose example count was capped
+  shared::Counter* updates_clipped = nullptr;  // updates scaled down by the norm bound
   // REQUIRES: `reason` is one of the reject:: constants (bounded label values).
   void Rejected(const char* reason) { rejected_->Labels({reason}).Inc(); }
 

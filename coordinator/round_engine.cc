@@ -48,6 +48,7 @@ RoundEngine::RoundEngine(net::any_io_executor strand, Store* store, CoordinatorC
       ingest_(std::make_unique<UpdateIngest>(strand, store, &blobs_, IngestHooks(), metrics_)) {
   ingest_->set_max_share_ppm(
       static_cast<uint32_t>(std::llround(config_.rounds.max_client_share * 1e6)));
+  ingest_->set_max_update_norm(config_.rounds.max_update_norm);
 }
 
 RoundEngine::~RoundEngine() = default;
@@ -57,9 +58,26 @@ UpdateIngest::Hooks RoundEngine::IngestHooks() {
   hooks.fold_weight = [this](const std::string& client_id, uint64_t round, uint64_t examples) {
     return drift_.FoldWeight(client_id, round, examples);
   };
+  hooks.example_cap = [this](const std::string& client_id, uint64_t round) {
+    return ExampleCap(client_id, round);
+  };
   hooks.changed = [this] { PublishSnapshot(); };
   hooks.wake = [this] { Wake(); };
   return hooks;
+}
+
+uint64_t RoundEngine::ExampleCap(const std::string& client_id, uint64_t round) const {
+  auto it = hellos_.find(client_id);
+  if (it == hellos_.end()) return 0;
+  const bool focused = drift_.policy().FocusSince(client_id, round).has_value();
+  // At most kMaxExamples x 1000 epochs x 4: far from overflowing.
+  return it->second.train_examples * static_cast<uint64_t>(config_.rounds.training.local_epochs) *
+         (focused ? shared::kMaxFocusRepeats : 1);
+}
+
+uint64_t RoundEngine::RegisteredExamples(const std::string& client_id) const {
+  auto it = hellos_.find(client_id);
+  return it == hellos_.end() ? 0 : it->second.train_examples + it->second.eval_examples;
 }
 
 void RoundEngine::set_metrics(std::shared_ptr<CoordinatorMetrics> metrics) {
@@ -289,6 +307,7 @@ void RoundEngine::OnDisconnected(const std::shared_ptr<Peer>& peer) {
   auto it = connected_.find(id);
   if (it == connected_.end() || it->second != peer) return;  // replaced by a newer session
   connected_.erase(it);
+  hellos_.erase(id);
   metrics_->connected_clients->Set(static_cast<double>(connected_.size()));
   metrics_->client_connected->Labels({id}).Set(0);
   // Evaluation does not wait for absent clients; training waits until the deadline.
@@ -325,7 +344,8 @@ void RoundEngine::SubmitEval(std::shared_ptr<Peer> peer, EvalIn eval) {
 
 void RoundEngine::OnEval(const std::shared_ptr<Peer>& peer, const EvalIn& e) {
   if (!round_) return RefuseEvaluation(*peer, e);
-  if (round_->eval.OnReport(*peer, e, round_->schedule) && round_->schedule.pending().empty()) {
+  if (round_->eval.OnReport(*peer, e, round_->schedule, RegisteredExamples(peer->client_id())) &&
+      round_->schedule.pending().empty()) {
     Wake();
   }
 }

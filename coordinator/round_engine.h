@@ -199,6 +199,12 @@ class RoundEngine {
 
   // --- round_engine.cc: start-up, clients, messages, status.
   UpdateIngest::Hooks IngestHooks();
+  // UpdateIngest::Hooks::example_cap: the connected session's registered training examples x
+  // the round's epochs (x kMaxFocusRepeats if the round focuses it on drifted frames).
+  uint64_t ExampleCap(const std::string& client_id, uint64_t round) const;
+  // All examples (training + held out) the connected session registered: no evaluation of it
+  // can count more.
+  uint64_t RegisteredExamples(const std::string& client_id) const;
   shared::Status InstallInitialModel();
   shared::Status ResumeRound(const nlohmann::json& open);
   // Makes `schedule` the open round; `training`: its updates are deltas of the head model.

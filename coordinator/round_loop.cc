@@ -180,9 +180,12 @@ net::awaitable<Status> RoundEngine::CommitTrainRound(uint64_t round) {
   FEDGE_CO_ASSIGN_OR_RETURN(std::optional<ModelRecord> highest, store_->LatestModel());
   ModelRecord record =
       NextModelRecord(round, std::max(model_.version, highest ? highest->version : 0) + 1);
+  if (config_.rounds.max_update_norm > 0) {
+    record.metrics["aggregation"]["max_update_norm"] = config_.rounds.max_update_norm;
+  }
   if (!ingest_->capped_clients().empty()) {
-    record.metrics["aggregation"] = {{"max_client_share", config_.rounds.max_client_share},
-                                     {"capped", ingest_->capped_clients()}};
+    record.metrics["aggregation"]["max_client_share"] = config_.rounds.max_client_share;
+    record.metrics["aggregation"]["capped"] = ingest_->capped_clients();
   }
   record.digest_hex = shared::ToHex(shared::Sha256(blob));
   record.size_bytes = blob.size();
@@ -284,6 +287,15 @@ RoundSummary RoundEngine::StartSummary(uint64_t round) const {
 }
 
 void RoundEngine::ApplyRetentionPolicy() {
+  if (model_.round > config_.idempotency_rounds) {
+    Result<uint64_t> forgotten =
+        store_->ForgetAcceptedBefore(model_.round - config_.idempotency_rounds + 1);
+    if (!forgotten.ok()) {
+      FEDGE_LOG(Error, kLog) << "retention: " << forgotten.status().ToString();
+    } else if (*forgotten > 0) {
+      FEDGE_LOG(Debug, kLog) << "retention: forgot " << *forgotten << " idempotency id(s)";
+    }
+  }
   if (config_.keep_last <= 0) return;
   RetentionPolicy policy{config_.keep_last, config_.keep_every};
   Result<RetentionResult> pruned = ApplyRetention(*store_, policy, model_.version);

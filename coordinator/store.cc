@@ -306,6 +306,25 @@ Result<std::optional<UpdateRecord>> Store::AcceptedUpdate(const std::string& cli
   return std::optional<UpdateRecord>(std::move(r));
 }
 
+Result<uint64_t> Store::ForgetAcceptedBefore(uint64_t round) {
+  rocksdb::WriteBatch batch;
+  uint64_t forgotten = 0;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cfs[kAccepted]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    FEDGE_ASSIGN_OR_RETURN(UpdateRecord r, DecodeUpdateRecord(AsView(it->value())));
+    if (r.round >= round) continue;
+    batch.Delete(impl_->cfs[kAccepted], it->key());
+    ++forgotten;
+  }
+  FEDGE_RETURN_IF_ERROR(FromRocks(it->status(), "listing accepted updates"));
+  if (forgotten == 0) return forgotten;
+  FEDGE_RETURN_IF_ERROR(
+      FromRocks(impl_->db->Write(impl_->SyncWrite(), &batch),
+                "forgetting the idempotency ids of rounds before " + std::to_string(round)));
+  return forgotten;
+}
+
 Status Store::CommitRound(const ModelRecord& record, const std::vector<uint8_t>& blob,
                           const coordinator::OpenRound& open) {
   FEDGE_ASSIGN_OR_RETURN(

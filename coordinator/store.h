@@ -81,6 +81,10 @@ class Store {
   // client's update under the same id is not it).
   shared::Result<std::optional<UpdateRecord>> AcceptedUpdate(const std::string& client_id,
                                                              const std::string& idempotency_id);
+  // Forgets the idempotency ids of updates accepted in rounds before `round`: a resend of one
+  // of them is then refused like any update for a closed round (which the client drops), so
+  // nothing is folded twice. Returns how many were forgotten.
+  shared::Result<uint64_t> ForgetAcceptedBefore(uint64_t round);
   // Closes the training phase of `record.round`: stores the new version and its blob, moves
   // the head to it, replaces the open-round state and drops the round's update blobs, in one
   // synced WriteBatch.

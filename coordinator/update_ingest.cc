@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 
+#include "coordinator/norm_bound.h"
 #include "shared/base/log.h"
 
 namespace fedge::coordinator {
@@ -76,8 +77,7 @@ Result<shared::TensorBundle> UpdateIngest::Finalize() {
       schedule_->round(), [&](const UpdateRecord& r, std::vector<uint8_t> blob) -> Status {
         auto it = weight_of.find(r.client_id);
         if (it == weight_of.end()) return Status::Ok();  // not part of this attempt
-        FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle bundle,
-                               shared::DecodeUpdate(blob, Limits(), *base_, base_digest_));
+        FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle bundle, DecodeValues(blob));
         return capped.Fold(std::move(bundle), std::min(it->second, *cap));
       }));
   if (capped.updates() != contributions_.size()) {
@@ -107,9 +107,18 @@ void UpdateIngest::Contribute(const std::string& client_id, uint64_t examples, d
   if (std::isfinite(loss)) loss_sum_ += loss * static_cast<double>(examples);
 }
 
-Status UpdateIngest::Refold(const UpdateRecord& record, std::vector<uint8_t> blob) {
+Result<shared::TensorBundle> UpdateIngest::DecodeValues(std::span<const uint8_t> blob) const {
   FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle bundle,
                          shared::DecodeUpdate(blob, Limits(), *base_, base_digest_));
+  if (max_update_norm_ > 0) {
+    FEDGE_ASSIGN_OR_RETURN(double norm, ClipToNorm(&bundle, *base_, max_update_norm_));
+    if (norm > max_update_norm_) metrics_->updates_clipped->Inc();
+  }
+  return bundle;
+}
+
+Status UpdateIngest::Refold(const UpdateRecord& record, std::vector<uint8_t> blob) {
+  FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle bundle, DecodeValues(blob));
   blob = {};
   FEDGE_RETURN_IF_ERROR(acc_->Fold(
       std::move(bundle), hooks_.fold_weight(record.client_id, record.round, record.examples)));
@@ -162,6 +171,31 @@ void UpdateIngest::OfferUpload(const std::shared_ptr<Peer>& peer, const UploadIn
   }
 }
 
+Status UpdateIngest::CapExamples(const std::string& client_id, UpdateIn* u) {
+  if (u->examples == 0 || u->examples > (1ull << 32)) {
+    return Status::InvalidArgument("example count " + std::to_string(u->examples) +
+                                   " is out of range");
+  }
+  if (!hooks_.example_cap) return Status::Ok();
+  const uint64_t cap = hooks_.example_cap(client_id, u->round);
+  if (cap == 0) {
+    return Status::InvalidArgument(
+        "this site registered no training examples when it connected, so its update has no "
+        "weight; label data on the site, then reconnect");
+  }
+  if (u->examples > cap) {
+    // The weight is capped, not refused: a site that labelled frames since it connected is
+    // honest, only its registration is stale. What is stored is the capped count, so a resumed
+    // round folds the same weights.
+    FEDGE_LOG(Warn, kLog).Client(client_id).Round(u->round)
+        << "update from " << client_id << " claims " << u->examples << " examples; counted as "
+        << cap << " (its registered training examples x the round's epochs)";
+    metrics_->examples_capped->Inc();
+    u->examples = cap;
+  }
+  return Status::Ok();
+}
+
 void UpdateIngest::Reject(const std::shared_ptr<Peer>& peer, const UpdateIn& u, const Status& s,
                           const char* reason) {
   const std::string& id = peer->client_id();
@@ -201,19 +235,13 @@ void UpdateIngest::Submit(std::shared_ptr<Peer> peer, UpdateIn u) {
                     u.task_id, wire::ErrorSubject::Update);
     return;
   }
-  if (u.examples == 0 || u.examples > (1ull << 32)) {
-    return Reject(
-        peer, u,
-        Status::InvalidArgument("example count " + std::to_string(u.examples) + " is out of range"),
-        reject::kExampleCount);
-  }
+  if (Status s = CapExamples(id, &u); !s.ok()) return Reject(peer, u, s, reject::kExampleCount);
   schedule_->BeginIngest(id);
   // base_ and base_digest_ change only between rounds, and a round waits for every update in
   // flight before it commits, so the pool may read them.
-  net::asio::post(*pool_, [this, peer = std::move(peer), u = std::move(u),
-                           limits = Limits()]() mutable {
-    auto bundle = std::make_shared<Result<shared::TensorBundle>>(Guarded(
-        "decoding", [&] { return shared::DecodeUpdate(u.blob, limits, *base_, base_digest_); }));
+  net::asio::post(*pool_, [this, peer = std::move(peer), u = std::move(u)]() mutable {
+    auto bundle = std::make_shared<Result<shared::TensorBundle>>(
+        Guarded("decoding", [&] { return DecodeValues(u.blob); }));
     net::asio::post(strand_, [this, peer = std::move(peer), u = std::move(u), bundle]() mutable {
       OnDecoded(std::move(peer), std::move(u), std::move(*bundle));
     });

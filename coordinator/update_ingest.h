@@ -64,6 +64,10 @@ class UpdateIngest {
     // The weight of a client's update in a round (DriftIntake::FoldWeight).
     std::function<uint64_t(const std::string& client_id, uint64_t round, uint64_t examples)>
         fold_weight;
+    // The most examples `client_id` can have trained on in `round`: what its session registered
+    // in its Hello x the round's epochs (x kMaxFocusRepeats when the round focuses it on drifted
+    // frames); 0: it registered none. Unset: no cap (unit tests of other parts).
+    std::function<uint64_t(const std::string& client_id, uint64_t round)> example_cap;
     std::function<void()> changed;  // the counters or the round's progress changed
     std::function<void()> wake;     // the round may be able to move on
     std::function<uint64_t()> now_ms = shared::UnixMillis;  // stamps stored updates
@@ -97,6 +101,9 @@ class UpdateIngest {
   // No site's weight may exceed this share of the round's total weight ([rounds]
   // max_client_share, in millionths; 1000000 = no cap). REQUIRES: no round open.
   void set_max_share_ppm(uint32_t ppm) { max_share_ppm_ = ppm; }
+  // Each update's change from the round's model is clipped to this L2 norm before it is
+  // validated and folded ([rounds] max_update_norm; 0 = no bound). REQUIRES: no round open.
+  void set_max_update_norm(double norm) { max_update_norm_ = norm; }
   // The round's model: the weighted mean of the accepted updates. When one site's weight is
   // over max_share (ShareCap), the updates are read back from the store and folded again with
   // the capped weights (exact, so the same whatever their order, and after a resume);
@@ -122,7 +129,11 @@ class UpdateIngest {
   void OnStored(std::shared_ptr<Peer> peer, UpdateIn update, const UpdateRecord& record,
                 shared::TensorBundle values, const shared::Status& stored);
   void Contribute(const std::string& client_id, uint64_t examples, double loss);
+  // Caps u->examples by what the client registered; an error if it registered none.
+  shared::Status CapExamples(const std::string& client_id, UpdateIn* u);
   shared::DecodeLimits Limits() const;
+  // DecodeUpdate against the round's model, then the norm bound. Safe on the ingest pool.
+  shared::Result<shared::TensorBundle> DecodeValues(std::span<const uint8_t> blob) const;
 
   net::any_io_executor strand_;
   Store* store_;
@@ -137,6 +148,7 @@ class UpdateIngest {
   std::vector<Contribution> contributions_;
   double loss_sum_ = 0;
   uint32_t max_share_ppm_ = 1000000;
+  double max_update_norm_ = 0;
   std::vector<std::string> capped_clients_;
   std::atomic<uint64_t> duplicates_ignored_{0};
   std::atomic<uint64_t> updates_rejected_{0};

@@ -12,6 +12,10 @@
 
 namespace fedge::shared {
 
+// A drift-retraining task repeats each example captured since the drift at most this many times
+// in all, so an honest update counts at most (registered training examples) x epochs x this.
+inline constexpr uint32_t kMaxFocusRepeats = 4;
+
 // Finishes `message` into an Envelope with the FDG1 identifier and returns the payload.
 template <typename T>
 std::vector<uint8_t> FinishEnvelope(flatbuffers::FlatBufferBuilder& fbb,

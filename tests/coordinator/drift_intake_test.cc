@@ -49,7 +49,7 @@ class DriftIntakeTest : public ::testing::Test {
       e.profile->Add(frame, 0);
     }
     merge_.Start(7);
-    ASSERT_TRUE(merge_.OnReport(*a_, e, *schedule));
+    ASSERT_TRUE(merge_.OnReport(*a_, e, *schedule, /*registered=*/1000));
   }
 
   fedge::testing::TempDir dir_{"drift_intake"};

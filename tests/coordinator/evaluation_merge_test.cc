@@ -13,6 +13,7 @@ namespace {
 using testing::FakePeer;
 
 constexpr uint64_t kVersion = 4;
+constexpr uint64_t kRegistered = 5000;  // examples each site registered in its Hello
 
 class EvaluationMergeTest : public ::testing::Test {
  protected:
@@ -65,17 +66,17 @@ TEST_F(EvaluationMergeTest, TheModelsClassCountIsNotDecidedByTheFirstReport) {
   forged.examples = 1000;
   forged.num_classes = 1;
   forged.confusion = {1000};
-  EXPECT_TRUE(merge_.OnReport(a_, forged, *schedule_));  // answered, but refused
+  EXPECT_TRUE(merge_.OnReport(a_, forged, *schedule_, kRegistered));  // answered, but refused
   ASSERT_EQ(a_.errors.size(), 1u);
   EXPECT_TRUE(merge_.empty());
-  EXPECT_TRUE(merge_.OnReport(b_, Report(task_b_, 7, 10), *schedule_));
+  EXPECT_TRUE(merge_.OnReport(b_, Report(task_b_, 7, 10), *schedule_, kRegistered));
   ASSERT_EQ(b_.acks.size(), 1u);
   EXPECT_DOUBLE_EQ(merge_.Summary()["accuracy"].get<double>(), 0.7);
 }
 
 TEST_F(EvaluationMergeTest, MergesReportsIntoRoundMetrics) {
-  EXPECT_TRUE(merge_.OnReport(a_, Report(task_a_, 8, 10), *schedule_));
-  EXPECT_TRUE(merge_.OnReport(b_, Report(task_b_, 2, 10), *schedule_));
+  EXPECT_TRUE(merge_.OnReport(a_, Report(task_a_, 8, 10), *schedule_, kRegistered));
+  EXPECT_TRUE(merge_.OnReport(b_, Report(task_b_, 2, 10), *schedule_, kRegistered));
   ASSERT_EQ(a_.acks.size(), 1u);
   EXPECT_EQ(a_.acks[0].task_id, task_a_);
   EXPECT_TRUE(schedule_->Answered());
@@ -91,7 +92,7 @@ TEST_F(EvaluationMergeTest, MergesReportsIntoRoundMetrics) {
 TEST_F(EvaluationMergeTest, InconsistentReportAnswersTheTaskButIsNotMerged) {
   EvalIn e = Report(task_a_, 8, 10);
   e.examples = 11;  // the confusion matrix counts 10
-  EXPECT_TRUE(merge_.OnReport(a_, e, *schedule_));
+  EXPECT_TRUE(merge_.OnReport(a_, e, *schedule_, kRegistered));
   ASSERT_EQ(a_.errors.size(), 1u);
   EXPECT_EQ(a_.errors[0].subject, wire::ErrorSubject::Evaluation);
   EXPECT_FALSE(schedule_->PendingTask("site-a").has_value());
@@ -101,8 +102,8 @@ TEST_F(EvaluationMergeTest, InconsistentReportAnswersTheTaskButIsNotMerged) {
 TEST_F(EvaluationMergeTest, ReportOfAnotherVersionOrTaskIsRefusedAndTheTaskStaysOpen) {
   EvalIn old = Report(task_a_, 8, 10);
   old.model_version = kVersion - 1;
-  EXPECT_FALSE(merge_.OnReport(a_, old, *schedule_));
-  EXPECT_FALSE(merge_.OnReport(a_, Report(task_b_, 8, 10), *schedule_));  // b's task
+  EXPECT_FALSE(merge_.OnReport(a_, old, *schedule_, kRegistered));
+  EXPECT_FALSE(merge_.OnReport(a_, Report(task_b_, 8, 10), *schedule_, kRegistered));  // b's task
   ASSERT_EQ(a_.errors.size(), 2u);
   EXPECT_EQ(a_.errors[1].status.code(), shared::Code::kInvalidArgument);
   EXPECT_EQ(schedule_->PendingTask("site-a"), task_a_);
@@ -110,13 +111,25 @@ TEST_F(EvaluationMergeTest, ReportOfAnotherVersionOrTaskIsRefusedAndTheTaskStays
 }
 
 TEST_F(EvaluationMergeTest, ClassCountMustMatchEarlierReports) {
-  EXPECT_TRUE(merge_.OnReport(a_, Report(task_a_, 8, 10), *schedule_));
+  EXPECT_TRUE(merge_.OnReport(a_, Report(task_a_, 8, 10), *schedule_, kRegistered));
   EvalIn three = Report(task_b_, 3, 3);
   three.num_classes = 3;
   three.confusion = {3, 0, 0, 0, 0, 0, 0, 0, 0};
-  EXPECT_TRUE(merge_.OnReport(b_, three, *schedule_));
+  EXPECT_TRUE(merge_.OnReport(b_, three, *schedule_, kRegistered));
   ASSERT_EQ(b_.errors.size(), 1u);
   EXPECT_EQ(merge_.Summary()["clients"], 1);
+}
+
+// Issue 16 deliver 3: an evaluation cannot count more examples than the site registered, so
+// a site cannot outweigh the others in the round's accuracy by claiming a large held-out set.
+TEST_F(EvaluationMergeTest, ReportOfMoreExamplesThanRegisteredIsRefused) {
+  EXPECT_TRUE(merge_.OnReport(a_, Report(task_a_, 1000, 1000), *schedule_, /*registered=*/999));
+  ASSERT_EQ(a_.errors.size(), 1u);
+  EXPECT_EQ(a_.errors[0].status.code(), shared::Code::kInvalidArgument);
+  EXPECT_NE(a_.errors[0].status.message().find("registered 999"), std::string::npos);
+  EXPECT_TRUE(merge_.empty());
+  EXPECT_TRUE(merge_.OnReport(b_, Report(task_b_, 3, 10), *schedule_, /*registered=*/10));
+  EXPECT_DOUBLE_EQ(merge_.Summary()["accuracy"].get<double>(), 0.3);
 }
 
 TEST_F(EvaluationMergeTest, ProfilesAreMergedAndCounted) {
@@ -126,7 +139,7 @@ TEST_F(EvaluationMergeTest, ProfilesAreMergedAndCounted) {
   frame.brightness = 0.5;
   profile.Add(frame, 0);
   e.profile = profile;
-  EXPECT_TRUE(merge_.OnReport(a_, e, *schedule_));
+  EXPECT_TRUE(merge_.OnReport(a_, e, *schedule_, kRegistered));
   EXPECT_EQ(merge_.profile_clients(), 1);
   EXPECT_EQ(merge_.profile().frames, 1u);
   EXPECT_EQ(merge_.Summary()["profile_frames"], 1);

@@ -22,6 +22,8 @@ using testing::FakePeer;
 using testing::FakeInitialModel;
 using testing::MakeUpdate;
 
+constexpr uint64_t kRegistered = 100;  // training examples each site registers in its Hello
+
 class RoundEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -35,12 +37,15 @@ class RoundEngineTest : public ::testing::Test {
     config.rounds.min_fit = 2;
     config.rounds.timeout_seconds = 600;
     config.rounds.evaluate = false;
+    epochs_ = static_cast<uint64_t>(config.rounds.training.local_epochs);
     engine_ = std::make_unique<RoundEngine>(net::asio::make_strand(io_), store_.get(), config,
                                             nullptr, FakeInitialModel);
     ASSERT_TRUE(engine_->Init().ok());
     engine_->set_round_callback([this](const RoundSummary& s) { summaries_.push_back(s); });
     for (auto* peer : {&a_, &b_}) {
-      engine_->Connected(*peer, ClientHello{});
+      ClientHello hello;
+      hello.train_examples = kRegistered;
+      engine_->Connected(*peer, hello);
     }
     net::asio::co_spawn(engine_->executor(), engine_->Run(/*exit_when_done=*/true),
                         [this](std::exception_ptr) { run_returned_ = true; });
@@ -65,8 +70,28 @@ class RoundEngineTest : public ::testing::Test {
   std::shared_ptr<FakePeer> a_ = std::make_shared<FakePeer>("site-a");
   std::shared_ptr<FakePeer> b_ = std::make_shared<FakePeer>("site-b");
   std::vector<RoundSummary> summaries_;
+  uint64_t epochs_ = 0;  // the rounds' local epochs
   bool run_returned_ = false;
 };
+
+// Issue 16 deliver 3: a site cannot outweigh the others by claiming more examples than it
+// registered: its claim counts as registered x epochs, in the fold and in the registry.
+TEST_F(RoundEngineTest, AClaimAboveTheRegistrationCountsAsTheRegistration) {
+  RunUntil([&] { return !a_->offers.empty() && !b_->offers.empty(); });
+  engine_->SubmitUpdate(a_, MakeUpdate(a_->offers[0].task_id, "a-1", 1'000'000, 1.0f));
+  const uint64_t cap = kRegistered * epochs_;
+  engine_->SubmitUpdate(b_, MakeUpdate(b_->offers[0].task_id, "b-1", cap, 3.0f));
+  RunUntil([&] { return run_returned_; });
+  ASSERT_EQ(summaries_.size(), 1u);
+  auto record = store_->GetModel(2);
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(record->total_examples, 2 * cap);
+  auto model = shared::DecodeBundle(*store_->GetBlob(*shared::DigestFromHex(record->digest_hex)));
+  ASSERT_TRUE(model.ok());
+  for (const shared::Tensor& t : model->tensors) {
+    for (float v : t.data) EXPECT_FLOAT_EQ(v, 2.5f) << t.name;  // 0.5 + (1 + 3) / 2
+  }
+}
 
 TEST_F(RoundEngineTest, RoundCompletesWithDuplicateAckedAndNotFoldedTwice) {
   RunUntil([&] { return !a_->offers.empty() && !b_->offers.empty(); });

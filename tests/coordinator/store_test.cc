@@ -164,6 +164,28 @@ TEST(StoreTest, OpenRoundUpdatesSurviveReopenAndCommitDropsThem) {
   std::filesystem::remove_all(dir);
 }
 
+// Issue 16 item 10: idempotency ids are not kept forever; those of older rounds are forgotten
+// and the newer ones stay.
+TEST(StoreTest, IdempotencyIdsOfOlderRoundsAreForgotten) {
+  std::string dir = TempDir();
+  auto store = Store::Open(dir);
+  ASSERT_TRUE(store.ok());
+  std::vector<uint8_t> blob = {1, 2};
+  for (uint64_t round : {1, 2, 3}) {
+    OpenRound open;
+    open.round = round;
+    ASSERT_TRUE((*store)->AcceptUpdate(Update(round, "site-a", blob), blob, open).ok());
+  }
+  auto forgotten = (*store)->ForgetAcceptedBefore(3);
+  ASSERT_TRUE(forgotten.ok()) << forgotten.status().ToString();
+  EXPECT_EQ(*forgotten, 2u);
+  EXPECT_FALSE((*(*store)->AcceptedUpdate("site-a", "site-a/1000000001")).has_value());
+  EXPECT_FALSE((*(*store)->AcceptedUpdate("site-a", "site-a/2000000001")).has_value());
+  EXPECT_TRUE((*(*store)->AcceptedUpdate("site-a", "site-a/3000000001")).has_value());
+  EXPECT_EQ(*(*store)->ForgetAcceptedBefore(3), 0u);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(StoreTest, CorruptStoredUpdateIsReportedNotFolded) {
   std::string dir = TempDir();
   auto store = Store::Open(dir);

@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
+#include <map>
 #include <memory>
 
 #include "tests/coordinator/fake_model.h"
@@ -47,9 +49,14 @@ class UpdateIngestTest : public ::testing::Test {
     hooks.changed = [this] { ++changed_; };
     hooks.wake = [this] { ++woken_; };
     hooks.now_ms = [this] { return clock_ms_; };
-    return std::make_unique<UpdateIngest>(
+    if (!caps_.empty()) {
+      hooks.example_cap = [this](const std::string& id, uint64_t) { return caps_.at(id); };
+    }
+    auto ingest = std::make_unique<UpdateIngest>(
         strand_, store_.get(), &blobs_, hooks,
         std::make_shared<CoordinatorMetrics>(std::make_shared<shared::MetricsRegistry>()));
+    ingest->set_max_update_norm(max_norm_);
+    return ingest;
   }
 
   uint64_t Task(const std::string& id) { return schedule_->tasks().at(id); }
@@ -73,6 +80,8 @@ class UpdateIngestTest : public ::testing::Test {
   RoundSettings settings_;
   std::unique_ptr<RoundSchedule> schedule_;
   uint64_t clock_ms_ = kNowMs + 5;
+  std::map<std::string, uint64_t> caps_;  // example caps by client; empty: no cap hook
+  double max_norm_ = 0;                   // [rounds] max_update_norm of the ingests made
   int changed_ = 0;
   int woken_ = 0;
   std::unique_ptr<UpdateIngest> ingest_;
@@ -112,6 +121,27 @@ TEST_F(UpdateIngestTest, AShareCapRefoldsWithTheCappedWeights) {
     for (float v : t.data) EXPECT_FLOAT_EQ(v, 2.5f) << t.name;  // 0.5 + (10 + 30) / 20
   }
   EXPECT_EQ(ingest_->capped_clients(), std::vector<std::string>{"site-b"});
+}
+
+// Issue 16 deliver 3: a claim above the site's registered examples x epochs counts as the cap,
+// and the stored record holds the capped count (a resumed round folds the same weights); a site
+// that registered no examples has no weight at all.
+TEST_F(UpdateIngestTest, ExampleCountsAreCappedByWhatTheSiteRegistered) {
+  caps_ = {{"site-a", 10}, {"site-b", 0}};
+  ingest_ = MakeIngest();
+  ingest_->Open(schedule_.get(), &base_, base_digest_);
+  ingest_->Submit(a_, MakeUpdate(Task("site-a"), "a-1", 1'000'000, 1.0f));
+  ingest_->Submit(b_, MakeUpdate(Task("site-b"), "b-1", 30, 3.0f));
+  RunUntil([&] { return a_->acks.size() == 1; });
+  ASSERT_EQ(b_->errors.size(), 1u);
+  EXPECT_EQ(b_->errors[0].status.code(), shared::Code::kInvalidArgument);
+  EXPECT_NE(b_->errors[0].status.message().find("registered no training examples"),
+            std::string::npos);
+  auto stored = store_->AcceptedUpdate("site-a", "a-1");
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ((*stored)->examples, 10u);
+  ASSERT_EQ(ingest_->contributions().size(), 1u);
+  EXPECT_EQ(ingest_->contributions()[0].examples, 10u);
 }
 
 TEST_F(UpdateIngestTest, ResendIsAckedAsDuplicateAndNotFoldedAgain) {
@@ -195,6 +225,34 @@ TEST_F(UpdateIngestTest, NoOpenRoundRefusesUpdates) {
   ingest_->Submit(a_, MakeUpdate(Task("site-a"), "a-1", 10, 1.0f));
   ASSERT_EQ(a_->errors.size(), 1u);
   EXPECT_NE(a_->errors[0].status.message().find("open round: none"), std::string::npos);
+}
+
+// Issue 16 deliver 3: with a norm bound, an update that moves the model far is scaled down to
+// the bound before it is folded, and a resumed round folds it to the same bytes.
+TEST_F(UpdateIngestTest, TheNormBoundScalesDownALargeUpdateTheSameWayAfterAResume) {
+  max_norm_ = std::sqrt(8.0);  // the fake model has 8 values: a change of 1 each is at the bound
+  ingest_ = MakeIngest();
+  ingest_->Open(schedule_.get(), &base_, base_digest_);
+  ingest_->Submit(a_, MakeUpdate(Task("site-a"), "a-1", 10, 1.0f));
+  ingest_->Submit(b_, MakeUpdate(Task("site-b"), "b-1", 30, 300.0f));
+  RunUntil([&] { return a_->acks.size() == 1 && b_->acks.size() == 1; });
+  auto first = ingest_->Finalize();
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  for (const shared::Tensor& t : first->tensors) {
+    for (float v : t.data) EXPECT_FLOAT_EQ(v, 1.5f) << t.name;  // 0.5 + (10 + 30) / 40
+  }
+  RoundSchedule resumed = RoundSchedule::Resume(settings_, schedule_->ToOpenRound());
+  std::unique_ptr<UpdateIngest> again = MakeIngest();
+  again->Open(&resumed, &base_, base_digest_);
+  ASSERT_TRUE(store_
+                  ->ForEachUpdate(1,
+                                  [&](const UpdateRecord& r, std::vector<uint8_t> blob) {
+                                    return again->Refold(r, std::move(blob));
+                                  })
+                  .ok());
+  auto second = again->Finalize();
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(*shared::EncodeBundle(*second), *shared::EncodeBundle(*first));
 }
 
 TEST_F(UpdateIngestTest, RefoldOfStoredUpdatesGivesTheSameAggregate) {

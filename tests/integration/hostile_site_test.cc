@@ -59,14 +59,15 @@ class HostileSiteTest : public ::testing::Test {
   // The honest site's whole answer: the base model itself as its update (a well-formed delta
   // of the right layout), uploaded in one chunk, acknowledged.
   void AnswerHonestly(RawClient& c, const std::vector<uint8_t>& offer_frame,
-                      coordinator::Server& server, const std::string& idem) {
+                      coordinator::Server& server, const std::string& idem,
+                      uint64_t examples = 40) {
     const wire::TaskOffer* offer = Verified(offer_frame)->message_as_TaskOffer();
     auto digest = shared::DigestField(offer->model_digest(), "digest");
     ASSERT_TRUE(digest.ok());
     auto model = server.store().GetBlob(*digest);
     ASSERT_TRUE(model.ok());
     const std::vector<uint8_t> blob = *model;
-    ASSERT_TRUE(c.WriteFrame(Submit(offer->task_id(), offer->round(), idem, blob, 40)).ok());
+    ASSERT_TRUE(c.WriteFrame(Submit(offer->task_id(), offer->round(), idem, blob, examples)).ok());
     ASSERT_FALSE(Expect(c, wire::Message::BlobRequest).empty());
     ASSERT_TRUE(c.WriteFrame(shared::MakeBlobChunk(wire::BlobKind::Update, shared::Sha256(blob),
                                                    blob.size(), 0, blob))
@@ -138,6 +139,32 @@ TEST_F(HostileSiteTest, AnIdThatIsNotUtf8IsRefusedAndTheRoundCompletes) {
   ASSERT_EQ(v2->contributors.size(), 1u);
   EXPECT_EQ(v2->contributors[0].client_id, kits_.client_ids[0]);
   EXPECT_EQ(v2->digest_hex, honest_only) << "the attacker changed the model";
+}
+
+// Item 4: a site that registered 1,000 training examples claims 42,949,672 (the count limit). It is
+// counted as its registration x the round's epochs, so beside an honest site of the same size it
+// weighs half of the round, not 99.99998%.
+TEST_F(HostileSiteTest, AClaimAboveTheRegistrationCountsAsTheRegistration) {
+  coordinator::CoordinatorConfig config = OneRound("inflated", 2);
+  ASSERT_EQ(config.rounds.training.local_epochs, 1);
+  RunningServer server(config, /*exit_when_done=*/true);
+  RawClient honest = Site(0), attacker = Site(1);
+  Connect(honest, server.port());
+  Connect(attacker, server.port());
+  std::vector<uint8_t> honest_offer = Expect(honest, wire::Message::TaskOffer);
+  std::vector<uint8_t> attacker_offer = Expect(attacker, wire::Message::TaskOffer);
+  ASSERT_FALSE(honest_offer.empty());
+  ASSERT_FALSE(attacker_offer.empty());
+  AnswerHonestly(attacker, attacker_offer, server.server(), "attacker/1", 42'949'672);
+  AnswerHonestly(honest, honest_offer, server.server(), "honest/1", kRawClientExamples);
+  ASSERT_TRUE(server.WaitFinished(std::chrono::seconds(120)));
+  auto v2 = server.server().store().GetModel(2);
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  ASSERT_EQ(v2->contributors.size(), 2u);
+  for (const coordinator::Contribution& c : v2->contributors) {
+    EXPECT_EQ(c.examples, kRawClientExamples) << c.client_id;
+  }
+  EXPECT_EQ(v2->total_examples, 2 * kRawClientExamples);
 }
 
 // Item 2: an update naming one 13 MiB metric key 99,990 times (the verifier allows 100,000 tables)

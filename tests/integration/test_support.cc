@@ -192,7 +192,8 @@ Status RawClient::SendHello() {
   flatbuffers::FlatBufferBuilder fbb(128);
   auto sw = fbb.CreateString("raw-test-client");
   return WriteFrame(shared::FinishEnvelope(
-      fbb, wire::CreateHello(fbb, shared::kProtocolVersion, shared::kProtocolVersion, sw, 10, 0)));
+      fbb, wire::CreateHello(fbb, shared::kProtocolVersion, shared::kProtocolVersion, sw,
+                             kRawClientExamples, 0)));
 }
 
 Result<nlohmann::json> RawClient::AdminCall(const std::string& command,

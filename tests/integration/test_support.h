@@ -61,6 +61,10 @@ class RunningServer {
   std::atomic<bool> done_{false};
 };
 
+// The training examples RawClient::SendHello registers (an update counts at most this times
+// the round's epochs).
+inline constexpr uint64_t kRawClientExamples = 1000;
+
 // Blocking TLS client with a 10 s receive timeout so a broken server cannot hang a test.
 class RawClient {
  public:
