@@ -55,6 +55,42 @@ Result<ml::AugmentOptions> LoadAugment(const shared::ConfigFile& file) {
 
 }  // namespace
 
+std::set<std::string> AggregationKeys(const std::string& section) {
+  std::set<std::string> keys;
+  for (const char* k :
+       {"aggregation", "trim_fraction", "krum_byzantine", "krum_select", "clip_radius",
+        "clip_iterations", "bucket_size", "adaptive_norm_multiple"}) {
+    keys.insert(section + "." + k);
+  }
+  return keys;
+}
+
+Result<AggregationSettings> LoadAggregationSettings(const shared::ConfigFile& file,
+                                                    const std::string& section) {
+  AggregationSettings a;
+  const std::string p = section + ".";
+  FEDGE_ASSIGN_OR_RETURN(std::string method, file.String(p + "aggregation", "fedavg"));
+  Result<AggregationMethod> m = ParseAggregationMethod(method);
+  if (!m.ok()) {
+    return Status::InvalidArgument(file.path() + ": key '" + p +
+                                   "aggregation': " + m.status().message());
+  }
+  a.method = *m;
+  FEDGE_ASSIGN_OR_RETURN(a.trim_fraction, file.Double(p + "trim_fraction", 0.2, 0.0, 0.49));
+  FEDGE_ASSIGN_OR_RETURN(int64_t f, file.Int(p + "krum_byzantine", 1, 0, 100000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t m_sel, file.Int(p + "krum_select", 0, 0, 1000000));
+  FEDGE_ASSIGN_OR_RETURN(a.clip_radius, file.Double(p + "clip_radius", 0.0, 0.0, 1e12));
+  FEDGE_ASSIGN_OR_RETURN(int64_t iters, file.Int(p + "clip_iterations", 3, 1, 100));
+  FEDGE_ASSIGN_OR_RETURN(int64_t bucket, file.Int(p + "bucket_size", 2, 1, 1000));
+  FEDGE_ASSIGN_OR_RETURN(a.adaptive_norm_multiple,
+                         file.Double(p + "adaptive_norm_multiple", 0.0, 0.0, 1e6));
+  a.krum_byzantine = static_cast<int>(f);
+  a.krum_select = static_cast<int>(m_sel);
+  a.clip_iterations = static_cast<int>(iters);
+  a.bucket_size = static_cast<int>(bucket);
+  return a;
+}
+
 const std::set<std::string>& DriftKeys() {
   static const std::set<std::string> keys = {
       "drift.enabled",         "drift.score_threshold",
@@ -222,6 +258,7 @@ namespace {
 // Every key coordinator.toml may hold.
 std::set<std::string> CoordinatorKeys() {
   std::set<std::string> known = TrainingKeys("rounds");
+  for (const std::string& k : AggregationKeys("rounds")) known.insert(k);
   known.insert(DriftKeys().begin(), DriftKeys().end());
   known.insert(shared::MetricsKeys().begin(), shared::MetricsKeys().end());
   known.insert(StatusKeys().begin(), StatusKeys().end());
@@ -281,6 +318,7 @@ Result<RoundSettings> LoadRoundSettings(const ConfigFile& file) {
   r.seed = static_cast<uint64_t>(seed);
   FEDGE_ASSIGN_OR_RETURN(r.max_client_share,
                          file.Double("rounds.max_client_share", 1.0, 1e-6, 1.0));
+  FEDGE_ASSIGN_OR_RETURN(r.aggregation, LoadAggregationSettings(file, "rounds"));
   FEDGE_ASSIGN_OR_RETURN(r.max_update_norm, file.Double("rounds.max_update_norm", 0.0, 0.0, 1e12));
   if (r.min_fit > r.min_clients) {
     return Status::InvalidArgument(file.path() +

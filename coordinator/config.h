@@ -5,6 +5,7 @@
 #include <set>
 #include <string>
 
+#include "coordinator/robust_aggregation.h"
 #include "shared/base/config.h"
 #include "shared/base/status.h"
 #include "shared/ml/data/augment.h"
@@ -29,6 +30,8 @@ struct RoundSettings {
   // Each update's change from the round's model is scaled down to at most this L2 norm before
   // it is folded (coordinator/norm_bound.h). 0 = no bound.
   double max_update_norm = 0;
+  // How the round's updates become its model (coordinator/robust_aggregation.h).
+  AggregationSettings aggregation;
   ml::TrainingSettings training;  // what each sampled client is asked to do
 };
 
@@ -156,6 +159,13 @@ std::set<std::string> TrainingKeys(const std::string& section);
 // and scenario files, and the keys it reads.
 shared::Result<DriftSettings> LoadDriftSettings(const shared::ConfigFile& file);
 const std::set<std::string>& DriftKeys();
+
+// The aggregation keys of table `section` (aggregation, trim_fraction, krum_byzantine,
+// krum_select, clip_radius, clip_iterations, bucket_size, adaptive_norm_multiple):
+// coordinator.toml's [rounds] and a scenario's [rounds]; and the keys it reads.
+shared::Result<AggregationSettings> LoadAggregationSettings(const shared::ConfigFile& file,
+                                                            const std::string& section);
+std::set<std::string> AggregationKeys(const std::string& section);
 
 // Loads and validates a coordinator config; errors name the file and the key.
 shared::Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path);

@@ -49,6 +49,7 @@ RoundEngine::RoundEngine(net::any_io_executor strand, Store* store, CoordinatorC
   ingest_->set_max_share_ppm(
       static_cast<uint32_t>(std::llround(config_.rounds.max_client_share * 1e6)));
   ingest_->set_max_update_norm(config_.rounds.max_update_norm);
+  ingest_->set_aggregation(config_.rounds.aggregation, config_.rounds.seed);
 }
 
 RoundEngine::~RoundEngine() = default;

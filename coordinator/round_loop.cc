@@ -32,6 +32,37 @@ wire::Codec UpdateCodec(const std::string& name) {
   if (name == "topk_int8") return wire::Codec::TopKInt8;
   return wire::Codec::Fp32;
 }
+
+// The strategy that made a version, in its record's metrics.aggregation (nothing for plain
+// FedAvg without an adaptive norm bound, the default).
+void AggregationRecord(const AggregationSettings& a, const UpdateIngest& ingest,
+                       nlohmann::json* metrics) {
+  if (!a.NeedsAllUpdates()) return;
+  nlohmann::json& out = (*metrics)["aggregation"];
+  out["method"] = AggregationName(a.method);
+  switch (a.method) {
+    case AggregationMethod::kTrimmedMean:
+      out["trim_fraction"] = a.trim_fraction;
+      break;
+    case AggregationMethod::kMultiKrum:
+      out["krum_byzantine"] = a.krum_byzantine;
+      out["krum_select"] = a.krum_select;
+      out["selected"] = ingest.selected_clients();
+      break;
+    case AggregationMethod::kCenteredClip:
+      out["clip_radius"] = a.clip_radius;
+      out["clip_iterations"] = a.clip_iterations;
+      out["bucket_size"] = a.bucket_size;
+      break;
+    case AggregationMethod::kFedAvg:
+    case AggregationMethod::kMedian:
+      break;
+  }
+  if (a.adaptive_norm_multiple > 0) {
+    out["adaptive_norm_multiple"] = a.adaptive_norm_multiple;
+    out["norm_clipped"] = ingest.norm_clipped_clients();
+  }
+}
 }  // namespace
 
 TaskOfferOut RoundEngine::MakeOffer(uint64_t task_id, uint64_t round, bool train,
@@ -183,6 +214,7 @@ net::awaitable<Status> RoundEngine::CommitTrainRound(uint64_t round) {
   if (config_.rounds.max_update_norm > 0) {
     record.metrics["aggregation"]["max_update_norm"] = config_.rounds.max_update_norm;
   }
+  AggregationRecord(config_.rounds.aggregation, *ingest_, &record.metrics);
   if (!ingest_->capped_clients().empty()) {
     record.metrics["aggregation"]["max_client_share"] = config_.rounds.max_client_share;
     record.metrics["aggregation"]["capped"] = ingest_->capped_clients();

@@ -61,6 +61,8 @@ void UpdateIngest::Close() { Open(nullptr, nullptr, shared::Digest{}); }
 
 Result<shared::TensorBundle> UpdateIngest::Finalize() {
   capped_clients_.clear();
+  selected_clients_.clear();
+  norm_clipped_clients_.clear();
   std::vector<uint64_t> weights;
   std::map<std::string, uint64_t> weight_of;
   for (const Contribution& c : contributions_) {
@@ -70,29 +72,49 @@ Result<shared::TensorBundle> UpdateIngest::Finalize() {
   }
   const std::optional<uint64_t> cap =
       max_share_ppm_ < 1000000 ? ShareCap(weights, max_share_ppm_) : std::nullopt;
-  if (!cap) return acc_->Finalize();
-  // Fold again from the durable copies, with every weight at most `cap`.
-  FedAvgAccumulator capped(*base_);
+  if (!cap && !aggregation_.NeedsAllUpdates()) return acc_->Finalize();
+  if (cap) {
+    for (const auto& [id, w] : weight_of) {
+      if (w > *cap) capped_clients_.push_back(id);
+    }
+    FEDGE_LOG(Info, kLog).Round(schedule_->round())
+        << "round " << schedule_->round() << ": the weight of " << capped_clients_.size()
+        << " site(s) cut to " << *cap << " (rounds.max_client_share "
+        << static_cast<double>(max_share_ppm_) / 1e6 << ")";
+  }
+  // Read back from the durable copies, with every weight at most `cap`.
+  std::vector<SiteUpdate> updates;
   FEDGE_RETURN_IF_ERROR(store_->ForEachUpdate(
       schedule_->round(), [&](const UpdateRecord& r, std::vector<uint8_t> blob) -> Status {
         auto it = weight_of.find(r.client_id);
         if (it == weight_of.end()) return Status::Ok();  // not part of this attempt
         FEDGE_ASSIGN_OR_RETURN(shared::TensorBundle bundle, DecodeValues(blob));
-        return capped.Fold(std::move(bundle), std::min(it->second, *cap));
+        updates.push_back(
+            {r.client_id, cap ? std::min(it->second, *cap) : it->second, std::move(bundle)});
+        return Status::Ok();
       }));
-  if (capped.updates() != contributions_.size()) {
-    return Status::Internal("the share cap found " + std::to_string(capped.updates()) +
-                            " stored updates for " + std::to_string(contributions_.size()) +
-                            " contributions");
+  if (updates.size() != contributions_.size()) {
+    return Status::Internal("found " + std::to_string(updates.size()) + " stored updates for " +
+                            std::to_string(contributions_.size()) + " contributions");
   }
-  for (const auto& [id, w] : weight_of) {
-    if (w > *cap) capped_clients_.push_back(id);
+  return Aggregate(std::move(updates));
+}
+
+Result<shared::TensorBundle> UpdateIngest::Aggregate(std::vector<SiteUpdate> updates) {
+  if (aggregation_.adaptive_norm_multiple > 0) {
+    FEDGE_ASSIGN_OR_RETURN(norm_clipped_clients_,
+                           ClipToMedianNorm(&updates, *base_, aggregation_.adaptive_norm_multiple));
   }
-  FEDGE_LOG(Info, kLog).Round(schedule_->round())
-      << "round " << schedule_->round() << ": the weight of " << capped_clients_.size()
-      << " site(s) cut to " << *cap << " (rounds.max_client_share "
-      << static_cast<double>(max_share_ppm_) / 1e6 << ")";
-  return capped.Finalize();
+  if (aggregation_.method == AggregationMethod::kFedAvg) {
+    FedAvgAccumulator acc(*base_);
+    for (SiteUpdate& u : updates) FEDGE_RETURN_IF_ERROR(acc.Fold(std::move(u.values), u.weight));
+    return acc.Finalize();
+  }
+  FEDGE_ASSIGN_OR_RETURN(RobustResult r,
+                         RobustAggregate(std::move(updates), *base_, aggregation_,
+                                         MixSeed(aggregation_seed_, schedule_->round())));
+  selected_clients_ = std::move(r.selected);
+  return std::move(r.model);
 }
 
 shared::DecodeLimits UpdateIngest::Limits() const {

@@ -28,6 +28,7 @@
 #include "coordinator/fedavg.h"
 #include "coordinator/metrics.h"
 #include "coordinator/peer.h"
+#include "coordinator/robust_aggregation.h"
 #include "coordinator/round_schedule.h"
 #include "coordinator/store.h"
 #include "shared/codec/bundle_codec.h"
@@ -104,12 +105,23 @@ class UpdateIngest {
   // Each update's change from the round's model is clipped to this L2 norm before it is
   // validated and folded ([rounds] max_update_norm; 0 = no bound). REQUIRES: no round open.
   void set_max_update_norm(double norm) { max_update_norm_ = norm; }
-  // The round's model: the weighted mean of the accepted updates. When one site's weight is
-  // over max_share (ShareCap), the updates are read back from the store and folded again with
-  // the capped weights (exact, so the same whatever their order, and after a resume);
-  // capped_clients() then names the sites whose weight was cut. REQUIRES: aggregating().
+  // The round's strategy ([rounds] aggregation...) and the seed its buckets are drawn from
+  // (mixed with the round). REQUIRES: no round open.
+  void set_aggregation(const AggregationSettings& settings, uint64_t seed) {
+    aggregation_ = settings;
+    aggregation_seed_ = seed;
+  }
+  // The round's model. FedAvg: the weighted mean of the accepted updates, from the running
+  // accumulator. When one site's weight is over max_share (ShareCap), or the strategy needs
+  // every update at once (AggregationSettings::NeedsAllUpdates), the updates are read back from
+  // the store (N x model size in memory) and aggregated again (the same bytes whatever their
+  // order, and after a resume); capped_clients() then names the sites whose weight was cut,
+  // selected_clients() multi_krum's choice and norm_clipped_clients() the sites the adaptive
+  // norm bound scaled down. REQUIRES: aggregating().
   shared::Result<shared::TensorBundle> Finalize();
   const std::vector<std::string>& capped_clients() const { return capped_clients_; }
+  const std::vector<std::string>& selected_clients() const { return selected_clients_; }
+  const std::vector<std::string>& norm_clipped_clients() const { return norm_clipped_clients_; }
   const std::vector<Contribution>& contributions() const { return contributions_; }
   // Sum of reported loss times examples over the contributions that reported a finite loss.
   double loss_sum() const { return loss_sum_; }
@@ -132,6 +144,8 @@ class UpdateIngest {
   // Caps u->examples by what the client registered; an error if it registered none.
   shared::Status CapExamples(const std::string& client_id, UpdateIn* u);
   shared::DecodeLimits Limits() const;
+  // The round's model from all of its updates: the adaptive norm bound, then the strategy.
+  shared::Result<shared::TensorBundle> Aggregate(std::vector<SiteUpdate> updates);
   // DecodeUpdate against the round's model, then the norm bound. Safe on the ingest pool.
   shared::Result<shared::TensorBundle> DecodeValues(std::span<const uint8_t> blob) const;
 
@@ -149,6 +163,10 @@ class UpdateIngest {
   double loss_sum_ = 0;
   uint32_t max_share_ppm_ = 1000000;
   double max_update_norm_ = 0;
+  AggregationSettings aggregation_;
+  uint64_t aggregation_seed_ = 0;
+  std::vector<std::string> selected_clients_;      // multi_krum's choice in the last Finalize
+  std::vector<std::string> norm_clipped_clients_;  // the adaptive norm bound's, likewise
   std::vector<std::string> capped_clients_;
   std::atomic<uint64_t> duplicates_ignored_{0};
   std::atomic<uint64_t> updates_rejected_{0};

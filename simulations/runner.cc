@@ -102,6 +102,7 @@ Result<coordinator::CoordinatorConfig> CoordinatorConfigFor(const Scenario& sc,
   cc.rounds.eval_timeout_seconds = std::max(5, sc.round_timeout_seconds / 4);
   cc.rounds.evaluate = sc.federated_eval;
   cc.rounds.training = sc.training;
+  cc.rounds.aggregation = sc.aggregation;
   cc.rounds.seed = sc.seed;
   cc.drift = sc.drift;
   cc.model_arch = sc.arch;

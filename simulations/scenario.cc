@@ -92,6 +92,7 @@ Status LoadRelease(const ConfigFile& f, const std::string& path, Scenario* s) {
 // Every key a scenario file may have.
 std::set<std::string> KnownKeys() {
   std::set<std::string> known = coordinator::TrainingKeys("training");
+  for (const std::string& k : coordinator::AggregationKeys("training")) known.insert(k);
   known.insert(coordinator::DriftKeys().begin(), coordinator::DriftKeys().end());
   known.insert({"drift.events", "stream.frames", "stream.step_frames", "stream.label_budget",
                 "stream.label_delay_steps", "stream.eval_frames", "monitor.window",
@@ -160,6 +161,7 @@ Status LoadBasics(const ConfigFile& f, const std::string& path, Scenario* s) {
 // [training] and the augmentation keys. REQUIRES: s->clients loaded (min_fit's bound).
 Status LoadTraining(const ConfigFile& f, Scenario* s) {
   FEDGE_ASSIGN_OR_RETURN(s->training, coordinator::LoadTrainingSettings(f, "training"));
+  FEDGE_ASSIGN_OR_RETURN(s->aggregation, coordinator::LoadAggregationSettings(f, "training"));
   FEDGE_ASSIGN_OR_RETURN(s->fraction_fit, f.Double("training.fraction_fit", 1.0, 1e-6, 1.0));
   FEDGE_ASSIGN_OR_RETURN(int64_t min_fit, f.Int("training.min_fit", 0, 0, s->clients));
   FEDGE_ASSIGN_OR_RETURN(int64_t timeout, f.Int("training.round_timeout_seconds", 300, 1, 86400));

@@ -48,6 +48,8 @@ struct Scenario {
   int max_train_per_client = 0;  // cap on each client's training examples (0: its whole share)
   // training
   ml::TrainingSettings training;  // [training] and [augment], as in coordinator.toml's [rounds]
+  // [training] aggregation, trim_fraction, ... as in coordinator.toml's [rounds]
+  coordinator::AggregationSettings aggregation;
   double fraction_fit = 1.0;
   int min_fit = 0;  // 0: 80% of clients
   int round_timeout_seconds = 300;

@@ -56,10 +56,24 @@ class UpdateIngestTest : public ::testing::Test {
         strand_, store_.get(), &blobs_, hooks,
         std::make_shared<CoordinatorMetrics>(std::make_shared<shared::MetricsRegistry>()));
     ingest->set_max_update_norm(max_norm_);
+    ingest->set_aggregation(aggregation_, /*seed=*/5);
     return ingest;
   }
 
   uint64_t Task(const std::string& id) { return schedule_->tasks().at(id); }
+
+  // As after a restart: a fresh ingest with the schedule as stored folds the stored updates
+  // again and finalises the round.
+  shared::Result<shared::TensorBundle> ResumedFinalize() {
+    RoundSchedule resumed = RoundSchedule::Resume(settings_, schedule_->ToOpenRound());
+    std::unique_ptr<UpdateIngest> again = MakeIngest();
+    again->Open(&resumed, &base_, base_digest_);
+    FEDGE_RETURN_IF_ERROR(
+        store_->ForEachUpdate(1, [&](const UpdateRecord& r, std::vector<uint8_t> blob) {
+          return again->Refold(r, std::move(blob));
+        }));
+    return again->Finalize();
+  }
 
   void RunUntil(const std::function<bool()>& done) {
     while (!done()) {
@@ -82,6 +96,7 @@ class UpdateIngestTest : public ::testing::Test {
   uint64_t clock_ms_ = kNowMs + 5;
   std::map<std::string, uint64_t> caps_;  // example caps by client; empty: no cap hook
   double max_norm_ = 0;                   // [rounds] max_update_norm of the ingests made
+  AggregationSettings aggregation_;       // [rounds] aggregation... of the ingests made
   int changed_ = 0;
   int woken_ = 0;
   std::unique_ptr<UpdateIngest> ingest_;
@@ -241,17 +256,28 @@ TEST_F(UpdateIngestTest, TheNormBoundScalesDownALargeUpdateTheSameWayAfterAResum
   for (const shared::Tensor& t : first->tensors) {
     for (float v : t.data) EXPECT_FLOAT_EQ(v, 1.5f) << t.name;  // 0.5 + (10 + 30) / 40
   }
-  RoundSchedule resumed = RoundSchedule::Resume(settings_, schedule_->ToOpenRound());
-  std::unique_ptr<UpdateIngest> again = MakeIngest();
-  again->Open(&resumed, &base_, base_digest_);
-  ASSERT_TRUE(store_
-                  ->ForEachUpdate(1,
-                                  [&](const UpdateRecord& r, std::vector<uint8_t> blob) {
-                                    return again->Refold(r, std::move(blob));
-                                  })
-                  .ok());
-  auto second = again->Finalize();
-  ASSERT_TRUE(second.ok());
+  auto second = ResumedFinalize();
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(*shared::EncodeBundle(*second), *shared::EncodeBundle(*first));
+}
+
+// Issue 17: a robust strategy reads the round's updates back from the store and aggregates them
+// all at once (the median of two is their unweighted mean, not FedAvg's 3.0), and a resumed
+// round gives the same bytes.
+TEST_F(UpdateIngestTest, ARobustStrategyAggregatesTheStoredUpdatesTheSameAfterAResume) {
+  aggregation_.method = AggregationMethod::kMedian;
+  ingest_ = MakeIngest();
+  ingest_->Open(schedule_.get(), &base_, base_digest_);
+  ingest_->Submit(a_, MakeUpdate(Task("site-a"), "a-1", 10, 1.0f));
+  ingest_->Submit(b_, MakeUpdate(Task("site-b"), "b-1", 30, 3.0f));
+  RunUntil([&] { return a_->acks.size() == 1 && b_->acks.size() == 1; });
+  auto first = ingest_->Finalize();
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  for (const shared::Tensor& t : first->tensors) {
+    for (float v : t.data) EXPECT_FLOAT_EQ(v, 2.5f) << t.name;  // 0.5 + (1 + 3) / 2
+  }
+  auto second = ResumedFinalize();
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
   EXPECT_EQ(*shared::EncodeBundle(*second), *shared::EncodeBundle(*first));
 }
 

@@ -72,7 +72,7 @@ TEST_F(CoordinatorTlsTest, ValidClientIsWelcomedWithTheIdFromItsCertificate) {
   auto id = shared::IdentityFromPemFile(Kit(2) + "/client.crt");
   ASSERT_TRUE(id.ok());
   EXPECT_EQ((*rec)->fingerprint, id->fingerprint_hex);
-  EXPECT_EQ((*rec)->train_examples, 10u);
+  EXPECT_EQ((*rec)->train_examples, kRawClientExamples);
 }
 
 TEST_F(CoordinatorTlsTest, ClientWithCertificateFromAnotherCaIsRefused) {

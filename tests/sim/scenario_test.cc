@@ -39,6 +39,24 @@ TEST(ScenarioTest, BadValuesNameTheKey) {
   EXPECT_NE(s.status().message().find("fp32, fp16, int8 or topk_int8"), std::string::npos);
 }
 
+// Issue 17: the aggregation strategy is chosen in a scenario as in coordinator.toml's [rounds].
+TEST(ScenarioTest, AggregationStrategyLoadsAndABadOneNamesTheKey) {
+  auto s = LoadScenario(Write("fedge-agg-scenario.toml",
+                              "[training]\naggregation = \"centered_clip\"\nbucket_size = 3\n"
+                              "adaptive_norm_multiple = 2.5\n"));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->aggregation.method, coordinator::AggregationMethod::kCenteredClip);
+  EXPECT_EQ(s->aggregation.bucket_size, 3);
+  EXPECT_DOUBLE_EQ(s->aggregation.adaptive_norm_multiple, 2.5);
+  s = LoadScenario(Write("fedge-agg-scenario2.toml", "[training]\naggregation = \"krum\"\n"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("training.aggregation"), std::string::npos);
+  EXPECT_NE(s.status().message().find("multi_krum"), std::string::npos);
+  s = LoadScenario(Write("fedge-agg-scenario3.toml", "[training]\ntrim_fraction = 0.5\n"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("training.trim_fraction"), std::string::npos);
+}
+
 TEST(ScenarioTest, DriftScenarioLoadsStreamMonitorPolicyAndEvents) {
   auto s = LoadScenario(std::string(FEDGE_SOURCE_DIR) + "/simulations/drift.toml");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
