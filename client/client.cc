@@ -365,6 +365,9 @@ Trainer::Hooks Client::TrainerHooks() {
     return Status::Ok();
   };
   h.client_id = [this] { return id(); };
+  h.tamper = [this](const shared::TensorBundle& base, shared::TensorBundle* trained) {
+    if (faults_.tamper_update) faults_.tamper_update(base, trained);
+  };
   return h;
 }
 

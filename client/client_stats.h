@@ -5,6 +5,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+
+#include "shared/codec/tensor_bundle.h"
 
 namespace fedge::client {
 
@@ -36,6 +39,10 @@ struct ClientStats {
 struct ClientFaults {
   bool never_answer = false;    // connects and heartbeats but ignores every task offer
   bool resend_updates = false;  // submits every acknowledged update once more
+  // A malicious trainer (fedge-sim's [adversary]): rewrites the trained model `trained` of a
+  // training task started from `base` before it is encoded and sent.
+  std::function<void(const shared::TensorBundle& base, shared::TensorBundle* trained)>
+      tamper_update;
 };
 
 }  // namespace fedge::client

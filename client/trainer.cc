@@ -89,14 +89,15 @@ Status Trainer::Train(TrainTask& task, const shared::TensorBundle& state) {
                                            ? FocusIndices(task.focus_since_ms, task.focus_fraction)
                                            : data_.train;
   FEDGE_ASSIGN_OR_RETURN(task.trained, model_->Train(*data_.dataset, indices, task.options));
+  shared::TensorBundle trained = model_->State();
+  if (hooks_.tamper) hooks_.tamper(state, &trained);
   if (task.codec != wire::Codec::TopKInt8) {
-    FEDGE_ASSIGN_OR_RETURN(task.update_blob, shared::EncodeBundle(model_->State(), task.codec));
+    FEDGE_ASSIGN_OR_RETURN(task.update_blob, shared::EncodeBundle(trained, task.codec));
     return Status::Ok();
   }
   // Error feedback: what top-k leaves out this round stays in residual_ for the next.
-  FEDGE_ASSIGN_OR_RETURN(
-      task.update_blob,
-      shared::EncodeTopKDelta(model_->State(), state, task.digest, task.topk_fraction, &residual_));
+  FEDGE_ASSIGN_OR_RETURN(task.update_blob, shared::EncodeTopKDelta(trained, state, task.digest,
+                                                                   task.topk_fraction, &residual_));
   FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, shared::EncodeBundle(residual_));
   return store_.PutState(kResidualKey, bytes);
 }

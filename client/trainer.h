@@ -85,6 +85,9 @@ class Trainer {
     // An evaluation computed this site's drift profile of the task's model version.
     std::function<shared::Status(const TrainTask&, const drift::Summary& profile)> profiled;
     std::function<std::string()> client_id;  // for log lines
+    // Optional (fedge-sim's attackers, ClientFaults::tamper_update): rewrites the trained
+    // model before it is encoded.
+    std::function<void(const shared::TensorBundle& base, shared::TensorBundle* trained)> tamper;
   };
   // `cache` and `store` (not owned) must outlive the trainer. `data` is the site's dataset
   // (data.source = "dataset"), or empty: built from the store's labelled frames per task.

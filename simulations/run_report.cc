@@ -20,27 +20,37 @@ using shared::Status;
 namespace {
 
 json ScenarioJson(const Scenario& s) {
-  return {{"name", s.name},
-          {"file", s.path},
-          {"clients", s.clients},
-          {"rounds", s.rounds},
-          {"seed", s.seed},
-          {"partition", s.partition},
-          {"alpha", s.alpha},
-          {"holdout_fraction", s.holdout_fraction},
-          {"local_epochs", s.training.local_epochs},
-          {"batch_size", s.training.batch_size},
-          {"learning_rate", s.training.learning_rate},
-          {"momentum", s.training.momentum},
-          {"codec", s.training.codec},
-          {"topk_fraction", s.training.topk_fraction},
-          {"fraction_fit", s.fraction_fit},
-          {"arch", s.arch},
-          {"torch_threads", s.torch_threads},
-          {"silent_clients", s.silent_clients},
-          {"camera", s.camera},
-          {"frames_per_client", s.frames_per_client},
-          {"augment", s.training.augment.Enabled()}};
+  json out = {{"name", s.name},
+              {"file", s.path},
+              {"clients", s.clients},
+              {"rounds", s.rounds},
+              {"seed", s.seed},
+              {"partition", s.partition},
+              {"alpha", s.alpha},
+              {"holdout_fraction", s.holdout_fraction},
+              {"local_epochs", s.training.local_epochs},
+              {"batch_size", s.training.batch_size},
+              {"learning_rate", s.training.learning_rate},
+              {"momentum", s.training.momentum},
+              {"codec", s.training.codec},
+              {"topk_fraction", s.training.topk_fraction},
+              {"fraction_fit", s.fraction_fit},
+              {"arch", s.arch},
+              {"torch_threads", s.torch_threads},
+              {"silent_clients", s.silent_clients},
+              {"camera", s.camera},
+              {"frames_per_client", s.frames_per_client},
+              {"augment", s.training.augment.Enabled()},
+              {"aggregation", coordinator::AggregationName(s.aggregation.method)}};
+  if (s.adversary.fraction > 0) {
+    // The attackers are the last `attackers` sites (simulations/adversary.h).
+    out["adversary"] = {{"kind", s.adversary.kind},
+                        {"fraction", s.adversary.fraction},
+                        {"attackers", s.adversary.Count(s.clients)},
+                        {"scale", s.adversary.scale},
+                        {"noise_std", s.adversary.noise_std}};
+  }
+  return out;
 }
 
 json EvalJson(const ml::EvalResult& e) {

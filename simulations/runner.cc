@@ -218,6 +218,10 @@ Result<client::LocalData> ClientData(Fleet& f, size_t i, client::ClientConfig& c
       std::fill(data.class_counts.begin(), data.class_counts.end(), 0);
       for (int64_t k : data.train) ++data.class_counts[f.train->labels[k]];
     }
+    if (sc.adversary.kind == "label_flip" &&
+        sc.adversary.Attacker(static_cast<int>(i), sc.clients)) {
+      FlipTrainingLabels(&data);
+    }
     return data;
   }
   client::DataSettings all = ccfg.data;
@@ -243,7 +247,11 @@ Status MakeClients(Fleet& f, net::asio::io_context& io, net::asio::thread_pool& 
     FEDGE_ASSIGN_OR_RETURN(client::LocalData data, ClientData(f, i, ccfg));
     auto c = std::make_unique<client::Client>(std::move(ccfg), std::move(data), io, &compute);
     FEDGE_RETURN_IF_ERROR(c->Init().WithContext(f.kits->client_ids[i]));
-    if (static_cast<int>(i) >= f.sc->clients) c->set_faults({.never_answer = true});
+    if (static_cast<int>(i) >= f.sc->clients) {
+      c->set_faults({.never_answer = true});
+    } else if (f.sc->adversary.Attacker(static_cast<int>(i), f.sc->clients)) {
+      c->set_faults({.tamper_update = MakeTamper(f.sc->adversary, f.sc->seed * 1000003 + i)});
+    }
     if (static_cast<size_t>(i) < f.stream_sites->size()) (*f.stream_sites)[i].client = c.get();
     f.clients->push_back(std::move(c));
   }

@@ -93,6 +93,7 @@ Status LoadRelease(const ConfigFile& f, const std::string& path, Scenario* s) {
 std::set<std::string> KnownKeys() {
   std::set<std::string> known = coordinator::TrainingKeys("training");
   for (const std::string& k : coordinator::AggregationKeys("training")) known.insert(k);
+  for (const std::string& k : AdversaryKeys()) known.insert(k);
   known.insert(coordinator::DriftKeys().begin(), coordinator::DriftKeys().end());
   known.insert({"drift.events", "stream.frames", "stream.step_frames", "stream.label_budget",
                 "stream.label_delay_steps", "stream.eval_frames", "monitor.window",
@@ -197,6 +198,7 @@ Result<Scenario> LoadScenario(const std::string& path) {
   s.path = path;
   FEDGE_RETURN_IF_ERROR(LoadBasics(f, path, &s));
   FEDGE_RETURN_IF_ERROR(LoadTraining(f, &s));
+  FEDGE_ASSIGN_OR_RETURN(s.adversary, LoadAdversary(f));
   FEDGE_RETURN_IF_ERROR(LoadCamera(f, path, &s));
   FEDGE_ASSIGN_OR_RETURN(s.arch, f.String("model.arch", s.arch));
   FEDGE_ASSIGN_OR_RETURN(int64_t mseed,

@@ -8,6 +8,7 @@
 #include "shared/base/status.h"
 #include "shared/drift/monitor.h"
 #include "shared/ml/data/training.h"
+#include "simulations/adversary.h"
 #include "simulations/drift_timeline.h"
 
 namespace fedge::sim {
@@ -50,6 +51,7 @@ struct Scenario {
   ml::TrainingSettings training;  // [training] and [augment], as in coordinator.toml's [rounds]
   // [training] aggregation, trim_fraction, ... as in coordinator.toml's [rounds]
   coordinator::AggregationSettings aggregation;
+  AdversarySettings adversary;  // [adversary]: malicious sites (simulations/adversary.h)
   double fraction_fit = 1.0;
   int min_fit = 0;  // 0: 80% of clients
   int round_timeout_seconds = 300;
