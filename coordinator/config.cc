@@ -320,6 +320,14 @@ Result<RoundSettings> LoadRoundSettings(const ConfigFile& file) {
                          file.Double("rounds.max_client_share", 1.0, 1e-6, 1.0));
   FEDGE_ASSIGN_OR_RETURN(r.aggregation, LoadAggregationSettings(file, "rounds"));
   FEDGE_ASSIGN_OR_RETURN(r.max_update_norm, file.Double("rounds.max_update_norm", 0.0, 0.0, 1e12));
+  if (r.aggregation.method == AggregationMethod::kMultiKrum &&
+      r.min_fit < 2 * r.aggregation.krum_byzantine + 3) {
+    return Status::InvalidArgument(
+        file.path() + ": key 'rounds.min_fit': " + std::to_string(r.min_fit) +
+        " is too few for multi_krum with rounds.krum_byzantine = " +
+        std::to_string(r.aggregation.krum_byzantine) + ", which needs at least " +
+        std::to_string(2 * r.aggregation.krum_byzantine + 3) + " updates per round");
+  }
   if (r.min_fit > r.min_clients) {
     return Status::InvalidArgument(file.path() +
                                    ": key 'rounds.min_fit': " + std::to_string(r.min_fit) +

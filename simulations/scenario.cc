@@ -1,5 +1,6 @@
 #include "simulations/scenario.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "coordinator/config.h"
@@ -169,6 +170,14 @@ Status LoadTraining(const ConfigFile& f, Scenario* s) {
   FEDGE_ASSIGN_OR_RETURN(s->federated_eval, f.Bool("training.federated_eval", true));
   s->min_fit = static_cast<int>(min_fit);
   s->round_timeout_seconds = static_cast<int>(timeout);
+  const int quorum = s->min_fit > 0 ? s->min_fit : std::max(1, (s->clients * 4 + 4) / 5);
+  const int needed = 2 * s->aggregation.krum_byzantine + 3;
+  if (s->aggregation.method == coordinator::AggregationMethod::kMultiKrum && quorum < needed) {
+    return Status::InvalidArgument(
+        f.path() + ": key 'training.aggregation': multi_krum with " +
+        "krum_byzantine = " + std::to_string(s->aggregation.krum_byzantine) + " needs " +
+        std::to_string(needed) + " updates per round; the quorum is " + std::to_string(quorum));
+  }
   return Status::Ok();
 }
 

@@ -299,6 +299,37 @@ min_fit = 3
   EXPECT_NE(c.status().message().find("no round could ever complete"), std::string::npos);
 }
 
+// Issue 17: the strategy and its settings come from [rounds]; a multi_krum that could never
+// run with the round's quorum is refused when the config is read, not when a round closes.
+TEST(CoordinatorConfigTest, AggregationIsReadAndAnImpossibleMultiKrumIsRefused) {
+  auto c = coordinator::LoadCoordinatorConfig(Write("coordinator-agg.toml", R"([tls]
+ca = "ca.crt"
+cert = "c.crt"
+key = "c.key"
+[rounds]
+min_clients = 6
+min_fit = 5
+aggregation = "multi_krum"
+krum_byzantine = 1
+max_update_norm = 2.5
+)"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->rounds.aggregation.method, coordinator::AggregationMethod::kMultiKrum);
+  EXPECT_DOUBLE_EQ(c->rounds.max_update_norm, 2.5);
+  c = coordinator::LoadCoordinatorConfig(Write("coordinator-agg2.toml", R"([tls]
+ca = "ca.crt"
+cert = "c.crt"
+key = "c.key"
+[rounds]
+min_clients = 6
+min_fit = 4
+aggregation = "multi_krum"
+)"));
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("rounds.min_fit"), std::string::npos);
+  EXPECT_NE(c.status().message().find("at least 5 updates"), std::string::npos);
+}
+
 TEST(CoordinatorConfigTest, UnknownCodecIsRejectedWithTheChoices) {
   auto c = coordinator::LoadCoordinatorConfig(Write("coordinator3.toml", R"([tls]
 ca = "ca.crt"

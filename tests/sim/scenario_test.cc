@@ -52,6 +52,12 @@ TEST(ScenarioTest, AggregationStrategyLoadsAndABadOneNamesTheKey) {
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("training.aggregation"), std::string::npos);
   EXPECT_NE(s.status().message().find("multi_krum"), std::string::npos);
+  s = LoadScenario(Write("fedge-agg-scenario4.toml",
+                         "[scenario]\nclients = 4\n[training]\naggregation = \"multi_krum\"\n"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("needs 5 updates per round; the quorum is 4"),
+            std::string::npos)
+      << s.status().ToString();
   s = LoadScenario(Write("fedge-agg-scenario3.toml", "[training]\ntrim_fraction = 0.5\n"));
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("training.trim_fraction"), std::string::npos);
