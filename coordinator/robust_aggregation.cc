@@ -77,8 +77,8 @@ double Norm(const Delta& a) {
   return std::sqrt(s);
 }
 
-// The median of `v` (mean of the middle two for an even count). Reorders `v`.
-double MedianOf(std::vector<double>& v) {
+// MedianOf in place: reorders `v`. REQUIRES: `v` not empty.
+double MedianInPlace(std::vector<double>& v) {
   const size_t k = v.size() / 2;
   std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
   const double upper = v[k];
@@ -99,7 +99,7 @@ Delta Coordinatewise(const std::vector<Delta>& xs, Fn&& fn) {
   return out;
 }
 
-Delta Median(const std::vector<Delta>& xs) { return Coordinatewise(xs, MedianOf); }
+Delta Median(const std::vector<Delta>& xs) { return Coordinatewise(xs, MedianInPlace); }
 
 Result<Delta> TrimmedMean(const std::vector<Delta>& xs, double beta) {
   if (!(beta >= 0 && beta < 0.5)) {
@@ -191,8 +191,7 @@ Delta CenteredClip(std::vector<Delta> xs, const AggregationSettings& a, uint64_t
     for (size_t i = 0; i < xs.size(); ++i) dist[i] = std::sqrt(Dist2(xs[i], v));
     double tau = a.clip_radius;
     if (tau <= 0) {
-      std::vector<double> copy = dist;
-      tau = MedianOf(copy);
+      tau = MedianOf(dist);
     }
     Delta step(v.size(), 0.0);
     for (size_t i = 0; i < xs.size(); ++i) {
@@ -255,6 +254,8 @@ Result<RobustResult> RobustAggregate(std::vector<SiteUpdate> updates,
   return Status::InvalidArgument("fedavg is folded by FedAvgAccumulator, not RobustAggregate");
 }
 
+double MedianOf(std::vector<double> values) { return values.empty() ? 0.0 : MedianInPlace(values); }
+
 Result<std::vector<std::string>> ClipToMedianNorm(std::vector<SiteUpdate>* updates,
                                                   const shared::TensorBundle& base,
                                                   double multiple) {
@@ -265,8 +266,7 @@ Result<std::vector<std::string>> ClipToMedianNorm(std::vector<SiteUpdate>* updat
   }
   std::vector<std::string> clipped;
   if (norms.empty()) return clipped;
-  std::vector<double> copy = norms;
-  const double bound = multiple * MedianOf(copy);
+  const double bound = multiple * MedianOf(norms);
   if (!(bound > 0)) return clipped;  // most updates did not move: nothing to scale to
   for (size_t i = 0; i < updates->size(); ++i) {
     if (norms[i] <= bound) continue;

@@ -74,6 +74,9 @@ shared::Result<RobustResult> RobustAggregate(std::vector<SiteUpdate> updates,
                                              const shared::TensorBundle& base,
                                              const AggregationSettings& settings, uint64_t seed);
 
+// The median of `values` (the mean of the middle two for an even count); 0 for none.
+double MedianOf(std::vector<double> values);
+
 // Scales every update whose change norm exceeds `multiple` x the median change norm down to
 // it. Returns the sites clipped (sorted). REQUIRES: multiple > 0.
 shared::Result<std::vector<std::string>> ClipToMedianNorm(std::vector<SiteUpdate>* updates,

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "coordinator/release_tools.h"
+#include "coordinator/robust_aggregation.h"
 #include "schemas/fedge_generated.h"
 #include "shared/base/log.h"
 #include "shared/ml/weights/artifact.h"
@@ -384,9 +385,7 @@ void RolloutManager::MaybeDecide(Rollout& r, bool timed_out) {
   // example counts are each site's claim, and one site claiming a huge count would decide alone.
   double median_drop = 0;
   if (!drops.empty()) {
-    std::sort(drops.begin(), drops.end());
-    const size_t k = drops.size();
-    median_drop = k % 2 == 1 ? drops[k / 2] : (drops[k / 2 - 1] + drops[k / 2]) / 2;
+    median_drop = MedianOf(drops);
     eval["median_drop"] = median_drop;
     numbers += "; median drop per canary " + Percent(median_drop);
   }

@@ -155,6 +155,12 @@ TEST(RobustAggregationTest, TheAdaptiveNormBoundClipsToAMultipleOfTheMedianNorm)
   EXPECT_EQ(updates[0].values.tensors[0].data, (std::vector<float>{1, 0}));
 }
 
+TEST(RobustAggregationTest, MedianOfTakesTheMiddleOrTheMeanOfTheMiddleTwo) {
+  EXPECT_EQ(MedianOf({5, -1, 3}), 3.0);
+  EXPECT_EQ(MedianOf({4, 1, 3, 2}), 2.5);
+  EXPECT_EQ(MedianOf({}), 0.0);
+}
+
 TEST(RobustAggregationTest, NamesParseAndUnknownOnesAreRefused) {
   for (const char* n : {"fedavg", "median", "trimmed_mean", "multi_krum", "centered_clip"}) {
     auto m = ParseAggregationMethod(n);
