@@ -32,6 +32,9 @@ struct ClientStats {
   std::atomic<uint64_t> drift_reports_sent{0};
   std::atomic<uint64_t> drift_reports_dropped{0};  // finished while disconnected
   std::atomic<uint64_t> drift_reports_refused{0};  // answered with an Error
+  // The coordinator's defence quarantined this site (Error{subject Standing}): it gets no
+  // task until the central team clears it. Notices received (one per session and quarantine).
+  std::atomic<uint64_t> quarantine_notices{0};
   KeepFailures frames_not_kept;  // camera frames the sample store failed to keep (a full disk)
 };
 

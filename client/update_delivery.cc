@@ -57,6 +57,12 @@ Status UpdateDelivery::OnAck(const wire::Ack& ack, MessageSink& sink) {
 
 Status UpdateDelivery::OnError(const wire::Error& e) {
   ++stats_.errors_received;
+  if (e.subject() == wire::ErrorSubject::Standing) {
+    ++stats_.quarantine_notices;
+    FEDGE_LOG(Error, kLog).Client(client_id_())
+        << "the coordinator quarantined this site: " << (e.message() ? e.message()->str() : "");
+    return Status::Ok();
+  }
   FEDGE_LOG(Warn, kLog).Client(client_id_())
       << "coordinator error: " << (e.message() ? e.message()->str() : "");
   if (e.subject() == wire::ErrorSubject::DriftReport) ++stats_.drift_reports_refused;

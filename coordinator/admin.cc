@@ -67,6 +67,24 @@ json ModelSummary(const ModelRecord& m, uint64_t head) {
   return j;
 }
 
+// What `fedgectl clients` shows of a site's standing under the defence.
+json StandingSummary(const SiteStanding& st, const DefenceSettings& d) {
+  json j = {{"quarantined", st.quarantined},
+            {"flagged_in_window", FlaggedInWindow(st, d.window)},
+            {"window", d.window}};
+  if (!st.scores.empty()) {
+    j["last_round"] = st.scores.back().round;
+    j["last_score"] = st.scores.back().score;
+    j["last_reasons"] = st.scores.back().reasons;
+  }
+  if (st.quarantined) {
+    j["quarantine_reason"] = st.quarantine_reason;
+    j["quarantined_round"] = st.quarantined_round;
+  }
+  if (st.revoked_round > 0) j["revoked_round"] = st.revoked_round;
+  return j;
+}
+
 }  // namespace
 
 AdminService::AdminService(Store* store, RoundEngine* engine, const CoordinatorConfig& config,
@@ -95,6 +113,9 @@ void AdminService::Handle(AdminCommand c, std::function<void(Result<json>)> resp
       return PruneModel(std::move(c), std::move(respond));
     case AdminCommandId::kRoundStart:
       return StartRounds(c, std::move(respond));
+    case AdminCommandId::kUnquarantine:
+      if (shared::Status s = shared::ValidateClientId(c.args[0]); !s.ok()) return respond(s);
+      return engine_->ClearQuarantine(c.args[0], c.admin, std::move(respond));
     default:
       return respond(Run(spec->id, c));
   }
@@ -137,6 +158,7 @@ Result<json> AdminService::Run(AdminCommandId id, const AdminCommand& c) const {
     case AdminCommandId::kModelImport:
     case AdminCommandId::kModelPrune:
     case AdminCommandId::kRoundStart:
+    case AdminCommandId::kUnquarantine:
       break;  // answered asynchronously by Handle
   }
   return shared::Status::Internal("admin command '" + c.name + "' has no synchronous handler");
@@ -252,6 +274,8 @@ Result<json> AdminService::Clients() const {
     j["connected"] = connected.count(c.id) > 0;
     FEDGE_ASSIGN_OR_RETURN(std::optional<RevocationRecord> r, store_->GetRevocation(c.id));
     j["revoked"] = r.has_value();
+    FEDGE_ASSIGN_OR_RETURN(std::optional<SiteStanding> st, store_->GetStanding(c.id));
+    if (st) j["standing"] = StandingSummary(*st, config_.defence);
     for (const json& d : drift_clients) {
       if (d.contains("client") && d["client"] == c.id) j["drift"] = d;
     }

@@ -8,7 +8,7 @@ namespace {
 
 using Id = AdminCommandId;
 
-constexpr std::array<AdminCommandSpec, 17> kCommands = {{
+constexpr std::array<AdminCommandSpec, 18> kCommands = {{
     {Id::kStatus, "status", "", 0, 0, "Coordinator, open round, connected clients", false},
     {Id::kClients, "clients", "", 0, 0, "Registered clients", false},
     {Id::kRounds, "rounds", "", 0, 0, "Completed rounds and the open one", false},
@@ -31,6 +31,8 @@ constexpr std::array<AdminCommandSpec, 17> kCommands = {{
      false},
     {Id::kRevoke, "revoke", "CLIENT_ID [REASON]", 1, 2,
      "Revoke a client's certificate: refused from now on, open session closed", false},
+    {Id::kUnquarantine, "unquarantine", "CLIENT_ID", 1, 1,
+     "Lift the defence's quarantine of a site: it is offered tasks again", false},
     {Id::kReleaseDeploy, "release deploy", "TARGET [CANARY_PERCENT]", 1, 2,
      "Roll a published, signed release out to a canary cohort, then to every client", true},
     {Id::kReleasePromote, "release promote", "[REASON]", 0, 1,

@@ -27,6 +27,7 @@ enum class AdminCommandId : uint8_t {
   kModelPrune,
   kRoundStart,
   kRevoke,
+  kUnquarantine,
   kReleaseDeploy,
   kReleasePromote,
   kReleaseRollback,

@@ -91,6 +91,43 @@ Result<AggregationSettings> LoadAggregationSettings(const shared::ConfigFile& fi
   return a;
 }
 
+std::set<std::string> DefenceKeys(const std::string& section) {
+  std::set<std::string> keys;
+  for (const char* k :
+       {"score", "threshold", "window", "quarantine_after", "revoke_after", "min_updates"}) {
+    keys.insert(section + "." + k);
+  }
+  return keys;
+}
+
+Result<DefenceSettings> LoadDefenceSettings(const shared::ConfigFile& file,
+                                            const std::string& section) {
+  DefenceSettings d;
+  const std::string p = section + ".";
+  FEDGE_ASSIGN_OR_RETURN(d.score, file.Bool(p + "score", false));
+  FEDGE_ASSIGN_OR_RETURN(d.threshold, file.Double(p + "threshold", d.threshold, 0.5, 1e6));
+  FEDGE_ASSIGN_OR_RETURN(int64_t window, file.Int(p + "window", d.window, 1, 1000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t quarantine, file.Int(p + "quarantine_after", 0, 0, 1000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t revoke, file.Int(p + "revoke_after", 0, 0, 1000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t min_updates,
+                         file.Int(p + "min_updates", d.min_updates, 3, 1000000));
+  d.window = static_cast<int>(window);
+  d.quarantine_after = static_cast<int>(quarantine);
+  d.revoke_after = static_cast<int>(revoke);
+  d.min_updates = static_cast<int>(min_updates);
+  for (const auto& [key, value] : {std::pair{"quarantine_after", d.quarantine_after},
+                                   std::pair{"revoke_after", d.revoke_after}}) {
+    if (value > d.window) {
+      return Status::InvalidArgument(file.path() + ": key '" + p + key +
+                                     "': " + std::to_string(value) + " is more than " + p +
+                                     "window (" + std::to_string(d.window) +
+                                     "), so it could never be reached; raise the window or "
+                                     "lower it");
+    }
+  }
+  return d;
+}
+
 const std::set<std::string>& DriftKeys() {
   static const std::set<std::string> keys = {
       "drift.enabled",         "drift.score_threshold",
@@ -259,6 +296,7 @@ namespace {
 std::set<std::string> CoordinatorKeys() {
   std::set<std::string> known = TrainingKeys("rounds");
   for (const std::string& k : AggregationKeys("rounds")) known.insert(k);
+  for (const std::string& k : DefenceKeys("defence")) known.insert(k);
   known.insert(DriftKeys().begin(), DriftKeys().end());
   known.insert(shared::MetricsKeys().begin(), shared::MetricsKeys().end());
   known.insert(StatusKeys().begin(), StatusKeys().end());
@@ -384,6 +422,7 @@ Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
 
   FEDGE_ASSIGN_OR_RETURN(c.rounds, LoadRoundSettings(file));
   FEDGE_ASSIGN_OR_RETURN(c.drift, LoadDriftSettings(file));
+  FEDGE_ASSIGN_OR_RETURN(c.defence, LoadDefenceSettings(file, "defence"));
   FEDGE_ASSIGN_OR_RETURN(c.model_arch, file.String("model.arch", "cnn_small"));
   FEDGE_ASSIGN_OR_RETURN(int64_t mseed,
                          file.Int("model.seed", 0, 0, std::numeric_limits<int64_t>::max()));

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "coordinator/robust_aggregation.h"
+#include "coordinator/site_defence.h"
 #include "shared/base/config.h"
 #include "shared/base/status.h"
 #include "shared/ml/data/augment.h"
@@ -124,6 +125,7 @@ struct CoordinatorConfig {
   shared::TlsFiles tls;
   RoundSettings rounds;
   DriftSettings drift;
+  DefenceSettings defence;  // [defence]: scores, quarantine and revocation of sites
   std::string model_arch = "cnn_small";
   uint64_t model_seed = 0;
   // Registry retention: after each round, keep the blobs of the newest `keep_last` versions
@@ -166,6 +168,13 @@ const std::set<std::string>& DriftKeys();
 shared::Result<AggregationSettings> LoadAggregationSettings(const shared::ConfigFile& file,
                                                             const std::string& section);
 std::set<std::string> AggregationKeys(const std::string& section);
+
+// The defence keys of table `section` (score, threshold, window, quarantine_after,
+// revoke_after, min_updates): coordinator.toml's and a scenario's [defence]; and the keys it
+// reads.
+shared::Result<DefenceSettings> LoadDefenceSettings(const shared::ConfigFile& file,
+                                                    const std::string& section);
+std::set<std::string> DefenceKeys(const std::string& section);
 
 // Loads and validates a coordinator config; errors name the file and the key.
 shared::Result<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path);

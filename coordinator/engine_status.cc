@@ -22,6 +22,7 @@ nlohmann::json ToJson(const EngineStatus& status) {
   s["target_round"] = status.target_round;
   s["finished"] = status.finished;
   s["connected"] = status.connected;
+  s["quarantined"] = status.quarantined;
   s["duplicates_ignored"] = status.duplicates_ignored;
   s["updates_rejected"] = status.updates_rejected;
   s["drift"] = status.drift;

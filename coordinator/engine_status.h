@@ -31,8 +31,9 @@ struct EngineStatus {
   uint64_t model_round = 0;
   std::string model_arch;
   uint64_t target_round = 0;
-  bool finished = false;               // no round to run (target reached or out of permits)
-  std::vector<std::string> connected;  // client ids, sorted
+  bool finished = false;                 // no round to run (target reached or out of permits)
+  std::vector<std::string> connected;    // client ids, sorted
+  std::vector<std::string> quarantined;  // by the defence (site_defence.h), sorted
   uint64_t duplicates_ignored = 0;
   uint64_t updates_rejected = 0;
   nlohmann::json drift;  // DriftPolicy::Snapshot()
@@ -40,8 +41,8 @@ struct EngineStatus {
 };
 
 // {"connected", "drift", "duplicates_ignored", "finished", "model_arch", "model_round",
-// "model_version", "open_round" (null, or {"accepted", "attempt", "deadline_ms", "pending",
-// "phase": "train"|"eval", "rejected", "resumed", "round", "sampled"}), "target_round",
+// "model_version", "quarantined", "open_round" (null, or {"accepted", "attempt", "deadline_ms",
+// "pending", "phase": "train"|"eval", "rejected", "resumed", "round", "sampled"}), "target_round",
 // "updates_rejected"}.
 nlohmann::json ToJson(const EngineStatus& status);
 nlohmann::json ToJson(const OpenRoundStatus& open);

@@ -131,16 +131,33 @@ void PrintClients(const json& j) {
     if (c.contains("drift")) {
       drift = Num(c["drift"]["score"], 3) + (c["drift"]["drifted"].get<bool>() ? " drifted" : "");
     }
+    std::string suspicion = "-";
+    bool quarantined = false;
+    if (c.contains("standing")) {
+      const json& st = c["standing"];
+      quarantined = st["quarantined"].get<bool>();
+      suspicion = Num(st["flagged_in_window"]) + "/" + Num(st["window"]) + " flagged";
+      if (st.contains("last_score")) suspicion += ", last " + Num(st["last_score"], 2);
+    }
     rows.push_back({c["id"].get<std::string>(),
                     c["revoked"].get<bool>()     ? "revoked"
+                    : quarantined                ? "quarantined"
                     : c["connected"].get<bool>() ? "connected"
                                                  : "offline",
                     Time(c["last_seen_ms"].get<uint64_t>()), Num(c["train_examples"]),
-                    Num(c["updates_accepted"]), drift,
+                    Num(c["updates_accepted"]), drift, suspicion,
                     c["fingerprint"].get<std::string>().substr(0, 16)});
   }
-  PrintTable({"CLIENT", "STATE", "LAST SEEN (UTC)", "EXAMPLES", "UPDATES", "DRIFT", "CERT SHA-256"},
+  PrintTable({"CLIENT", "STATE", "LAST SEEN (UTC)", "EXAMPLES", "UPDATES", "DRIFT", "SUSPICION",
+              "CERT SHA-256"},
              rows);
+  for (const json& c : j["clients"]) {
+    if (c.contains("standing") && c["standing"]["quarantined"].get<bool>()) {
+      std::cout << c["id"].get<std::string>()
+                << " is quarantined: " << c["standing"]["quarantine_reason"].get<std::string>()
+                << " (fedgectl unquarantine " << c["id"].get<std::string>() << ")\n";
+    }
+  }
 }
 
 void PrintRounds(const json& j) {
@@ -367,6 +384,20 @@ void AddRoundStart(CLI::App& app, std::vector<CliCommand>& commands, const Optio
       });
 }
 
+void AddUnquarantine(CLI::App& app, std::vector<CliCommand>& commands, const Options& o) {
+  auto id = std::make_shared<std::string>();
+  CLI::App* clear = AddSubcommand(app, AdminCommandId::kUnquarantine);
+  clear->add_option("CLIENT_ID", *id)->required();
+  AddCall(
+      clear, commands, o, AdminCommandId::kUnquarantine,
+      [id] { return std::vector<std::string>{*id}; },
+      [id](const json& j) {
+        std::cout << "quarantine lifted: " << *id << " (by " << j["cleared_by"].get<std::string>()
+                  << " after round " << j["cleared_round"]
+                  << "); it is offered tasks from the next round\n";
+      });
+}
+
 void AddRevoke(CLI::App& app, std::vector<CliCommand>& commands, const Options& o) {
   auto id = std::make_shared<std::string>();
   auto reason = std::make_shared<std::string>();
@@ -399,6 +430,7 @@ void AddAdminCommands(CLI::App& app, std::vector<CliCommand>& commands, const Op
   AddModelPrune(*model, commands, options);
   AddRoundStart(app, commands, options);
   AddRevoke(app, commands, options);
+  AddUnquarantine(app, commands, options);
 }
 
 }  // namespace fedge::coordinator

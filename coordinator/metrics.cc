@@ -44,6 +44,18 @@ void CoordinatorMetrics::AddRoundMetrics(shared::MetricsRegistry& r) {
                                   "Update folds whose change from the round's model was scaled "
                                   "down to rounds.max_update_norm (a resumed round counts again).")
                          ->Get();
+  flagged_ = r.AddCounter("fedge_coordinator_updates_flagged_total",
+                          "Updates the defence flagged as outliers of their round, by reason "
+                          "(norm, distance, direction; [defence]).",
+                          {"reason"});
+  quarantined_sites = &r.AddGauge("fedge_coordinator_quarantined_sites",
+                                  "Sites in quarantine: offered no task until an admin clears "
+                                  "them (fedgectl unquarantine).")
+                           ->Get();
+  defence_revocations = &r.AddCounter("fedge_coordinator_defence_revocations_total",
+                                      "Certificates revoked by the defence "
+                                      "(defence.revoke_after).")
+                             ->Get();
   rejected_ = r.AddCounter("fedge_coordinator_updates_rejected_total",
                            "Client updates refused, by reason.", {"reason"});
   shared::HistogramFamily* aggregation =

@@ -43,6 +43,12 @@ class CoordinatorMetrics {
   // REQUIRES: `reason` is one of the reject:: constants (bounded label values).
   void Rejected(const char* reason) { rejected_->Labels({reason}).Inc(); }
 
+  // The defence (site_defence.h): updates flagged, by reason (kFlagNorm, kFlagDistance,
+  // kFlagDirection; an update flagged for two reasons counts in both), sites quarantined now.
+  void Flagged(const std::string& reason) { flagged_->Labels({reason}).Inc(); }
+  shared::Gauge* quarantined_sites = nullptr;
+  shared::Counter* defence_revocations = nullptr;
+
   // Aggregation: folding one update into the aggregate, finalising a round's model.
   shared::Histogram* fold_seconds = nullptr;
   shared::Histogram* finalize_seconds = nullptr;
@@ -80,6 +86,7 @@ class CoordinatorMetrics {
   void AddReleaseMetrics(shared::MetricsRegistry& r);  // releases and rollouts
 
   std::shared_ptr<shared::MetricsRegistry> registry_;
+  shared::CounterFamily* flagged_ = nullptr;
   shared::CounterFamily* rejected_ = nullptr;
 };
 

@@ -18,21 +18,23 @@ constexpr const char* kLog = "rounds";
 }  // namespace
 
 nlohmann::json ToJson(const RoundSummary& s) {
-  return {{"round", s.round},
-          {"model_version", s.model_version},
-          {"model_digest", s.model_digest},
-          {"sampled", s.sampled},
-          {"updates", s.updates},
-          {"rejected", s.rejected},
-          {"examples", s.examples},
-          {"train_loss", s.train_loss},
-          {"evaluation", s.evaluation},
-          {"seconds", s.seconds},
-          {"bytes_in", s.bytes_in},
-          {"bytes_out", s.bytes_out},
-          {"attempt", s.attempt},
-          {"resumed", s.resumed},
-          {"ended_ms", s.ended_ms}};
+  nlohmann::json j = {{"round", s.round},
+                      {"model_version", s.model_version},
+                      {"model_digest", s.model_digest},
+                      {"sampled", s.sampled},
+                      {"updates", s.updates},
+                      {"rejected", s.rejected},
+                      {"examples", s.examples},
+                      {"train_loss", s.train_loss},
+                      {"evaluation", s.evaluation},
+                      {"seconds", s.seconds},
+                      {"bytes_in", s.bytes_in},
+                      {"bytes_out", s.bytes_out},
+                      {"attempt", s.attempt},
+                      {"resumed", s.resumed},
+                      {"ended_ms", s.ended_ms}};
+  if (!s.defence.is_null()) j["defence"] = s.defence;
+  return j;
 }
 
 RoundEngine::RoundEngine(net::any_io_executor strand, Store* store, CoordinatorConfig config,
@@ -50,6 +52,7 @@ RoundEngine::RoundEngine(net::any_io_executor strand, Store* store, CoordinatorC
       static_cast<uint32_t>(std::llround(config_.rounds.max_client_share * 1e6)));
   ingest_->set_max_update_norm(config_.rounds.max_update_norm);
   ingest_->set_aggregation(config_.rounds.aggregation, config_.rounds.seed);
+  ingest_->set_defence(config_.defence);
 }
 
 RoundEngine::~RoundEngine() = default;
@@ -110,6 +113,11 @@ Status RoundEngine::Init() {
   target_round_ = target ? *target : static_cast<uint64_t>(config_.rounds.count);
   target_atomic_ = target_round_;
   FEDGE_RETURN_IF_ERROR(drift_.Init());
+  FEDGE_ASSIGN_OR_RETURN(std::vector<SiteStanding> standings, store_->ListStandings());
+  for (SiteStanding& st : standings) {
+    const std::string id = st.client_id;
+    standings_[id] = std::move(st);
+  }
   InitMetrics();
   const Result<std::optional<std::vector<uint8_t>>> stored =
       store_->ReferenceProfile(model_.version);
@@ -175,7 +183,7 @@ Status RoundEngine::ResumeRound(const nlohmann::json& json) {
                                 " is being evaluated but the head model is from round " +
                                 std::to_string(model_.round));
     }
-    OpenRoundState(RoundSchedule::Resume(config_.rounds, open), /*training=*/false);
+    OpenRoundState(RoundSchedule::Resume(QuorumSettings(), open), /*training=*/false);
     FEDGE_LOG(Info, kLog).Round(round) << "resuming round " << round << " at its evaluation";
     return Status::Ok();
   }
@@ -184,7 +192,7 @@ Status RoundEngine::ResumeRound(const nlohmann::json& json) {
                               " does not follow the head model's round " +
                               std::to_string(model_.round));
   }
-  OpenRoundState(RoundSchedule::Resume(config_.rounds, open), /*training=*/true);
+  OpenRoundState(RoundSchedule::Resume(QuorumSettings(), open), /*training=*/true);
   const std::function<Status(const UpdateRecord&, std::vector<uint8_t>)> refold =
       [this](const UpdateRecord& r, std::vector<uint8_t> blob) {
         return ingest_->Refold(r, std::move(blob));
@@ -221,6 +229,9 @@ void RoundEngine::PublishSnapshot() {
   s.target_round = target_round_;
   s.finished = finished_.load();
   for (const auto& [id, peer] : connected_) s.connected.push_back(id);
+  for (const auto& [id, st] : standings_) {
+    if (st.quarantined) s.quarantined.push_back(id);
+  }
   s.duplicates_ignored = ingest_->duplicates_ignored();
   s.updates_rejected = ingest_->updates_rejected();
   s.drift = drift_.policy().Snapshot();
@@ -281,6 +292,7 @@ void RoundEngine::OnConnected(const std::shared_ptr<Peer>& peer, ClientHello hel
   hellos_[id] = std::move(hello);
   FEDGE_LOG(Debug, kLog).Client(id)
       << "client " << id << " ready (" << connected_.size() << " connected)";
+  if (Quarantined(id)) TellQuarantined(*peer);
   // A client that comes back during a round gets its open task again (after a restart of
   // either side); one that answered already is not asked again.
   if (round_) OfferOpenTask(*peer);
@@ -292,6 +304,7 @@ void RoundEngine::OnConnected(const std::shared_ptr<Peer>& peer, ClientHello hel
 void RoundEngine::OfferOpenTask(Peer& peer) {
   RoundSchedule& schedule = round_->schedule;
   const std::string& id = peer.client_id();
+  if (Quarantined(id)) return;
   if (!schedule.training() && schedule.evaluation_started()) schedule.AddEvalTask(id);
   if (!schedule.training() && !schedule.evaluation_started()) return;
   if (std::optional<uint64_t> task = schedule.PendingTask(id)) {

@@ -81,6 +81,9 @@ struct RoundSummary {
   uint64_t attempt = 0;  // failed attempts before this one
   int resumed = 0;       // times the round was resumed after a coordinator restart
   uint64_t ended_ms = 0;
+  // The defence's view of the round (the version's metrics.defence: scores per site, flagged,
+  // quarantined, revoked); null when the round was not scored.
+  nlohmann::json defence;
 };
 
 nlohmann::json ToJson(const RoundSummary& s);
@@ -121,6 +124,16 @@ class RoundEngine {
   // Runs `rounds` more rounds after the last one started (durable). Thread-safe.
   void StartRounds(uint64_t rounds, std::function<void(uint64_t target)> done);
   void Stop();
+  // Closes every session of a client id (thread-safe; the server's): the defence's
+  // revocations (defence.revoke_after) close the site's session with it. REQUIRES: before Run.
+  void set_close_client(std::function<void(const std::string&)> close) {
+    close_client_ = std::move(close);
+  }
+  // Thread-safe: lifts the defence's quarantine of `client_id` (by `admin`); it is offered
+  // tasks again from the next round, and its flags so far no longer count. `done` gets the
+  // new standing as JSON, or NotFound if the site is not quarantined; called on the strand.
+  void ClearQuarantine(std::string client_id, std::string admin,
+                       std::function<void(shared::Result<nlohmann::json>)> done);
   // Runs `fn` on the engine's strand, serialised with round commits (registry writes).
   void Post(std::function<void()> fn);
 
@@ -229,6 +242,28 @@ class RoundEngine {
   // task, or an evaluation task once the evaluation started. REQUIRES: round_ is set.
   void OfferOpenTask(Peer& peer);
 
+  // --- round_defence.cc: the defence's scores, quarantines and revocations (site_defence.h).
+  // What a round's scores change, to commit with its model version.
+  struct DefenceOutcome {
+    std::vector<SiteStanding> standings;        // new standings of the scored sites
+    std::vector<RevocationRecord> revocations;  // revoked by this round
+    std::vector<std::string> quarantined;       // quarantined by this round
+  };
+  bool Quarantined(const std::string& client_id) const;
+  // Sites quarantined or revoked by the defence: rounds.min_clients and min_fit are lowered by
+  // this many (never below 1), so removing a site cannot stall a federation sized to all.
+  int RemovedByDefence() const;
+  // config_.rounds with min_clients and min_fit lowered by RemovedByDefence().
+  RoundSettings QuorumSettings() const;
+  // Tells a connected site why it gets no task (Error{PermissionDenied, subject Standing}).
+  void TellQuarantined(Peer& peer) const;
+  // The round's scores (UpdateIngest::scores) applied to the sites' standings; adds the
+  // round's defence view to the version's `metrics` ("defence").
+  DefenceOutcome ScoreRound(uint64_t round, nlohmann::json* metrics) const;
+  // After the commit: the standings in memory, quarantined sites told, revoked ones closed.
+  void ApplyDefence(DefenceOutcome outcome);
+  void UpdateDefenceMetrics();
+
   // --- round_loop.cc: the round loop.
   // REQUIRES: `done` outlives the wait (pass a named local: g++ 12 mishandles temporaries
   // with destructors inside co_await expressions).
@@ -273,6 +308,8 @@ class RoundEngine {
   // Strand-owned state.
   std::map<std::string, std::shared_ptr<Peer>> connected_;
   std::map<std::string, ClientHello> hellos_;
+  std::map<std::string, SiteStanding> standings_;  // by client id, as stored
+  std::function<void(const std::string&)> close_client_;
   ModelRecord model_;
   shared::TensorBundle state_;
   shared::Digest model_digest_{};  // of model_'s blob: the base of delta updates

@@ -120,13 +120,26 @@ net::awaitable<void> RoundEngine::WaitUntil(const std::function<bool()>& done,
 }
 
 net::awaitable<void> RoundEngine::WaitForClients() {
-  const int min_clients = config_.rounds.min_clients;
-  const std::function<bool()> enough = [this, min_clients] {
-    return static_cast<int>(connected_.size()) >= min_clients;
+  // The sites the defence removed lower the requirement: a quorum of every site cannot be met
+  // once one is quarantined or revoked.
+  const int min_clients = QuorumSettings().min_clients;
+  // Quarantined sites are connected but take no task: they do not count.
+  const auto eligible = [this] {
+    int n = 0;
+    for (const auto& [id, peer] : connected_) n += Quarantined(id) ? 0 : 1;
+    return n;
+  };
+  const std::function<bool()> enough = [eligible, min_clients] {
+    return eligible() >= min_clients;
   };
   if (!enough()) {
+    const int quarantined = static_cast<int>(connected_.size()) - eligible();
     FEDGE_LOG(Info, kLog) << "waiting for " << min_clients << " clients to connect ("
-                          << connected_.size() << " connected)";
+                          << connected_.size() << " connected"
+                          << (quarantined > 0 ? ", " + std::to_string(quarantined) +
+                                                    " of them quarantined (fedgectl clients)"
+                                              : std::string())
+                          << ")";
   }
   co_await WaitUntil(enough, Clock::now() + std::chrono::hours(24 * 365));
 }
@@ -141,11 +154,13 @@ Status RoundEngine::OfferTraining(uint64_t round) {
     return Status::Ok();
   }
   std::vector<std::string> ids;
-  for (const auto& [id, peer] : connected_) ids.push_back(id);  // sorted by id
+  for (const auto& [id, peer] : connected_) {  // sorted by id
+    if (!Quarantined(id)) ids.push_back(id);
+  }
   // A drift campaign's drifted clients are sampled first (all of them that are connected).
   FEDGE_ASSIGN_OR_RETURN(
       RoundSchedule schedule,
-      RoundSchedule::StartTraining(config_.rounds, round, next_attempt_, std::move(ids),
+      RoundSchedule::StartTraining(QuorumSettings(), round, next_attempt_, std::move(ids),
                                    drift_.policy().FavouredClients(round), shared::UnixMillis()));
   OpenRoundState(std::move(schedule), /*training=*/true);
   metrics_->rounds_started->Inc();
@@ -219,10 +234,13 @@ net::awaitable<Status> RoundEngine::CommitTrainRound(uint64_t round) {
     record.metrics["aggregation"]["max_client_share"] = config_.rounds.max_client_share;
     record.metrics["aggregation"]["capped"] = ingest_->capped_clients();
   }
+  DefenceOutcome defence = ScoreRound(round, &record.metrics);
   record.digest_hex = shared::ToHex(shared::Sha256(blob));
   record.size_bytes = blob.size();
   round_->schedule.EndTraining();  // the stored state moves to the evaluation phase
-  FEDGE_CO_RETURN_IF_ERROR(store_->CommitRound(record, blob, round_->schedule.ToOpenRound()));
+  FEDGE_CO_RETURN_IF_ERROR(store_->CommitRound(record, blob, round_->schedule.ToOpenRound(),
+                                               defence.standings, defence.revocations));
+  ApplyDefence(std::move(defence));
   blobs_.ClearUploads();  // partial uploads were for this round
   for (const Contribution& c : record.contributors) {
     if (auto cr = store_->GetClient(c.client_id); cr.ok() && cr->has_value()) {
@@ -241,6 +259,7 @@ net::awaitable<void> RoundEngine::RunEvaluation(RoundSummary* summary) {
   Result<ml::ArchInfo> arch = ml::ParseArch(model_.arch);
   round_->eval.Start(model_.version, arch.ok() ? static_cast<uint32_t>(arch->num_classes) : 0);
   for (const auto& [id, peer] : connected_) {
+    if (Quarantined(id)) continue;
     const uint64_t task = round_->schedule.AddEvalTask(id);
     peer->SendOffer(MakeOffer(task, round_->schedule.round(), /*train=*/false, id));
   }
@@ -309,6 +328,9 @@ RoundSummary RoundEngine::StartSummary(uint64_t round) const {
   summary.examples = model_.total_examples;
   summary.attempt = round_->schedule.attempt();
   summary.resumed = round_->schedule.resumed();
+  if (model_.round == round && model_.metrics.contains("defence")) {
+    summary.defence = model_.metrics.at("defence");
+  }
   // A registry written before losses were bounded may hold null (a non-finite loss): 0.
   if (const auto train = model_.metrics.find("train");
       train != model_.metrics.end() && train->is_object()) {

@@ -53,6 +53,7 @@ Status Server::Start() {
   engine_ = std::make_unique<RoundEngine>(net::asio::make_strand(io_), store_.get(), config_,
                                           traffic_, initial_model_);
   engine_->set_metrics(metrics_);
+  engine_->set_close_client([this](const std::string& id) { CloseClient(id); });
   FEDGE_RETURN_IF_ERROR(engine_->Init());
   rollouts_ = std::make_unique<RolloutManager>(config_.release, store_.get(), metrics_,
                                                [] { return shared::UnixMillis(); });

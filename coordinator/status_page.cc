@@ -95,8 +95,9 @@ Result<json> GatherStatus(Store& store, const RoundEngine& engine, const StatusS
   FEDGE_ASSIGN_OR_RETURN(std::vector<ModelRecord> models, store.ListModels());
   FEDGE_ASSIGN_OR_RETURN(std::optional<uint64_t> head, store.Head());
 
-  std::set<std::string> connected, revoked;
+  std::set<std::string> connected, revoked, quarantined;
   connected.insert(status.connected.begin(), status.connected.end());
+  quarantined.insert(status.quarantined.begin(), status.quarantined.end());
   for (const RevocationRecord& r : revocations) revoked.insert(r.client_id);
   std::map<std::string, json> drift;
   for (const json& d : Field(status.drift, "clients")) {
@@ -119,6 +120,7 @@ Result<json> GatherStatus(Store& store, const RoundEngine& engine, const StatusS
     client_rows.push_back({{"id", c.id},
                            {"connected", connected.count(c.id) > 0},
                            {"revoked", revoked.count(c.id) > 0},
+                           {"quarantined", quarantined.count(c.id) > 0},
                            {"first_seen_ms", c.first_seen_ms},
                            {"last_seen_ms", c.last_seen_ms},
                            {"updates_accepted", c.updates_accepted},

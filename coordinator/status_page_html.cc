@@ -124,10 +124,15 @@ std::string Clients(const json& status) {
     const json& d = Sub(c, "drift");
     const bool drifted = Flag(d, "drifted");
     const bool revoked = Flag(c, "revoked");
+    const bool quarantined = Flag(c, "quarantined");
     s += "<tr class=\"client" + std::string(drifted ? " drifted" : "") +
-         (revoked ? " revoked" : "") + "\" data-client=\"" + html::Escape(Text(c, "id")) + "\">";
+         (revoked ? " revoked" : "") + (quarantined ? " quarantined" : "") + "\" data-client=\"" +
+         html::Escape(Text(c, "id")) + "\">";
     s += Cell(Text(c, "id"));
-    s += Cell(revoked ? "revoked" : Flag(c, "connected") ? "yes" : "no");
+    s += Cell(revoked                ? "revoked"
+              : quarantined          ? "quarantined"
+              : Flag(c, "connected") ? "yes"
+                                     : "no");
     const std::string ago = Ago(Num(c, "last_seen_ms"), now);
     s += Cell(Time(Num(c, "last_seen_ms")) + (ago.empty() ? "" : " (" + ago + ")"));
     s += Cell(Decimals(Num(d, "score"), 3), true);
@@ -240,7 +245,7 @@ h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;margin:1.4em 0 .4em}
 nav a{margin-right:1em}table{border-collapse:collapse;margin:.3em 0}
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f3f3f3}
 td.num{text-align:right;font-variant-numeric:tabular-nums}table.kv th{width:14em}
-tr.drifted td{background:#fff3e0}tr.revoked td{color:#999}p.empty{color:#666;font-style:italic}
+tr.drifted td{background:#fff3e0}tr.revoked td{color:#999}tr.quarantined td{background:#fde7e7}p.empty{color:#666;font-style:italic}
 svg.chart{max-width:100%;height:auto}
 </style>)";
 

@@ -28,11 +28,12 @@ enum Cf {
   kRevoked,      // client id -> RevocationRecord
   kDrift,        // drift state: client/<id>, campaign/<id>, profile/<version>
   kRollouts,     // rollout id -> Rollout (records/rollout_record.h)
+  kStanding,     // client id -> SiteStanding (records/standing_record.h)
   kNumCf
 };
 const char* const kCfNames[kNumCf] = {"default", "clients",      "models",   "blobs",
                                       "updates", "update_blobs", "accepted", "rounds",
-                                      "revoked", "drift",        "rollouts"};
+                                      "revoked", "drift",        "rollouts", "standing"};
 rocksdb::Slice AsSlice(std::span<const uint8_t> bytes) {
   return rocksdb::Slice(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
@@ -326,7 +327,9 @@ Result<uint64_t> Store::ForgetAcceptedBefore(uint64_t round) {
 }
 
 Status Store::CommitRound(const ModelRecord& record, const std::vector<uint8_t>& blob,
-                          const coordinator::OpenRound& open) {
+                          const coordinator::OpenRound& open,
+                          const std::vector<SiteStanding>& standings,
+                          const std::vector<RevocationRecord>& revocations) {
   FEDGE_ASSIGN_OR_RETURN(
       std::optional<std::string> existing,
       impl_->Get(kModels, keys::ModelKey(record.version), "reading model version"));
@@ -344,6 +347,12 @@ Status Store::CommitRound(const ModelRecord& record, const std::vector<uint8_t>&
   const std::string end = keys::UpdatesBegin(record.round + 1);
   batch.DeleteRange(impl_->cfs[kUpdates], begin, end);
   batch.DeleteRange(impl_->cfs[kUpdateBlobs], begin, end);
+  for (const SiteStanding& st : standings) {
+    batch.Put(impl_->cfs[kStanding], keys::ClientKey(st.client_id), EncodeStanding(st));
+  }
+  for (const RevocationRecord& r : revocations) {
+    batch.Put(impl_->cfs[kRevoked], keys::ClientKey(r.client_id), ToJson(r).dump());
+  }
   return FromRocks(impl_->db->Write(impl_->SyncWrite(), &batch),
                    "committing round " + std::to_string(record.round));
 }
@@ -404,6 +413,24 @@ Result<std::optional<RevocationRecord>> Store::GetRevocation(const std::string& 
 Result<std::vector<RevocationRecord>> Store::ListRevocations() {
   return impl_->List<RevocationRecord>(kRevoked, "", &DecodeRevocationRecord,
                                        "listing revocations");
+}
+
+Status Store::PutStanding(const SiteStanding& standing) {
+  return impl_->Put(kStanding, keys::ClientKey(standing.client_id), EncodeStanding(standing),
+                    "storing the standing of " + standing.client_id);
+}
+
+Result<std::optional<SiteStanding>> Store::GetStanding(const std::string& client_id) {
+  FEDGE_ASSIGN_OR_RETURN(
+      std::optional<std::string> value,
+      impl_->Get(kStanding, keys::ClientKey(client_id), "reading the standing of " + client_id));
+  if (!value) return std::optional<SiteStanding>();
+  FEDGE_ASSIGN_OR_RETURN(SiteStanding s, DecodeStanding(*value));
+  return std::optional<SiteStanding>(std::move(s));
+}
+
+Result<std::vector<SiteStanding>> Store::ListStandings() {
+  return impl_->List<SiteStanding>(kStanding, "", &DecodeStanding, "listing site standings");
 }
 
 Status Store::PutDriftClient(const ClientDrift& state, bool sync) {

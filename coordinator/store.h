@@ -20,6 +20,7 @@
 #include "coordinator/records/registry_records.h"
 #include "coordinator/records/rollout_record.h"
 #include "coordinator/records/round_summary.h"
+#include "coordinator/records/standing_record.h"
 #include "shared/base/status.h"
 #include "shared/crypto/crypto.h"
 
@@ -87,9 +88,11 @@ class Store {
   shared::Result<uint64_t> ForgetAcceptedBefore(uint64_t round);
   // Closes the training phase of `record.round`: stores the new version and its blob, moves
   // the head to it, replaces the open-round state and drops the round's update blobs, in one
-  // synced WriteBatch.
+  // synced WriteBatch, with the round's new site standings and the defence's revocations.
   shared::Status CommitRound(const ModelRecord& record, const std::vector<uint8_t>& blob,
-                             const coordinator::OpenRound& open);
+                             const coordinator::OpenRound& open,
+                             const std::vector<SiteStanding>& standings = {},
+                             const std::vector<RevocationRecord>& revocations = {});
   // Drops the updates of a failed attempt at `round` and stores the next attempt's state.
   shared::Status DiscardRoundUpdates(uint64_t round, const coordinator::OpenRound& next);
   // Ends a round: stores its summary (the engine's RoundSummary JSON object; records/
@@ -104,6 +107,11 @@ class Store {
   shared::Status PutRevocation(const RevocationRecord& record);
   shared::Result<std::optional<RevocationRecord>> GetRevocation(const std::string& client_id);
   shared::Result<std::vector<RevocationRecord>> ListRevocations();
+
+  // Sites' standings under the defence (coordinator/site_defence.h), synced.
+  shared::Status PutStanding(const SiteStanding& standing);
+  shared::Result<std::optional<SiteStanding>> GetStanding(const std::string& client_id);
+  shared::Result<std::vector<SiteStanding>> ListStandings();  // by client id
 
   // Drift state (coordinator/drift_policy.h). A client's drift state is written unsynced
   // when `sync` is false (a crash may lose its latest window: the next report restores it), so

@@ -23,7 +23,7 @@ inline constexpr std::string_view kHead = "head";
 inline constexpr std::string_view kOpenRound = "open_round";
 inline constexpr std::string_view kTargetRound = "target_round";
 
-// "clients", "revoked": the client id.
+// "clients", "revoked", "standing": the client id.
 inline std::string ClientKey(std::string_view client_id) { return std::string(client_id); }
 
 // "models": BigEndian64(version).

@@ -60,6 +60,7 @@ void UpdateIngest::Open(RoundSchedule* schedule, const shared::TensorBundle* bas
 void UpdateIngest::Close() { Open(nullptr, nullptr, shared::Digest{}); }
 
 Result<shared::TensorBundle> UpdateIngest::Finalize() {
+  scores_.clear();
   capped_clients_.clear();
   selected_clients_.clear();
   norm_clipped_clients_.clear();
@@ -72,7 +73,7 @@ Result<shared::TensorBundle> UpdateIngest::Finalize() {
   }
   const std::optional<uint64_t> cap =
       max_share_ppm_ < 1000000 ? ShareCap(weights, max_share_ppm_) : std::nullopt;
-  if (!cap && !aggregation_.NeedsAllUpdates()) return acc_->Finalize();
+  if (!cap && !aggregation_.NeedsAllUpdates() && !defence_.Scoring()) return acc_->Finalize();
   if (cap) {
     for (const auto& [id, w] : weight_of) {
       if (w > *cap) capped_clients_.push_back(id);
@@ -97,6 +98,14 @@ Result<shared::TensorBundle> UpdateIngest::Finalize() {
     return Status::Internal("found " + std::to_string(updates.size()) + " stored updates for " +
                             std::to_string(contributions_.size()) + " contributions");
   }
+  if (defence_.Scoring()) {
+    FEDGE_ASSIGN_OR_RETURN(scores_, ScoreUpdates(updates, *base_, defence_));
+    for (const UpdateScore& sc : scores_) {
+      for (const std::string& reason : sc.reasons) metrics_->Flagged(reason);
+    }
+  }
+  // Scoring alone does not change the model: plain FedAvg keeps the running accumulator's.
+  if (!cap && !aggregation_.NeedsAllUpdates()) return acc_->Finalize();
   return Aggregate(std::move(updates));
 }
 

@@ -30,6 +30,7 @@
 #include "coordinator/peer.h"
 #include "coordinator/robust_aggregation.h"
 #include "coordinator/round_schedule.h"
+#include "coordinator/site_defence.h"
 #include "coordinator/store.h"
 #include "shared/codec/bundle_codec.h"
 #include "shared/codec/tensor_bundle.h"
@@ -111,6 +112,9 @@ class UpdateIngest {
     aggregation_ = settings;
     aggregation_seed_ = seed;
   }
+  // Scores every update of a round at Finalize ([defence]; DefenceSettings::Scoring() reads
+  // the updates back as a robust strategy does). REQUIRES: no round open.
+  void set_defence(const DefenceSettings& settings) { defence_ = settings; }
   // The round's model. FedAvg: the weighted mean of the accepted updates, from the running
   // accumulator. When one site's weight is over max_share (ShareCap), or the strategy needs
   // every update at once (AggregationSettings::NeedsAllUpdates), the updates are read back from
@@ -122,6 +126,9 @@ class UpdateIngest {
   const std::vector<std::string>& capped_clients() const { return capped_clients_; }
   const std::vector<std::string>& selected_clients() const { return selected_clients_; }
   const std::vector<std::string>& norm_clipped_clients() const { return norm_clipped_clients_; }
+  // The last Finalize's update scores (sorted by site; empty unless scoring, or with fewer
+  // than defence.min_updates updates).
+  const std::vector<UpdateScore>& scores() const { return scores_; }
   const std::vector<Contribution>& contributions() const { return contributions_; }
   // Sum of reported loss times examples over the contributions that reported a finite loss.
   double loss_sum() const { return loss_sum_; }
@@ -168,6 +175,8 @@ class UpdateIngest {
   std::vector<std::string> selected_clients_;      // multi_krum's choice in the last Finalize
   std::vector<std::string> norm_clipped_clients_;  // the adaptive norm bound's, likewise
   std::vector<std::string> capped_clients_;
+  DefenceSettings defence_;
+  std::vector<UpdateScore> scores_;  // the last Finalize's
   std::atomic<uint64_t> duplicates_ignored_{0};
   std::atomic<uint64_t> updates_rejected_{0};
   // Decoding and synced writes of updates, off the strand and the network threads. Last

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <set>
 #include <string_view>
 
 #include "shared/crypto/crypto.h"
@@ -180,6 +181,60 @@ std::string TrainingSection(const json& report) {
   return s + "</section>";
 }
 
+// The defence's suspicion scores per site per round ([defence]), with the threshold, and who
+// was quarantined; absent when no round was scored.
+std::string DefenceSection(const json& report) {
+  const json& d = Sub(report, "defence");
+  if (!d.is_object()) return "";
+  std::string s = "<section id=\"defence\"><h2>Defence</h2>";
+  html::Chart c =
+      RoundChart(report, "chart-suspicion", "Suspicion score per site and round", "robust z-score");
+  c.y_min = 0;
+  const json& rounds = Arr(report, "rounds");
+  if (!rounds.empty()) {
+    if (auto t = Num(Sub(rounds.front(), "defence"), "threshold")) {
+      c.levels.push_back({*t, "flag threshold"});
+    }
+  }
+  const json& sites = Sub(d, "sites");
+  std::string rows;
+  if (sites.is_object()) {
+    for (const auto& [id, site] : sites.items()) {
+      const bool attacker = Flag(site, "attacker");
+      html::Series series{id + (attacker ? " (attacker)" : ""), {}, attacker};
+      std::set<double> flagged;
+      for (const json& r : Arr(site, "flagged_rounds")) {
+        if (r.is_number()) flagged.insert(r.get<double>());
+      }
+      for (const json& p : Arr(site, "scores")) {
+        const auto round = Num(p, "round");
+        const auto score = Num(p, "score");
+        if (!round || !score) continue;
+        series.points.push_back({*round, *score,
+                                 id + ", round " + html::Fixed(*round, 0) + ": score " +
+                                     html::Fixed(*score, 2) +
+                                     (flagged.count(*round) ? " (flagged)" : ""),
+                                 flagged.count(*round) > 0});
+      }
+      c.series.push_back(std::move(series));
+      rows += "<tr class=\"defence-site\">" + Cell(id) + Cell(attacker ? "yes" : "no") +
+              Cell(std::to_string(Arr(site, "flagged_rounds").size()), true) +
+              Cell(Text(site, "quarantined_round"), true) + "</tr>";
+    }
+  }
+  s += html::RenderChart(c);
+  const json& f = Sub(d, "final");
+  s += "<p id=\"defence-summary\">Quarantined " + Text(f, "quarantined") +
+       " site(s): " + Text(f, "attackers_quarantined") + " attacker(s), " +
+       Text(f, "honest_quarantined") + " honest; precision " + Fixed4(f, "precision") +
+       ", recall " + Fixed4(f, "recall") + " (by round 10: precision " +
+       Fixed4(Sub(d, "by_round_10"), "precision") + ", recall " +
+       Fixed4(Sub(d, "by_round_10"), "recall") + ").</p>";
+  s += "<table id=\"defence-sites\">" +
+       Header({"site", "attacker", "rounds flagged", "quarantined in round"}) + rows + "</table>";
+  return s + "</section>";
+}
+
 std::string ReleasesSection(const json& report) {
   std::string s = "<section id=\"releases\"><h2>Releases</h2>";
   const json& releases = Arr(report, "releases");
@@ -236,6 +291,7 @@ Result<std::string> RenderReportHtml(const json& report) {
             PerClassTable(Sub(report, "final")) + "</section>\n";
     page += TrainingSection(report) + "\n";
     page += DriftSection(report) + "\n";
+    page += DefenceSection(report) + "\n";
     page += ReleasesSection(report) + "\n";
     page +=
         "<footer><p class=\"sub\">fedge-sim report page: self-contained, no script, opens "

@@ -10,6 +10,9 @@
 //              event markers, campaign bands), svg#chart-stream-accuracy, svg#chart-paired,
 //              table#drift-events, table#campaigns, table#drift-clients, table#paired-summary;
 //              or p#no-drift when the run has no drift data
+//   #defence   svg#chart-suspicion (one series per site, points = rounds scored, flagged
+//              rounds as rings, the threshold line), p#defence-summary, table#defence-sites
+//              (tr.defence-site per site); absent when no round was scored
 //   #releases  table#releases (tr.release per entry of report["releases"]: name, version,
 //              state) or p#no-releases
 // Every chart is <svg class="chart" data-points="N">; every point has class "point" and a

@@ -1,13 +1,16 @@
 #include "simulations/run_report.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <set>
 #include <string>
 
 #include "client/camera_data.h"
 #include "shared/ml/torch/model.h"
 #include "shared/ml/torch/runtime.h"
 #include "simulations/camera.h"
+#include "simulations/defence_report.h"
 #include "simulations/report_html.h"
 #include "simulations/timing.h"
 
@@ -101,6 +104,7 @@ Status ReportRounds(const RunRecord& run, const ml::Dataset& test, json& report)
                       {"bytes_up", s.bytes_in},
                       {"bytes_down", s.bytes_out},
                       {"seconds", s.seconds}});
+    if (!s.defence.is_null()) rounds.back()["defence"] = s.defence;
   }
   if (run.summaries->empty()) return Status::Internal("no round completed; see the log above");
   const auto& final_summary = run.summaries->back();
@@ -195,6 +199,20 @@ Result<json> WriteRunReport(const RunRecord& run) {
   report["drift"] = run.server->engine().Snapshot().value("drift", json::object());
   if (!run.stream_sites->empty()) FEDGE_RETURN_IF_ERROR(ReportStream(run, report));
   if (run.release) ReportRelease(run, report);
+  std::vector<std::string> attackers;
+  for (int i = 0; i < sc.clients && i < static_cast<int>(run.client_ids->size()); ++i) {
+    if (sc.adversary.Attacker(i, sc.clients)) attackers.push_back((*run.client_ids)[i]);
+  }
+  if (json defence = DefenceReport(*run.summaries, *run.client_ids, attackers);
+      !defence.is_null()) {
+    if (!run.options->quiet) {
+      const json& f = defence["final"];
+      std::printf("defence: %d site(s) quarantined, %d of %zu attacker(s), %d honest\n",
+                  f["quarantined"].get<int>(), f["attackers_quarantined"].get<int>(),
+                  attackers.size(), f["honest_quarantined"].get<int>());
+    }
+    report["defence"] = std::move(defence);
+  }
   std::ofstream out(out_dir + "/report.json");
   out << report.dump(2) << "\n";
   if (!out) return Status::IOError("cannot write " + out_dir + "/report.json");

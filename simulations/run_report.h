@@ -27,6 +27,7 @@ struct RunRecord {
   const std::vector<StreamSite>* stream_sites = nullptr;
   const nlohmann::json* stream = nullptr;   // RunStream's section (stream scenarios)
   const nlohmann::json* release = nullptr;  // RunReleasePhase's section; null without [release]
+  const std::vector<std::string>* client_ids = nullptr;  // the sites, in scenario order
 };
 
 // Builds the report of `run` (evaluating each round's version and, for stream scenarios, the

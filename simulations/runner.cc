@@ -103,6 +103,7 @@ Result<coordinator::CoordinatorConfig> CoordinatorConfigFor(const Scenario& sc,
   cc.rounds.evaluate = sc.federated_eval;
   cc.rounds.training = sc.training;
   cc.rounds.aggregation = sc.aggregation;
+  cc.defence = sc.defence;
   cc.rounds.seed = sc.seed;
   cc.drift = sc.drift;
   cc.model_arch = sc.arch;
@@ -242,15 +243,18 @@ Result<client::LocalData> ClientData(Fleet& f, size_t i, client::ClientConfig& c
 // The clients: real TLS over loopback, sharing one dataset copy and a compute pool; the silent
 // ones never answer.
 Status MakeClients(Fleet& f, net::asio::io_context& io, net::asio::thread_pool& compute) {
+  const AdversarySettings& adversary = f.sc->adversary;
   for (size_t i = 0; i < f.kits->client_kits.size(); ++i) {
     FEDGE_ASSIGN_OR_RETURN(client::ClientConfig ccfg, ClientConfigFor(f, i));
     FEDGE_ASSIGN_OR_RETURN(client::LocalData data, ClientData(f, i, ccfg));
+    const bool attacker = static_cast<int>(i) < f.sc->clients &&
+                          adversary.Attacker(static_cast<int>(i), f.sc->clients);
     auto c = std::make_unique<client::Client>(std::move(ccfg), std::move(data), io, &compute);
     FEDGE_RETURN_IF_ERROR(c->Init().WithContext(f.kits->client_ids[i]));
     if (static_cast<int>(i) >= f.sc->clients) {
       c->set_faults({.never_answer = true});
-    } else if (f.sc->adversary.Attacker(static_cast<int>(i), f.sc->clients)) {
-      c->set_faults({.tamper_update = MakeTamper(f.sc->adversary, f.sc->seed * 1000003 + i)});
+    } else if (attacker) {
+      c->set_faults({.tamper_update = MakeTamper(adversary, f.sc->seed * 1000003 + i)});
     }
     if (static_cast<size_t>(i) < f.stream_sites->size()) (*f.stream_sites)[i].client = c.get();
     f.clients->push_back(std::move(c));
@@ -441,6 +445,7 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
                 t_start,      startup_seconds, rounds_seconds, camera_seconds,
                 camera_sites, &stream_env,     &stream_sites,  &*later.stream};
   if (release_repo) run.release = &*later.release;
+  run.client_ids = &kits.client_ids;
   return WriteRunReport(run);
 }
 

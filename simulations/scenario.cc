@@ -94,6 +94,7 @@ Status LoadRelease(const ConfigFile& f, const std::string& path, Scenario* s) {
 std::set<std::string> KnownKeys() {
   std::set<std::string> known = coordinator::TrainingKeys("training");
   for (const std::string& k : coordinator::AggregationKeys("training")) known.insert(k);
+  for (const std::string& k : coordinator::DefenceKeys("defence")) known.insert(k);
   for (const std::string& k : AdversaryKeys()) known.insert(k);
   known.insert(coordinator::DriftKeys().begin(), coordinator::DriftKeys().end());
   known.insert({"drift.events", "stream.frames", "stream.step_frames", "stream.label_budget",
@@ -164,6 +165,7 @@ Status LoadBasics(const ConfigFile& f, const std::string& path, Scenario* s) {
 Status LoadTraining(const ConfigFile& f, Scenario* s) {
   FEDGE_ASSIGN_OR_RETURN(s->training, coordinator::LoadTrainingSettings(f, "training"));
   FEDGE_ASSIGN_OR_RETURN(s->aggregation, coordinator::LoadAggregationSettings(f, "training"));
+  FEDGE_ASSIGN_OR_RETURN(s->defence, coordinator::LoadDefenceSettings(f, "defence"));
   FEDGE_ASSIGN_OR_RETURN(s->fraction_fit, f.Double("training.fraction_fit", 1.0, 1e-6, 1.0));
   FEDGE_ASSIGN_OR_RETURN(int64_t min_fit, f.Int("training.min_fit", 0, 0, s->clients));
   FEDGE_ASSIGN_OR_RETURN(int64_t timeout, f.Int("training.round_timeout_seconds", 300, 1, 86400));

@@ -51,7 +51,8 @@ struct Scenario {
   ml::TrainingSettings training;  // [training] and [augment], as in coordinator.toml's [rounds]
   // [training] aggregation, trim_fraction, ... as in coordinator.toml's [rounds]
   coordinator::AggregationSettings aggregation;
-  AdversarySettings adversary;  // [adversary]: malicious sites (simulations/adversary.h)
+  coordinator::DefenceSettings defence;  // [defence]: as in coordinator.toml
+  AdversarySettings adversary;           // [adversary]: malicious sites (simulations/adversary.h)
   double fraction_fit = 1.0;
   int min_fit = 0;  // 0: 80% of clients
   int round_timeout_seconds = 300;

@@ -330,6 +330,44 @@ aggregation = "multi_krum"
   EXPECT_NE(c.status().message().find("at least 5 updates"), std::string::npos);
 }
 
+TEST(CoordinatorConfigTest, DefenceIsReadAndAnUnreachableQuarantineIsRefused) {
+  auto c = coordinator::LoadCoordinatorConfig(Write("coordinator-defence.toml", R"([tls]
+ca = "ca.crt"
+cert = "c.crt"
+key = "c.key"
+[defence]
+threshold = 4
+window = 6
+quarantine_after = 3
+revoke_after = 5
+)"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_DOUBLE_EQ(c->defence.threshold, 4);
+  EXPECT_EQ(c->defence.window, 6);
+  EXPECT_EQ(c->defence.quarantine_after, 3);
+  EXPECT_EQ(c->defence.revoke_after, 5);
+  EXPECT_TRUE(c->defence.Scoring());
+  auto off = coordinator::LoadCoordinatorConfig(Write("coordinator-nodefence.toml", R"([tls]
+ca = "ca.crt"
+cert = "c.crt"
+key = "c.key"
+)"));
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off->defence.Scoring()) << "off by default";
+  c = coordinator::LoadCoordinatorConfig(Write("coordinator-defence2.toml", R"([tls]
+ca = "ca.crt"
+cert = "c.crt"
+key = "c.key"
+[defence]
+window = 4
+quarantine_after = 5
+)"));
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("defence.quarantine_after"), std::string::npos)
+      << c.status().message();
+  EXPECT_NE(c.status().message().find("could never be reached"), std::string::npos);
+}
+
 TEST(CoordinatorConfigTest, UnknownCodecIsRejectedWithTheChoices) {
   auto c = coordinator::LoadCoordinatorConfig(Write("coordinator3.toml", R"([tls]
 ca = "ca.crt"

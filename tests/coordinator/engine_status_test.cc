@@ -25,7 +25,7 @@ TEST(EngineStatusTest, IdleEngineHasANullOpenRound) {
   EXPECT_EQ(ToJson(Example()).dump(),
             R"({"connected":["site-a","site-b"],"drift":{"clients":[]},"duplicates_ignored":1,)"
             R"("finished":false,"model_arch":"cnn_small","model_round":2,"model_version":3,)"
-            R"("open_round":null,"target_round":5,"updates_rejected":2})");
+            R"("open_round":null,"quarantined":[],"target_round":5,"updates_rejected":2})");
 }
 
 TEST(EngineStatusTest, OpenRoundFieldsAndPhase) {

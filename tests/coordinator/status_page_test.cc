@@ -57,6 +57,13 @@ json HandMadeStatus() {
         {"revoked", true},
         {"last_seen_ms", 1'699'990'000'000ull},
         {"updates_accepted", 1},
+        {"drift", nullptr}},
+       {{"id", "site-3"},
+        {"connected", true},
+        {"revoked", false},
+        {"quarantined", true},
+        {"last_seen_ms", 1'700'000'090'000ull},
+        {"updates_accepted", 2},
         {"drift", nullptr}}});
   s["rounds"] = json::array();
   for (int r = 3; r >= 1; --r) {
@@ -91,7 +98,7 @@ TEST(StatusPageTest, ShowsEverySectionFromTheStatus) {
   EXPECT_NE(page.find("<td id=\"registered-clients\">2</td>"), std::string::npos);
   EXPECT_NE(page.find("round 4 (train, 1 of 2 sampled answered)"), std::string::npos);
   const std::string clients = Element(page, "table", "clients");
-  EXPECT_EQ(Count(clients, "<tr class=\"client"), 2u);
+  EXPECT_EQ(Count(clients, "<tr class=\"client"), 3u);
   EXPECT_NE(clients.find("<tr class=\"client drifted\" data-client=\"site-&lt;b&gt;1&lt;/b&gt;\">"),
             std::string::npos);
   EXPECT_NE(clients.find("<td class=\"num\">0.432</td><td>yes</td><td class=\"num\">4</td>"
@@ -100,6 +107,10 @@ TEST(StatusPageTest, ShowsEverySectionFromTheStatus) {
   EXPECT_NE(clients.find("2023-11-14 22:14:55 UTC (5 s ago)"), std::string::npos);
   EXPECT_NE(clients.find("<tr class=\"client revoked\" data-client=\"site-2\"><td>site-2</td>"
                          "<td>revoked</td>"),
+            std::string::npos);
+  // Quarantined by the defence ([defence]): connected, but shown as quarantined.
+  EXPECT_NE(clients.find("<tr class=\"client quarantined\" data-client=\"site-3\"><td>site-3</td>"
+                         "<td>quarantined</td>"),
             std::string::npos);
   EXPECT_EQ(Count(Element(page, "table", "rounds"), "<tr class=\"round\">"), 3u);
   EXPECT_NE(page.find("<td class=\"num\">0.8000</td>"), std::string::npos);  // round 3

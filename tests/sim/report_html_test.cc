@@ -289,6 +289,42 @@ TEST(ReportHtmlTest, ReleasesAreListedWhenTheReportHasThem) {
             std::string::npos);
 }
 
+TEST(ReportHtmlTest, TheDefenceSectionChartsSuspicionPerSiteAndSaysWhoWasQuarantined) {
+  json r = TrainingReport(3);
+  EXPECT_EQ(Render(r).find("id=\"defence\""), std::string::npos) << "absent when not scored";
+  for (json& round : r["rounds"]) round["defence"] = {{"threshold", 3.5}};
+  r["defence"] = {{"attackers", {"site-<3>"}},
+                  {"sites",
+                   {{"site-1",
+                     {{"attacker", false},
+                      {"scores", {{{"round", 1}, {"score", 0.5}}, {{"round", 2}, {"score", 1.0}}}},
+                      {"flagged_rounds", json::array()},
+                      {"quarantined_round", nullptr}}},
+                    {"site-<3>",
+                     {{"attacker", true},
+                      {"scores", {{{"round", 1}, {"score", 40}}, {{"round", 2}, {"score", 38}}}},
+                      {"flagged_rounds", {1, 2}},
+                      {"quarantined_round", 2}}}}},
+                  {"by_round_10", {{"precision", 1.0}, {"recall", 1.0}}},
+                  {"final",
+                   {{"quarantined", 1},
+                    {"attackers_quarantined", 1},
+                    {"honest_quarantined", 0},
+                    {"precision", 1.0},
+                    {"recall", 1.0}}}};
+  const std::string page = Render(r);
+  EXPECT_NE(OpeningTag(page, "chart-suspicion").find("data-points=\"4\""), std::string::npos)
+      << OpeningTag(page, "chart-suspicion");
+  EXPECT_EQ(Count(Svg(page, "chart-suspicion"), "point flagged"), 2u);
+  EXPECT_NE(Svg(page, "chart-suspicion").find("flag threshold"), std::string::npos);
+  EXPECT_EQ(Count(page, "<tr class=\"defence-site\">"), 2u);
+  EXPECT_NE(page.find("<td>site-&lt;3&gt;</td><td>yes</td><td class=\"num\">2</td><td "
+                      "class=\"num\">2</td>"),
+            std::string::npos);
+  EXPECT_NE(page.find("Quarantined 1 site(s): 1 attacker(s), 0 honest; precision 1.0000"),
+            std::string::npos);
+}
+
 TEST(ReportHtmlTest, FieldsOfTheWrongTypeAreShownAsAbsent) {
   json r = TrainingReport(2);
   r["final"]["accuracy"] = "high";

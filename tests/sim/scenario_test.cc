@@ -63,6 +63,18 @@ TEST(ScenarioTest, AggregationStrategyLoadsAndABadOneNamesTheKey) {
   EXPECT_NE(s.status().message().find("training.trim_fraction"), std::string::npos);
 }
 
+TEST(ScenarioTest, DefenceLoadsAndABadKeyIsNamed) {
+  auto s = LoadScenario(
+      Write("fedge-defence-scenario.toml", "[defence]\nquarantine_after = 2\nwindow = 5\n"));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->defence.quarantine_after, 2);
+  EXPECT_EQ(s->defence.window, 5);
+  s = LoadScenario(Write("fedge-defence-scenario2.toml", "[defence]\nthreshhold = 2\n"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("defence.threshhold"), std::string::npos)
+      << s.status().message();
+}
+
 TEST(ScenarioTest, DriftScenarioLoadsStreamMonitorPolicyAndEvents) {
   auto s = LoadScenario(std::string(FEDGE_SOURCE_DIR) + "/simulations/drift.toml");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
