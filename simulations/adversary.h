@@ -9,11 +9,27 @@
 //   label_flip  trains honestly on its share with every label y replaced by C - 1 - y (data
 //               poisoning through the real training path)
 //
+// Colluding attacks (Collusion below): every attacker trains honestly first; the attackers pool
+// those benign changes of the round (the threat model of the papers' "partial knowledge"
+// setting: they know their own updates, not the honest sites') and all send one crafted update:
+//   alie        mean - z x std per coordinate (Baruch et al. 2019, "A Little Is Enough"); z from
+//               the paper: s = floor(n / 2 + 1) - f, z = Phi^-1((n - s) / n) for n sites of
+//               which f attack, unless `z` is set
+//   ipm         -epsilon x mean (Xie et al. 2020, inner-product manipulation); epsilon = scale
+//   min_max     mean + gamma x (-std), gamma the largest keeping its distance to every pooled
+//               update within the pool's largest pairwise distance (Shejwalkar and Houmansadr
+//               2021, AGR-agnostic min-max)
+// std is the sample standard deviation (n - 1), as torch.std in the reference implementations.
+//
 // The attackers are the last ceil(fraction x clients) of the scenario's sites, so the report
 // can name them and a paired run without attackers has the same honest sites.
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -29,18 +45,66 @@ struct AdversarySettings {
   std::string kind = "sign_flip";
   double scale = 1;        // sign_flip, scaling
   double noise_std = 0.1;  // noise
+  double z = 0;            // alie (0: the paper's z for the scenario's n and f)
   int Count(int clients) const;
+  // alie, ipm, min_max: the attackers pool their benign updates (Collusion).
+  bool Colluding() const { return kind == "alie" || kind == "ipm" || kind == "min_max"; }
   bool Attacker(int site, int clients) const { return site >= clients - Count(clients); }
 };
 
-// The [adversary] table (keys fraction, kind, scale, noise_std) and its keys.
+// The [adversary] table (keys fraction, kind, scale, noise_std, z) and its keys.
 shared::Result<AdversarySettings> LoadAdversary(const shared::ConfigFile& file);
 std::vector<std::string> AdversaryKeys();
 
-// The malicious trainer of attacker `site` (for kinds that tamper with the update; empty for
-// label_flip). Deterministic in `seed` and the number of updates it has sent.
+// The malicious trainer of attacker `site` (for kinds that tamper with the update alone; empty
+// for label_flip and the colluding kinds). Deterministic in `seed` and the number of updates it has
+// sent.
 std::function<void(const shared::TensorBundle& base, shared::TensorBundle* trained)> MakeTamper(
     const AdversarySettings& a, uint64_t seed);
+
+// ALIE's z_max (Baruch et al. 2019) for n sites of which f attack: s = floor(n / 2 + 1) - f,
+// z = Phi^-1((n - s) / n). REQUIRES: 0 < f < n.
+double AlieZ(int n, int f);
+
+// The colluding attacks' crafted update from the pooled benign models `benign` (each a full
+// model trained from `base`; at least one), as a full model: base + the crafted change.
+shared::TensorBundle CraftAlie(const std::vector<const shared::TensorBundle*>& benign,
+                               const shared::TensorBundle& base, double z);
+shared::TensorBundle CraftIpm(const std::vector<const shared::TensorBundle*>& benign,
+                              const shared::TensorBundle& base, double epsilon);
+shared::TensorBundle CraftMinMax(const std::vector<const shared::TensorBundle*>& benign,
+                                 const shared::TensorBundle& base);
+
+// The attackers of a colluding attack: each one's tamper hook posts its benign update of the
+// round (keyed by the round's model) and waits until every member has posted (or `wait` has
+// passed: a member that was not sampled), then replaces it by the crafted update of the pool,
+// sorted by member, so every member sends the same bytes. Thread-safe; the members must train
+// on different threads (each its own compute pool), since each waits for the others.
+class Collusion {
+ public:
+  Collusion(AdversarySettings settings, std::vector<std::string> members, int clients,
+            std::chrono::milliseconds wait);
+  std::function<void(const shared::TensorBundle& base, shared::TensorBundle* trained)> TamperFor(
+      std::string member);
+
+ private:
+  void Tamper(const std::string& member, const shared::TensorBundle& base,
+              shared::TensorBundle* trained);
+  shared::TensorBundle Craft(const std::vector<const shared::TensorBundle*>& benign,
+                             const shared::TensorBundle& base) const;
+
+  struct Pool {
+    std::map<std::string, shared::TensorBundle> benign;  // by member
+    size_t crafted = 0;                                  // members that took the result
+  };
+  const AdversarySettings settings_;
+  const std::vector<std::string> members_;
+  const int clients_;
+  const std::chrono::milliseconds wait_;
+  std::mutex mu_;
+  std::condition_variable posted_;
+  std::map<uint64_t, Pool> pools_;  // by a hash of the round's model
+};
 
 // label_flip: `data` with its own copy of the dataset in which the labels of its training
 // examples are flipped (its held-out examples keep theirs).

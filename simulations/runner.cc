@@ -157,6 +157,10 @@ struct Fleet {
   std::vector<std::unique_ptr<client::Client>>* clients = nullptr;
   std::vector<StreamSite>* stream_sites = nullptr;  // stream: what each site sees later
   std::vector<std::vector<int64_t>> site_indices;   // camera: frames of each site
+  // Colluding attackers ([adversary] alie, ipm, min_max): their pool, and one compute pool
+  // each (each waits in its trainer for the others' benign updates).
+  std::shared_ptr<Collusion> collusion;
+  std::vector<std::unique_ptr<net::asio::thread_pool>>* attacker_pools = nullptr;
 };
 
 // Client `i`'s config from its kit with the scenario's settings; its old state removed.
@@ -244,15 +248,30 @@ Result<client::LocalData> ClientData(Fleet& f, size_t i, client::ClientConfig& c
 // ones never answer.
 Status MakeClients(Fleet& f, net::asio::io_context& io, net::asio::thread_pool& compute) {
   const AdversarySettings& adversary = f.sc->adversary;
+  if (adversary.Colluding() && adversary.Count(f.sc->clients) > 0) {
+    std::vector<std::string> members;
+    for (int i = 0; i < f.sc->clients; ++i) {
+      if (adversary.Attacker(i, f.sc->clients)) members.push_back(f.kits->client_ids[i]);
+    }
+    f.collusion = std::make_shared<Collusion>(adversary, std::move(members), f.sc->clients,
+                                              std::chrono::seconds(60));
+  }
   for (size_t i = 0; i < f.kits->client_kits.size(); ++i) {
     FEDGE_ASSIGN_OR_RETURN(client::ClientConfig ccfg, ClientConfigFor(f, i));
     FEDGE_ASSIGN_OR_RETURN(client::LocalData data, ClientData(f, i, ccfg));
     const bool attacker = static_cast<int>(i) < f.sc->clients &&
                           adversary.Attacker(static_cast<int>(i), f.sc->clients);
-    auto c = std::make_unique<client::Client>(std::move(ccfg), std::move(data), io, &compute);
+    net::asio::thread_pool* pool = &compute;
+    if (attacker && f.collusion) {
+      f.attacker_pools->push_back(std::make_unique<net::asio::thread_pool>(1));
+      pool = f.attacker_pools->back().get();
+    }
+    auto c = std::make_unique<client::Client>(std::move(ccfg), std::move(data), io, pool);
     FEDGE_RETURN_IF_ERROR(c->Init().WithContext(f.kits->client_ids[i]));
     if (static_cast<int>(i) >= f.sc->clients) {
       c->set_faults({.never_answer = true});
+    } else if (attacker && f.collusion) {
+      c->set_faults({.tamper_update = f.collusion->TamperFor(f.kits->client_ids[i])});
     } else if (attacker) {
       c->set_faults({.tamper_update = MakeTamper(adversary, f.sc->seed * 1000003 + i)});
     }
@@ -394,9 +413,11 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   FEDGE_ASSIGN_OR_RETURN(std::shared_ptr<const ml::Dataset> shared_train, LoadSharedTrain(sc));
   net::asio::io_context client_io(1);
   net::asio::thread_pool compute(1);
+  std::vector<std::unique_ptr<net::asio::thread_pool>> attacker_pools;  // colluding attackers
   std::vector<std::unique_ptr<client::Client>> clients;
   std::vector<StreamSite> stream_sites;  // stream: what each site sees later
-  Fleet fleet{&sc, &kits, server.port(), &release_repo, shared_train, &clients, &stream_sites, {}};
+  Fleet fleet{&sc,           &kits, server.port(), &release_repo,  shared_train, &clients,
+              &stream_sites, {},    nullptr,       &attacker_pools};
   const auto t_camera = Clock::now();
   FEDGE_ASSIGN_OR_RETURN(json camera_sites,
                          StartClients(fleet, client_io, compute, options.out_dir));
@@ -434,6 +455,7 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
   client_io.stop();
   client_thread.join();
   compute.join();
+  for (auto& pool : attacker_pools) pool->join();
   if (stopped()) {
     return Status::Unavailable("interrupted after " + std::to_string(summaries.size()) + " of " +
                                std::to_string(sc.rounds) + " rounds");

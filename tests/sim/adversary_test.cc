@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 namespace fedge::sim {
 namespace {
@@ -86,13 +87,60 @@ TEST(AdversaryTest, TheLastSitesAttack) {
 TEST(AdversaryTest, AnUnknownAttackNamesTheKeyAndTheChoices) {
   const std::string path =
       (std::filesystem::temp_directory_path() / "fedge-adversary.toml").string();
-  std::ofstream(path) << "[adversary]\nfraction = 0.2\nkind = \"alie\"\n";
+  std::ofstream(path) << "[adversary]\nfraction = 0.2\nkind = \"fang\"\n";
   auto file = shared::ConfigFile::Load(path);
   ASSERT_TRUE(file.ok());
   auto a = LoadAdversary(*file);
   ASSERT_FALSE(a.ok());
   EXPECT_NE(a.status().message().find("adversary.kind"), std::string::npos);
-  EXPECT_NE(a.status().message().find("label_flip"), std::string::npos);
+  EXPECT_NE(a.status().message().find("min_max"), std::string::npos);
+}
+
+TEST(AdversaryTest, AlieZIsThePapersZMax) {
+  // s = floor(n / 2 + 1) - f; z = Phi^-1((n - s) / n).
+  EXPECT_NEAR(AlieZ(10, 2), 0.253347103, 1e-8);   // s = 4, Phi^-1(0.60)
+  EXPECT_NEAR(AlieZ(20, 4), 0.385320466, 1e-8);   // s = 7, Phi^-1(0.65)
+  EXPECT_NEAR(AlieZ(50, 12), 0.582841507, 1e-8);  // s = 14, Phi^-1(0.72)
+}
+
+TEST(AdversaryTest, AlieIpmAndMinMaxFollowTheirFormulas) {
+  const shared::TensorBundle base = Values(1, 2);
+  // Changes (0, 1) and (2, 3): mean (1, 2), sample std (sqrt 2, sqrt 2).
+  const shared::TensorBundle u1 = Values(1, 3), u2 = Values(3, 5);
+  const std::vector<const shared::TensorBundle*> benign = {&u1, &u2};
+  const shared::TensorBundle alie = CraftAlie(benign, base, 0.5);
+  EXPECT_FLOAT_EQ(alie.tensors[0].data[0], static_cast<float>(1 + 1 - 0.5 * std::sqrt(2.0)));
+  EXPECT_FLOAT_EQ(alie.tensors[0].data[1], static_cast<float>(2 + 2 - 0.5 * std::sqrt(2.0)));
+  const shared::TensorBundle ipm = CraftIpm(benign, base, 0.1);
+  EXPECT_FLOAT_EQ(ipm.tensors[0].data[0], 1 - 0.1f * 1);
+  EXPECT_FLOAT_EQ(ipm.tensors[0].data[1], 2 - 0.1f * 2);
+  // min-max: mean - gamma x std with the largest gamma whose distance to each benign change is
+  // at most theirs (|(2, 2)| = 2 sqrt 2): |(1, 1) + gamma sqrt 2 (1, 1)| <= 2 sqrt 2 gives
+  // gamma = 1 / sqrt 2, so the crafted change is (0, 1): u1 itself, at the boundary.
+  const shared::TensorBundle mm = CraftMinMax(benign, base);
+  EXPECT_NEAR(mm.tensors[0].data[0], 1, 1e-6);
+  EXPECT_NEAR(mm.tensors[0].data[1], 3, 1e-6);
+}
+
+TEST(AdversaryTest, CollusionSendsOneCraftedUpdateFromEveryMembersBenignOne) {
+  AdversarySettings a = Kind("ipm", 1.0);
+  Collusion collusion(a, {"s1", "s2"}, 10, std::chrono::seconds(30));
+  const shared::TensorBundle base = Values(1, 2);
+  shared::TensorBundle t1 = Values(1, 3), t2 = Values(3, 5);  // changes (0, 1) and (2, 3)
+  auto h1 = collusion.TamperFor("s1"), h2 = collusion.TamperFor("s2");
+  std::thread other([&] { h2(base, &t2); });  // each waits for the other's benign update
+  h1(base, &t1);
+  other.join();
+  // -1 x the mean change (1, 2): both send (0, 0).
+  EXPECT_EQ(t1.tensors[0].data, t2.tensors[0].data);
+  EXPECT_FLOAT_EQ(t1.tensors[0].data[0], 0);
+  EXPECT_FLOAT_EQ(t1.tensors[0].data[1], 0);
+  // A member alone (the other was not sampled) gives up waiting and uses its own update.
+  Collusion short_wait(a, {"s1", "s2"}, 10, std::chrono::milliseconds(50));
+  shared::TensorBundle alone = Values(3, 5);
+  short_wait.TamperFor("s1")(base, &alone);
+  EXPECT_FLOAT_EQ(alone.tensors[0].data[0], 1 - 2.0f);
+  EXPECT_FLOAT_EQ(alone.tensors[0].data[1], 2 - 3.0f);
 }
 
 }  // namespace
