@@ -59,7 +59,11 @@ RoundEngine::DefenceOutcome RoundEngine::ScoreRound(uint64_t round, nlohmann::js
     SiteStanding before;
     if (it != standings_.end()) before = it->second;
     StandingChange change = ApplyScore(before, round, sc, d, now);
-    by_site[sc.client_id] = {{"score", sc.score}, {"reasons", sc.reasons}};
+    by_site[sc.client_id] = {{"score", sc.score},
+                             {"reasons", sc.reasons},
+                             {"z_norm", sc.z_norm},
+                             {"z_distance", sc.z_distance},
+                             {"z_direction", sc.z_direction}};
     if (sc.flagged()) flagged.push_back(sc.client_id);
     if (change.quarantined) out.quarantined.push_back(sc.client_id);
     if (change.revoke) {

@@ -34,6 +34,7 @@ nlohmann::json ToJson(const RoundSummary& s) {
                       {"resumed", s.resumed},
                       {"ended_ms", s.ended_ms}};
   if (!s.defence.is_null()) j["defence"] = s.defence;
+  if (!s.aggregation.is_null()) j["aggregation"] = s.aggregation;
   return j;
 }
 

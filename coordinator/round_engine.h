@@ -84,6 +84,9 @@ struct RoundSummary {
   // The defence's view of the round (the version's metrics.defence: scores per site, flagged,
   // quarantined, revoked); null when the round was not scored.
   nlohmann::json defence;
+  // The version's metrics.aggregation (strategy, multi_krum's selected, the adaptive bound's
+  // norm_clipped, the share cap's capped); null for plain FedAvg.
+  nlohmann::json aggregation;
 };
 
 nlohmann::json ToJson(const RoundSummary& s);

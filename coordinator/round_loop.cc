@@ -331,6 +331,9 @@ RoundSummary RoundEngine::StartSummary(uint64_t round) const {
   if (model_.round == round && model_.metrics.contains("defence")) {
     summary.defence = model_.metrics.at("defence");
   }
+  if (model_.round == round && model_.metrics.contains("aggregation")) {
+    summary.aggregation = model_.metrics.at("aggregation");
+  }
   // A registry written before losses were bounded may hold null (a non-finite loss): 0.
   if (const auto train = model_.metrics.find("train");
       train != model_.metrics.end() && train->is_object()) {

@@ -36,7 +36,7 @@ namespace fedge::coordinator {
 
 struct DefenceSettings {
   bool score = false;        // score every update even with no quarantine or revocation
-  double threshold = 3.5;    // robust z-score above which an update is flagged
+  double threshold = 5;      // robust z-score above which an update is flagged
   int window = 10;           // the site's most recent rounds that count
   int quarantine_after = 0;  // flagged in this many of them: quarantined (0: never)
   int revoke_after = 0;      // flagged in this many of them: revoked (0: never)

@@ -15,8 +15,8 @@ int AdversarySettings::Count(int clients) const {
 }
 
 std::vector<std::string> AdversaryKeys() {
-  return {"adversary.fraction", "adversary.kind", "adversary.scale", "adversary.noise_std",
-          "adversary.z"};
+  return {"adversary.fraction", "adversary.kind",         "adversary.scale", "adversary.noise_std",
+          "adversary.z",        "adversary.camera_fault", "adversary.paired"};
 }
 
 Result<AdversarySettings> LoadAdversary(const shared::ConfigFile& file) {
@@ -24,21 +24,27 @@ Result<AdversarySettings> LoadAdversary(const shared::ConfigFile& file) {
   FEDGE_ASSIGN_OR_RETURN(a.fraction, file.Double("adversary.fraction", 0.0, 0.0, 0.9));
   FEDGE_ASSIGN_OR_RETURN(a.kind, file.String("adversary.kind", a.kind));
   if (a.kind != "sign_flip" && a.kind != "scaling" && a.kind != "noise" && a.kind != "label_flip" &&
-      !a.Colluding()) {
+      a.kind != "broken_camera" && !a.Colluding()) {
     return Status::InvalidArgument(file.path() + ": key 'adversary.kind': unknown attack '" +
                                    a.kind +
-                                   "'; use sign_flip, scaling, noise, label_flip, alie, ipm or "
-                                   "min_max");
+                                   "'; use sign_flip, scaling, noise, label_flip, alie, ipm, "
+                                   "min_max or broken_camera");
   }
   FEDGE_ASSIGN_OR_RETURN(a.scale, file.Double("adversary.scale", 1.0, 0.0, 1e6));
   FEDGE_ASSIGN_OR_RETURN(a.noise_std, file.Double("adversary.noise_std", 0.1, 0.0, 1e6));
   FEDGE_ASSIGN_OR_RETURN(a.z, file.Double("adversary.z", 0.0, 0.0, 100.0));
+  FEDGE_ASSIGN_OR_RETURN(a.camera_fault, file.String("adversary.camera_fault", a.camera_fault));
+  FEDGE_ASSIGN_OR_RETURN(a.paired, file.Bool("adversary.paired", false));
+  if (a.camera_fault != "black" && a.camera_fault != "frozen") {
+    return Status::InvalidArgument(file.path() + ": key 'adversary.camera_fault': '" +
+                                   a.camera_fault + "'; use black or frozen");
+  }
   return a;
 }
 
 std::function<void(const shared::TensorBundle&, shared::TensorBundle*)> MakeTamper(
     const AdversarySettings& a, uint64_t seed) {
-  if (a.kind == "label_flip" || a.Colluding()) return {};
+  if (a.kind == "label_flip" || a.kind == "broken_camera" || a.Colluding()) return {};
   if (a.kind == "noise") {
     auto rng = std::make_shared<std::mt19937_64>(seed);
     const double std_dev = a.noise_std;

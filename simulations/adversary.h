@@ -9,6 +9,10 @@
 //   label_flip  trains honestly on its share with every label y replaced by C - 1 - y (data
 //               poisoning through the real training path)
 //
+//   broken_camera  not an attacker but a broken site: its camera sends black frames (a dead
+//               sensor, a covered lens) or, with camera_fault = "frozen", its first frame over
+//               and over; its reviewer still labels what was in front of it. Camera scenarios.
+//
 // Colluding attacks (Collusion below): every attacker trains honestly first; the attackers pool
 // those benign changes of the round (the threat model of the papers' "partial knowledge"
 // setting: they know their own updates, not the honest sites') and all send one crafted update:
@@ -43,16 +47,21 @@ namespace fedge::sim {
 struct AdversarySettings {
   double fraction = 0;  // of the scenario's sites (0: none)
   std::string kind = "sign_flip";
-  double scale = 1;        // sign_flip, scaling
-  double noise_std = 0.1;  // noise
-  double z = 0;            // alie (0: the paper's z for the scenario's n and f)
+  double scale = 1;                    // sign_flip, scaling
+  double noise_std = 0.1;              // noise
+  double z = 0;                        // alie (0: the paper's z for the scenario's n and f)
+  std::string camera_fault = "black";  // broken_camera: "black" or "frozen"
+  // fedge-sim runs the scenario a second time first with these sites honest (same seeds) and
+  // reports both accuracies per round (report.json rounds[].accuracy_without_attackers).
+  bool paired = false;
   int Count(int clients) const;
   // alie, ipm, min_max: the attackers pool their benign updates (Collusion).
   bool Colluding() const { return kind == "alie" || kind == "ipm" || kind == "min_max"; }
   bool Attacker(int site, int clients) const { return site >= clients - Count(clients); }
 };
 
-// The [adversary] table (keys fraction, kind, scale, noise_std, z) and its keys.
+// The [adversary] table (keys fraction, kind, scale, noise_std, z, camera_fault, paired) and its
+// keys.
 shared::Result<AdversarySettings> LoadAdversary(const shared::ConfigFile& file);
 std::vector<std::string> AdversaryKeys();
 

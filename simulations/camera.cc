@@ -49,7 +49,8 @@ Status ParallelFor(size_t n, int threads, const std::function<Status(size_t)>& f
 }
 
 Result<SiteVideo> RenderSite(const ml::Dataset& data, const std::vector<int64_t>& indices, int site,
-                             const Scenario& sc, const std::string& dir, const std::string& name) {
+                             const Scenario& sc, const std::string& dir, const std::string& name,
+                             vision::SiteConditions::Fault fault) {
   if (data.channels != 1 || data.height != 28 || data.width != 28) {
     return Status::InvalidArgument("camera rendering needs 28x28 grey items (Fashion-MNIST)");
   }
@@ -63,6 +64,7 @@ Result<SiteVideo> RenderSite(const ml::Dataset& data, const std::vector<int64_t>
   out.labels = dir + "/" + name + ".csv";
   out.frames = indices.size();
   vision::SiteConditions conditions = vision::SiteConditionsForIndex(site, sc.seed);
+  conditions.fault = fault;
   FEDGE_RETURN_IF_ERROR(vision::WriteSiteVideo(out.video, out.labels, items, labels, conditions,
                                                /*fps=*/10, sc.frame_size));
   return out;

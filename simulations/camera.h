@@ -15,6 +15,7 @@
 #include "shared/base/status.h"
 #include "shared/ml/data/dataset.h"
 #include "shared/vision/preprocess.h"
+#include "shared/vision/render.h"
 #include "simulations/scenario.h"
 
 namespace fedge::sim {
@@ -33,10 +34,12 @@ std::vector<uint8_t> Items(const ml::Dataset& data, const std::vector<int64_t>& 
 // Runs fn(0..n-1) on `threads` threads; the first error (by index) is returned.
 shared::Status ParallelFor(size_t n, int threads, const std::function<shared::Status(size_t)>& fn);
 
-// Renders `indices` of `data` (a normalised Fashion-MNIST split) as site `site`'s video.
-shared::Result<SiteVideo> RenderSite(const ml::Dataset& data, const std::vector<int64_t>& indices,
-                                     int site, const Scenario& scenario, const std::string& dir,
-                                     const std::string& name);
+// Renders `indices` of `data` (a normalised Fashion-MNIST split) as site `site`'s video, with
+// its camera broken as `fault` says.
+shared::Result<SiteVideo> RenderSite(
+    const ml::Dataset& data, const std::vector<int64_t>& indices, int site,
+    const Scenario& scenario, const std::string& dir, const std::string& name,
+    vision::SiteConditions::Fault fault = vision::SiteConditions::Fault::kNone);
 
 // Feeds a client its site: every frame into its store (quarantining what it must), then the
 // reviewer's labels. Returns the ingest and import counts as JSON for the report.

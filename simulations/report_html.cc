@@ -166,6 +166,11 @@ std::string TrainingSection(const json& report) {
                                  json::json_pointer("/federated_eval/accuracy"), 1, 4);
   fed.dashed = true;
   if (!fed.points.empty()) acc.series.push_back(std::move(fed));
+  // [adversary] paired: the same run with the attackers honest.
+  html::Series without = RoundSeries(rounds, "test accuracy without attackers",
+                                     json::json_pointer("/accuracy_without_attackers"), 1, 4);
+  without.dashed = true;
+  if (!without.points.empty()) acc.series.push_back(std::move(without));
   html::Chart loss = RoundChart(report, "chart-loss", "Loss per round", "cross-entropy");
   loss.series.push_back(RoundSeries(rounds, "test loss", json::json_pointer("/loss"), 1, 4));
   loss.series.push_back(
@@ -183,10 +188,48 @@ std::string TrainingSection(const json& report) {
 
 // The defence's suspicion scores per site per round ([defence]), with the threshold, and who
 // was quarantined; absent when no round was scored.
+// "a, b" of the strings in `list` (a JSON array), "-" when empty.
+std::string Names(const json& list) {
+  std::string out;
+  if (list.is_array()) {
+    for (const json& x : list) {
+      if (x.is_string()) out += (out.empty() ? "" : ", ") + x.get<std::string>();
+    }
+  }
+  return out.empty() ? "-" : out;
+}
+
+// Per round: the sites the defence flagged and quarantined, the sites whose update was scaled
+// down (adaptive norm bound, share cap) and multi_krum's choice; empty when no round has any.
+std::string RoundDefenceTable(const json& rounds) {
+  std::string rows;
+  for (const json& r : rounds) {
+    const json& d = Sub(r, "defence");
+    const json& a = Sub(r, "aggregation");
+    if (!d.is_object() && !a.is_object()) continue;
+    std::string clipped = Names(Sub(a, "norm_clipped"));
+    if (Arr(a, "capped").size() > 0) {
+      clipped +=
+          (clipped == "-" ? "" : "; ") + std::string("share cap: ") + Names(Sub(a, "capped"));
+    }
+    rows += "<tr class=\"round-defence\">" + Cell(Text(r, "round"), true) +
+            Cell(Text(a, "method")) + Cell(Names(Sub(d, "flagged"))) +
+            Cell(Names(Sub(d, "quarantined"))) + Cell(clipped) +
+            Cell(a.contains("selected") ? Names(Sub(a, "selected")) : "-") + "</tr>";
+  }
+  if (rows.empty()) return "";
+  return "<table id=\"round-defence\">" +
+         Header({"round", "aggregation", "flagged", "quarantined", "scaled down",
+                 "multi_krum chose"}) +
+         rows + "</table>";
+}
+
 std::string DefenceSection(const json& report) {
   const json& d = Sub(report, "defence");
-  if (!d.is_object()) return "";
-  std::string s = "<section id=\"defence\"><h2>Defence</h2>";
+  const std::string per_round = RoundDefenceTable(Arr(report, "rounds"));
+  if (!d.is_object() && per_round.empty()) return "";
+  std::string s = "<section id=\"defence\"><h2>Robust aggregation and defence</h2>";
+  if (!d.is_object()) return s + per_round + "</section>";
   html::Chart c =
       RoundChart(report, "chart-suspicion", "Suspicion score per site and round", "robust z-score");
   c.y_min = 0;
@@ -232,7 +275,7 @@ std::string DefenceSection(const json& report) {
        Fixed4(Sub(d, "by_round_10"), "recall") + ").</p>";
   s += "<table id=\"defence-sites\">" +
        Header({"site", "attacker", "rounds flagged", "quarantined in round"}) + rows + "</table>";
-  return s + "</section>";
+  return s + per_round + "</section>";
 }
 
 std::string ReleasesSection(const json& report) {

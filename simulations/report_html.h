@@ -10,9 +10,13 @@
 //              event markers, campaign bands), svg#chart-stream-accuracy, svg#chart-paired,
 //              table#drift-events, table#campaigns, table#drift-clients, table#paired-summary;
 //              or p#no-drift when the run has no drift data
-//   #defence   svg#chart-suspicion (one series per site, points = rounds scored, flagged
-//              rounds as rings, the threshold line), p#defence-summary, table#defence-sites
-//              (tr.defence-site per site); absent when no round was scored
+//   #defence   with [defence]: svg#chart-suspicion (one series per site, points = rounds
+//              scored, flagged rounds as rings, the threshold line), p#defence-summary,
+//              table#defence-sites (tr.defence-site per site); with [defence] or a robust
+//              strategy: table#round-defence (tr.round-defence per round: flagged,
+//              quarantined, scaled down, multi_krum's choice); absent otherwise
+//   #training's svg#chart-accuracy also draws "test accuracy without attackers" for a paired
+//              run ([adversary] paired)
 //   #releases  table#releases (tr.release per entry of report["releases"]: name, version,
 //              state) or p#no-releases
 // Every chart is <svg class="chart" data-points="N">; every point has class "point" and a

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <set>
 #include <string>
 
@@ -52,6 +53,10 @@ json ScenarioJson(const Scenario& s) {
                         {"attackers", s.adversary.Count(s.clients)},
                         {"scale", s.adversary.scale},
                         {"noise_std", s.adversary.noise_std}};
+    if (s.adversary.kind == "alie") out["adversary"]["z"] = s.adversary.z;
+    if (s.adversary.kind == "broken_camera") {
+      out["adversary"]["camera_fault"] = s.adversary.camera_fault;
+    }
   }
   return out;
 }
@@ -77,6 +82,29 @@ Result<ml::Dataset> ReportTestSet(const Scenario& sc, const std::string& out_dir
   vision::InputSpec spec =
       client::InputSpecFor(shape.input_channels(), shape.input_height(), shape.input_width());
   return RenderedTestSet(test, sc, spec, out_dir + "/camera");
+}
+
+// [adversary] paired: each round's accuracy without the attackers (the same scenario with them
+// honest) beside the round's, and the final drop.
+void AddPairedRun(const json& without, json* report, bool quiet) {
+  std::map<uint64_t, double> honest;
+  for (const json& r : without.value("rounds", json::array())) {
+    honest[r.at("round").get<uint64_t>()] = r.at("accuracy").get<double>();
+  }
+  for (json& r : (*report)["rounds"]) {
+    auto it = honest.find(r.at("round").get<uint64_t>());
+    if (it != honest.end()) r["accuracy_without_attackers"] = it->second;
+  }
+  const double with = (*report)["final"]["accuracy"].get<double>();
+  const double base = without.at("final").at("accuracy").get<double>();
+  (*report)["paired"] = {{"final_accuracy_without_attackers", base},
+                         {"final_accuracy", with},
+                         {"accuracy_drop_points", 100 * (base - with)},
+                         {"model_digest_without_attackers", without["final"]["model_digest"]}};
+  if (!quiet) {
+    std::printf("paired run: test accuracy %.4f with the attackers, %.4f without (%+.2f points)\n",
+                with, base, 100 * (with - base));
+  }
 }
 
 // Every round's model evaluated on `test` into report["rounds"], "final" and "traffic".
@@ -105,6 +133,7 @@ Status ReportRounds(const RunRecord& run, const ml::Dataset& test, json& report)
                       {"bytes_down", s.bytes_out},
                       {"seconds", s.seconds}});
     if (!s.defence.is_null()) rounds.back()["defence"] = s.defence;
+    if (!s.aggregation.is_null()) rounds.back()["aggregation"] = s.aggregation;
   }
   if (run.summaries->empty()) return Status::Internal("no round completed; see the log above");
   const auto& final_summary = run.summaries->back();
@@ -199,6 +228,7 @@ Result<json> WriteRunReport(const RunRecord& run) {
   report["drift"] = run.server->engine().Snapshot().value("drift", json::object());
   if (!run.stream_sites->empty()) FEDGE_RETURN_IF_ERROR(ReportStream(run, report));
   if (run.release) ReportRelease(run, report);
+  if (run.without_attackers) AddPairedRun(*run.without_attackers, &report, run.options->quiet);
   std::vector<std::string> attackers;
   for (int i = 0; i < sc.clients && i < static_cast<int>(run.client_ids->size()); ++i) {
     if (sc.adversary.Attacker(i, sc.clients)) attackers.push_back((*run.client_ids)[i]);

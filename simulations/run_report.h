@@ -28,6 +28,8 @@ struct RunRecord {
   const nlohmann::json* stream = nullptr;   // RunStream's section (stream scenarios)
   const nlohmann::json* release = nullptr;  // RunReleasePhase's section; null without [release]
   const std::vector<std::string>* client_ids = nullptr;  // the sites, in scenario order
+  // [adversary] paired: the report of the same scenario with the attackers honest.
+  const nlohmann::json* without_attackers = nullptr;
 };
 
 // Builds the report of `run` (evaluating each round's version and, for stream scenarios, the

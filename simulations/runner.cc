@@ -281,15 +281,39 @@ Status MakeClients(Fleet& f, net::asio::io_context& io, net::asio::thread_pool& 
   return Status::Ok();
 }
 
+// Cuts a labels CSV (frame_id,label) to its header and first frame.
+Status KeepFirstLabel(const std::string& path) {
+  std::ifstream in(path);
+  std::string header, first;
+  if (!std::getline(in, header) || !std::getline(in, first)) {
+    return Status::Corruption(path + ": expected a header and at least one label");
+  }
+  in.close();
+  std::ofstream out(path, std::ios::trunc);
+  out << header << "\n" << first << "\n";
+  return out ? Status::Ok() : Status::IOError("cannot rewrite " + path);
+}
+
 // Renders each camera site's video and feeds it to its client, two sites at a time; the
 // report's camera sites.
 Result<json> FeedCameras(const Fleet& f, const std::string& out_dir) {
   const Scenario& sc = *f.sc;
   std::vector<json> fed(f.site_indices.size());
   FEDGE_RETURN_IF_ERROR(ParallelFor(f.site_indices.size(), 2, [&](size_t i) -> Status {
+    // [adversary] broken_camera: the attacking sites' cameras send black or frozen frames.
+    vision::SiteConditions::Fault fault = vision::SiteConditions::Fault::kNone;
+    if (sc.adversary.kind == "broken_camera" &&
+        sc.adversary.Attacker(static_cast<int>(i), sc.clients)) {
+      fault = sc.adversary.camera_fault == "frozen" ? vision::SiteConditions::Fault::kFrozen
+                                                    : vision::SiteConditions::Fault::kBlack;
+    }
     FEDGE_ASSIGN_OR_RETURN(SiteVideo site,
                            RenderSite(*f.train, f.site_indices[i], static_cast<int>(i), sc,
-                                      out_dir + "/camera", f.kits->client_ids[i]));
+                                      out_dir + "/camera", f.kits->client_ids[i], fault));
+    if (fault != vision::SiteConditions::Fault::kNone) {
+      // The store keeps a broken feed's one distinct frame; its reviewer labels that one.
+      FEDGE_RETURN_IF_ERROR(KeepFirstLabel(site.labels));
+    }
     FEDGE_ASSIGN_OR_RETURN(fed[i], FeedClient(*(*f.clients)[i]->store(), site, sc.frame_format));
     fed[i]["client"] = f.kits->client_ids[i];
     return Status::Ok();
@@ -390,9 +414,8 @@ LaterPhases RunLaterPhases(const RunOptions& options, Fleet& fleet, StreamEnv& s
   return out;
 }
 
-}  // namespace
-
-Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
+// One run of the scenario; `without_attackers`: the paired run's report, if any.
+Result<json> RunOnce(const Scenario& sc, const RunOptions& options, const json* without_attackers) {
   const auto t_start = Clock::now();
   // 1. A throw-away project; 2. the coordinator, from its kit.
   shared::ProvisionResult kits;
@@ -468,7 +491,27 @@ Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
                 camera_sites, &stream_env,     &stream_sites,  &*later.stream};
   if (release_repo) run.release = &*later.release;
   run.client_ids = &kits.client_ids;
+  run.without_attackers = without_attackers;
   return WriteRunReport(run);
+}
+
+}  // namespace
+
+Result<json> RunScenario(const Scenario& sc, const RunOptions& options) {
+  if (!sc.adversary.paired || sc.adversary.Count(sc.clients) == 0) {
+    return RunOnce(sc, options, nullptr);
+  }
+  // The paired run first: the same scenario and seeds with the attacking sites honest.
+  Scenario honest = sc;
+  honest.name += "-without-attackers";
+  honest.adversary.fraction = 0;
+  honest.adversary.paired = false;
+  RunOptions quiet = options;
+  quiet.out_dir = options.out_dir + "/without-attackers";
+  quiet.quiet = true;
+  if (!options.quiet) std::printf("paired run without the attackers: %s\n", quiet.out_dir.c_str());
+  FEDGE_ASSIGN_OR_RETURN(json without, RunOnce(honest, quiet, nullptr));
+  return RunOnce(sc, options, &without);
 }
 
 }  // namespace fedge::sim

@@ -211,6 +211,11 @@ Result<Scenario> LoadScenario(const std::string& path) {
   FEDGE_RETURN_IF_ERROR(LoadTraining(f, &s));
   FEDGE_ASSIGN_OR_RETURN(s.adversary, LoadAdversary(f));
   FEDGE_RETURN_IF_ERROR(LoadCamera(f, path, &s));
+  if (s.adversary.kind == "broken_camera" && s.adversary.fraction > 0 && !s.camera) {
+    return Status::InvalidArgument(path +
+                                   ": key 'adversary.kind': broken_camera breaks the sites' "
+                                   "cameras, so it needs [camera] enabled = true");
+  }
   FEDGE_ASSIGN_OR_RETURN(s.arch, f.String("model.arch", s.arch));
   FEDGE_ASSIGN_OR_RETURN(int64_t mseed,
                          f.Int("model.seed", 0, 0, std::numeric_limits<int64_t>::max()));

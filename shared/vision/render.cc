@@ -163,10 +163,20 @@ Status WriteFrames(const std::string& path, std::span<const uint8_t> items, size
     return Status::Internal("the MJPG writer refused quality " + std::to_string(c.jpeg_quality));
   }
   std::mt19937_64 rng(c.seed);
+  Image first;
   for (size_t i = 0; i < n; ++i) {
-    const Image frame = RenderFrame(items.subspan(i * kItemSide * kItemSide, kItemSide * kItemSide),
-                                    c, rng, frame_size);
+    if (c.fault == SiteConditions::Fault::kBlack) {
+      writer.write(cv::Mat::zeros(frame_size, frame_size, CV_8UC3));
+      continue;
+    }
+    if (c.fault == SiteConditions::Fault::kFrozen && i > 0) {
+      writer.write(internal::WrapMat(first));
+      continue;
+    }
+    Image frame = RenderFrame(items.subspan(i * kItemSide * kItemSide, kItemSide * kItemSide), c,
+                              rng, frame_size);
     writer.write(internal::WrapMat(frame));
+    if (i == 0) first = std::move(frame);
   }
   writer.release();
   return Status::Ok();

@@ -29,6 +29,10 @@ struct SiteConditions {
   std::array<uint8_t, 3> background{60, 70, 80};  // base background colour, B, G, R
   double texture = 12;  // amplitude (0..255 units) of the background gradient and texture
   uint64_t seed = 0;    // fixes the site's background texture; WriteSiteVideo's frame rng
+  // A broken camera (WriteSiteVideo only): every frame black (a dead sensor or a covered lens),
+  // or every frame the first one (a frozen feed); the labels still name what was in front of it.
+  enum class Fault { kNone, kBlack, kFrozen };
+  Fault fault = Fault::kNone;
 };
 
 // Renders one 28x28 grey item (white item on black, row-major) as a frame_size x frame_size

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# robustness.sh [--quick] [--attacks "a b"] [--strategies "s t"] [--quarantine K] [--out DIR]
+# robustness.sh [--quick] [--clients N] [--rounds R] [--per-client P] [--attacks "a b"]
+#               [--strategies "s t"] [--quarantine K] [--out DIR]
 #
 # Issue 17's robustness table: Fashion-MNIST, Dirichlet(0.5), 20 clients of which 20% attack,
 # 20 rounds, every attack x every aggregation strategy, plus each strategy without attackers.
 # Each cell is one fedge-sim run (real clients over mTLS; the attackers are real fedge clients
 # with a malicious trainer, simulations/adversary.h); the cell is the final test accuracy on the
 # 10,000 test images. --quick: 10 clients, 5 rounds, 1,500 training examples each (minutes, not
-# hours). --quarantine K adds the defence ([defence] quarantine_after = K of window = 10
+# hours); --clients, --rounds and --per-client (training examples per site, 0 = its whole share)
+# set them one by one. --quarantine K adds the defence ([defence] quarantine_after = K of window = 10
 # rounds, coordinator/site_defence.h); each cell then also shows who was quarantined by round
 # 10 as "attackers/honest" (e.g. 2/0: both attackers and no honest site). Prints the table;
 # never fails on an accuracy. Run from the repository root after building. The full table
@@ -20,6 +22,9 @@ out=out/bench-robustness
 while (($#)); do
   case "$1" in
     --quick) clients=10 rounds=5 per_client=1500; shift ;;
+    --clients) clients=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --per-client) per_client=$2; shift 2 ;;
     --attacks) attacks=$2; shift 2 ;;
     --strategies) strategies=$2; shift 2 ;;
     --quarantine) quarantine=$2; shift 2 ;;

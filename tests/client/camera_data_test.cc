@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -57,6 +58,47 @@ std::map<std::string, int> ReadLabelsCsv(const std::string& path) {
     out[line.substr(0, comma)] = std::stoi(line.substr(comma + 1));
   }
   return out;
+}
+
+// A broken camera (vision::SiteConditions::fault): a black or frozen feed is the same frame
+// over and over, which the store keeps once; the reviewer's labels for the others find no frame.
+TEST(CameraDataTest, ABrokenCameraFeedIsStoredOnceAndItsOtherLabelsFindNoFrame) {
+  for (auto fault :
+       {vision::SiteConditions::Fault::kBlack, vision::SiteConditions::Fault::kFrozen}) {
+    TempDir dir("camdata-broken");
+    constexpr int kFrames = 12;
+    std::vector<int64_t> labels(kFrames);
+    for (int i = 0; i < kFrames; ++i) labels[i] = i % 10;
+    vision::SiteConditions c = vision::SiteConditionsForIndex(2, 5);
+    c.fault = fault;
+    const std::string video = dir.path() + "/cam.avi", csv = dir.path() + "/cam.csv";
+    ASSERT_TRUE(vision::WriteSiteVideo(video, csv, Items(labels), labels, c, 10, 48).ok());
+    auto source = Open(video);
+    ASSERT_NE(source, nullptr);
+    std::vector<vision::Image> frames;
+    while (true) {
+      auto f = source->Next();
+      ASSERT_TRUE(f.ok()) << f.status().ToString();
+      if (!f->has_value()) break;
+      frames.push_back((*f)->image);
+    }
+    ASSERT_EQ(frames.size(), static_cast<size_t>(kFrames));
+    for (const vision::Image& f : frames) {
+      EXPECT_EQ(f.pixels, frames[0].pixels) << "every frame of a broken feed is the same";
+    }
+    if (fault == vision::SiteConditions::Fault::kBlack) {
+      EXPECT_EQ(*std::max_element(frames[0].pixels.begin(), frames[0].pixels.end()), 0);
+    } else {
+      EXPECT_GT(*std::max_element(frames[0].pixels.begin(), frames[0].pixels.end()), 100);
+    }
+    auto store = SampleStore::Open(dir.path() + "/store", {});
+    ASSERT_TRUE(store.ok());
+    auto again = Open(video);
+    auto ingest = IngestFrames(*again, **store, {});
+    ASSERT_TRUE(ingest.ok()) << ingest.status().ToString();
+    EXPECT_EQ(ingest->stored, 1u);
+    EXPECT_EQ(ingest->duplicates, static_cast<uint64_t>(kFrames - 1));
+  }
 }
 
 TEST(CameraDataTest, IngestedVideoWithImportedLabelsBecomesANormalisedDataset) {

@@ -67,7 +67,7 @@ TEST(SiteDefenceTest, ASignFlippedUpdateIsFlaggedForDistanceAndDirectionByHand) 
 }
 
 TEST(SiteDefenceTest, HonestSpreadIsNotFlagged) {
-  // Sites that differ by tens of percent, as non-IID sites do, are within 3.5 robust z.
+  // Sites that differ by tens of percent, as non-IID sites do, are within the default 5 robust z.
   auto scores =
       ScoreUpdates(Updates({0.8f, 1.0f, 1.1f, 0.9f, 1.2f, 1.05f}), Model({0}), DefenceSettings{});
   ASSERT_TRUE(scores.ok());

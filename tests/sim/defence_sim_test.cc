@@ -2,9 +2,11 @@
 // Fashion-MNIST sites of which one is a real fedge client whose trainer scales its change by
 // 10 (simulations/adversary.h). With [defence] quarantine_after = 2 the coordinator flags that
 // site in rounds 1 and 2 and quarantines it, and only it; round 3 runs without it (although the
-// scenario's min_clients is every site); report.json says so.
+// scenario's min_clients is every site); report.json says so, with each round's accuracy beside
+// a paired run in which that site is honest, and each round's aggregation record.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "simulations/runner.h"
@@ -29,10 +31,12 @@ max_train_per_client = 300
 [training]
 learning_rate = 0.05
 momentum = 0.9
+adaptive_norm_multiple = 100
 [adversary]
 fraction = 0.1
 kind = "scaling"
 scale = 10
+paired = true
 [defence]
 quarantine_after = 2
 window = 3
@@ -58,6 +62,14 @@ window = 3
   EXPECT_EQ(rounds[2]["sampled"], 5) << "the quarantined site gets no task in round 3";
   ASSERT_TRUE(rounds[2].contains("defence"));
   EXPECT_FALSE(rounds[2]["defence"]["scores"].contains(attacker));
+  // The paired run: the same scenario with the attacker honest, round by round.
+  for (const json& r : rounds) {
+    EXPECT_TRUE(r["accuracy_without_attackers"].is_number()) << r.dump();
+    EXPECT_EQ(r["aggregation"]["method"], "fedavg");
+    EXPECT_EQ(r["aggregation"]["adaptive_norm_multiple"], 100);
+  }
+  EXPECT_TRUE((*report)["paired"]["final_accuracy_without_attackers"].is_number());
+  EXPECT_TRUE(std::filesystem::exists(options.out_dir + "/without-attackers/report.json"));
   std::ifstream html(options.out_dir + "/report.html");
   std::string page((std::istreambuf_iterator<char>(html)), {});
   EXPECT_NE(page.find("id=\"chart-suspicion\""), std::string::npos);

@@ -323,6 +323,29 @@ TEST(ReportHtmlTest, TheDefenceSectionChartsSuspicionPerSiteAndSaysWhoWasQuarant
             std::string::npos);
   EXPECT_NE(page.find("Quarantined 1 site(s): 1 attacker(s), 0 honest; precision 1.0000"),
             std::string::npos);
+  // Per round: who was flagged, quarantined, scaled down and chosen.
+  r["rounds"][1]["defence"]["flagged"] = {"site-<3>"};
+  r["rounds"][1]["defence"]["quarantined"] = {"site-<3>"};
+  r["rounds"][1]["aggregation"] = {
+      {"method", "multi_krum"}, {"selected", {"site-1", "site-2"}}, {"norm_clipped", {"site-<3>"}}};
+  const std::string with_rounds = Render(r);
+  EXPECT_EQ(Count(with_rounds, "<tr class=\"round-defence\">"), 3u);
+  EXPECT_NE(with_rounds.find("<td class=\"num\">2</td><td>multi_krum</td><td>site-&lt;3&gt;</td>"
+                             "<td>site-&lt;3&gt;</td><td>site-&lt;3&gt;</td><td>site-1, "
+                             "site-2</td>"),
+            std::string::npos);
+}
+
+TEST(ReportHtmlTest, APairedRunDrawsTheAccuracyWithoutTheAttackers) {
+  json r = TrainingReport(3);
+  const std::string plain = Render(r);
+  for (json& round : r["rounds"]) round["accuracy_without_attackers"] = 0.9;
+  const std::string page = Render(r);
+  // 3 rounds x (test accuracy, macro-F1, federated accuracy) + 3 without attackers.
+  EXPECT_NE(OpeningTag(page, "chart-accuracy").find("data-points=\"12\""), std::string::npos)
+      << OpeningTag(page, "chart-accuracy");
+  EXPECT_NE(Svg(page, "chart-accuracy").find("test accuracy without attackers"), std::string::npos);
+  EXPECT_EQ(Svg(plain, "chart-accuracy").find("without attackers"), std::string::npos);
 }
 
 TEST(ReportHtmlTest, FieldsOfTheWrongTypeAreShownAsAbsent) {

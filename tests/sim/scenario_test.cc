@@ -75,6 +75,25 @@ TEST(ScenarioTest, DefenceLoadsAndABadKeyIsNamed) {
       << s.status().message();
 }
 
+TEST(ScenarioTest, ABrokenCameraNeedsCamerasAndAKnownFault) {
+  auto s = LoadScenario(
+      Write("fedge-broken-camera.toml", "[adversary]\nfraction = 0.1\nkind = \"broken_camera\"\n"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("needs [camera] enabled = true"), std::string::npos)
+      << s.status().message();
+  s = LoadScenario(Write("fedge-broken-camera2.toml",
+                         "[camera]\nenabled = true\n[adversary]\nfraction = 0.1\nkind = "
+                         "\"broken_camera\"\ncamera_fault = \"frozen\"\npaired = true\n"));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->adversary.camera_fault, "frozen");
+  EXPECT_TRUE(s->adversary.paired);
+  s = LoadScenario(Write("fedge-broken-camera3.toml",
+                         "[camera]\nenabled = true\n[adversary]\nfraction = 0.1\nkind = "
+                         "\"broken_camera\"\ncamera_fault = \"cracked\"\n"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("adversary.camera_fault"), std::string::npos);
+}
+
 TEST(ScenarioTest, DriftScenarioLoadsStreamMonitorPolicyAndEvents) {
   auto s = LoadScenario(std::string(FEDGE_SOURCE_DIR) + "/simulations/drift.toml");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
