@@ -314,6 +314,7 @@ std::set<std::string> CoordinatorKeys() {
                 "rounds.min_clients",
                 "rounds.fraction_fit",
                 "rounds.min_fit",
+                "rounds.min_train_examples",
                 "rounds.timeout_seconds",
                 "rounds.eval_timeout_seconds",
                 "rounds.evaluate",
@@ -342,6 +343,9 @@ Result<RoundSettings> LoadRoundSettings(const ConfigFile& file) {
   FEDGE_ASSIGN_OR_RETURN(int64_t min_clients, file.Int("rounds.min_clients", 1, 1, 1000000));
   FEDGE_ASSIGN_OR_RETURN(r.fraction_fit, file.Double("rounds.fraction_fit", 1.0, 1e-6, 1.0));
   FEDGE_ASSIGN_OR_RETURN(int64_t min_fit, file.Int("rounds.min_fit", 1, 1, 1000000));
+  FEDGE_ASSIGN_OR_RETURN(int64_t min_examples,
+                         file.Int("rounds.min_train_examples", 1, 0, int64_t{1} << 32));
+  r.min_train_examples = static_cast<uint64_t>(min_examples);
   FEDGE_ASSIGN_OR_RETURN(int64_t timeout, file.Int("rounds.timeout_seconds", 300, 1, 86400));
   FEDGE_ASSIGN_OR_RETURN(int64_t eval_timeout,
                          file.Int("rounds.eval_timeout_seconds", 60, 1, 86400));

@@ -21,6 +21,10 @@ struct RoundSettings {
   int min_clients = 1;        // connected clients before round 1 starts
   double fraction_fit = 1.0;  // fraction of connected clients sampled per round
   int min_fit = 1;            // valid updates needed to complete a round
+  // Sites that registered fewer training examples (their Hello) are not sampled for training:
+  // under the robust strategies every site has one vote, so a site with almost nothing to learn
+  // from (a broken camera whose store kept one frame) would count as much as a busy one.
+  uint64_t min_train_examples = 1;
   int timeout_seconds = 300;  // round deadline
   int eval_timeout_seconds = 60;
   bool evaluate = true;  // federated evaluation after each round

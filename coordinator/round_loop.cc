@@ -154,8 +154,28 @@ Status RoundEngine::OfferTraining(uint64_t round) {
     return Status::Ok();
   }
   std::vector<std::string> ids;
+  int quarantined = 0, too_small = 0;
   for (const auto& [id, peer] : connected_) {  // sorted by id
-    if (!Quarantined(id)) ids.push_back(id);
+    if (Quarantined(id)) {
+      ++quarantined;
+      continue;
+    }
+    auto hello = hellos_.find(id);
+    const uint64_t examples = hello == hellos_.end() ? 0 : hello->second.train_examples;
+    if (examples < config_.rounds.min_train_examples) {  // nothing to vote with
+      ++too_small;
+      continue;
+    }
+    ids.push_back(id);
+  }
+  const int min_fit = QuorumSettings().min_fit;
+  if (static_cast<int>(ids.size()) < min_fit && (quarantined > 0 || too_small > 0)) {
+    return Status::Unavailable(
+        std::to_string(ids.size()) + " of the " + std::to_string(connected_.size()) +
+        " connected sites can train (" + std::to_string(quarantined) + " quarantined, " +
+        std::to_string(too_small) + " registered fewer than rounds.min_train_examples = " +
+        std::to_string(config_.rounds.min_train_examples) + " examples); rounds.min_fit is " +
+        std::to_string(min_fit));
   }
   // A drift campaign's drifted clients are sampled first (all of them that are connected).
   FEDGE_ASSIGN_OR_RETURN(

@@ -104,6 +104,7 @@ Result<coordinator::CoordinatorConfig> CoordinatorConfigFor(const Scenario& sc,
   cc.rounds.training = sc.training;
   cc.rounds.aggregation = sc.aggregation;
   cc.defence = sc.defence;
+  cc.rounds.min_train_examples = sc.min_train_examples;
   cc.rounds.seed = sc.seed;
   cc.drift = sc.drift;
   cc.model_arch = sc.arch;

@@ -112,6 +112,7 @@ std::set<std::string> KnownKeys() {
                 "data.holdout_fraction",
                 "training.fraction_fit",
                 "training.min_fit",
+                "training.min_train_examples",
                 "training.round_timeout_seconds",
                 "training.federated_eval",
                 "camera.enabled",
@@ -171,6 +172,9 @@ Status LoadTraining(const ConfigFile& f, Scenario* s) {
   FEDGE_ASSIGN_OR_RETURN(int64_t timeout, f.Int("training.round_timeout_seconds", 300, 1, 86400));
   FEDGE_ASSIGN_OR_RETURN(s->federated_eval, f.Bool("training.federated_eval", true));
   s->min_fit = static_cast<int>(min_fit);
+  FEDGE_ASSIGN_OR_RETURN(int64_t min_examples,
+                         f.Int("training.min_train_examples", 1, 0, int64_t{1} << 32));
+  s->min_train_examples = static_cast<uint64_t>(min_examples);
   s->round_timeout_seconds = static_cast<int>(timeout);
   const int quorum = s->min_fit > 0 ? s->min_fit : std::max(1, (s->clients * 4 + 4) / 5);
   const int needed = 2 * s->aggregation.krum_byzantine + 3;

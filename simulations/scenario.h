@@ -54,7 +54,8 @@ struct Scenario {
   coordinator::DefenceSettings defence;  // [defence]: as in coordinator.toml
   AdversarySettings adversary;           // [adversary]: malicious sites (simulations/adversary.h)
   double fraction_fit = 1.0;
-  int min_fit = 0;  // 0: 80% of clients
+  int min_fit = 0;                  // 0: 80% of clients
+  uint64_t min_train_examples = 1;  // [training]: as coordinator.toml's [rounds]
   int round_timeout_seconds = 300;
   bool federated_eval = true;
   // camera: clients learn from rendered camera videos of their partition, read through the

@@ -22,7 +22,7 @@ using testing::MakeUpdate;
 
 class RoundDefenceTest : public ::testing::Test {
  protected:
-  void Start(const DefenceSettings& defence, int rounds) {
+  void Start(const DefenceSettings& defence, int rounds, uint64_t min_train_examples = 1) {
     auto store = Store::Open(dir_.path() + "/data");
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(*store);
@@ -31,10 +31,11 @@ class RoundDefenceTest : public ::testing::Test {
     config.rounds.count = rounds;
     // Sized to every site, as kits are: the defence lowers both by the sites it removes.
     config.rounds.min_clients = 5;
-    config.rounds.min_fit = 5;
+    config.rounds.min_fit = min_fit_;
     config.rounds.timeout_seconds = 600;
     config.rounds.evaluate = false;
     config.defence = defence;
+    config.rounds.min_train_examples = min_train_examples;
     engine_ = std::make_unique<RoundEngine>(net::asio::make_strand(io_), store_.get(), config,
                                             nullptr, FakeInitialModel);
     engine_->set_close_client([this](const std::string& id) { closed_.push_back(id); });
@@ -43,7 +44,7 @@ class RoundDefenceTest : public ::testing::Test {
     for (int i = 0; i < 5; ++i) {
       peers_.push_back(std::make_shared<FakePeer>("site-" + std::to_string(i)));
       ClientHello hello;
-      hello.train_examples = 100;
+      hello.train_examples = registered_[i];
       engine_->Connected(peers_.back(), hello);
     }
     net::asio::co_spawn(engine_->executor(), engine_->Run(/*exit_when_done=*/true),
@@ -87,6 +88,8 @@ class RoundDefenceTest : public ::testing::Test {
   std::vector<std::shared_ptr<FakePeer>> peers_;
   std::vector<RoundSummary> summaries_;
   std::vector<std::string> closed_;
+  std::vector<uint64_t> registered_ = std::vector<uint64_t>(5, 100);  // each site's Hello
+  int min_fit_ = 5;
   bool run_returned_ = false;
 };
 
@@ -168,6 +171,18 @@ TEST_F(RoundDefenceTest, RevokeAfterRevokesThroughTheRegistryAndClosesTheSession
     ASSERT_TRUE(r.ok());
     EXPECT_FALSE(r->has_value()) << i;
   }
+}
+
+// [rounds] min_train_examples: a site with (almost) nothing to train on is not sampled, so it
+// gets no vote under a robust strategy (a broken camera whose store kept one frame).
+TEST_F(RoundDefenceTest, ASiteWithTooFewTrainingExamplesIsNotSampled) {
+  registered_[4] = 1;
+  min_fit_ = 4;
+  Start(DefenceSettings{}, 1, /*min_train_examples=*/64);
+  Answer({0, 1, 2, 3}, 0, 1);
+  RunUntil([&] { return summaries_.size() == 1; });
+  EXPECT_EQ(summaries_[0].sampled, 4);
+  EXPECT_TRUE(peers_[4]->offers.empty());
 }
 
 TEST_F(RoundDefenceTest, WithoutTheDefenceNothingIsScored) {

@@ -87,6 +87,12 @@ TEST(ScenarioTest, ABrokenCameraNeedsCamerasAndAKnownFault) {
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->adversary.camera_fault, "frozen");
   EXPECT_TRUE(s->adversary.paired);
+  // The shipped scenario loads as documented.
+  s = LoadScenario(std::string(FEDGE_SOURCE_DIR) + "/simulations/broken_camera.toml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->adversary.kind, "broken_camera");
+  EXPECT_EQ(s->adversary.Count(s->clients), 2);
+  EXPECT_TRUE(s->adversary.paired);
   s = LoadScenario(Write("fedge-broken-camera3.toml",
                          "[camera]\nenabled = true\n[adversary]\nfraction = 0.1\nkind = "
                          "\"broken_camera\"\ncamera_fault = \"cracked\"\n"));
