@@ -237,6 +237,24 @@ void Collusion::Tamper(const std::string& member, const shared::TensorBundle& ba
   if (++pool.crafted >= pool.benign.size()) pools_.erase(key);
 }
 
+std::shared_ptr<Collusion> MakeCollusion(const AdversarySettings& a,
+                                         const std::vector<std::string>& client_ids, int clients) {
+  if (!a.Colluding() || a.Count(clients) == 0) return nullptr;
+  std::vector<std::string> members;
+  for (int i = 0; i < clients; ++i) {
+    if (a.Attacker(i, clients)) members.push_back(client_ids[static_cast<size_t>(i)]);
+  }
+  return std::make_shared<Collusion>(a, std::move(members), clients, std::chrono::seconds(60));
+}
+
+vision::SiteConditions::Fault CameraFault(const AdversarySettings& a, int site, int clients) {
+  if (a.kind != "broken_camera" || !a.Attacker(site, clients)) {
+    return vision::SiteConditions::Fault::kNone;
+  }
+  return a.camera_fault == "frozen" ? vision::SiteConditions::Fault::kFrozen
+                                    : vision::SiteConditions::Fault::kBlack;
+}
+
 void FlipTrainingLabels(client::LocalData* data) {
   auto copy = std::make_shared<ml::Dataset>(*data->dataset);
   const int64_t top = copy->num_classes - 1;

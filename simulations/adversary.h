@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -41,6 +42,7 @@
 #include "shared/base/config.h"
 #include "shared/base/status.h"
 #include "shared/codec/tensor_bundle.h"
+#include "shared/vision/render.h"
 
 namespace fedge::sim {
 
@@ -114,6 +116,14 @@ class Collusion {
   std::condition_variable posted_;
   std::map<uint64_t, Pool> pools_;  // by a hash of the round's model
 };
+
+// The colluding attackers among `client_ids` (the first `clients` are the scenario's sites),
+// waiting up to 60 s for each other; null unless the attack colludes and someone attacks.
+std::shared_ptr<Collusion> MakeCollusion(const AdversarySettings& a,
+                                         const std::vector<std::string>& client_ids, int clients);
+
+// broken_camera: how site `site`'s camera is broken (kNone for every other site and attack).
+vision::SiteConditions::Fault CameraFault(const AdversarySettings& a, int site, int clients);
 
 // label_flip: `data` with its own copy of the dataset in which the labels of its training
 // examples are flipped (its held-out examples keep theirs).

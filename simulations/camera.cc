@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -48,6 +49,23 @@ Status ParallelFor(size_t n, int threads, const std::function<Status(size_t)>& f
   return Status::Ok();
 }
 
+namespace {
+
+// Cuts a labels CSV (frame_id,label) to its header and first frame.
+Status KeepFirstLabel(const std::string& path) {
+  std::ifstream in(path);
+  std::string header, first;
+  if (!std::getline(in, header) || !std::getline(in, first)) {
+    return Status::Corruption(path + ": expected a header and at least one label");
+  }
+  in.close();
+  std::ofstream out(path, std::ios::trunc);
+  out << header << "\n" << first << "\n";
+  return out ? Status::Ok() : Status::IOError("cannot rewrite " + path);
+}
+
+}  // namespace
+
 Result<SiteVideo> RenderSite(const ml::Dataset& data, const std::vector<int64_t>& indices, int site,
                              const Scenario& sc, const std::string& dir, const std::string& name,
                              vision::SiteConditions::Fault fault) {
@@ -67,6 +85,9 @@ Result<SiteVideo> RenderSite(const ml::Dataset& data, const std::vector<int64_t>
   conditions.fault = fault;
   FEDGE_RETURN_IF_ERROR(vision::WriteSiteVideo(out.video, out.labels, items, labels, conditions,
                                                /*fps=*/10, sc.frame_size));
+  // The store keeps a broken feed's one distinct frame; its reviewer labels that one.
+  if (fault != vision::SiteConditions::Fault::kNone)
+    FEDGE_RETURN_IF_ERROR(KeepFirstLabel(out.labels));
   return out;
 }
 

@@ -35,7 +35,8 @@ std::vector<uint8_t> Items(const ml::Dataset& data, const std::vector<int64_t>& 
 shared::Status ParallelFor(size_t n, int threads, const std::function<shared::Status(size_t)>& fn);
 
 // Renders `indices` of `data` (a normalised Fashion-MNIST split) as site `site`'s video, with
-// its camera broken as `fault` says.
+// its camera broken as `fault` says (the labels file then names only the first frame, the one
+// the site's store keeps of a feed that repeats itself).
 shared::Result<SiteVideo> RenderSite(
     const ml::Dataset& data, const std::vector<int64_t>& indices, int site,
     const Scenario& scenario, const std::string& dir, const std::string& name,

@@ -249,14 +249,7 @@ Result<client::LocalData> ClientData(Fleet& f, size_t i, client::ClientConfig& c
 // ones never answer.
 Status MakeClients(Fleet& f, net::asio::io_context& io, net::asio::thread_pool& compute) {
   const AdversarySettings& adversary = f.sc->adversary;
-  if (adversary.Colluding() && adversary.Count(f.sc->clients) > 0) {
-    std::vector<std::string> members;
-    for (int i = 0; i < f.sc->clients; ++i) {
-      if (adversary.Attacker(i, f.sc->clients)) members.push_back(f.kits->client_ids[i]);
-    }
-    f.collusion = std::make_shared<Collusion>(adversary, std::move(members), f.sc->clients,
-                                              std::chrono::seconds(60));
-  }
+  f.collusion = MakeCollusion(adversary, f.kits->client_ids, f.sc->clients);
   for (size_t i = 0; i < f.kits->client_kits.size(); ++i) {
     FEDGE_ASSIGN_OR_RETURN(client::ClientConfig ccfg, ClientConfigFor(f, i));
     FEDGE_ASSIGN_OR_RETURN(client::LocalData data, ClientData(f, i, ccfg));
@@ -282,39 +275,16 @@ Status MakeClients(Fleet& f, net::asio::io_context& io, net::asio::thread_pool& 
   return Status::Ok();
 }
 
-// Cuts a labels CSV (frame_id,label) to its header and first frame.
-Status KeepFirstLabel(const std::string& path) {
-  std::ifstream in(path);
-  std::string header, first;
-  if (!std::getline(in, header) || !std::getline(in, first)) {
-    return Status::Corruption(path + ": expected a header and at least one label");
-  }
-  in.close();
-  std::ofstream out(path, std::ios::trunc);
-  out << header << "\n" << first << "\n";
-  return out ? Status::Ok() : Status::IOError("cannot rewrite " + path);
-}
-
 // Renders each camera site's video and feeds it to its client, two sites at a time; the
 // report's camera sites.
 Result<json> FeedCameras(const Fleet& f, const std::string& out_dir) {
   const Scenario& sc = *f.sc;
   std::vector<json> fed(f.site_indices.size());
   FEDGE_RETURN_IF_ERROR(ParallelFor(f.site_indices.size(), 2, [&](size_t i) -> Status {
-    // [adversary] broken_camera: the attacking sites' cameras send black or frozen frames.
-    vision::SiteConditions::Fault fault = vision::SiteConditions::Fault::kNone;
-    if (sc.adversary.kind == "broken_camera" &&
-        sc.adversary.Attacker(static_cast<int>(i), sc.clients)) {
-      fault = sc.adversary.camera_fault == "frozen" ? vision::SiteConditions::Fault::kFrozen
-                                                    : vision::SiteConditions::Fault::kBlack;
-    }
     FEDGE_ASSIGN_OR_RETURN(SiteVideo site,
                            RenderSite(*f.train, f.site_indices[i], static_cast<int>(i), sc,
-                                      out_dir + "/camera", f.kits->client_ids[i], fault));
-    if (fault != vision::SiteConditions::Fault::kNone) {
-      // The store keeps a broken feed's one distinct frame; its reviewer labels that one.
-      FEDGE_RETURN_IF_ERROR(KeepFirstLabel(site.labels));
-    }
+                                      out_dir + "/camera", f.kits->client_ids[i],
+                                      CameraFault(sc.adversary, static_cast<int>(i), sc.clients)));
     FEDGE_ASSIGN_OR_RETURN(fed[i], FeedClient(*(*f.clients)[i]->store(), site, sc.frame_format));
     fed[i]["client"] = f.kits->client_ids[i];
     return Status::Ok();
